@@ -1,0 +1,84 @@
+//! The registry of request handlers: one file per Kafka API, each stating the versions it serves,
+//! and one dispatcher. ApiVersions advertises exactly this table.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use tracing::warn;
+
+use crate::Broker;
+
+pub mod api_versions;
+pub mod fetch;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+/// Who sent a request.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub peer: SocketAddr,
+    pub client_id: String,
+    pub api_version: i16,
+    pub correlation_id: i32,
+}
+
+/// A handler's answer.
+pub enum Reply {
+    /// Ready now.
+    Now(ResponseKind),
+    /// Ready later (e.g. after an fsync or when data arrives); answered in request order.
+    Later(BoxFuture<'static, ResponseKind>),
+    /// No response at all (produce with acks=0).
+    None,
+}
+
+/// Every served API and its versions.
+pub const SERVED: &[(ApiKey, VersionRange)] = &[
+    (ApiKey::ApiVersions, api_versions::VERSIONS),
+    (ApiKey::Metadata, metadata::VERSIONS),
+    (ApiKey::Produce, produce::VERSIONS),
+    (ApiKey::Fetch, fetch::VERSIONS),
+    (ApiKey::ListOffsets, list_offsets::VERSIONS),
+    (ApiKey::InitProducerId, init_producer_id::VERSIONS),
+];
+
+/// The versions of `api` this broker serves, if any.
+pub fn served_versions(api: ApiKey) -> Option<VersionRange> {
+    SERVED.iter().find(|(k, _)| *k == api).map(|(_, v)| *v)
+}
+
+/// Runs the handler for a decoded request whose version is served.
+pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, body: RequestKind) -> Reply {
+    match body {
+        RequestKind::ApiVersions(r) => api_versions::handle(broker, ctx, r).await,
+        RequestKind::Metadata(r) => metadata::handle(broker, ctx, r).await,
+        RequestKind::Produce(r) => produce::handle(broker, ctx, r).await,
+        RequestKind::Fetch(r) => fetch::handle(broker, ctx, r).await,
+        RequestKind::ListOffsets(r) => list_offsets::handle(broker, ctx, r).await,
+        RequestKind::InitProducerId(r) => init_producer_id::handle(broker, ctx, r).await,
+        other => {
+            warn!(peer = %ctx.peer, client_id = ctx.client_id, request = ?std::mem::discriminant(&other), "no handler for request");
+            Reply::None
+        }
+    }
+}
+
+/// A topic name for a response.
+pub fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// An optional message string for a response.
+pub fn message(text: impl Into<String>) -> Option<StrBytes> {
+    Some(StrBytes::from_string(text.into()))
+}
+
+/// Versions `min..=max`.
+pub const fn versions(min: i16, max: i16) -> VersionRange {
+    VersionRange { min, max }
+}

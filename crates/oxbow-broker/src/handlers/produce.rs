@@ -1,0 +1,132 @@
+//! Produce: validate and append record batches; answer `acks=1` once written to the OS, `acks=all`
+//! once fsynced (group-committed with every other producer), `acks=0` never.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::protocol::VersionRange;
+use kafka_protocol::ResponseError;
+use oxbow_storage::{StorageError, UnifiedLog};
+use tracing::{debug, warn};
+
+use super::{message, topic_name, versions, Reply, RequestContext};
+use crate::error_map::map_produce_error;
+use crate::Broker;
+
+pub const VERSIONS: VersionRange = versions(3, 11);
+
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
+    let acks = req.acks;
+    let now = crate::now_ms();
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    // (log, offset that must be durable, topic index, partition index)
+    let mut to_flush: Vec<(Arc<UnifiedLog>, i64, usize, usize)> = Vec::new();
+
+    for (ti, topic) in req.topic_data.into_iter().enumerate() {
+        let name = topic.name.0.to_string();
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for (pi, data) in topic.partition_data.into_iter().enumerate() {
+            let mut out = PartitionProduceResponse::default().with_index(data.index);
+            let refused = if !matches!(acks, -1 | 0 | 1) {
+                Some((ResponseError::InvalidRequiredAcks, "acks must be -1, 0 or 1".to_string()))
+            } else if req.transactional_id.is_some() {
+                Some((
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                    "transactions are not served by this broker yet".to_string(),
+                ))
+            } else {
+                None
+            };
+            if let Some((code, text)) = refused {
+                out.error_code = code.code();
+                out.error_message = message(text);
+                partitions.push(out);
+                continue;
+            }
+            let Some(partition) = broker.partition(&name, data.index) else {
+                out.error_code = ResponseError::UnknownTopicOrPartition.code();
+                partitions.push(out);
+                continue;
+            };
+            let records = data.records.unwrap_or_default();
+            if records.is_empty() {
+                out.error_code = ResponseError::InvalidRecord.code();
+                out.error_message = message("produce request carried no record batch");
+                partitions.push(out);
+                continue;
+            }
+            match partition.log.append(&records, now) {
+                Ok(info) => {
+                    out.base_offset = info.base_offset;
+                    out.log_append_time_ms = info.log_append_time;
+                    out.log_start_offset = info.log_start_offset;
+                    if !info.duplicate {
+                        partition.notify_data();
+                    }
+                    if acks == -1 {
+                        to_flush.push((partition.log.clone(), info.last_offset, ti, pi));
+                    }
+                }
+                Err(e) => {
+                    log_append_error(ctx, &name, data.index, &e);
+                    out.error_code = map_produce_error(&e).code();
+                    out.error_message = message(e.to_string());
+                    if ctx.api_version >= 8
+                        && matches!(e, StorageError::CorruptRecord(_) | StorageError::InvalidRecord(_))
+                    {
+                        out.record_errors = vec![BatchIndexAndErrorMessage::default()
+                            .with_batch_index(0)
+                            .with_batch_index_error_message(message(e.to_string()))];
+                    }
+                }
+            }
+            partitions.push(out);
+        }
+        responses.push(TopicProduceResponse::default().with_name(topic_name(&name)).with_partition_responses(partitions));
+    }
+
+    if ctx.api_version < 8 {
+        for t in &mut responses {
+            for p in &mut t.partition_responses {
+                p.error_message = None;
+            }
+        }
+    }
+    let response = move |responses| ResponseKind::Produce(ProduceResponse::default().with_responses(responses));
+    match acks {
+        0 => Reply::None,
+        -1 if !to_flush.is_empty() => {
+            let targets = to_flush.iter().map(|(log, offset, _, _)| (log.clone(), *offset)).collect();
+            let durable = broker.logs.flush(targets);
+            Reply::Later(Box::pin(async move {
+                let failure = match durable.await {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some("flusher stopped".to_string()),
+                };
+                if let Some(why) = failure {
+                    warn!(error = why, "fsync for acks=all failed; answering KAFKA_STORAGE_ERROR");
+                    for (_, _, ti, pi) in &to_flush {
+                        let p = &mut responses[*ti].partition_responses[*pi];
+                        p.error_code = ResponseError::KafkaStorageError.code();
+                        p.base_offset = -1;
+                    }
+                }
+                response(responses)
+            }))
+        }
+        _ => Reply::Now(response(responses)),
+    }
+}
+
+fn log_append_error(ctx: &RequestContext, topic: &str, partition: i32, e: &StorageError) {
+    match e {
+        StorageError::Io { .. } | StorageError::NoSpace { .. } | StorageError::LogDirOffline(_) => {
+            warn!(topic, partition, peer = %ctx.peer, client_id = ctx.client_id, error = %e, "append failed")
+        }
+        _ => debug!(topic, partition, peer = %ctx.peer, client_id = ctx.client_id, error = %e, "append refused"),
+    }
+}

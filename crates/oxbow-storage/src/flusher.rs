@@ -1,0 +1,108 @@
+//! Group commit: one background thread per LogManager turns many "make (log, offset) durable"
+//! requests into few fsyncs. It takes everything queued, fsyncs each log's active segment once,
+//! advances recovery points, then completes all the waiters.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::error::{Result, StorageError};
+use crate::failure::copy_error;
+use crate::unified_log::UnifiedLog;
+
+pub(crate) struct FlushRequest {
+    pub targets: Vec<(Arc<UnifiedLog>, i64)>,
+    pub done: oneshot::Sender<Result<()>>,
+}
+
+pub(crate) struct Flusher {
+    sender: Mutex<Option<Sender<FlushRequest>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Flusher {
+    pub fn start(name: String) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::Builder::new().name(name).spawn(move || run(receiver))?;
+        Ok(Self { sender: Mutex::new(Some(sender)), thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Queues a request; the receiver completes once every target is durable (or failed).
+    pub fn submit(&self, targets: Vec<(Arc<UnifiedLog>, i64)>) -> oneshot::Receiver<Result<()>> {
+        let (done, rx) = oneshot::channel();
+        if targets.is_empty() {
+            let _ = done.send(Ok(()));
+            return rx;
+        }
+        let request = FlushRequest { targets, done };
+        let rejected = match self.sender.lock().as_ref() {
+            Some(s) => s.send(request).err().map(|e| e.0),
+            None => Some(request),
+        };
+        if let Some(req) = rejected {
+            // The flusher has stopped: flush inline so callers still get an answer.
+            let result = flush_targets(&req.targets);
+            let _ = req.done.send(result);
+        }
+        rx
+    }
+
+    /// Stops the thread after it has served everything already queued.
+    pub fn stop(&self) {
+        self.sender.lock().take();
+        if let Some(t) = self.thread.lock().take() {
+            if t.join().is_err() {
+                tracing::error!("flusher thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn flush_targets(targets: &[(Arc<UnifiedLog>, i64)]) -> Result<()> {
+    for (log, offset) in targets {
+        log.flush_up_to(*offset)?;
+    }
+    Ok(())
+}
+
+fn run(receiver: Receiver<FlushRequest>) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = receiver.try_recv() {
+            batch.push(more);
+        }
+        // One fsync per log, to the highest offset anyone waits for.
+        let mut wanted: HashMap<*const UnifiedLog, (Arc<UnifiedLog>, i64)> = HashMap::new();
+        for req in &batch {
+            for (log, offset) in &req.targets {
+                let e = wanted.entry(Arc::as_ptr(log)).or_insert_with(|| (log.clone(), *offset));
+                e.1 = e.1.max(*offset);
+            }
+        }
+        let mut failed: HashMap<*const UnifiedLog, StorageError> = HashMap::new();
+        for (key, (log, offset)) in &wanted {
+            if let Err(e) = log.flush_up_to(*offset) {
+                tracing::warn!(tp = %log.topic_partition(), offset, error = %e, "flush failed");
+                failed.insert(*key, e);
+            }
+        }
+        tracing::trace!(requests = batch.len(), logs = wanted.len(), "group commit");
+        for req in batch {
+            let result = match req.targets.iter().find_map(|(log, _)| failed.get(&Arc::as_ptr(log))) {
+                None => Ok(()),
+                Some(e) => Err(copy_error(e)),
+            };
+            let _ = req.done.send(result);
+        }
+    }
+}

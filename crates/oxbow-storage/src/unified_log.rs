@@ -1,0 +1,376 @@
+//! One partition's log (Kafka's UnifiedLog + LocalLog): an ordered map of segments, the last of
+//! which is active, plus producer state. Appends hold the log's lock; reads snapshot the segment
+//! and positions under it and read the file outside it.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+
+use crate::api::{AppendInfo, LogConfig, ReadResult, SegmentInfo, TimestampType, TopicPartition};
+use crate::batch;
+use crate::checkpoint::{fsync_dir, LogStartOffsetCheckpoint};
+use crate::error::{Result, StorageError};
+use crate::failure::LogDirFailureChannel;
+use crate::file_cache::FileCache;
+use crate::log_segment::{self, LogSegment};
+use crate::producer_state::{ProducerStateManager, StagedProducers};
+
+/// Wall-clock milliseconds since the epoch.
+pub fn wall_clock_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Shared services of a log directory that each log uses.
+#[derive(Debug, Clone)]
+pub(crate) struct LogDirContext {
+    pub failure: Arc<LogDirFailureChannel>,
+    pub log_start_checkpoint: Arc<LogStartOffsetCheckpoint>,
+    pub file_cache: Arc<FileCache>,
+}
+
+/// State guarded by the log's lock.
+#[derive(Debug)]
+pub(crate) struct LogInner {
+    /// By base offset; never empty: the last one is the active segment.
+    pub segments: BTreeMap<i64, LogSegment>,
+    pub next_offset: i64,
+    pub log_start: i64,
+    /// Everything below is known to be fsynced.
+    pub recovery_point: i64,
+    pub producers: ProducerStateManager,
+}
+
+impl LogInner {
+    pub fn active(&self) -> &LogSegment {
+        self.segments.values().next_back().expect("a log always has an active segment")
+    }
+    pub fn active_mut(&mut self) -> &mut LogSegment {
+        self.segments.values_mut().next_back().expect("a log always has an active segment")
+    }
+}
+
+/// A region of one segment file to read outside the lock.
+pub(crate) struct SegmentSlice {
+    pub file: Arc<File>,
+    pub path: PathBuf,
+    pub start: u64,
+    pub end: u64,
+}
+
+pub struct UnifiedLog {
+    tp: TopicPartition,
+    dir: PathBuf,
+    config: RwLock<LogConfig>,
+    pub(crate) inner: Mutex<LogInner>,
+    pub(crate) ctx: LogDirContext,
+    log_end: AtomicI64,
+    log_start: AtomicI64,
+    deleted: AtomicBool,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for UnifiedLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnifiedLog").field("tp", &self.tp).field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl UnifiedLog {
+    pub(crate) fn from_parts(tp: TopicPartition, dir: PathBuf, config: LogConfig, inner: LogInner, ctx: LogDirContext) -> Self {
+        let log_end = AtomicI64::new(inner.next_offset);
+        let log_start = AtomicI64::new(inner.log_start);
+        Self {
+            tp,
+            dir,
+            config: RwLock::new(config),
+            inner: Mutex::new(inner),
+            ctx,
+            log_end,
+            log_start,
+            deleted: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn topic_partition(&self) -> &TopicPartition {
+        &self.tp
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+    /// Single node: everything appended is committed.
+    pub fn high_watermark(&self) -> i64 {
+        self.log_end_offset()
+    }
+    /// No transactions yet: the last stable offset is the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.high_watermark()
+    }
+    pub fn config(&self) -> LogConfig {
+        self.config.read().clone()
+    }
+    pub fn update_config(&self, config: LogConfig) {
+        *self.config.write() = config;
+    }
+    /// The offset below which the log is known to be fsynced.
+    pub fn recovery_point(&self) -> i64 {
+        self.inner.lock().recovery_point
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.inner.lock().segments.values().map(|s| s.size()).sum()
+    }
+
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        let inner = self.inner.lock();
+        inner
+            .segments
+            .values()
+            .map(|s| SegmentInfo { base_offset: s.base_offset, size_bytes: s.size(), max_timestamp: s.max_timestamp() })
+            .collect()
+    }
+
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(StorageError::LogDeleted(self.tp.to_string()));
+        }
+        self.ctx.failure.check()?;
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::LogDirOffline(self.dir.clone()));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_log_start(&self, inner: &mut LogInner, offset: i64) {
+        inner.log_start = offset;
+        self.log_start.store(offset, Ordering::Release);
+    }
+
+    /// Validates and appends one or more v2 batches (as received in a Produce request).
+    pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        self.check_usable()?;
+        let config = self.config();
+        let batches = batch::validate_records(records, config.max_message_bytes)?;
+        let mut buf = records.to_vec();
+        let mut inner = self.inner.lock();
+        self.check_usable()?;
+        let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
+        let mut staged = StagedProducers::new();
+        let mut headers = Vec::with_capacity(batches.len());
+        let first_offset = inner.next_offset;
+        let mut next = first_offset;
+        for vb in &batches {
+            let mut h = vb.header;
+            if h.has_producer_id() {
+                if let Some(dup) = inner.producers.check(&staged, &h)? {
+                    tracing::debug!(tp = %self.tp, producer_id = h.producer_id, seq = h.base_sequence, "duplicate batch");
+                    return Ok(AppendInfo {
+                        base_offset: dup.first_offset,
+                        last_offset: dup.last_offset,
+                        log_append_time: -1,
+                        log_start_offset: inner.log_start,
+                        duplicate: true,
+                    });
+                }
+            }
+            let bytes = &mut buf[vb.position..vb.position + h.size()];
+            batch::assign_offset(bytes, next);
+            h.base_offset = next;
+            h.partition_leader_epoch = 0;
+            if log_append_time {
+                batch::set_log_append_time(bytes, now_ms);
+                h.max_timestamp = now_ms;
+                h.attributes |= batch::TIMESTAMP_TYPE_MASK;
+            }
+            if h.has_producer_id() {
+                inner.producers.stage(&mut staged, &h);
+            }
+            next = h.last_offset() + 1;
+            headers.push((vb.position as u64, h));
+        }
+        self.maybe_roll(&mut inner, buf.len() as u64, next - 1, now_ms, &config)?;
+        let seg = inner.active_mut();
+        if let Err(e) = seg.write(&buf) {
+            let err = self.ctx.failure.io_error(seg.log_path(), "append", e);
+            if matches!(err, StorageError::NoSpace { .. }) {
+                if let Err(te) = seg.truncate_file() {
+                    return Err(self.ctx.failure.io_error(seg.log_path(), "truncate after ENOSPC", te));
+                }
+            }
+            tracing::warn!(tp = %self.tp, path = %seg.log_path().display(), error = %err, "append failed");
+            return Err(err);
+        }
+        if seg.is_empty() {
+            seg.created_ms = now_ms;
+        }
+        let start = seg.size();
+        for (pos, h) in &headers {
+            seg.on_batch_appended(start + pos, h, config.index_interval_bytes);
+        }
+        inner.producers.commit(staged);
+        inner.next_offset = next;
+        self.log_end.store(next, Ordering::Release);
+        Ok(AppendInfo {
+            base_offset: first_offset,
+            last_offset: next - 1,
+            log_append_time: if log_append_time { now_ms } else { -1 },
+            log_start_offset: inner.log_start,
+            duplicate: false,
+        })
+    }
+
+    fn maybe_roll(&self, inner: &mut LogInner, len: u64, last_offset: i64, now_ms: i64, config: &LogConfig) -> Result<()> {
+        let seg = inner.active();
+        if seg.is_empty() {
+            return Ok(());
+        }
+        let full = seg.size() + len > config.segment_bytes;
+        let old = now_ms - seg.created_ms > config.segment_ms;
+        let overflow = last_offset - seg.base_offset > u32::MAX as i64 || seg.size() + len > u32::MAX as u64;
+        if full || old || overflow {
+            self.roll_locked(inner, now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the active segment (fsync, indexes, producer snapshot) and opens a new one at the log end.
+    pub fn roll(&self) -> Result<()> {
+        self.check_usable()?;
+        let mut inner = self.inner.lock();
+        self.roll_locked(&mut inner, wall_clock_ms())
+    }
+
+    /// Rolls the active segment if its first batch is older than `segment.ms` (wall clock).
+    pub(crate) fn maybe_roll_by_time(&self, now_ms: i64) -> Result<()> {
+        self.check_usable()?;
+        let segment_ms = self.config.read().segment_ms;
+        let mut inner = self.inner.lock();
+        let active = inner.active();
+        if !active.is_empty() && now_ms - active.created_ms > segment_ms {
+            self.roll_locked(&mut inner, now_ms)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn roll_locked(&self, inner: &mut LogInner, now_ms: i64) -> Result<()> {
+        let new_base = inner.next_offset;
+        if inner.active().is_empty() || inner.active().base_offset == new_base {
+            return Ok(());
+        }
+        let failure = &self.ctx.failure;
+        let old = inner.active_mut();
+        old.sync().map_err(|e| failure.io_error(old.log_path(), "fsync at roll", e))?;
+        old.persist_indexes().map_err(|e| failure.io_error(old.log_path(), "write indexes at roll", e))?;
+        inner.producers.take_snapshot(&self.dir, new_base).map_err(|e| failure.io_error(&self.dir, "producer snapshot", e))?;
+        let seg = LogSegment::create(&self.dir, new_base, now_ms)
+            .map_err(|e| failure.io_error(&log_segment::segment_file(&self.dir, new_base, "log"), "create segment", e))?;
+        fsync_dir(&self.dir).map_err(|e| failure.io_error(&self.dir, "fsync dir at roll", e))?;
+        inner.active_mut().close_file();
+        inner.segments.insert(new_base, seg);
+        inner.recovery_point = inner.recovery_point.max(new_base);
+        tracing::debug!(tp = %self.tp, base_offset = new_base, "rolled segment");
+        Ok(())
+    }
+
+    /// The segment holding `offset` (the first one whose end is past it) with the file position to
+    /// start scanning from, or None if no segment holds it.
+    pub(crate) fn locate(&self, inner: &LogInner, offset: i64) -> Result<Option<SegmentSlice>> {
+        let floor = inner.segments.range(..=offset).next_back().map(|(b, _)| *b).unwrap_or(i64::MIN);
+        let Some(seg) = inner.segments.range(floor..).map(|(_, s)| s).find(|s| s.next_offset() > offset) else {
+            return Ok(None);
+        };
+        let file = match seg.file() {
+            Some(f) => f.clone(),
+            None => self
+                .ctx
+                .file_cache
+                .get_or_open(seg.log_path())
+                .map_err(|e| self.ctx.failure.io_error(seg.log_path(), "open segment", e))?,
+        };
+        Ok(Some(SegmentSlice { file, path: seg.log_path().to_path_buf(), start: seg.lookup_position(offset), end: seg.size() }))
+    }
+
+    /// Reads whole batches starting with the one containing `offset`; see the crate docs.
+    pub fn read(&self, offset: i64, max_bytes: usize, upper_bound: i64, min_one: bool) -> Result<ReadResult> {
+        self.check_usable()?;
+        let (slice, mut result) = {
+            let inner = self.inner.lock();
+            let (ls, le) = (inner.log_start, inner.next_offset);
+            if offset < ls || offset > le {
+                return Err(StorageError::OffsetOutOfRange { requested: offset, log_start: ls, log_end: le });
+            }
+            let result = ReadResult { records: Bytes::new(), high_watermark: le, log_start_offset: ls, last_stable_offset: le };
+            if offset == le || offset >= upper_bound {
+                return Ok(result);
+            }
+            (self.locate(&inner, offset)?, result)
+        };
+        let Some(slice) = slice else { return Ok(result) };
+        let io = |e| self.ctx.failure.io_error(&slice.path, "read", e);
+        let Some((pos, _)) = log_segment::find_batch(&slice.file, slice.start, slice.end, offset).map_err(io)? else {
+            return Ok(result);
+        };
+        let data = log_segment::read_batches(&slice.file, pos, slice.end, max_bytes, upper_bound, min_one).map_err(io)?;
+        result.records = Bytes::from(data);
+        Ok(result)
+    }
+
+    /// fsyncs the active segment if the log is not yet durable up to `target`; advances the
+    /// recovery point. Called by the flusher thread (not under the append lock while syncing).
+    pub(crate) fn flush_up_to(&self, target: i64) -> Result<()> {
+        self.check_usable()?;
+        let (file, path, end) = {
+            let inner = self.inner.lock();
+            if inner.recovery_point >= target.min(inner.next_offset) {
+                return Ok(());
+            }
+            let seg = inner.active();
+            match seg.file() {
+                Some(f) => (f.clone(), seg.log_path().to_path_buf(), inner.next_offset),
+                None => return Ok(()),
+            }
+        };
+        log_segment::sync_file(&file).map_err(|e| self.ctx.failure.io_error(&path, "fsync", e))?;
+        let mut inner = self.inner.lock();
+        inner.recovery_point = inner.recovery_point.max(end);
+        Ok(())
+    }
+
+    /// Clean close: fsync, persist the active segment's indexes and a producer snapshot.
+    pub(crate) fn close(&self) -> Result<()> {
+        let mut inner = self.inner.lock();
+        if self.closed.swap(true, Ordering::AcqRel) || self.deleted.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let failure = &self.ctx.failure;
+        let next = inner.next_offset;
+        let seg = inner.active_mut();
+        seg.sync().map_err(|e| failure.io_error(seg.log_path(), "fsync at close", e))?;
+        seg.persist_indexes().map_err(|e| failure.io_error(seg.log_path(), "write indexes at close", e))?;
+        seg.close_file();
+        inner.producers.take_snapshot(&self.dir, next).map_err(|e| failure.io_error(&self.dir, "producer snapshot", e))?;
+        inner.recovery_point = next;
+        tracing::debug!(tp = %self.tp, log_end = next, "closed log");
+        Ok(())
+    }
+
+    /// Marks the log deleted (every later call fails with LogDeleted) and drops its open file.
+    pub(crate) fn mark_deleted(&self) {
+        let mut inner = self.inner.lock();
+        self.deleted.store(true, Ordering::Release);
+        inner.active_mut().close_file();
+        self.ctx.file_cache.evict_dir(&self.dir);
+    }
+}

@@ -1,0 +1,148 @@
+//! What every client subcommand shares: where the cluster is, librdkafka passthrough properties,
+//! and small parsing helpers.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context as _};
+use clap::Args;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::FromClientConfig;
+use rdkafka::ClientConfig;
+
+/// How long admin operations and metadata look-ups may take before the command gives up.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+// Connection options common to `topic`, `produce` and `consume` (a plain comment: a doc comment
+// here would become the about text of every command that flattens it).
+#[derive(Args, Debug, Clone)]
+pub struct ConnArgs {
+    /// Bootstrap broker(s), `host:port[,host:port...]`.
+    #[arg(long, short = 'b', default_value = "127.0.0.1:9092")]
+    pub bootstrap: String,
+
+    /// A librdkafka property, `key=value` (repeatable); applied after the command's own settings,
+    /// so it can override them (e.g. `-X security.protocol=SASL_PLAINTEXT`).
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub property: Vec<String>,
+}
+
+impl ConnArgs {
+    /// A client configuration with `bootstrap.servers`, the command's own `settings`, then `-X`.
+    pub fn client_config(&self, settings: &[(&str, String)]) -> anyhow::Result<ClientConfig> {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap);
+        config.set("client.id", "oxbow-cli");
+        for (k, v) in settings {
+            config.set(*k, v);
+        }
+        for prop in &self.property {
+            let (k, v) = parse_key_value(prop).with_context(|| format!("-X {prop}"))?;
+            config.set(k, v);
+        }
+        Ok(config)
+    }
+
+    /// An admin client for this cluster.
+    pub fn admin(&self) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+        let config = self.client_config(&[])?;
+        AdminClient::from_config(&config).context("creating admin client")
+    }
+}
+
+/// Admin options with the CLI's request/operation timeouts.
+pub fn admin_options() -> AdminOptions {
+    AdminOptions::new()
+        .request_timeout(Some(DEFAULT_TIMEOUT))
+        .operation_timeout(Some(DEFAULT_TIMEOUT))
+}
+
+/// Splits `key=value` at the first `=`; the key must not be empty.
+pub fn parse_key_value(s: &str) -> anyhow::Result<(&str, &str)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k, v)),
+        _ => bail!("expected KEY=VALUE, got {s:?}"),
+    }
+}
+
+/// Parses every `key=value` of a repeated option into owned pairs.
+pub fn parse_key_values(items: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .map(|s| parse_key_value(s).map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+/// Interprets `\n`, `\t`, `\r`, `\0` and `\\` in a user-given separator or format string.
+pub fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Lossy UTF-8 text of optional bytes.
+pub fn text(bytes: Option<&[u8]>) -> Option<String> {
+    bytes.map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+/// The partition ids of `topic` from cluster metadata, failing if the topic does not exist.
+pub fn topic_partitions<C: rdkafka::ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    topic: &str,
+) -> anyhow::Result<Vec<i32>> {
+    let metadata = client
+        .fetch_metadata(Some(topic), DEFAULT_TIMEOUT)
+        .with_context(|| format!("fetching metadata for topic {topic}"))?;
+    let t = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| anyhow!("topic {topic} not found in metadata"))?;
+    if let Some(err) = t.error() {
+        let code = rdkafka::types::RDKafkaErrorCode::from(err);
+        bail!("topic {topic}: {code}");
+    }
+    let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    ids.sort_unstable();
+    if ids.is_empty() {
+        bail!("topic {topic} has no partitions");
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_key_value_when_parsing_should_split_at_first_equals() {
+        assert_eq!(parse_key_value("a=b=c").unwrap(), ("a", "b=c"));
+        assert_eq!(parse_key_value("a=").unwrap(), ("a", ""));
+        assert!(parse_key_value("=b").is_err());
+        assert!(parse_key_value("ab").is_err());
+    }
+
+    #[test]
+    fn given_escapes_when_unescaping_should_translate_them() {
+        assert_eq!(unescape(r"%k\t%v\n"), "%k\t%v\n");
+        assert_eq!(unescape(r"a\\b\q"), "a\\b\\q");
+    }
+}

@@ -1,0 +1,16 @@
+//! Subcommands of the `oxbow` binary.
+
+pub mod common;
+pub mod consume;
+pub mod produce;
+pub mod serve;
+pub mod topic;
+
+/// Runs a client subcommand on a small runtime.
+pub fn run_async<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(f)
+}

@@ -1,0 +1,101 @@
+//! `oxbow serve`: load the config (file, then `OXBOW_*` environment, then flags), open the data
+//! directory (recovering after a crash), listen, and shut down cleanly on SIGTERM/SIGINT.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use oxbow_config::BrokerConfig;
+use tracing::info;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// TOML config file (see README for keys).
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides storage.data_dir).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Kafka listener HOST:PORT (overrides server.listen).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Address advertised to clients HOST:PORT (overrides server.advertised_listener).
+    #[arg(long)]
+    pub advertised_listener: Option<String>,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let mut config = BrokerConfig::load(args.config.as_deref()).context("loading configuration")?;
+    if let Some(dir) = args.data_dir {
+        config.storage.data_dir = dir;
+    }
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(adv) = args.advertised_listener {
+        config.server.advertised_listener = adv;
+    }
+    config.validate().context("validating configuration")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("oxbow")
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
+    let listen = config.server.listen.clone();
+    let explicit_advertised = !config.server.advertised_listener.is_empty();
+    let started = std::time::Instant::now();
+    let broker = tokio::task::spawn_blocking(move || oxbow_broker::Broker::open(config))
+        .await
+        .context("opening the data directory")??;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding the Kafka listener on {listen}"))?;
+    let local = listener.local_addr()?;
+    if !explicit_advertised {
+        broker.set_advertised(local.ip().to_string(), i32::from(local.port()));
+    }
+    let (adv_host, adv_port) = broker.advertised();
+    let data_dir = broker.data_dir().canonicalize().unwrap_or_else(|_| broker.data_dir().to_path_buf());
+    let server = oxbow_broker::serve(broker.clone(), listener)?;
+    println!(
+        "oxbow {} listening on {local} (advertised as {adv_host}:{adv_port}), data in {}",
+        env!("CARGO_PKG_VERSION"),
+        data_dir.display()
+    );
+    info!(listen = %local, advertised = %format!("{adv_host}:{adv_port}"), data_dir = %data_dir.display(),
+        cluster_id = broker.cluster_id, startup_ms = started.elapsed().as_millis() as u64, "broker started");
+
+    wait_for_signal().await;
+    info!("shutting down");
+    server.shutdown().await;
+    tokio::task::spawn_blocking(move || broker.shutdown()).await?;
+    info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OXBOW_LOG_LEVEL")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -1,0 +1,48 @@
+//! `oxbow`: one binary for the bus (`oxbow serve`) and its admin CLI (`oxbow topic|produce|consume`).
+//! The CLI speaks the Kafka protocol through librdkafka, so it works against any Kafka-compatible cluster.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+
+/// Large allocations are served from lazily-committed memory so that a hostile length read off the
+/// wire cannot abort the process (see oxbow_protocol::alloc).
+#[global_allocator]
+static GLOBAL: oxbow_protocol::alloc::GuardedAlloc = oxbow_protocol::alloc::GuardedAlloc;
+
+#[derive(Parser)]
+#[command(name = "oxbow", version, about = "Oxbow: a Kafka-compatible real-time data bus")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the broker.
+    Serve(cli::serve::ServeArgs),
+    /// Create, list, describe, alter and delete topics.
+    #[command(subcommand)]
+    Topic(cli::topic::TopicCmd),
+    /// Produce records from stdin or a file (kcat -P).
+    Produce(cli::produce::ProduceArgs),
+    /// Consume records to stdout (kcat -C).
+    Consume(cli::consume::ConsumeArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => cli::serve::run(args),
+        Command::Topic(cmd) => cli::run_async(cli::topic::run(cmd)),
+        Command::Produce(args) => cli::run_async(cli::produce::run(args)),
+        Command::Consume(args) => cli::run_async(cli::consume::run(args)),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
