@@ -170,7 +170,8 @@ pub fn crc_matches(batch: &[u8]) -> bool {
 /// Rewrites the fields not covered by the CRC: baseOffset and partitionLeaderEpoch (set to 0).
 pub fn assign_offset(batch: &mut [u8], base_offset: i64) {
     batch[BASE_OFFSET_OFFSET..BASE_OFFSET_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
-    batch[PARTITION_LEADER_EPOCH_OFFSET..PARTITION_LEADER_EPOCH_OFFSET + 4].copy_from_slice(&0i32.to_be_bytes());
+    batch[PARTITION_LEADER_EPOCH_OFFSET..PARTITION_LEADER_EPOCH_OFFSET + 4]
+        .copy_from_slice(&0i32.to_be_bytes());
 }
 
 /// Stamps LogAppendTime on a batch: sets attribute bit 3, maxTimestamp = `now_ms`, recomputes the CRC.
@@ -186,12 +187,18 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
 /// Returns a description of the problem, used both for produce validation and recovery.
 pub fn check_header(h: &BatchHeader) -> Option<String> {
     if h.batch_length < MIN_BATCH_LENGTH {
-        return Some(format!("batchLength {} is smaller than the minimum {}", h.batch_length, MIN_BATCH_LENGTH));
+        return Some(format!(
+            "batchLength {} is smaller than the minimum {}",
+            h.batch_length, MIN_BATCH_LENGTH
+        ));
     }
     if h.magic != 2 {
         return Some(format!("unsupported magic {}", h.magic));
     }
-    if h.record_count <= 0 || h.last_offset_delta < 0 || h.record_count as i64 != h.last_offset_delta as i64 + 1 {
+    if h.record_count <= 0
+        || h.last_offset_delta < 0
+        || h.record_count as i64 != h.last_offset_delta as i64 + 1
+    {
         return Some(format!(
             "recordCount {} inconsistent with lastOffsetDelta {}",
             h.record_count, h.last_offset_delta
@@ -210,7 +217,9 @@ pub struct ValidBatch {
 /// Validates every batch of a produce request's records (several batches may follow each other).
 pub fn validate_records(records: &[u8], max_message_bytes: u32) -> Result<Vec<ValidBatch>> {
     if records.is_empty() {
-        return Err(StorageError::InvalidRecord("no record batches in request".into()));
+        return Err(StorageError::InvalidRecord(
+            "no record batches in request".into(),
+        ));
     }
     let mut out = Vec::new();
     let mut pos = 0usize;
@@ -236,13 +245,20 @@ pub fn validate_records(records: &[u8], max_message_bytes: u32) -> Result<Vec<Va
             )));
         }
         let batch = &rest[..size];
-        let header = BatchHeader::parse(batch)
-            .ok_or_else(|| StorageError::CorruptRecord(format!("truncated batch header at position {pos}")))?;
+        let header = BatchHeader::parse(batch).ok_or_else(|| {
+            StorageError::CorruptRecord(format!("truncated batch header at position {pos}"))
+        })?;
         if header.magic != 2 {
-            return Err(StorageError::InvalidRecord(format!("unsupported magic {} (only v2 is accepted)", header.magic)));
+            return Err(StorageError::InvalidRecord(format!(
+                "unsupported magic {} (only v2 is accepted)",
+                header.magic
+            )));
         }
         if size > max_message_bytes as usize {
-            return Err(StorageError::MessageTooLarge { size, max: max_message_bytes });
+            return Err(StorageError::MessageTooLarge {
+                size,
+                max: max_message_bytes,
+            });
         }
         if let Some(problem) = check_header(&header) {
             return Err(StorageError::InvalidRecord(problem));
@@ -254,7 +270,10 @@ pub fn validate_records(records: &[u8], max_message_bytes: u32) -> Result<Vec<Va
                 compute_crc(batch)
             )));
         }
-        out.push(ValidBatch { position: pos, header });
+        out.push(ValidBatch {
+            position: pos,
+            header,
+        });
         pos += size;
     }
     Ok(out)
@@ -273,11 +292,17 @@ mod tests {
 
     #[test]
     fn given_empty_records_when_validated_should_be_invalid() {
-        assert!(matches!(validate_records(&[], 100), Err(StorageError::InvalidRecord(_))));
+        assert!(matches!(
+            validate_records(&[], 100),
+            Err(StorageError::InvalidRecord(_))
+        ));
     }
 
     #[test]
     fn given_short_tail_when_validated_should_be_corrupt() {
-        assert!(matches!(validate_records(&[0u8; 5], 100), Err(StorageError::CorruptRecord(_))));
+        assert!(matches!(
+            validate_records(&[0u8; 5], 100),
+            Err(StorageError::CorruptRecord(_))
+        ));
     }
 }

@@ -28,7 +28,11 @@ pub fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
     {
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         f.write_all(content)?;
         f.sync_all()?;
     }
@@ -96,7 +100,10 @@ pub struct LogStartOffsetCheckpoint {
 
 impl LogStartOffsetCheckpoint {
     pub fn new(dir: &Path, initial: BTreeMap<TopicPartition, i64>) -> Self {
-        Self { path: dir.join(LOG_START_OFFSET_CHECKPOINT), entries: Mutex::new(initial) }
+        Self {
+            path: dir.join(LOG_START_OFFSET_CHECKPOINT),
+            entries: Mutex::new(initial),
+        }
     }
 
     pub fn path(&self) -> &Path {

@@ -18,7 +18,10 @@ pub struct LogDirFailureChannel {
 
 impl LogDirFailureChannel {
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir, offline: AtomicBool::new(false) }
+        Self {
+            dir,
+            offline: AtomicBool::new(false),
+        }
     }
 
     pub fn is_offline(&self) -> bool {
@@ -39,10 +42,16 @@ impl LogDirFailureChannel {
     pub fn io_error(&self, path: &Path, op: &'static str, source: io::Error) -> StorageError {
         if is_no_space(&source) {
             tracing::warn!(path = %path.display(), op, "no space left on device");
-            return StorageError::NoSpace { path: path.to_path_buf() };
+            return StorageError::NoSpace {
+                path: path.to_path_buf(),
+            };
         }
         self.mark_offline(path, op, &source);
-        StorageError::Io { path: path.to_path_buf(), op, source }
+        StorageError::Io {
+            path: path.to_path_buf(),
+            op,
+            source,
+        }
     }
 
     /// Takes the directory offline, logging the cause the first time only.
@@ -58,29 +67,52 @@ impl LogDirFailureChannel {
 
 /// True for ENOSPC (and EDQUOT, a quota running out, which behaves the same).
 pub fn is_no_space(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) || e.kind() == io::ErrorKind::StorageFull
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 /// A copy of an error for each of several waiters (StorageError is not Clone: io::Error is not).
 pub fn copy_error(e: &StorageError) -> StorageError {
     match e {
-        StorageError::Io { path, op, source } => {
-            StorageError::Io { path: path.clone(), op, source: io::Error::new(source.kind(), source.to_string()) }
-        }
+        StorageError::Io { path, op, source } => StorageError::Io {
+            path: path.clone(),
+            op,
+            source: io::Error::new(source.kind(), source.to_string()),
+        },
         StorageError::NoSpace { path } => StorageError::NoSpace { path: path.clone() },
         StorageError::LogDirOffline(p) => StorageError::LogDirOffline(p.clone()),
         StorageError::CorruptRecord(m) => StorageError::CorruptRecord(m.clone()),
         StorageError::InvalidRecord(m) => StorageError::InvalidRecord(m.clone()),
-        StorageError::MessageTooLarge { size, max } => StorageError::MessageTooLarge { size: *size, max: *max },
-        StorageError::OffsetOutOfRange { requested, log_start, log_end } => {
-            StorageError::OffsetOutOfRange { requested: *requested, log_start: *log_start, log_end: *log_end }
-        }
-        StorageError::OutOfOrderSequence { producer_id, expected, found } => {
-            StorageError::OutOfOrderSequence { producer_id: *producer_id, expected: *expected, found: *found }
-        }
-        StorageError::InvalidProducerEpoch { producer_id, epoch, current } => {
-            StorageError::InvalidProducerEpoch { producer_id: *producer_id, epoch: *epoch, current: *current }
-        }
+        StorageError::MessageTooLarge { size, max } => StorageError::MessageTooLarge {
+            size: *size,
+            max: *max,
+        },
+        StorageError::OffsetOutOfRange {
+            requested,
+            log_start,
+            log_end,
+        } => StorageError::OffsetOutOfRange {
+            requested: *requested,
+            log_start: *log_start,
+            log_end: *log_end,
+        },
+        StorageError::OutOfOrderSequence {
+            producer_id,
+            expected,
+            found,
+        } => StorageError::OutOfOrderSequence {
+            producer_id: *producer_id,
+            expected: *expected,
+            found: *found,
+        },
+        StorageError::InvalidProducerEpoch {
+            producer_id,
+            epoch,
+            current,
+        } => StorageError::InvalidProducerEpoch {
+            producer_id: *producer_id,
+            epoch: *epoch,
+            current: *current,
+        },
         StorageError::LogDeleted(s) => StorageError::LogDeleted(s.clone()),
     }
 }
@@ -112,7 +144,11 @@ mod tests {
     #[test]
     fn given_enospc_when_classified_should_stay_online() {
         let ch = LogDirFailureChannel::new(PathBuf::from("/x"));
-        let e = ch.io_error(Path::new("/x/a"), "write", io::Error::from_raw_os_error(libc::ENOSPC));
+        let e = ch.io_error(
+            Path::new("/x/a"),
+            "write",
+            io::Error::from_raw_os_error(libc::ENOSPC),
+        );
         assert!(matches!(e, StorageError::NoSpace { .. }));
         assert!(ch.check().is_ok());
     }
@@ -120,7 +156,11 @@ mod tests {
     #[test]
     fn given_eio_when_classified_should_go_offline() {
         let ch = LogDirFailureChannel::new(PathBuf::from("/x"));
-        let e = ch.io_error(Path::new("/x/a"), "write", io::Error::from_raw_os_error(libc::EIO));
+        let e = ch.io_error(
+            Path::new("/x/a"),
+            "write",
+            io::Error::from_raw_os_error(libc::EIO),
+        );
         assert!(matches!(e, StorageError::Io { .. }));
         assert!(matches!(ch.check(), Err(StorageError::LogDirOffline(_))));
     }

@@ -17,7 +17,10 @@ pub struct FileCache {
 
 impl FileCache {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), entries: Mutex::new(VecDeque::new()) }
+        Self {
+            capacity: capacity.max(1),
+            entries: Mutex::new(VecDeque::new()),
+        }
     }
 
     /// The cached handle for `path`, opening it if needed (most recently used goes to the back).
@@ -47,8 +50,6 @@ impl FileCache {
     pub fn evict_dir(&self, dir: &Path) {
         self.entries.lock().retain(|(p, _)| !p.starts_with(dir));
     }
-
-
 }
 
 #[cfg(test)]
@@ -67,7 +68,12 @@ mod tests {
         cache.get_or_open(&paths[1]).unwrap();
         cache.get_or_open(&paths[0]).unwrap();
         cache.get_or_open(&paths[2]).unwrap();
-        let held: Vec<_> = cache.entries.lock().iter().map(|(p, _)| p.clone()).collect();
+        let held: Vec<_> = cache
+            .entries
+            .lock()
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect();
         assert_eq!(held, vec![paths[0].clone(), paths[2].clone()]);
     }
 }

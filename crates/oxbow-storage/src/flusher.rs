@@ -27,8 +27,13 @@ pub(crate) struct Flusher {
 impl Flusher {
     pub fn start(name: String) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel();
-        let thread = std::thread::Builder::new().name(name).spawn(move || run(receiver))?;
-        Ok(Self { sender: Mutex::new(Some(sender)), thread: Mutex::new(Some(thread)) })
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || run(receiver))?;
+        Ok(Self {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+        })
     }
 
     /// Queues a request; the receiver completes once every target is durable (or failed).
@@ -85,7 +90,9 @@ fn run(receiver: Receiver<FlushRequest>) {
         let mut wanted: HashMap<*const UnifiedLog, (Arc<UnifiedLog>, i64)> = HashMap::new();
         for req in &batch {
             for (log, offset) in &req.targets {
-                let e = wanted.entry(Arc::as_ptr(log)).or_insert_with(|| (log.clone(), *offset));
+                let e = wanted
+                    .entry(Arc::as_ptr(log))
+                    .or_insert_with(|| (log.clone(), *offset));
                 e.1 = e.1.max(*offset);
             }
         }
@@ -98,7 +105,11 @@ fn run(receiver: Receiver<FlushRequest>) {
         }
         tracing::trace!(requests = batch.len(), logs = wanted.len(), "group commit");
         for req in batch {
-            let result = match req.targets.iter().find_map(|(log, _)| failed.get(&Arc::as_ptr(log))) {
+            let result = match req
+                .targets
+                .iter()
+                .find_map(|(log, _)| failed.get(&Arc::as_ptr(log)))
+            {
                 None => Ok(()),
                 Some(e) => Err(copy_error(e)),
             };

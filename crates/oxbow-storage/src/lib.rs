@@ -37,8 +37,8 @@ mod time_index;
 mod unified_log;
 
 pub use api::{
-    AppendInfo, LogConfig, LogManagerOptions, OffsetAndTimestamp, ReadResult, SegmentInfo, TimestampType,
-    TopicPartition,
+    AppendInfo, LogConfig, LogManagerOptions, OffsetAndTimestamp, ReadResult, SegmentInfo,
+    TimestampType, TopicPartition,
 };
 pub use error::{Result, StorageError};
 pub use log_manager::{parse_topic_partition, LogManager, CLEAN_SHUTDOWN_FILE};
@@ -58,7 +58,10 @@ mod tests {
 
     #[test]
     fn given_dir_names_when_parsed_should_split_at_last_dash() {
-        assert_eq!(parse_topic_partition("my-topic-3"), Some(TopicPartition::new("my-topic", 3)));
+        assert_eq!(
+            parse_topic_partition("my-topic-3"),
+            Some(TopicPartition::new("my-topic", 3))
+        );
         assert_eq!(parse_topic_partition("meta"), None);
         assert_eq!(parse_topic_partition("t-x"), None);
         assert_eq!(parse_topic_partition("t-0.123-delete"), None);

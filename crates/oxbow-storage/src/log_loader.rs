@@ -15,7 +15,9 @@ use crate::api::{LogConfig, TopicPartition};
 use crate::batch::{BatchHeader, RECORD_BATCH_OVERHEAD};
 use crate::checkpoint::fsync_dir;
 use crate::error::{Result, StorageError};
-use crate::log_segment::{self, ChunkedReader, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::log_segment::{
+    self, ChunkedReader, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
 use crate::producer_state::ProducerStateManager;
 use crate::unified_log::{wall_clock_ms, LogDirContext, LogInner, UnifiedLog};
 
@@ -23,7 +25,11 @@ use crate::unified_log::{wall_clock_ms, LogDirContext, LogInner, UnifiedLog};
 const LEFTOVER_SUFFIXES: [&str; 4] = [".deleted", ".cleaned", ".swap", ".tmp"];
 
 fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> StorageError + 'a {
-    move |source| StorageError::Io { path: path.to_path_buf(), op, source }
+    move |source| StorageError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    }
 }
 
 /// Loads (or, for an empty directory, initialises) the log in `dir`.
@@ -39,8 +45,10 @@ pub(crate) fn load_log(
     let interval = config.index_interval_bytes;
     let mut segments = BTreeMap::new();
     for base in clean_and_list_segments(dir).map_err(io_err(dir, "list log directory"))? {
-        let seg = LogSegment::open_existing(dir, base, now)
-            .map_err(io_err(&log_segment::segment_file(dir, base, LOG_SUFFIX), "open segment"))?;
+        let seg = LogSegment::open_existing(dir, base, now).map_err(io_err(
+            &log_segment::segment_file(dir, base, LOG_SUFFIX),
+            "open segment",
+        ))?;
         segments.insert(base, seg);
     }
 
@@ -49,7 +57,12 @@ pub(crate) fn load_log(
         i64::MAX
     } else {
         let rp = recovery_point.unwrap_or(0);
-        segments.range(..=rp).next_back().or(segments.iter().next()).map(|(b, _)| *b).unwrap_or(0)
+        segments
+            .range(..=rp)
+            .next_back()
+            .or(segments.iter().next())
+            .map(|(b, _)| *b)
+            .unwrap_or(0)
     };
     let mut truncated_in = None;
     for (&base, seg) in segments.iter_mut() {
@@ -58,11 +71,14 @@ pub(crate) fn load_log(
             if seg.load_trusted().map_err(io_err(&path, "load segment"))? {
                 continue;
             }
-            seg.recover(interval).map_err(io_err(&path, "rebuild segment"))?;
+            seg.recover(interval)
+                .map_err(io_err(&path, "rebuild segment"))?;
             recovered.insert(base);
             continue;
         }
-        let dropped = seg.recover(interval).map_err(io_err(&path, "recover segment"))?;
+        let dropped = seg
+            .recover(interval)
+            .map_err(io_err(&path, "recover segment"))?;
         recovered.insert(base);
         if dropped > 0 {
             truncated_in = Some(base);
@@ -74,7 +90,8 @@ pub(crate) fn load_log(
         for b in later {
             if let Some(mut seg) = segments.remove(&b) {
                 tracing::warn!(tp = %tp, path = %seg.log_path().display(), "deleting segment after a truncated one");
-                seg.delete_files().map_err(io_err(dir, "delete segment after truncation"))?;
+                seg.delete_files()
+                    .map_err(io_err(dir, "delete segment after truncation"))?;
             }
         }
     }
@@ -87,7 +104,11 @@ pub(crate) fn load_log(
         fsync_dir(dir).map_err(io_err(dir, "fsync log directory"))?;
     }
     let first_base = segments.keys().next().copied().unwrap_or(0);
-    let mut next_offset = segments.values().next_back().map(|s| s.next_offset()).unwrap_or(first_base);
+    let mut next_offset = segments
+        .values()
+        .next_back()
+        .map(|s| s.next_offset())
+        .unwrap_or(first_base);
     let log_start = ckpt_start.unwrap_or(first_base).max(first_base);
     if log_start > next_offset {
         tracing::warn!(tp = %tp, log_start, log_end = next_offset, "log start offset beyond log end: starting empty at log start");
@@ -108,20 +129,28 @@ pub(crate) fn load_log(
         }
         if let Some(seg) = segments.get_mut(base) {
             let path = seg.log_path().to_path_buf();
-            File::open(&path).and_then(|f| f.sync_data()).map_err(io_err(&path, "fsync recovered segment"))?;
-            seg.persist_indexes().map_err(io_err(&path, "write rebuilt indexes"))?;
+            File::open(&path)
+                .and_then(|f| f.sync_data())
+                .map_err(io_err(&path, "fsync recovered segment"))?;
+            seg.persist_indexes()
+                .map_err(io_err(&path, "write rebuilt indexes"))?;
         }
     }
     if let Some(active) = segments.get_mut(&active_base) {
         let path = active.log_path().to_path_buf();
-        active.open_for_append().map_err(io_err(&path, "open active segment"))?;
+        active
+            .open_for_append()
+            .map_err(io_err(&path, "open active segment"))?;
     }
 
     let producers = load_producer_state(dir, &segments, next_offset)?;
     let recovery_point = if clean {
         next_offset
     } else {
-        recovery_point.unwrap_or(0).max(active_base).min(next_offset)
+        recovery_point
+            .unwrap_or(0)
+            .max(active_base)
+            .min(next_offset)
     };
     ctx.log_start_checkpoint.set(&tp, log_start);
     if !clean || !recovered.is_empty() {
@@ -130,8 +159,20 @@ pub(crate) fn load_log(
             recovered_segments = recovered.len(), "recovered log"
         );
     }
-    let inner = LogInner { segments, next_offset, log_start, recovery_point, producers };
-    Ok(UnifiedLog::from_parts(tp, dir.to_path_buf(), config, inner, ctx))
+    let inner = LogInner {
+        segments,
+        next_offset,
+        log_start,
+        recovery_point,
+        producers,
+    };
+    Ok(UnifiedLog::from_parts(
+        tp,
+        dir.to_path_buf(),
+        config,
+        inner,
+        ctx,
+    ))
 }
 
 /// Removes leftover temporary files and orphan indexes; returns the segments' base offsets.
@@ -140,14 +181,20 @@ fn clean_and_list_segments(dir: &Path) -> io::Result<Vec<i64>> {
     let mut indexes: Vec<(i64, PathBuf)> = Vec::new();
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if LEFTOVER_SUFFIXES.iter().any(|s| name.ends_with(s)) {
             tracing::info!(path = %path.display(), "removing leftover file");
             log_segment::remove_if_exists(&path)?;
             continue;
         }
-        let Some((stem, ext)) = name.split_once('.') else { continue };
-        let Ok(base) = stem.parse::<i64>() else { continue };
+        let Some((stem, ext)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(base) = stem.parse::<i64>() else {
+            continue;
+        };
         match ext {
             LOG_SUFFIX => {
                 bases.insert(base);
@@ -166,9 +213,16 @@ fn clean_and_list_segments(dir: &Path) -> io::Result<Vec<i64>> {
 }
 
 /// Newest snapshot at or below the log end, then a replay of batch headers after it.
-fn load_producer_state(dir: &Path, segments: &BTreeMap<i64, LogSegment>, log_end: i64) -> Result<ProducerStateManager> {
+fn load_producer_state(
+    dir: &Path,
+    segments: &BTreeMap<i64, LogSegment>,
+    log_end: i64,
+) -> Result<ProducerStateManager> {
     let mut producers = ProducerStateManager::new();
-    let from = producers.load_snapshot(dir, log_end).map_err(io_err(dir, "load producer snapshot"))?.unwrap_or(i64::MIN);
+    let from = producers
+        .load_snapshot(dir, log_end)
+        .map_err(io_err(dir, "load producer snapshot"))?
+        .unwrap_or(i64::MIN);
     for seg in segments.values() {
         if seg.next_offset() <= from || seg.is_empty() {
             continue;
@@ -178,15 +232,24 @@ fn load_producer_state(dir: &Path, segments: &BTreeMap<i64, LogSegment>, log_end
         let file = match seg.file() {
             Some(f) => f.as_ref(),
             None => {
-                owned = File::open(path).map_err(io_err(path, "open segment for producer state"))?;
+                owned =
+                    File::open(path).map_err(io_err(path, "open segment for producer state"))?;
                 &owned
             }
         };
         let mut reader = ChunkedReader::new(file, seg.size());
-        let mut pos = if from > seg.base_offset { seg.lookup_position(from) } else { 0 };
+        let mut pos = if from > seg.base_offset {
+            seg.lookup_position(from)
+        } else {
+            0
+        };
         while pos < seg.size() {
-            let header = reader.read(pos, RECORD_BATCH_OVERHEAD).map_err(io_err(path, "replay producer state"))?;
-            let Some(h) = header.and_then(BatchHeader::parse) else { break };
+            let header = reader
+                .read(pos, RECORD_BATCH_OVERHEAD)
+                .map_err(io_err(path, "replay producer state"))?;
+            let Some(h) = header.and_then(BatchHeader::parse) else {
+                break;
+            };
             if h.base_offset >= from {
                 producers.replay(&h);
             }

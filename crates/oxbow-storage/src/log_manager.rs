@@ -12,7 +12,10 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
 
 use crate::api::{LogConfig, LogManagerOptions, TopicPartition};
-use crate::checkpoint::{self, fsync_dir, LogStartOffsetCheckpoint, RECOVERY_POINT_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT};
+use crate::checkpoint::{
+    self, fsync_dir, LogStartOffsetCheckpoint, LOG_START_OFFSET_CHECKPOINT,
+    RECOVERY_POINT_CHECKPOINT,
+};
 use crate::error::{Result, StorageError};
 use crate::failure::LogDirFailureChannel;
 use crate::file_cache::FileCache;
@@ -53,19 +56,28 @@ pub struct LogManager {
 
 impl std::fmt::Debug for LogManager {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogManager").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("LogManager")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
 fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> StorageError + 'a {
-    move |source| StorageError::Io { path: path.to_path_buf(), op, source }
+    move |source| StorageError::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    }
 }
 
 impl LogManager {
     /// Opens (creating if needed) the log directory, loads every partition log found (running recovery).
     /// `config_for(topic)` gives each topic's LogConfig; None means the topic no longer exists: its
     /// partition directory is deleted.
-    pub fn open(opts: LogManagerOptions, config_for: &dyn Fn(&str) -> Option<LogConfig>) -> Result<Arc<LogManager>> {
+    pub fn open(
+        opts: LogManagerOptions,
+        config_for: &dyn Fn(&str) -> Option<LogConfig>,
+    ) -> Result<Arc<LogManager>> {
         let dir = opts.dir.clone();
         fs::create_dir_all(&dir).map_err(io_err(&dir, "create log directory"))?;
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
@@ -86,20 +98,31 @@ impl LogManager {
             if !path.is_dir() {
                 continue;
             }
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else { continue };
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+                continue;
+            };
             if name.ends_with(DELETE_DIR_SUFFIX) {
                 tracing::info!(path = %path.display(), "removing partially deleted log");
                 fs::remove_dir_all(&path).map_err(io_err(&path, "remove deleted log"))?;
                 continue;
             }
-            let Some(tp) = parse_topic_partition(&name) else { continue };
+            let Some(tp) = parse_topic_partition(&name) else {
+                continue;
+            };
             let Some(config) = config_for(&tp.topic) else {
                 tracing::info!(tp = %tp, path = %path.display(), "topic no longer exists: deleting its log");
                 fs::remove_dir_all(&path).map_err(io_err(&path, "remove log of deleted topic"))?;
                 ctx.log_start_checkpoint.remove(&tp);
                 continue;
             };
-            let log = load_log(&path, tp.clone(), config, clean, recovery_points.get(&tp).copied(), ctx.clone())?;
+            let log = load_log(
+                &path,
+                tp.clone(),
+                config,
+                clean,
+                recovery_points.get(&tp).copied(),
+                ctx.clone(),
+            )?;
             logs.insert(tp, Arc::new(log));
         }
         if clean {
@@ -107,7 +130,8 @@ impl LogManager {
             fsync_dir(&dir).map_err(io_err(&dir, "fsync log directory"))?;
         }
         tracing::info!(dir = %dir.display(), logs = logs.len(), clean, "log manager opened");
-        let flusher = Flusher::start("oxbow-flusher".into()).map_err(io_err(&dir, "start flusher thread"))?;
+        let flusher =
+            Flusher::start("oxbow-flusher".into()).map_err(io_err(&dir, "start flusher thread"))?;
         let manager = LogManager {
             dir,
             opts,
@@ -119,7 +143,11 @@ impl LogManager {
             delete_counter: AtomicU64::new(0),
         };
         manager.checkpoint_recovery_points()?;
-        manager.ctx.log_start_checkpoint.persist().map_err(io_err(&manager.dir, "write log start checkpoint"))?;
+        manager
+            .ctx
+            .log_start_checkpoint
+            .persist()
+            .map_err(io_err(&manager.dir, "write log start checkpoint"))?;
         Ok(Arc::new(manager))
     }
 
@@ -136,9 +164,20 @@ impl LogManager {
         self.ctx.failure.check()?;
         let path = self.dir.join(tp.to_string());
         fs::create_dir_all(&path).map_err(|e| self.ctx.failure.io_error(&path, "create log", e))?;
-        fsync_dir(&self.dir).map_err(|e| self.ctx.failure.io_error(&self.dir, "fsync log directory", e))?;
+        fsync_dir(&self.dir).map_err(|e| {
+            self.ctx
+                .failure
+                .io_error(&self.dir, "fsync log directory", e)
+        })?;
         self.ctx.log_start_checkpoint.remove(tp);
-        let log = Arc::new(load_log(&path, tp.clone(), config, true, None, self.ctx.clone())?);
+        let log = Arc::new(load_log(
+            &path,
+            tp.clone(),
+            config,
+            true,
+            None,
+            self.ctx.clone(),
+        )?);
         self.logs.write().insert(tp.clone(), log.clone());
         tracing::info!(tp = %tp, path = %path.display(), "created log");
         Ok(log)
@@ -147,17 +186,24 @@ impl LogManager {
     /// Removes the log and deletes its files: the directory is renamed to `{tp}.{n}-delete` first.
     pub fn delete(&self, tp: &TopicPartition) -> Result<()> {
         let _admin = self.admin.lock();
-        let Some(log) = self.logs.write().remove(tp) else { return Ok(()) };
+        let Some(log) = self.logs.write().remove(tp) else {
+            return Ok(());
+        };
         log.mark_deleted();
         self.ctx.log_start_checkpoint.remove(tp);
         let n = self.delete_counter.fetch_add(1, Ordering::Relaxed);
         let unique = format!("{}{n}", crate::unified_log::wall_clock_ms());
         let target = self.dir.join(format!("{tp}.{unique}{DELETE_DIR_SUFFIX}"));
         let failure = &self.ctx.failure;
-        fs::rename(log.dir(), &target).map_err(|e| failure.io_error(log.dir(), "rename log for deletion", e))?;
+        fs::rename(log.dir(), &target)
+            .map_err(|e| failure.io_error(log.dir(), "rename log for deletion", e))?;
         fsync_dir(&self.dir).map_err(|e| failure.io_error(&self.dir, "fsync log directory", e))?;
-        fs::remove_dir_all(&target).map_err(|e| failure.io_error(&target, "remove deleted log", e))?;
-        self.ctx.log_start_checkpoint.persist().map_err(|e| failure.io_error(&self.dir, "write log start checkpoint", e))?;
+        fs::remove_dir_all(&target)
+            .map_err(|e| failure.io_error(&target, "remove deleted log", e))?;
+        self.ctx
+            .log_start_checkpoint
+            .persist()
+            .map_err(|e| failure.io_error(&self.dir, "write log start checkpoint", e))?;
         tracing::info!(tp = %tp, "deleted log");
         Ok(())
     }
@@ -182,7 +228,9 @@ impl LogManager {
         for log in self.logs() {
             match log.delete_old_segments(now_ms) {
                 Ok(n) => deleted += n,
-                Err(e) => tracing::warn!(tp = %log.topic_partition(), error = %e, "retention failed"),
+                Err(e) => {
+                    tracing::warn!(tp = %log.topic_partition(), error = %e, "retention failed")
+                }
             }
         }
         deleted
@@ -202,16 +250,28 @@ impl LogManager {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "recovery point checkpoint failed");
             }
             if let Err(e) = self.ctx.log_start_checkpoint.persist() {
-                let _ = self.ctx.failure.io_error(self.ctx.log_start_checkpoint.path(), "write log start checkpoint", e);
+                let _ = self.ctx.failure.io_error(
+                    self.ctx.log_start_checkpoint.path(),
+                    "write log start checkpoint",
+                    e,
+                );
             }
         }
     }
 
     fn checkpoint_recovery_points(&self) -> Result<()> {
-        let points: BTreeMap<TopicPartition, i64> =
-            self.logs.read().iter().map(|(tp, log)| (tp.clone(), log.recovery_point())).collect();
+        let points: BTreeMap<TopicPartition, i64> = self
+            .logs
+            .read()
+            .iter()
+            .map(|(tp, log)| (tp.clone(), log.recovery_point()))
+            .collect();
         let path = self.dir.join(RECOVERY_POINT_CHECKPOINT);
-        checkpoint::write_checkpoint(&path, &points).map_err(|e| self.ctx.failure.io_error(&path, "write recovery point checkpoint", e))
+        checkpoint::write_checkpoint(&path, &points).map_err(|e| {
+            self.ctx
+                .failure
+                .io_error(&path, "write recovery point checkpoint", e)
+        })
     }
 
     /// Flushes everything, writes snapshots and checkpoints, closes files, writes the clean-shutdown marker.
@@ -231,10 +291,14 @@ impl LogManager {
         self.ctx.failure.check()?;
         self.checkpoint_recovery_points()?;
         let failure = &self.ctx.failure;
-        self.ctx.log_start_checkpoint.persist().map_err(|e| failure.io_error(&self.dir, "write log start checkpoint", e))?;
+        self.ctx
+            .log_start_checkpoint
+            .persist()
+            .map_err(|e| failure.io_error(&self.dir, "write log start checkpoint", e))?;
         self.ctx.file_cache.evict_dir(&self.dir);
         let marker = self.dir.join(CLEAN_SHUTDOWN_FILE);
-        checkpoint::write_atomically(&marker, b"").map_err(|e| failure.io_error(&marker, "write clean shutdown marker", e))?;
+        checkpoint::write_atomically(&marker, b"")
+            .map_err(|e| failure.io_error(&marker, "write clean shutdown marker", e))?;
         tracing::info!(dir = %self.dir.display(), "log manager shut down cleanly");
         Ok(())
     }

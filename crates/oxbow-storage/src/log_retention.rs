@@ -19,7 +19,11 @@ impl UnifiedLog {
                     .segments
                     .values()
                     .take_while(|s| {
-                        let ts = if s.max_timestamp() >= 0 { s.max_timestamp() } else { s.created_ms };
+                        let ts = if s.max_timestamp() >= 0 {
+                            s.max_timestamp()
+                        } else {
+                            s.created_ms
+                        };
                         ts < limit
                     })
                     .count()
@@ -41,7 +45,9 @@ impl UnifiedLog {
             let total: u64 = inner.segments.values().map(|s| s.size()).sum();
             let mut diff = total as i64 - config.retention_bytes;
             while inner.segments.len() > 1 {
-                let Some(oldest) = inner.segments.values().next() else { break };
+                let Some(oldest) = inner.segments.values().next() else {
+                    break;
+                };
                 let size = oldest.size() as i64;
                 if diff - size < 0 {
                     break;
@@ -65,7 +71,11 @@ impl UnifiedLog {
         let mut inner = self.inner.lock();
         let (ls, le) = (inner.log_start, inner.next_offset);
         if offset < 0 || offset > le {
-            return Err(StorageError::OffsetOutOfRange { requested: offset, log_start: ls, log_end: le });
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset,
+                log_start: ls,
+                log_end: le,
+            });
         }
         if offset <= ls {
             return Ok(ls);
@@ -73,7 +83,13 @@ impl UnifiedLog {
         self.ctx
             .log_start_checkpoint
             .update_and_persist(self.topic_partition(), offset)
-            .map_err(|e| self.ctx.failure.io_error(self.ctx.log_start_checkpoint.path(), "write log start checkpoint", e))?;
+            .map_err(|e| {
+                self.ctx.failure.io_error(
+                    self.ctx.log_start_checkpoint.path(),
+                    "write log start checkpoint",
+                    e,
+                )
+            })?;
         self.set_log_start(&mut inner, offset);
         self.delete_segments_below_log_start(&mut inner)?;
         tracing::info!(tp = %self.topic_partition(), log_start = offset, "deleted records before offset");
@@ -85,7 +101,9 @@ impl UnifiedLog {
         let mut deleted = 0;
         while inner.segments.len() > 1 {
             let mut keys = inner.segments.keys();
-            let (Some(_), Some(&second)) = (keys.next(), keys.next()) else { break };
+            let (Some(_), Some(&second)) = (keys.next(), keys.next()) else {
+                break;
+            };
             if second > inner.log_start {
                 break;
             }
@@ -96,22 +114,39 @@ impl UnifiedLog {
     }
 
     fn delete_oldest_segment(&self, inner: &mut LogInner, reason: &str) -> Result<()> {
-        let Some((_, mut seg)) = inner.segments.pop_first() else { return Ok(()) };
+        let Some((_, mut seg)) = inner.segments.pop_first() else {
+            return Ok(());
+        };
         self.ctx.file_cache.evict(seg.log_path());
         tracing::info!(
             tp = %self.topic_partition(), path = %seg.log_path().display(), base_offset = seg.base_offset,
             size = seg.size(), reason, "deleting segment"
         );
-        seg.delete_files().map_err(|e| self.ctx.failure.io_error(seg.log_path(), "delete segment", e))
+        seg.delete_files().map_err(|e| {
+            self.ctx
+                .failure
+                .io_error(seg.log_path(), "delete segment", e)
+        })
     }
 
     fn advance_log_start_to_first_segment(&self, inner: &mut LogInner) -> Result<()> {
-        let first = inner.segments.keys().next().copied().unwrap_or(inner.next_offset);
+        let first = inner
+            .segments
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(inner.next_offset);
         if first > inner.log_start {
             self.ctx
                 .log_start_checkpoint
                 .update_and_persist(self.topic_partition(), first)
-                .map_err(|e| self.ctx.failure.io_error(self.ctx.log_start_checkpoint.path(), "write log start checkpoint", e))?;
+                .map_err(|e| {
+                    self.ctx.failure.io_error(
+                        self.ctx.log_start_checkpoint.path(),
+                        "write log start checkpoint",
+                        e,
+                    )
+                })?;
             self.set_log_start(inner, first);
         }
         Ok(())

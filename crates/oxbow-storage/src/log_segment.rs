@@ -63,7 +63,12 @@ impl LogSegment {
     pub fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
         io_fail_point!("oxbow-storage::roll");
         let mut seg = Self::empty(dir, base_offset, now_ms);
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&seg.log_path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&seg.log_path)?;
         seg.file = Some(Arc::new(file));
         for p in [seg.offset_index.path(), seg.time_index.path()] {
             remove_if_exists(p)?;
@@ -104,7 +109,10 @@ impl LogSegment {
     /// Opens the file for appending (the segment becomes the active one).
     pub fn open_for_append(&mut self) -> io::Result<()> {
         if self.file.is_none() {
-            let f = OpenOptions::new().read(true).write(true).open(&self.log_path)?;
+            let f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.log_path)?;
             self.file = Some(Arc::new(f));
         }
         Ok(())
@@ -132,7 +140,10 @@ impl LogSegment {
     /// Writes `data` at the end of the active segment (positional write at the committed size).
     /// Nothing in memory changes; on error the caller truncates back with [`Self::truncate_file`].
     pub fn write(&self, data: &[u8]) -> io::Result<()> {
-        let file = self.file.as_ref().ok_or_else(|| io::Error::other("segment is not open for append"))?;
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("segment is not open for append"))?;
         io_fail_point!("oxbow-storage::segment-before-write");
         file.write_all_at(data, self.size)?;
         io_fail_point!("oxbow-storage::segment-after-write");
@@ -148,7 +159,12 @@ impl LogSegment {
     }
 
     /// Records a batch written at `position` in memory: size, next offset, indexes, max timestamp.
-    pub fn on_batch_appended(&mut self, position: u64, header: &BatchHeader, index_interval_bytes: u32) {
+    pub fn on_batch_appended(
+        &mut self,
+        position: u64,
+        header: &BatchHeader,
+        index_interval_bytes: u32,
+    ) {
         if header.max_timestamp > self.max_timestamp {
             self.max_timestamp = header.max_timestamp;
             self.offset_of_max_timestamp = header.base_offset;
@@ -156,7 +172,8 @@ impl LogSegment {
         if position > 0 && self.bytes_since_last_index_entry >= index_interval_bytes as u64 {
             if let Ok(pos) = u32::try_from(position) {
                 self.offset_index.append(self.rel(header.base_offset), pos);
-                self.time_index.maybe_append(self.max_timestamp, self.rel(self.offset_of_max_timestamp));
+                self.time_index
+                    .maybe_append(self.max_timestamp, self.rel(self.offset_of_max_timestamp));
             }
             self.bytes_since_last_index_entry = 0;
         }
@@ -176,7 +193,8 @@ impl LogSegment {
     /// Writes both index files durably, with a final time index entry for the max timestamp.
     pub fn persist_indexes(&mut self) -> io::Result<()> {
         if self.max_timestamp >= 0 || self.size > 0 {
-            self.time_index.maybe_append(self.max_timestamp, self.rel(self.offset_of_max_timestamp));
+            self.time_index
+                .maybe_append(self.max_timestamp, self.rel(self.offset_of_max_timestamp));
         }
         self.offset_index.persist()?;
         self.time_index.persist()
@@ -195,14 +213,26 @@ impl LogSegment {
             self.max_timestamp = last.timestamp;
             self.offset_of_max_timestamp = self.base_offset + last.relative_offset as i64;
         }
-        let start = self.offset_index.entries().last().map(|e| e.position as u64).unwrap_or(0);
+        let start = self
+            .offset_index
+            .entries()
+            .last()
+            .map(|e| e.position as u64)
+            .unwrap_or(0);
         let file = File::open(&self.log_path)?;
         let mut reader = ChunkedReader::new(&file, self.size);
         let mut pos = start;
         self.bytes_since_last_index_entry = 0;
         while pos < self.size {
-            let header = match reader.read(pos, RECORD_BATCH_OVERHEAD)?.and_then(BatchHeader::parse) {
-                Some(h) if batch::check_header(&h).is_none() && pos + h.size() as u64 <= self.size => h,
+            let header = match reader
+                .read(pos, RECORD_BATCH_OVERHEAD)?
+                .and_then(BatchHeader::parse)
+            {
+                Some(h)
+                    if batch::check_header(&h).is_none() && pos + h.size() as u64 <= self.size =>
+                {
+                    h
+                }
                 _ => {
                     tracing::warn!(path = %self.log_path.display(), position = pos, "bad batch in trusted segment, rebuilding");
                     return Ok(false);
@@ -216,7 +246,10 @@ impl LogSegment {
             self.next_offset = header.last_offset() + 1;
             pos += header.size() as u64;
         }
-        if let Err(problem) = self.time_index.sanity_check((self.next_offset - self.base_offset) as u64) {
+        if let Err(problem) = self
+            .time_index
+            .sanity_check((self.next_offset - self.base_offset) as u64)
+        {
             tracing::warn!(path = %self.time_index.path().display(), problem, "time index not sane, rebuilding");
             return Ok(false);
         }
@@ -226,7 +259,10 @@ impl LogSegment {
     /// Scans every batch (framing and CRC), rebuilds the indexes, and truncates the file at the
     /// first torn or corrupt batch. Returns the number of bytes dropped.
     pub fn recover(&mut self, index_interval_bytes: u32) -> io::Result<u64> {
-        let file = OpenOptions::new().read(true).write(true).open(&self.log_path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.log_path)?;
         let len = file.metadata()?.len();
         self.offset_index.clear();
         self.time_index.clear();
@@ -239,7 +275,10 @@ impl LogSegment {
         let mut pos = 0u64;
         let mut problem = None;
         while pos < len {
-            let Some(header) = reader.read(pos, RECORD_BATCH_OVERHEAD)?.and_then(BatchHeader::parse) else {
+            let Some(header) = reader
+                .read(pos, RECORD_BATCH_OVERHEAD)?
+                .and_then(BatchHeader::parse)
+            else {
                 problem = Some("partial batch header".to_string());
                 break;
             };
@@ -247,8 +286,13 @@ impl LogSegment {
                 problem = Some(p);
                 break;
             }
-            if header.base_offset < self.next_offset || header.last_offset() - self.base_offset > u32::MAX as i64 {
-                problem = Some(format!("batch base offset {} out of place", header.base_offset));
+            if header.base_offset < self.next_offset
+                || header.last_offset() - self.base_offset > u32::MAX as i64
+            {
+                problem = Some(format!(
+                    "batch base offset {} out of place",
+                    header.base_offset
+                ));
                 break;
             }
             let Some(bytes) = reader.read(pos, header.size())? else {
@@ -277,7 +321,11 @@ impl LogSegment {
     /// Renames the segment's files to `*.deleted` (so a crash leaves a valid log), then removes them.
     pub fn delete_files(&mut self) -> io::Result<()> {
         self.file = None;
-        let paths = [self.log_path.clone(), self.offset_index.path().to_path_buf(), self.time_index.path().to_path_buf()];
+        let paths = [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+        ];
         let mut renamed = Vec::new();
         for p in paths {
             let mut d = p.as_os_str().to_owned();
@@ -320,7 +368,12 @@ const CHUNK: usize = 64 * 1024;
 
 impl<'a> ChunkedReader<'a> {
     pub fn new(file: &'a File, end: u64) -> Self {
-        Self { file, end, buf: Vec::new(), buf_start: 0 }
+        Self {
+            file,
+            end,
+            buf: Vec::new(),
+            buf_start: 0,
+        }
     }
 
     /// The `len` bytes at `pos`, or `None` if they extend past the end.
@@ -328,7 +381,8 @@ impl<'a> ChunkedReader<'a> {
         if pos + len as u64 > self.end {
             return Ok(None);
         }
-        let cached = pos >= self.buf_start && pos + len as u64 <= self.buf_start + self.buf.len() as u64;
+        let cached =
+            pos >= self.buf_start && pos + len as u64 <= self.buf_start + self.buf.len() as u64;
         if !cached {
             let n = (len.max(CHUNK) as u64).min(self.end - pos) as usize;
             self.buf.resize(n, 0);
@@ -341,11 +395,19 @@ impl<'a> ChunkedReader<'a> {
 }
 
 /// Finds the first batch in `[start, end)` whose last offset is >= `target`: its position and offsets.
-pub fn find_batch(file: &File, start: u64, end: u64, target: i64) -> io::Result<Option<(u64, BatchOffsets)>> {
+pub fn find_batch(
+    file: &File,
+    start: u64,
+    end: u64,
+    target: i64,
+) -> io::Result<Option<(u64, BatchOffsets)>> {
     let mut reader = ChunkedReader::new(file, end);
     let mut pos = start;
     while pos < end {
-        let Some(h) = reader.read(pos, OFFSET_HEADER_LEN)?.and_then(BatchOffsets::parse) else {
+        let Some(h) = reader
+            .read(pos, OFFSET_HEADER_LEN)?
+            .and_then(BatchOffsets::parse)
+        else {
             return Ok(None);
         };
         if h.last_offset() >= target {
@@ -358,13 +420,22 @@ pub fn find_batch(file: &File, start: u64, end: u64, target: i64) -> io::Result<
 
 /// Reads whole batches from `pos` (the start of a batch) up to `max_bytes` (at least one batch if
 /// `min_one`), never a batch starting at or past `upper_bound`, never past `end`.
-pub fn read_batches(file: &File, pos: u64, end: u64, max_bytes: usize, upper_bound: i64, min_one: bool) -> io::Result<Vec<u8>> {
+pub fn read_batches(
+    file: &File,
+    pos: u64,
+    end: u64,
+    max_bytes: usize,
+    upper_bound: i64,
+    min_one: bool,
+) -> io::Result<Vec<u8>> {
     let mut head = [0u8; OFFSET_HEADER_LEN];
     if pos + OFFSET_HEADER_LEN as u64 > end {
         return Ok(Vec::new());
     }
     file.read_exact_at(&mut head, pos)?;
-    let Some(first) = BatchOffsets::parse(&head) else { return Ok(Vec::new()) };
+    let Some(first) = BatchOffsets::parse(&head) else {
+        return Ok(Vec::new());
+    };
     if first.base_offset >= upper_bound {
         return Ok(Vec::new());
     }
@@ -381,8 +452,13 @@ pub fn read_batches(file: &File, pos: u64, end: u64, max_bytes: usize, upper_bou
     file.read_exact_at(&mut buf, pos)?;
     let mut keep = 0usize;
     while keep + OFFSET_HEADER_LEN <= buf.len() {
-        let Some(h) = BatchOffsets::parse(&buf[keep..]) else { break };
-        if h.base_offset >= upper_bound || keep + h.size() > buf.len() || h.batch_length < batch::MIN_BATCH_LENGTH {
+        let Some(h) = BatchOffsets::parse(&buf[keep..]) else {
+            break;
+        };
+        if h.base_offset >= upper_bound
+            || keep + h.size() > buf.len()
+            || h.batch_length < batch::MIN_BATCH_LENGTH
+        {
             break;
         }
         keep += h.size();

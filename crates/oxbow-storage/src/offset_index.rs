@@ -27,13 +27,15 @@ pub struct OffsetIndex {
 
 impl OffsetIndex {
     pub fn new(path: PathBuf) -> Self {
-        Self { path, entries: Vec::new() }
+        Self {
+            path,
+            entries: Vec::new(),
+        }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
-
 
     pub fn entries(&self) -> &[OffsetPosition] {
         &self.entries
@@ -64,12 +66,18 @@ impl OffsetIndex {
     pub fn sanity_check(&self, log_size: u64) -> Result<(), String> {
         for w in self.entries.windows(2) {
             if w[1].relative_offset <= w[0].relative_offset || w[1].position <= w[0].position {
-                return Err(format!("entries not increasing: {:?} then {:?}", w[0], w[1]));
+                return Err(format!(
+                    "entries not increasing: {:?} then {:?}",
+                    w[0], w[1]
+                ));
             }
         }
         if let Some(last) = self.entries.last() {
             if last.position as u64 >= log_size {
-                return Err(format!("position {} beyond log size {log_size}", last.position));
+                return Err(format!(
+                    "position {} beyond log size {log_size}",
+                    last.position
+                ));
             }
         }
         Ok(())
@@ -82,19 +90,26 @@ impl OffsetIndex {
                 return;
             }
         }
-        self.entries.push(OffsetPosition { relative_offset, position });
+        self.entries.push(OffsetPosition {
+            relative_offset,
+            position,
+        });
     }
 
     /// The entry with the largest offset <= `relative_offset` (position 0 if none).
     pub fn lookup(&self, relative_offset: u32) -> OffsetPosition {
-        let idx = self.entries.partition_point(|e| e.relative_offset <= relative_offset);
+        let idx = self
+            .entries
+            .partition_point(|e| e.relative_offset <= relative_offset);
         if idx == 0 {
-            OffsetPosition { relative_offset: 0, position: 0 }
+            OffsetPosition {
+                relative_offset: 0,
+                position: 0,
+            }
         } else {
             self.entries[idx - 1]
         }
     }
-
 
     /// Writes the whole index file durably.
     pub fn persist(&self) -> io::Result<()> {

@@ -40,7 +40,11 @@ pub struct ProducerStateEntry {
 
 impl ProducerStateEntry {
     fn new(producer_id: i64, epoch: i16) -> Self {
-        Self { producer_id, epoch, batches: VecDeque::new() }
+        Self {
+            producer_id,
+            epoch,
+            batches: VecDeque::new(),
+        }
     }
 
     /// Applies a batch (already validated, or replayed from the log).
@@ -89,33 +93,51 @@ impl ProducerStateManager {
         self.producers.get(&producer_id)
     }
 
-
-
     /// Checks a batch (whose offsets are not yet assigned) against the state including earlier
     /// batches of the same append. Ok(Some(meta)) means it duplicates an already stored batch.
-    pub fn check(&self, staged: &StagedProducers, h: &BatchHeader) -> Result<Option<BatchMetadata>> {
+    pub fn check(
+        &self,
+        staged: &StagedProducers,
+        h: &BatchHeader,
+    ) -> Result<Option<BatchMetadata>> {
         let pid = h.producer_id;
         let current = staged.get(&pid).or_else(|| self.producers.get(&pid));
         let Some(entry) = current else {
             if h.base_sequence > 0 {
-                return Err(StorageError::OutOfOrderSequence { producer_id: pid, expected: 0, found: h.base_sequence });
+                return Err(StorageError::OutOfOrderSequence {
+                    producer_id: pid,
+                    expected: 0,
+                    found: h.base_sequence,
+                });
             }
             return Ok(None);
         };
         if h.producer_epoch < entry.epoch {
-            return Err(StorageError::InvalidProducerEpoch { producer_id: pid, epoch: h.producer_epoch, current: entry.epoch });
+            return Err(StorageError::InvalidProducerEpoch {
+                producer_id: pid,
+                epoch: h.producer_epoch,
+                current: entry.epoch,
+            });
         }
         if h.base_sequence < 0 {
             return Ok(None);
         }
         if h.producer_epoch > entry.epoch {
             if h.base_sequence != 0 {
-                return Err(StorageError::OutOfOrderSequence { producer_id: pid, expected: 0, found: h.base_sequence });
+                return Err(StorageError::OutOfOrderSequence {
+                    producer_id: pid,
+                    expected: 0,
+                    found: h.base_sequence,
+                });
             }
             return Ok(None);
         }
         let last_seq = h.last_sequence();
-        if let Some(dup) = entry.batches.iter().find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq) {
+        if let Some(dup) = entry
+            .batches
+            .iter()
+            .find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq)
+        {
             return Ok(Some(*dup));
         }
         let expected = match entry.batches.back() {
@@ -123,7 +145,11 @@ impl ProducerStateManager {
             None => 0,
         };
         if h.base_sequence != expected {
-            return Err(StorageError::OutOfOrderSequence { producer_id: pid, expected, found: h.base_sequence });
+            return Err(StorageError::OutOfOrderSequence {
+                producer_id: pid,
+                expected,
+                found: h.base_sequence,
+            });
         }
         Ok(None)
     }
@@ -132,7 +158,10 @@ impl ProducerStateManager {
     pub fn stage(&self, staged: &mut StagedProducers, h: &BatchHeader) {
         let pid = h.producer_id;
         let entry = staged.entry(pid).or_insert_with(|| {
-            self.producers.get(&pid).cloned().unwrap_or_else(|| ProducerStateEntry::new(pid, h.producer_epoch))
+            self.producers
+                .get(&pid)
+                .cloned()
+                .unwrap_or_else(|| ProducerStateEntry::new(pid, h.producer_epoch))
         });
         entry.update(h);
     }
@@ -147,19 +176,25 @@ impl ProducerStateManager {
             return;
         }
         let pid = h.producer_id;
-        let entry = self.producers.entry(pid).or_insert_with(|| ProducerStateEntry::new(pid, h.producer_epoch));
+        let entry = self
+            .producers
+            .entry(pid)
+            .or_insert_with(|| ProducerStateEntry::new(pid, h.producer_epoch));
         if h.producer_epoch < entry.epoch {
             return;
         }
         entry.update(h);
     }
 
-
     /// Writes `{offset}.snapshot` durably and removes all but the newest snapshots.
     pub fn take_snapshot(&self, dir: &Path, offset: i64) -> io::Result<()> {
         let mut producers: Vec<_> = self.producers.values().cloned().collect();
         producers.sort_by_key(|p| p.producer_id);
-        let snap = Snapshot { version: 1, offset, producers };
+        let snap = Snapshot {
+            version: 1,
+            offset,
+            producers,
+        };
         let bytes = serde_json::to_vec(&snap).map_err(io::Error::other)?;
         write_atomically(&snapshot_file(dir, offset), &bytes)?;
         let mut all = list_snapshots(dir)?;
@@ -182,13 +217,21 @@ impl ProducerStateManager {
                 crate::log_segment::remove_if_exists(path)?;
                 continue;
             }
-            let parsed = fs::read(path).ok().and_then(|b| serde_json::from_slice::<Snapshot>(&b).ok());
+            let parsed = fs::read(path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Snapshot>(&b).ok());
             match parsed {
                 Some(snap) if snap.offset == *offset => {
-                    self.producers = snap.producers.into_iter().map(|p| (p.producer_id, p)).collect();
+                    self.producers = snap
+                        .producers
+                        .into_iter()
+                        .map(|p| (p.producer_id, p))
+                        .collect();
                     return Ok(Some(*offset));
                 }
-                _ => tracing::warn!(path = %path.display(), "unreadable producer state snapshot ignored"),
+                _ => {
+                    tracing::warn!(path = %path.display(), "unreadable producer state snapshot ignored")
+                }
             }
         }
         Ok(None)
@@ -206,7 +249,11 @@ fn list_snapshots(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
         if path.extension().and_then(|e| e.to_str()) != Some(SNAPSHOT_SUFFIX) {
             continue;
         }
-        if let Some(offset) = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<i64>().ok()) {
+        if let Some(offset) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<i64>().ok())
+        {
             out.push((offset, path));
         }
     }
@@ -248,15 +295,27 @@ mod tests {
     #[test]
     fn given_sequences_when_checked_should_enforce_order_dedup_and_fencing() {
         let mut m = ProducerStateManager::new();
-        assert!(matches!(apply(&mut m, header(1, 0, 3, 1, 0)), Err(StorageError::OutOfOrderSequence { .. })));
+        assert!(matches!(
+            apply(&mut m, header(1, 0, 3, 1, 0)),
+            Err(StorageError::OutOfOrderSequence { .. })
+        ));
         assert_eq!(apply(&mut m, header(1, 0, 0, 2, 0)).unwrap(), None);
         assert_eq!(apply(&mut m, header(1, 0, 2, 1, 2)).unwrap(), None);
         let dup = apply(&mut m, header(1, 0, 0, 2, 99)).unwrap().unwrap();
         assert_eq!((dup.first_offset, dup.last_offset), (0, 1));
-        assert!(matches!(apply(&mut m, header(1, 0, 5, 1, 3)), Err(StorageError::OutOfOrderSequence { expected: 3, .. })));
-        assert!(matches!(apply(&mut m, header(1, 1, 1, 1, 3)), Err(StorageError::OutOfOrderSequence { .. })));
+        assert!(matches!(
+            apply(&mut m, header(1, 0, 5, 1, 3)),
+            Err(StorageError::OutOfOrderSequence { expected: 3, .. })
+        ));
+        assert!(matches!(
+            apply(&mut m, header(1, 1, 1, 1, 3)),
+            Err(StorageError::OutOfOrderSequence { .. })
+        ));
         assert_eq!(apply(&mut m, header(1, 1, 0, 1, 3)).unwrap(), None);
-        assert!(matches!(apply(&mut m, header(1, 0, 3, 1, 4)), Err(StorageError::InvalidProducerEpoch { .. })));
+        assert!(matches!(
+            apply(&mut m, header(1, 0, 3, 1, 4)),
+            Err(StorageError::InvalidProducerEpoch { .. })
+        ));
     }
 
     #[test]

@@ -25,13 +25,15 @@ pub struct TimeIndex {
 
 impl TimeIndex {
     pub fn new(path: PathBuf) -> Self {
-        Self { path, entries: Vec::new() }
+        Self {
+            path,
+            entries: Vec::new(),
+        }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
-
 
     #[cfg(test)]
     pub fn entries(&self) -> &[TimestampOffset] {
@@ -70,12 +72,18 @@ impl TimeIndex {
     pub fn sanity_check(&self, next_relative_offset: u64) -> Result<(), String> {
         for w in self.entries.windows(2) {
             if w[1].timestamp <= w[0].timestamp || w[1].relative_offset < w[0].relative_offset {
-                return Err(format!("entries not increasing: {:?} then {:?}", w[0], w[1]));
+                return Err(format!(
+                    "entries not increasing: {:?} then {:?}",
+                    w[0], w[1]
+                ));
             }
         }
         if let Some(last) = self.entries.last() {
             if last.relative_offset as u64 >= next_relative_offset.max(1) {
-                return Err(format!("offset {} beyond segment end {next_relative_offset}", last.relative_offset));
+                return Err(format!(
+                    "offset {} beyond segment end {next_relative_offset}",
+                    last.relative_offset
+                ));
             }
         }
         Ok(())
@@ -88,7 +96,10 @@ impl TimeIndex {
                 return;
             }
         }
-        self.entries.push(TimestampOffset { timestamp, relative_offset });
+        self.entries.push(TimestampOffset {
+            timestamp,
+            relative_offset,
+        });
     }
 
     /// The relative offset to start searching for the first record with timestamp >= `ts`:
@@ -101,7 +112,6 @@ impl TimeIndex {
             self.entries[idx - 1].relative_offset
         }
     }
-
 
     pub fn persist(&self) -> io::Result<()> {
         let mut buf = Vec::with_capacity(self.entries.len() * TIME_INDEX_ENTRY_SIZE);

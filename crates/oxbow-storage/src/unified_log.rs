@@ -23,7 +23,10 @@ use crate::producer_state::{ProducerStateManager, StagedProducers};
 
 /// Wall-clock milliseconds since the epoch.
 pub fn wall_clock_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Shared services of a log directory that each log uses.
@@ -48,10 +51,16 @@ pub(crate) struct LogInner {
 
 impl LogInner {
     pub fn active(&self) -> &LogSegment {
-        self.segments.values().next_back().expect("a log always has an active segment")
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
     }
     pub fn active_mut(&mut self) -> &mut LogSegment {
-        self.segments.values_mut().next_back().expect("a log always has an active segment")
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
     }
 }
 
@@ -77,12 +86,21 @@ pub struct UnifiedLog {
 
 impl std::fmt::Debug for UnifiedLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnifiedLog").field("tp", &self.tp).field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("UnifiedLog")
+            .field("tp", &self.tp)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
 impl UnifiedLog {
-    pub(crate) fn from_parts(tp: TopicPartition, dir: PathBuf, config: LogConfig, inner: LogInner, ctx: LogDirContext) -> Self {
+    pub(crate) fn from_parts(
+        tp: TopicPartition,
+        dir: PathBuf,
+        config: LogConfig,
+        inner: LogInner,
+        ctx: LogDirContext,
+    ) -> Self {
         let log_end = AtomicI64::new(inner.next_offset);
         let log_start = AtomicI64::new(inner.log_start);
         Self {
@@ -138,7 +156,11 @@ impl UnifiedLog {
         inner
             .segments
             .values()
-            .map(|s| SegmentInfo { base_offset: s.base_offset, size_bytes: s.size(), max_timestamp: s.max_timestamp() })
+            .map(|s| SegmentInfo {
+                base_offset: s.base_offset,
+                size_bytes: s.size(),
+                max_timestamp: s.max_timestamp(),
+            })
             .collect()
     }
 
@@ -206,7 +228,11 @@ impl UnifiedLog {
             let err = self.ctx.failure.io_error(seg.log_path(), "append", e);
             if matches!(err, StorageError::NoSpace { .. }) {
                 if let Err(te) = seg.truncate_file() {
-                    return Err(self.ctx.failure.io_error(seg.log_path(), "truncate after ENOSPC", te));
+                    return Err(self.ctx.failure.io_error(
+                        seg.log_path(),
+                        "truncate after ENOSPC",
+                        te,
+                    ));
                 }
             }
             tracing::warn!(tp = %self.tp, path = %seg.log_path().display(), error = %err, "append failed");
@@ -231,14 +257,22 @@ impl UnifiedLog {
         })
     }
 
-    fn maybe_roll(&self, inner: &mut LogInner, len: u64, last_offset: i64, now_ms: i64, config: &LogConfig) -> Result<()> {
+    fn maybe_roll(
+        &self,
+        inner: &mut LogInner,
+        len: u64,
+        last_offset: i64,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> Result<()> {
         let seg = inner.active();
         if seg.is_empty() {
             return Ok(());
         }
         let full = seg.size() + len > config.segment_bytes;
         let old = now_ms - seg.created_ms > config.segment_ms;
-        let overflow = last_offset - seg.base_offset > u32::MAX as i64 || seg.size() + len > u32::MAX as u64;
+        let overflow =
+            last_offset - seg.base_offset > u32::MAX as i64 || seg.size() + len > u32::MAX as u64;
         if full || old || overflow {
             self.roll_locked(inner, now_ms)?;
         }
@@ -271,11 +305,21 @@ impl UnifiedLog {
         }
         let failure = &self.ctx.failure;
         let old = inner.active_mut();
-        old.sync().map_err(|e| failure.io_error(old.log_path(), "fsync at roll", e))?;
-        old.persist_indexes().map_err(|e| failure.io_error(old.log_path(), "write indexes at roll", e))?;
-        inner.producers.take_snapshot(&self.dir, new_base).map_err(|e| failure.io_error(&self.dir, "producer snapshot", e))?;
-        let seg = LogSegment::create(&self.dir, new_base, now_ms)
-            .map_err(|e| failure.io_error(&log_segment::segment_file(&self.dir, new_base, "log"), "create segment", e))?;
+        old.sync()
+            .map_err(|e| failure.io_error(old.log_path(), "fsync at roll", e))?;
+        old.persist_indexes()
+            .map_err(|e| failure.io_error(old.log_path(), "write indexes at roll", e))?;
+        inner
+            .producers
+            .take_snapshot(&self.dir, new_base)
+            .map_err(|e| failure.io_error(&self.dir, "producer snapshot", e))?;
+        let seg = LogSegment::create(&self.dir, new_base, now_ms).map_err(|e| {
+            failure.io_error(
+                &log_segment::segment_file(&self.dir, new_base, "log"),
+                "create segment",
+                e,
+            )
+        })?;
         fsync_dir(&self.dir).map_err(|e| failure.io_error(&self.dir, "fsync dir at roll", e))?;
         inner.active_mut().close_file();
         inner.segments.insert(new_base, seg);
@@ -287,8 +331,18 @@ impl UnifiedLog {
     /// The segment holding `offset` (the first one whose end is past it) with the file position to
     /// start scanning from, or None if no segment holds it.
     pub(crate) fn locate(&self, inner: &LogInner, offset: i64) -> Result<Option<SegmentSlice>> {
-        let floor = inner.segments.range(..=offset).next_back().map(|(b, _)| *b).unwrap_or(i64::MIN);
-        let Some(seg) = inner.segments.range(floor..).map(|(_, s)| s).find(|s| s.next_offset() > offset) else {
+        let floor = inner
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map(|(b, _)| *b)
+            .unwrap_or(i64::MIN);
+        let Some(seg) = inner
+            .segments
+            .range(floor..)
+            .map(|(_, s)| s)
+            .find(|s| s.next_offset() > offset)
+        else {
             return Ok(None);
         };
         let file = match seg.file() {
@@ -299,30 +353,56 @@ impl UnifiedLog {
                 .get_or_open(seg.log_path())
                 .map_err(|e| self.ctx.failure.io_error(seg.log_path(), "open segment", e))?,
         };
-        Ok(Some(SegmentSlice { file, path: seg.log_path().to_path_buf(), start: seg.lookup_position(offset), end: seg.size() }))
+        Ok(Some(SegmentSlice {
+            file,
+            path: seg.log_path().to_path_buf(),
+            start: seg.lookup_position(offset),
+            end: seg.size(),
+        }))
     }
 
     /// Reads whole batches starting with the one containing `offset`; see the crate docs.
-    pub fn read(&self, offset: i64, max_bytes: usize, upper_bound: i64, min_one: bool) -> Result<ReadResult> {
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper_bound: i64,
+        min_one: bool,
+    ) -> Result<ReadResult> {
         self.check_usable()?;
         let (slice, mut result) = {
             let inner = self.inner.lock();
             let (ls, le) = (inner.log_start, inner.next_offset);
             if offset < ls || offset > le {
-                return Err(StorageError::OffsetOutOfRange { requested: offset, log_start: ls, log_end: le });
+                return Err(StorageError::OffsetOutOfRange {
+                    requested: offset,
+                    log_start: ls,
+                    log_end: le,
+                });
             }
-            let result = ReadResult { records: Bytes::new(), high_watermark: le, log_start_offset: ls, last_stable_offset: le };
+            let result = ReadResult {
+                records: Bytes::new(),
+                high_watermark: le,
+                log_start_offset: ls,
+                last_stable_offset: le,
+            };
             if offset == le || offset >= upper_bound {
                 return Ok(result);
             }
             (self.locate(&inner, offset)?, result)
         };
-        let Some(slice) = slice else { return Ok(result) };
-        let io = |e| self.ctx.failure.io_error(&slice.path, "read", e);
-        let Some((pos, _)) = log_segment::find_batch(&slice.file, slice.start, slice.end, offset).map_err(io)? else {
+        let Some(slice) = slice else {
             return Ok(result);
         };
-        let data = log_segment::read_batches(&slice.file, pos, slice.end, max_bytes, upper_bound, min_one).map_err(io)?;
+        let io = |e| self.ctx.failure.io_error(&slice.path, "read", e);
+        let Some((pos, _)) =
+            log_segment::find_batch(&slice.file, slice.start, slice.end, offset).map_err(io)?
+        else {
+            return Ok(result);
+        };
+        let data =
+            log_segment::read_batches(&slice.file, pos, slice.end, max_bytes, upper_bound, min_one)
+                .map_err(io)?;
         result.records = Bytes::from(data);
         Ok(result)
     }
@@ -357,10 +437,15 @@ impl UnifiedLog {
         let failure = &self.ctx.failure;
         let next = inner.next_offset;
         let seg = inner.active_mut();
-        seg.sync().map_err(|e| failure.io_error(seg.log_path(), "fsync at close", e))?;
-        seg.persist_indexes().map_err(|e| failure.io_error(seg.log_path(), "write indexes at close", e))?;
+        seg.sync()
+            .map_err(|e| failure.io_error(seg.log_path(), "fsync at close", e))?;
+        seg.persist_indexes()
+            .map_err(|e| failure.io_error(seg.log_path(), "write indexes at close", e))?;
         seg.close_file();
-        inner.producers.take_snapshot(&self.dir, next).map_err(|e| failure.io_error(&self.dir, "producer snapshot", e))?;
+        inner
+            .producers
+            .take_snapshot(&self.dir, next)
+            .map_err(|e| failure.io_error(&self.dir, "producer snapshot", e))?;
         inner.recovery_point = next;
         tracing::debug!(tp = %self.tp, log_end = next, "closed log");
         Ok(())

@@ -9,7 +9,12 @@ use oxbow_storage::{LogConfig, TopicPartition};
 fn given_many_threads_when_flushing_concurrently_should_all_complete_and_advance_recovery_point() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = open(dir.path(), &LogConfig::default());
-    let logs: Vec<_> = (0..4).map(|p| mgr.create(&TopicPartition::new("orders", p), LogConfig::default()).unwrap()).collect();
+    let logs: Vec<_> = (0..4)
+        .map(|p| {
+            mgr.create(&TopicPartition::new("orders", p), LogConfig::default())
+                .unwrap()
+        })
+        .collect();
     let threads: Vec<_> = (0..16)
         .map(|t| {
             let mgr = Arc::clone(&mgr);
@@ -39,7 +44,9 @@ fn given_flush_when_awaited_from_tokio_should_complete() {
     let mgr = open(dir.path(), &LogConfig::default());
     let log = mgr.create(&tp(), LogConfig::default()).unwrap();
     log.append(&batch(3, 50, 1), 0).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     rt.block_on(async { mgr.flush(vec![(log.clone(), 3)]).await.unwrap().unwrap() });
     assert_eq!(log.recovery_point(), 3);
 }

@@ -14,9 +14,15 @@ fn given_retried_batch_when_appended_should_return_original_offsets_and_write_no
     let size = log.size_bytes();
     let dup = log.append(&idempotent_batch(7, 0, 0, 3), 0).unwrap();
     assert!(dup.duplicate);
-    assert_eq!((dup.base_offset, dup.last_offset), (first.base_offset, first.last_offset));
+    assert_eq!(
+        (dup.base_offset, dup.last_offset),
+        (first.base_offset, first.last_offset)
+    );
     let dup2 = log.append(&idempotent_batch(7, 0, 3, 2), 0).unwrap();
-    assert_eq!((dup2.base_offset, dup2.last_offset), (second.base_offset, second.last_offset));
+    assert_eq!(
+        (dup2.base_offset, dup2.last_offset),
+        (second.base_offset, second.last_offset)
+    );
     assert_eq!(log.size_bytes(), size);
     assert_eq!(log.log_end_offset(), 7);
 }
@@ -26,10 +32,20 @@ fn given_sequence_gap_when_appended_should_be_out_of_order() {
     let dir = tempfile::tempdir().unwrap();
     let mgr = open(dir.path(), &LogConfig::default());
     let log = mgr.create(&tp(), LogConfig::default()).unwrap();
-    assert!(matches!(log.append(&idempotent_batch(1, 0, 5, 1), 0), Err(StorageError::OutOfOrderSequence { expected: 0, .. })));
+    assert!(matches!(
+        log.append(&idempotent_batch(1, 0, 5, 1), 0),
+        Err(StorageError::OutOfOrderSequence { expected: 0, .. })
+    ));
     log.append(&idempotent_batch(1, 0, 0, 2), 0).unwrap();
     let err = log.append(&idempotent_batch(1, 0, 3, 1), 0).unwrap_err();
-    assert!(matches!(err, StorageError::OutOfOrderSequence { producer_id: 1, expected: 2, found: 3 }));
+    assert!(matches!(
+        err,
+        StorageError::OutOfOrderSequence {
+            producer_id: 1,
+            expected: 2,
+            found: 3
+        }
+    ));
     assert_eq!(log.log_end_offset(), 2);
 }
 
@@ -41,9 +57,16 @@ fn given_older_epoch_when_appended_should_be_fenced() {
     log.append(&idempotent_batch(1, 3, 0, 1), 0).unwrap();
     assert!(matches!(
         log.append(&idempotent_batch(1, 2, 1, 1), 0),
-        Err(StorageError::InvalidProducerEpoch { epoch: 2, current: 3, .. })
+        Err(StorageError::InvalidProducerEpoch {
+            epoch: 2,
+            current: 3,
+            ..
+        })
     ));
-    assert!(matches!(log.append(&idempotent_batch(1, 4, 1, 1), 0), Err(StorageError::OutOfOrderSequence { .. })));
+    assert!(matches!(
+        log.append(&idempotent_batch(1, 4, 1, 1), 0),
+        Err(StorageError::OutOfOrderSequence { .. })
+    ));
     log.append(&idempotent_batch(1, 4, 0, 1), 0).unwrap();
 }
 
@@ -65,11 +88,24 @@ fn producer_reopen(crash: bool) {
     let mgr = open(dir.path(), &config);
     let log = mgr.get(&tp()).unwrap();
     let dup = log.append(&idempotent_batch(9, 2, 38, 2), 0).unwrap();
-    assert!(dup.duplicate, "last batch should be recognised after reopen");
+    assert!(
+        dup.duplicate,
+        "last batch should be recognised after reopen"
+    );
     assert_eq!(dup.base_offset, 57);
-    assert!(matches!(log.append(&idempotent_batch(9, 2, 41, 1), 0), Err(StorageError::OutOfOrderSequence { expected: 40, .. })));
-    assert!(matches!(log.append(&idempotent_batch(9, 1, 40, 1), 0), Err(StorageError::InvalidProducerEpoch { .. })));
-    assert!(!log.append(&idempotent_batch(9, 2, 40, 1), 0).unwrap().duplicate);
+    assert!(matches!(
+        log.append(&idempotent_batch(9, 2, 41, 1), 0),
+        Err(StorageError::OutOfOrderSequence { expected: 40, .. })
+    ));
+    assert!(matches!(
+        log.append(&idempotent_batch(9, 1, 40, 1), 0),
+        Err(StorageError::InvalidProducerEpoch { .. })
+    ));
+    assert!(
+        !log.append(&idempotent_batch(9, 2, 40, 1), 0)
+            .unwrap()
+            .duplicate
+    );
 }
 
 #[test]

@@ -10,11 +10,22 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { records: usize, size: usize, compressed: bool },
+    Append {
+        records: usize,
+        size: usize,
+        compressed: bool,
+    },
     Roll,
-    Reopen { clean: bool },
-    DeleteRecords { permille: u32 },
-    Read { permille: u32, max_bytes: usize },
+    Reopen {
+        clean: bool,
+    },
+    DeleteRecords {
+        permille: u32,
+    },
+    Read {
+        permille: u32,
+        max_bytes: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -33,7 +44,12 @@ struct Model {
 }
 
 fn config() -> LogConfig {
-    LogConfig { segment_bytes: 1024, index_interval_bytes: 100, retention_ms: -1, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: 1024,
+        index_interval_bytes: 100,
+        retention_ms: -1,
+        ..LogConfig::default()
+    }
 }
 
 fn pick(model: &Model, permille: u32) -> i64 {
@@ -45,11 +61,18 @@ fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().unwrap();
     let mut mgr: Arc<LogManager> = open(dir.path(), &config());
     let mut log: Arc<UnifiedLog> = mgr.create(&tp(), config()).unwrap();
-    let mut model = Model { values: Vec::new(), log_start: 0 };
+    let mut model = Model {
+        values: Vec::new(),
+        log_start: 0,
+    };
     let mut counter = 0u64;
     for op in ops {
         match op {
-            Op::Append { records, size, compressed } => {
+            Op::Append {
+                records,
+                size,
+                compressed,
+            } => {
                 let vals: Vec<Vec<u8>> = (0..records)
                     .map(|_| {
                         counter += 1;
@@ -58,8 +81,18 @@ fn run(ops: Vec<Op>) {
                         v
                     })
                     .collect();
-                let refs: Vec<(&[u8], i64)> = vals.iter().map(|v| (v.as_slice(), counter as i64)).collect();
-                let spec = BatchSpec { compression: if compressed { Compression::Lz4 } else { Compression::None }, ..Default::default() };
+                let refs: Vec<(&[u8], i64)> = vals
+                    .iter()
+                    .map(|v| (v.as_slice(), counter as i64))
+                    .collect();
+                let spec = BatchSpec {
+                    compression: if compressed {
+                        Compression::Lz4
+                    } else {
+                        Compression::None
+                    },
+                    ..Default::default()
+                };
                 let info = log.append(&batch_with(&spec, &refs), 0).unwrap();
                 assert_eq!(info.base_offset, model.values.len() as i64);
                 model.values.extend(vals);
@@ -76,10 +109,16 @@ fn run(ops: Vec<Op>) {
             }
             Op::DeleteRecords { permille } => {
                 let target = pick(&model, permille);
-                assert_eq!(log.delete_records_before(target).unwrap(), target.max(model.log_start));
+                assert_eq!(
+                    log.delete_records_before(target).unwrap(),
+                    target.max(model.log_start)
+                );
                 model.log_start = target.max(model.log_start);
             }
-            Op::Read { permille, max_bytes } => {
+            Op::Read {
+                permille,
+                max_bytes,
+            } => {
                 let at = pick(&model, permille);
                 let r = log.read(at, max_bytes, log.high_watermark(), true).unwrap();
                 let got = decode(&r.records);
@@ -91,7 +130,8 @@ fn run(ops: Vec<Op>) {
                     assert_eq!(&v, &model.values[o as usize], "value at offset {o}");
                 }
                 if model.log_start > 0 {
-                    let below = log.read(model.log_start - 1, max_bytes, log.high_watermark(), true);
+                    let below =
+                        log.read(model.log_start - 1, max_bytes, log.high_watermark(), true);
                     assert!(matches!(below, Err(StorageError::OffsetOutOfRange { .. })));
                 }
             }

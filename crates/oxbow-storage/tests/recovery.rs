@@ -37,7 +37,10 @@ fn reopen_and_check(dir: &Path, config: &LogConfig, expect_end: i64) {
 }
 
 fn config() -> LogConfig {
-    LogConfig { index_interval_bytes: 100, ..LogConfig::default() }
+    LogConfig {
+        index_interval_bytes: 100,
+        ..LogConfig::default()
+    }
 }
 
 #[test]
@@ -47,7 +50,10 @@ fn given_batch_cut_in_the_middle_when_recovered_should_truncate_to_last_good_bat
     let f = OpenOptions::new().write(true).open(&seg).unwrap();
     f.set_len(ends[8] + 20).unwrap();
     reopen_and_check(dir.path(), &config(), 9);
-    assert_eq!(fs::metadata(&seg).unwrap().len(), ends[8] + batch(1, 30, 99).len() as u64);
+    assert_eq!(
+        fs::metadata(&seg).unwrap().len(),
+        ends[8] + batch(1, 30, 99).len() as u64
+    );
 }
 
 #[test]
@@ -83,7 +89,12 @@ fn given_corrupt_crc_in_last_batch_when_recovered_should_drop_it() {
 fn given_empty_segment_file_when_recovered_should_open_empty() {
     let dir = tempfile::tempdir().unwrap();
     let (seg, _) = write_and_crash(dir.path(), &config(), 3);
-    OpenOptions::new().write(true).open(&seg).unwrap().set_len(0).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     reopen_and_check(dir.path(), &config(), 0);
 }
 
@@ -103,7 +114,12 @@ fn given_torn_older_segment_when_recovered_should_delete_later_segments() {
         // No flush: recovery starts from the first segment.
     }
     let len = fs::metadata(&first_seg).unwrap().len();
-    OpenOptions::new().write(true).open(&first_seg).unwrap().set_len(len - 10).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&first_seg)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
     let mgr = open(dir.path(), &config);
     let log = mgr.get(&tp()).unwrap();
     assert_eq!(log.segments().len(), 1);
@@ -136,8 +152,15 @@ fn given_clean_shutdown_marker_when_opened_should_trust_segments_without_crc_sca
     fs::write(&seg, &bytes).unwrap();
     {
         let mgr = open(dir.path(), &config());
-        assert!(!dir.path().join(CLEAN_SHUTDOWN_FILE).exists(), "marker removed at open");
-        assert_eq!(mgr.get(&tp()).unwrap().log_end_offset(), 5, "clean open must not scan CRCs");
+        assert!(
+            !dir.path().join(CLEAN_SHUTDOWN_FILE).exists(),
+            "marker removed at open"
+        );
+        assert_eq!(
+            mgr.get(&tp()).unwrap().log_end_offset(),
+            5,
+            "clean open must not scan CRCs"
+        );
     }
     // Now a crash (no marker): the full scan truncates at the corrupt batch.
     let mgr = open(dir.path(), &config());
@@ -156,7 +179,11 @@ fn given_insane_index_after_clean_shutdown_when_opened_should_rebuild_it() {
         mgr.shutdown().unwrap();
     }
     let index = partition_dir(dir.path()).join(format!("{:020}.index", 0));
-    fs::write(&index, [0u8, 0, 0, 9, 0xFF, 0xFF, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]).unwrap();
+    fs::write(
+        &index,
+        [0u8, 0, 0, 9, 0xFF, 0xFF, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1],
+    )
+    .unwrap();
     let mgr = open(dir.path(), &config());
     let log = mgr.get(&tp()).unwrap();
     for o in 0..20 {
@@ -171,11 +198,17 @@ fn given_leftover_files_and_dirs_when_opened_should_clean_them_up() {
         let mgr = open(dir.path(), &config());
         let log = mgr.create(&tp(), config()).unwrap();
         log.append(&batch(1, 30, 1), 0).unwrap();
-        mgr.create(&oxbow_storage::TopicPartition::new("gone", 0), config()).unwrap();
+        mgr.create(&oxbow_storage::TopicPartition::new("gone", 0), config())
+            .unwrap();
         mgr.shutdown().unwrap();
     }
     let pdir = partition_dir(dir.path());
-    for name in ["00000000000000000000.log.deleted", "00000000000000000005.log.cleaned", "x.swap", "00000000000000000099.index"] {
+    for name in [
+        "00000000000000000000.log.deleted",
+        "00000000000000000005.log.cleaned",
+        "x.swap",
+        "00000000000000000099.index",
+    ] {
         fs::write(pdir.join(name), b"junk").unwrap();
     }
     fs::create_dir(dir.path().join("orders-1.abc-delete")).unwrap();
@@ -183,9 +216,18 @@ fn given_leftover_files_and_dirs_when_opened_should_clean_them_up() {
     let mgr = LogManager::open(opts(dir.path()), &|t| (t == "orders").then(config)).unwrap();
     assert_eq!(mgr.logs().len(), 1);
     assert_eq!(mgr.get(&tp()).unwrap().log_end_offset(), 1);
-    let mut names: Vec<String> = fs::read_dir(&pdir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = fs::read_dir(&pdir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
-    assert!(names.iter().all(|n| !n.contains("deleted") && !n.contains("cleaned") && !n.contains("swap") && !n.contains("99")), "{names:?}");
+    assert!(
+        names.iter().all(|n| !n.contains("deleted")
+            && !n.contains("cleaned")
+            && !n.contains("swap")
+            && !n.contains("99")),
+        "{names:?}"
+    );
     assert!(!dir.path().join("orders-1.abc-delete").exists());
     assert!(!dir.path().join("gone-0").exists());
     assert!(dir.path().join("meta").exists());
@@ -202,7 +244,52 @@ fn given_deleted_log_when_used_should_fail_and_files_be_gone() {
     mgr.delete(&tp()).unwrap();
     assert!(mgr.get(&tp()).is_none());
     assert!(!partition_dir(dir.path()).exists());
-    assert!(matches!(log.append(&batch(1, 30, 1), 0), Err(oxbow_storage::StorageError::LogDeleted(_))));
+    assert!(matches!(
+        log.append(&batch(1, 30, 1), 0),
+        Err(oxbow_storage::StorageError::LogDeleted(_))
+    ));
     let again = mgr.create(&tp(), config()).unwrap();
     assert_eq!(again.log_end_offset(), 0);
+}
+
+#[test]
+fn given_recovery_point_checkpoint_when_crashed_should_scan_only_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_segments();
+    let (first_seg, active, active_len);
+    {
+        let mgr = open(dir.path(), &config);
+        let log = mgr.create(&tp(), config.clone()).unwrap();
+        for i in 0..40 {
+            log.append(&batch(1, 100, i), 0).unwrap();
+        }
+        assert!(log.segments().len() >= 3);
+        // Rolled segments were fsynced at roll: the checkpointed recovery point is the active base.
+        mgr.maintenance(1);
+        assert_eq!(
+            log.recovery_point(),
+            log.segments().last().unwrap().base_offset
+        );
+        first_seg = log.dir().join(format!("{:020}.log", 0));
+        active = active_segment_path(&log);
+        active_len = log.segments().last().unwrap().size_bytes;
+    }
+    // A flipped payload byte below the recovery point is not looked at...
+    let mut bytes = fs::read(&first_seg).unwrap();
+    bytes[80] ^= 0xFF;
+    fs::write(&first_seg, &bytes).unwrap();
+    // ...while the torn tail of the active segment is repaired.
+    OpenOptions::new()
+        .write(true)
+        .open(&active)
+        .unwrap()
+        .set_len(active_len - 7)
+        .unwrap();
+    let mgr = open(dir.path(), &config);
+    let log = mgr.get(&tp()).unwrap();
+    assert_eq!(log.log_end_offset(), 39);
+    assert_eq!(
+        log.read(0, 1, 39, true).unwrap().records.len(),
+        batch(1, 100, 0).len()
+    );
 }

@@ -6,7 +6,10 @@ use oxbow_storage::{LogConfig, StorageError};
 #[test]
 fn given_segments_older_than_retention_ms_when_enforced_should_delete_them_and_advance_start() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig { retention_ms: 10_000, ..small_segments() };
+    let config = LogConfig {
+        retention_ms: 10_000,
+        ..small_segments()
+    };
     let mgr = open(dir.path(), &config);
     let log = mgr.create(&tp(), config).unwrap();
     for i in 0..30 {
@@ -21,15 +24,23 @@ fn given_segments_older_than_retention_ms_when_enforced_should_delete_them_and_a
     let after = log.segments();
     assert_eq!(after.len(), before.len() - deleted);
     assert_eq!(log.log_start_offset(), after[0].base_offset);
-    assert!(after.iter().all(|s| s.max_timestamp >= 95_000 || s.base_offset == after.last().unwrap().base_offset));
-    assert!(matches!(log.read(0, 100, 40, true), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(after
+        .iter()
+        .all(|s| s.max_timestamp >= 95_000 || s.base_offset == after.last().unwrap().base_offset));
+    assert!(matches!(
+        log.read(0, 100, 40, true),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
     assert_eq!(read_all(&log, log.log_start_offset()).last().unwrap().0, 39);
 }
 
 #[test]
 fn given_fully_expired_log_when_enforced_should_roll_and_delete_everything() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig { retention_ms: 1_000, ..LogConfig::default() };
+    let config = LogConfig {
+        retention_ms: 1_000,
+        ..LogConfig::default()
+    };
     let mgr = open(dir.path(), &config);
     let log = mgr.create(&tp(), config).unwrap();
     for i in 0..5 {
@@ -45,7 +56,10 @@ fn given_fully_expired_log_when_enforced_should_roll_and_delete_everything() {
 #[test]
 fn given_log_over_retention_bytes_when_enforced_should_delete_oldest_segments() {
     let dir = tempfile::tempdir().unwrap();
-    let config = LogConfig { retention_bytes: 5_000, ..small_segments() };
+    let config = LogConfig {
+        retention_bytes: 5_000,
+        ..small_segments()
+    };
     let mgr = open(dir.path(), &config);
     let log = mgr.create(&tp(), config).unwrap();
     for i in 0..100 {
@@ -56,7 +70,10 @@ fn given_log_over_retention_bytes_when_enforced_should_delete_oldest_segments() 
     let size = log.size_bytes();
     assert!(size <= 5_000 + 2048, "size {size}");
     let first = log.segments()[0].size_bytes;
-    assert!(size - first < 5_000, "one more deletion would still be >= retention");
+    assert!(
+        size - first < 5_000,
+        "one more deletion would still be >= retention"
+    );
     assert_eq!(log.log_start_offset(), log.segments()[0].base_offset);
 }
 
@@ -71,12 +88,18 @@ fn given_delete_records_when_applied_should_move_start_and_survive_reopen() {
             log.append(&batch(1, 200, i), 0).unwrap();
         }
         let segs = log.segments().len();
-        assert!(matches!(log.delete_records_before(41), Err(StorageError::OffsetOutOfRange { .. })));
+        assert!(matches!(
+            log.delete_records_before(41),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
         assert_eq!(log.delete_records_before(25).unwrap(), 25);
         assert_eq!(log.delete_records_before(10).unwrap(), 25);
         assert!(log.segments().len() < segs);
         assert!(log.segments()[0].base_offset <= 25);
-        assert!(matches!(log.read(24, 100, 40, true), Err(StorageError::OffsetOutOfRange { .. })));
+        assert!(matches!(
+            log.read(24, 100, 40, true),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
         assert_eq!(read_all(&log, 25).first().unwrap().0, 25);
         // crash: no shutdown, the checkpoint was persisted before answering
     }

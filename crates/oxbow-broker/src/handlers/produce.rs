@@ -22,7 +22,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
     let acks = req.acks;
     let now = crate::now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
-    // (log, offset that must be durable, topic index, partition index)
+    // (log, offset below which the data must be durable, topic index, partition index)
     let mut to_flush: Vec<(Arc<UnifiedLog>, i64, usize, usize)> = Vec::new();
 
     for (ti, topic) in req.topic_data.into_iter().enumerate() {
@@ -67,7 +67,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                         partition.notify_data();
                     }
                     if acks == -1 {
-                        to_flush.push((partition.log.clone(), info.last_offset, ti, pi));
+                        to_flush.push((partition.log.clone(), info.last_offset + 1, ti, pi));
                     }
                 }
                 Err(e) => {

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use oxbow_storage::{LogConfig, LogManager, LogManagerOptions, TopicPartition, UnifiedLog};
 
 pub struct BatchSpec {
@@ -17,7 +19,12 @@ pub struct BatchSpec {
 
 impl Default for BatchSpec {
     fn default() -> Self {
-        Self { producer_id: -1, producer_epoch: -1, base_sequence: -1, compression: Compression::None }
+        Self {
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            compression: Compression::None,
+        }
     }
 }
 
@@ -44,7 +51,15 @@ pub fn batch_with(spec: &BatchSpec, values: &[(&[u8], i64)]) -> Vec<u8> {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: spec.compression }).unwrap();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: spec.compression,
+        },
+    )
+    .unwrap();
     buf.to_vec()
 }
 
@@ -57,7 +72,12 @@ pub fn batch(n: usize, value_size: usize, ts: i64) -> Vec<u8> {
 
 /// An idempotent producer's batch of `n` records starting at sequence `seq`.
 pub fn idempotent_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
-    let spec = BatchSpec { producer_id: pid, producer_epoch: epoch, base_sequence: seq, compression: Compression::None };
+    let spec = BatchSpec {
+        producer_id: pid,
+        producer_epoch: epoch,
+        base_sequence: seq,
+        compression: Compression::None,
+    };
     let values: Vec<(&[u8], i64)> = (0..n).map(|_| (b"v".as_slice(), 1000)).collect();
     batch_with(&spec, &values)
 }
@@ -74,7 +94,10 @@ pub fn decode(records: &Bytes) -> Vec<(i64, Vec<u8>)> {
 }
 
 pub fn opts(dir: &Path) -> LogManagerOptions {
-    LogManagerOptions { dir: dir.to_path_buf(), checkpoint_interval_ms: 0 }
+    LogManagerOptions {
+        dir: dir.to_path_buf(),
+        checkpoint_interval_ms: 0,
+    }
 }
 
 pub fn open(dir: &Path, config: &LogConfig) -> Arc<LogManager> {
@@ -87,7 +110,12 @@ pub fn tp() -> TopicPartition {
 }
 
 pub fn small_segments() -> LogConfig {
-    LogConfig { segment_bytes: 2048, index_interval_bytes: 256, retention_ms: -1, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: 2048,
+        index_interval_bytes: 256,
+        retention_ms: -1,
+        ..LogConfig::default()
+    }
 }
 
 pub fn partition_dir(dir: &Path) -> PathBuf {
@@ -105,7 +133,10 @@ pub fn read_all(log: &UnifiedLog, from: i64) -> Vec<(i64, Vec<u8>)> {
     let mut next = from;
     while next < log.log_end_offset() {
         let r = log.read(next, 1 << 20, log.high_watermark(), true).unwrap();
-        let recs: Vec<_> = decode(&r.records).into_iter().filter(|(o, _)| *o >= next).collect();
+        let recs: Vec<_> = decode(&r.records)
+            .into_iter()
+            .filter(|(o, _)| *o >= next)
+            .collect();
         assert!(!recs.is_empty(), "no progress reading at {next}");
         next = recs.last().unwrap().0 + 1;
         out.extend(recs);

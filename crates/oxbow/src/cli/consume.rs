@@ -26,7 +26,7 @@ pub struct ConsumeArgs {
     /// Where to start: `beginning`, `end`, an offset `N`, `-N` (N before the end), or
     /// `@TIMESTAMP_MS` (the first record at or after that time). With --group and no --offset,
     /// the group's committed offsets are used.
-    #[arg(long, short = 'o')]
+    #[arg(long, short = 'o', allow_hyphen_values = true)]
     pub offset: Option<String>,
     /// Stop after this many records.
     #[arg(long, short = 'c')]
@@ -98,6 +98,9 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             settings.push(("enable.auto.commit", "true".to_string()));
         }
         None => {
+            // librdkafka only accepts assign() on a consumer with a group id; nothing is committed
+            // under it (auto commit and offset store are off).
+            settings.push(("group.id", "oxbow-cli".to_string()));
             settings.push(("enable.auto.commit", "false".to_string()));
             settings.push(("enable.auto.offset.store", "false".to_string()));
         }

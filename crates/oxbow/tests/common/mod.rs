@@ -273,6 +273,7 @@ impl TestBroker {
     /// A consumer with no group (use `assign`).
     pub fn consumer(&self, extra: &[(&str, &str)]) -> StreamConsumer {
         let mut base: Vec<(&str, &str)> = vec![
+            ("group.id", "oxbow-it"),
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
@@ -283,6 +284,7 @@ impl TestBroker {
 
     pub fn base_consumer(&self, extra: &[(&str, &str)]) -> BaseConsumer {
         let mut base: Vec<(&str, &str)> = vec![
+            ("group.id", "oxbow-it"),
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust workspace (unit + integration tests against the real binary), then the
+# Python client tests (kafka-python) against target/debug/oxbow. Exits non-zero if anything fails.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+KAFKA_PYTHON_VERSION=3.0.12
+PYTEST_VERSION=9.2.0
+
+status=0
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+rust_result="not run"
+python_result="not run"
+
+if [ ! -x .venv/bin/python ]; then
+    echo "==> creating .venv"
+    python3 -m venv .venv || { echo "cannot create .venv"; exit 1; }
+fi
+echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION pytest==$PYTEST_VERSION"
+if ! .venv/bin/pip install --quiet --disable-pip-version-check \
+        "kafka-python==$KAFKA_PYTHON_VERSION" "pytest==$PYTEST_VERSION"; then
+    echo "pip install failed"
+    exit 1
+fi
+
+echo "==> cargo test --workspace"
+cargo test --workspace 2>&1 | tee "$logs/cargo.log"
+if [ "${PIPESTATUS[0]}" -eq 0 ]; then
+    rust_result="passed"
+else
+    rust_result="FAILED"
+    status=1
+fi
+
+echo "==> cargo build -p oxbow"
+if cargo build -p oxbow; then
+    echo "==> pytest tests/python"
+    .venv/bin/pytest tests/python -q 2>&1 | tee "$logs/pytest.log"
+    rc=${PIPESTATUS[0]}
+    if [ $rc -eq 0 ]; then
+        python_result="passed"
+    elif [ $rc -eq 5 ]; then
+        python_result="FAILED (no tests collected)"
+        status=1
+    else
+        python_result="FAILED"
+        status=1
+    fi
+else
+    python_result="FAILED (build)"
+    status=1
+fi
+
+# Totals over both runners.
+rust_passed=$(grep -E '^test result:' "$logs/cargo.log" 2>/dev/null | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+rust_failed=$(grep -E '^test result:' "$logs/cargo.log" 2>/dev/null | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+py_line=$(grep -E '[0-9]+ (passed|failed|error)' "$logs/pytest.log" 2>/dev/null | tail -1)
+py_passed=$(echo "$py_line" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+py_failed=$(echo "$py_line" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s+=$1} END {print s+0}')
+total_passed=$(( ${rust_passed:-0} + ${py_passed:-0} ))
+total_failed=$(( ${rust_failed:-0} + ${py_failed:-0} ))
+if [ $status -ne 0 ] && [ $total_failed -eq 0 ]; then
+    total_failed=1  # a build or setup failure counts as a failure
+fi
+
+echo
+echo "==> summary"
+echo "    rust (cargo test --workspace): $rust_result"
+echo "    python (pytest tests/python):  $python_result"
+if [ $status -eq 0 ]; then
+    echo "    all tests passed"
+else
+    echo "    SOME TESTS FAILED"
+fi
+echo "total: $total_passed passed, $total_failed failed"
+exit $status

@@ -1,0 +1,73 @@
+"""Starts one `oxbow serve` for the test session on a free loopback port with a temporary data dir.
+
+The binary is $OXBOW_BIN if set, else target/debug/oxbow (build it first: `cargo build -p oxbow`).
+"""
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 20
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "<no log>"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    binary = Path(os.environ.get("OXBOW_BIN", REPO / "target" / "debug" / "oxbow"))
+    if not binary.exists():
+        pytest.fail(f"{binary} not found: run `cargo build -p oxbow` first")
+    work = tmp_path_factory.mktemp("oxbow")
+    data = work / "data"
+    log_path = work / "broker.log"
+    port = _free_port()
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(
+        [str(binary), "serve", "--data-dir", str(data), "--listen", f"127.0.0.1:{port}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"oxbow serve exited with {proc.returncode}:\n{_tail(log_path)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"oxbow serve not accepting connections after {START_TIMEOUT_S}s:\n{_tail(log_path)}")
+        time.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+@pytest.fixture
+def topic_name():
+    return f"py-{uuid.uuid4().hex[:12]}"
