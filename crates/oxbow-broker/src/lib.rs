@@ -7,6 +7,7 @@
 //! ([`partition`]), producer ids ([`producer_ids`]), fetch sessions ([`fetch_session`]), and the one
 //! place where storage errors become Kafka error codes ([`error_map`]).
 
+pub mod admin;
 pub mod broker;
 pub mod connection;
 pub mod error_map;

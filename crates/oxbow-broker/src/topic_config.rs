@@ -21,14 +21,14 @@ pub enum ConfigType {
     List = 7,
 }
 
-/// DescribeConfigs `config_source` values.
+/// DescribeConfigs `config_source` values (Kafka's `ConfigSource` ids).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
     DynamicTopic = 1,
-    DynamicBroker = 3,
-    DynamicDefaultBroker = 4,
-    StaticBroker = 5,
-    Default = 6,
+    DynamicBroker = 2,
+    DynamicDefaultBroker = 3,
+    StaticBroker = 4,
+    Default = 5,
 }
 
 /// One topic config key.

@@ -98,7 +98,8 @@ async fn produce_one_by_one(broker: &TestBroker, topic: &str, from: usize, n: us
 }
 
 async fn assert_prefix(broker: &TestBroker, topic: &str, n: usize) {
-    let msgs = broker.consume_n(topic, &[0], n + 1, Duration::from_secs(5)).await;
+    assert_eq!(broker.watermarks(topic, 0), (0, n as i64), "watermarks");
+    let msgs = broker.consume_n(topic, &[0], n, Duration::from_secs(20)).await;
     let got: Vec<String> = msgs.iter().map(value).collect();
     let want: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
     assert_eq!(got, want);

@@ -11,8 +11,17 @@ use tracing::warn;
 
 use crate::Broker;
 
+pub mod alter_configs;
 pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_log_dirs;
 pub mod fetch;
+pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
@@ -45,6 +54,15 @@ pub const SERVED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::Fetch, fetch::VERSIONS),
     (ApiKey::ListOffsets, list_offsets::VERSIONS),
     (ApiKey::InitProducerId, init_producer_id::VERSIONS),
+    (ApiKey::CreateTopics, create_topics::VERSIONS),
+    (ApiKey::DeleteTopics, delete_topics::VERSIONS),
+    (ApiKey::CreatePartitions, create_partitions::VERSIONS),
+    (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
+    (ApiKey::AlterConfigs, alter_configs::VERSIONS),
+    (ApiKey::IncrementalAlterConfigs, incremental_alter_configs::VERSIONS),
+    (ApiKey::DeleteRecords, delete_records::VERSIONS),
+    (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
+    (ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
 ];
 
 /// The versions of `api` this broker serves, if any.
@@ -61,6 +79,15 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, body: RequestK
         RequestKind::Fetch(r) => fetch::handle(broker, ctx, r).await,
         RequestKind::ListOffsets(r) => list_offsets::handle(broker, ctx, r).await,
         RequestKind::InitProducerId(r) => init_producer_id::handle(broker, ctx, r).await,
+        RequestKind::CreateTopics(r) => create_topics::handle(broker, ctx, r).await,
+        RequestKind::DeleteTopics(r) => delete_topics::handle(broker, ctx, r).await,
+        RequestKind::CreatePartitions(r) => create_partitions::handle(broker, ctx, r).await,
+        RequestKind::DescribeConfigs(r) => describe_configs::handle(broker, ctx, r).await,
+        RequestKind::AlterConfigs(r) => alter_configs::handle(broker, ctx, r).await,
+        RequestKind::IncrementalAlterConfigs(r) => incremental_alter_configs::handle(broker, ctx, r).await,
+        RequestKind::DeleteRecords(r) => delete_records::handle(broker, ctx, r).await,
+        RequestKind::DescribeCluster(r) => describe_cluster::handle(broker, ctx, r).await,
+        RequestKind::DescribeLogDirs(r) => describe_log_dirs::handle(broker, ctx, r).await,
         other => {
             warn!(peer = %ctx.peer, client_id = ctx.client_id, request = ?std::mem::discriminant(&other), "no handler for request");
             Reply::None

@@ -45,7 +45,9 @@ impl ConnArgs {
 
     /// An admin client for this cluster.
     pub fn admin(&self) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-        let config = self.client_config(&[])?;
+        // Admin handles are producer-type in librdkafka, whose metadata requests would otherwise
+        // ask the broker to auto-create the topic being described.
+        let config = self.client_config(&[("allow.auto.create.topics", "false".to_string())])?;
         AdminClient::from_config(&config).context("creating admin client")
     }
 }

@@ -294,7 +294,8 @@ impl TestBroker {
     }
 
     pub fn admin(&self) -> AdminClient<DefaultClientContext> {
-        self.client_config(&[]).create().expect("create admin client")
+        // Never let a metadata look-up auto-create the topic it asks about.
+        self.client_config(&[("allow.auto.create.topics", "false")]).create().expect("create admin client")
     }
 
     /// Creates a topic, panicking on failure.

@@ -1,0 +1,107 @@
+//! DescribeLogDirs: the one log directory (the data dir) with the size of each partition's log,
+//! all of them or those asked for; from v4 the file system's total and usable bytes.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_log_dirs_response::{
+    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
+use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, ResponseKind};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+use tracing::debug;
+
+use super::{topic_name, versions, Reply, RequestContext};
+use crate::topics::TopicState;
+use crate::Broker;
+
+pub const VERSIONS: VersionRange = versions(1, 4);
+
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeLogDirsRequest) -> Reply {
+    let dir = broker.data_dir();
+    let dir_name = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()).display().to_string();
+    let mut result = DescribeLogDirsResult::default().with_log_dir(StrBytes::from_string(dir_name));
+    if broker.logs.is_offline() {
+        result.error_code = ResponseError::KafkaStorageError.code();
+    } else {
+        let mut topics = Vec::new();
+        match req.topics {
+            None => {
+                for state in broker.topics.all() {
+                    push_topic(&mut topics, &state, None);
+                }
+            }
+            Some(wanted) => {
+                for t in wanted {
+                    if let Some(state) = broker.topic(t.topic.0.as_str()) {
+                        let partitions: BTreeSet<i32> = t.partitions.into_iter().collect();
+                        push_topic(&mut topics, &state, Some(&partitions));
+                    }
+                }
+            }
+        }
+        result.topics = topics;
+        if ctx.api_version >= 4 {
+            match disk_space(dir) {
+                Ok((total, usable)) => {
+                    result.total_bytes = total;
+                    result.usable_bytes = usable;
+                }
+                Err(e) => debug!(dir = %dir.display(), error = %e, "statvfs failed"),
+            }
+        }
+    }
+    Reply::Now(ResponseKind::DescribeLogDirs(DescribeLogDirsResponse::default().with_results(vec![result])))
+}
+
+fn push_topic(out: &mut Vec<DescribeLogDirsTopic>, state: &TopicState, only: Option<&BTreeSet<i32>>) {
+    let partitions: Vec<DescribeLogDirsPartition> = state
+        .partitions
+        .iter()
+        .filter(|p| match only {
+            None => true,
+            Some(set) => set.contains(&p.tp.partition),
+        })
+        .map(|p| {
+            DescribeLogDirsPartition::default()
+                .with_partition_index(p.tp.partition)
+                .with_partition_size(i64::try_from(p.log.size_bytes()).unwrap_or(i64::MAX))
+                .with_offset_lag(0)
+                .with_is_future_key(false)
+        })
+        .collect();
+    if !partitions.is_empty() {
+        out.push(DescribeLogDirsTopic::default().with_name(topic_name(&state.meta.name)).with_partitions(partitions));
+    }
+}
+
+/// Total and available bytes of the file system holding `dir`.
+fn disk_space(dir: &Path) -> std::io::Result<(i64, i64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `path` is a valid NUL-terminated string and `stat` a properly sized out-parameter.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let frsize = stat.f_frsize as u128;
+    let total = (stat.f_blocks as u128).saturating_mul(frsize);
+    let usable = (stat.f_bavail as u128).saturating_mul(frsize);
+    let clamp = |v: u128| i64::try_from(v).unwrap_or(i64::MAX);
+    Ok((clamp(total), clamp(usable)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_existing_dir_when_measuring_should_report_space() {
+        let (total, usable) = disk_space(Path::new("/")).unwrap();
+        assert!(total > 0 && usable >= 0 && usable <= total);
+    }
+}
