@@ -67,7 +67,7 @@ async fn given_full_disk_when_producing_should_fail_cleanly_keep_data_and_resume
     for i in 0..20_000u32 {
         let key = i.to_string();
         match producer.send(FutureRecord::to(&topic).key(&key).payload(&payload), Duration::from_secs(10)).await {
-            Ok((_, offset)) => acked.push((i, offset)),
+            Ok(delivery) => acked.push((i, delivery.offset)),
             Err((e, _)) => {
                 storage_error = Some(e);
                 break;
