@@ -63,6 +63,7 @@ pub struct Broker {
     pub topics: TopicRegistry,
     pub producer_ids: ProducerIdManager,
     pub fetch_sessions: FetchSessionCache,
+    pub groups: crate::group::GroupCoordinator,
     meta_dir: PathBuf,
     /// Serializes topic creation, deletion and alteration.
     admin_lock: Mutex<()>,
@@ -87,6 +88,12 @@ impl Broker {
         };
         let config_for = |topic: &str| by_name.get(topic).map(|m| defaults.log_config(&m.configs));
         let logs = LogManager::open(opts, &config_for).map_err(StartError::Storage)?;
+        let cleaner = oxbow_storage::CleanerOptions {
+            io_max_bytes_per_second: config.log.cleaner_io_max_bytes_per_second,
+            backoff_ms: config.log.cleaner_backoff_ms,
+            ..Default::default()
+        };
+        logs.start_cleaner(cleaner).map_err(StartError::Storage)?;
 
         let mut states = Vec::new();
         for meta in by_name.values() {
@@ -106,7 +113,7 @@ impl Broker {
         let producer_ids = ProducerIdManager::open(&meta_dir).map_err(io)?;
         let listen = config.server.listen.clone();
         let (host, port) = split_host_port(config.advertised_listener()).unwrap_or((listen, 9092));
-        Ok(Arc::new(Broker {
+        let broker = Arc::new(Broker {
             node_id: config.server.node_id,
             cluster_id,
             advertised: RwLock::new((host, port)),
@@ -115,10 +122,13 @@ impl Broker {
             topics: TopicRegistry::new(topics_dir, states),
             producer_ids,
             fetch_sessions: FetchSessionCache::new(1000),
+            groups: crate::group::GroupCoordinator::new(config.group.clone()),
             meta_dir,
             admin_lock: Mutex::new(()),
             config,
-        }))
+        });
+        broker.groups.load(&broker).map_err(StartError::Storage)?;
+        Ok(broker)
     }
 
     /// The host and port clients are told to connect to.
@@ -284,6 +294,7 @@ impl Broker {
 
     /// Flushes and closes every log, marking a clean shutdown.
     pub fn shutdown(&self) {
+        self.groups.shutdown();
         match self.logs.shutdown() {
             Ok(()) => info!("storage closed cleanly"),
             Err(e) => warn!(error = %e, "storage did not close cleanly; recovery will run at next start"),

@@ -12,6 +12,7 @@ pub mod broker;
 pub mod connection;
 pub mod error_map;
 pub mod fetch_session;
+pub mod group;
 pub mod handlers;
 pub mod partition;
 pub mod producer_ids;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use oxbow_config::LogDefaults;
-use oxbow_storage::{LogConfig, TimestampType};
+use oxbow_storage::{CleanupPolicy, LogConfig, TimestampType};
 
 /// DescribeConfigs `config_type` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +182,11 @@ impl BrokerDefaults {
             },
             index_interval_bytes: get("index.interval.bytes").parse().unwrap_or(base.index_interval_bytes),
             file_delete_delay_ms: get("file.delete.delay.ms").parse().unwrap_or(base.file_delete_delay_ms),
+            cleanup_policy: CleanupPolicy::parse(&get("cleanup.policy")).unwrap_or(base.cleanup_policy),
+            delete_retention_ms: get("delete.retention.ms").parse().unwrap_or(base.delete_retention_ms),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio").parse().unwrap_or(base.min_cleanable_dirty_ratio),
+            min_compaction_lag_ms: get("min.compaction.lag.ms").parse().unwrap_or(base.min_compaction_lag_ms),
+            max_compaction_lag_ms: get("max.compaction.lag.ms").parse().unwrap_or(base.max_compaction_lag_ms),
         }
     }
 }
@@ -279,5 +284,19 @@ mod tests {
         assert_eq!(d.log_config(&o).retention_ms, 5);
         let def = find("retention.ms").unwrap();
         assert_eq!(d.effective(def, &o).1, ConfigSource::DynamicTopic);
+    }
+
+    #[test]
+    fn given_compaction_overrides_when_resolving_should_map_to_log_config() {
+        let d = BrokerDefaults::default();
+        let mut o = BTreeMap::new();
+        assert_eq!(d.log_config(&o).cleanup_policy, CleanupPolicy::DELETE);
+        o.insert("cleanup.policy".into(), "compact,delete".into());
+        o.insert("delete.retention.ms".into(), "100".into());
+        o.insert("min.cleanable.dirty.ratio".into(), "0.1".into());
+        let c = d.log_config(&o);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::COMPACT_DELETE);
+        assert_eq!(c.delete_retention_ms, 100);
+        assert_eq!(c.min_cleanable_dirty_ratio, 0.1);
     }
 }

@@ -35,6 +35,7 @@ pub struct BrokerConfig {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub log: LogDefaults,
+    pub group: GroupConfig,
 }
 
 /// `[server]`: the Kafka listener.
@@ -119,6 +120,13 @@ pub struct LogDefaults {
     pub index_interval_bytes: u32,
     /// `file.delete.delay.ms`. Default 60000; >= 0.
     pub file_delete_delay_ms: i64,
+    /// `log.cleaner.io.max.bytes.per.second`: the compaction cleaner's read + write budget.
+    /// Default 52428800 (50 MiB/s, about 14% of a ~360 MB/s disk, leaving the rest to produce,
+    /// fetch and replication); 0 = unlimited, otherwise >= 65536.
+    pub cleaner_io_max_bytes_per_second: u64,
+    /// `log.cleaner.backoff.ms`: how long the cleaner sleeps when no log needs compaction.
+    /// Default 15000; 1..=3600000.
+    pub cleaner_backoff_ms: u64,
 }
 
 impl Default for LogDefaults {
@@ -134,6 +142,50 @@ impl Default for LogDefaults {
             message_timestamp_type: "CreateTime".into(),
             index_interval_bytes: 4096,
             file_delete_delay_ms: 60_000,
+            cleaner_io_max_bytes_per_second: 50 * 1024 * 1024,
+            cleaner_backoff_ms: 15_000,
+        }
+    }
+}
+
+/// `[group]`: the group coordinator (Kafka's `group.*` and `offsets.*` keys).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupConfig {
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits for
+    /// more members. Default 3000; >= 0.
+    pub initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms`. Default 6000; >= 1.
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`. Default 1800000; >= min_session_timeout_ms.
+    pub max_session_timeout_ms: i32,
+    /// `offsets.retention.minutes`: committed offsets of a group that stayed empty this long are
+    /// removed. Default 10080 (7 days); >= 1.
+    pub offsets_retention_minutes: u64,
+    /// `offsets.retention.check.interval.ms`. Default 600000; >= 100.
+    pub offsets_retention_check_interval_ms: u64,
+    /// `offset.metadata.max.bytes`. Default 4096.
+    pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.heartbeat.interval.ms` (KIP-848). Default 5000; >= 1.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.session.timeout.ms` (KIP-848). Default 45000; > consumer_heartbeat_interval_ms.
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.assignors`' default: `uniform` or `range`. Default `uniform`.
+    pub consumer_default_assignor: String,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            initial_rebalance_delay_ms: 3000,
+            min_session_timeout_ms: 6000,
+            max_session_timeout_ms: 1_800_000,
+            offsets_retention_minutes: 10_080,
+            offsets_retention_check_interval_ms: 600_000,
+            offset_metadata_max_bytes: 4096,
+            consumer_heartbeat_interval_ms: 5000,
+            consumer_session_timeout_ms: 45_000,
+            consumer_default_assignor: "uniform".into(),
         }
     }
 }
@@ -212,6 +264,44 @@ impl BrokerConfig {
             "must be CreateTime or LogAppendTime",
         )?;
         check(l.file_delete_delay_ms >= 0, "log.file_delete_delay_ms", l.file_delete_delay_ms, "must be >= 0")?;
+        check(
+            l.cleaner_io_max_bytes_per_second == 0 || l.cleaner_io_max_bytes_per_second >= 65_536,
+            "log.cleaner_io_max_bytes_per_second",
+            l.cleaner_io_max_bytes_per_second,
+            "must be 0 (unlimited) or >= 65536",
+        )?;
+        check(
+            (1..=3_600_000).contains(&l.cleaner_backoff_ms),
+            "log.cleaner_backoff_ms",
+            l.cleaner_backoff_ms,
+            "must be 1..=3600000",
+        )?;
+        self.group.validate()?;
+        Ok(())
+    }
+}
+
+impl GroupConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, value: String, reason| Err(ConfigError::Bounds { key, value, reason });
+        if self.min_session_timeout_ms < 1 {
+            return bad("group.min_session_timeout_ms", self.min_session_timeout_ms.to_string(), "must be >= 1");
+        }
+        if self.max_session_timeout_ms < self.min_session_timeout_ms {
+            return bad("group.max_session_timeout_ms", self.max_session_timeout_ms.to_string(), "must be >= group.min_session_timeout_ms");
+        }
+        if self.offsets_retention_minutes < 1 {
+            return bad("group.offsets_retention_minutes", self.offsets_retention_minutes.to_string(), "must be >= 1");
+        }
+        if self.offsets_retention_check_interval_ms < 100 {
+            return bad("group.offsets_retention_check_interval_ms", self.offsets_retention_check_interval_ms.to_string(), "must be >= 100");
+        }
+        if self.consumer_heartbeat_interval_ms < 1 || self.consumer_session_timeout_ms <= self.consumer_heartbeat_interval_ms {
+            return bad("group.consumer_session_timeout_ms", self.consumer_session_timeout_ms.to_string(), "must be > group.consumer_heartbeat_interval_ms >= 1");
+        }
+        if self.consumer_default_assignor != "uniform" && self.consumer_default_assignor != "range" {
+            return bad("group.consumer_default_assignor", self.consumer_default_assignor.clone(), "must be uniform or range");
+        }
         Ok(())
     }
 }
@@ -252,6 +342,15 @@ mod tests {
         assert!(err.to_string().contains("invalid config"), "{err}");
         let err = BrokerConfig::load_with_env(None, vec![("OXBOW_NOPE_X".into(), "1".into())]).unwrap_err();
         assert!(err.to_string().contains("OXBOW_NOPE_X"), "{err}");
+    }
+
+    #[test]
+    fn given_cleaner_keys_when_loading_should_parse_and_bound_them() {
+        let c = BrokerConfig::load_with_env(None, vec![("OXBOW_LOG_CLEANER_BACKOFF_MS".into(), "50".into())]).unwrap();
+        assert_eq!(c.log.cleaner_backoff_ms, 50);
+        assert_eq!(c.log.cleaner_io_max_bytes_per_second, 50 * 1024 * 1024);
+        let err = BrokerConfig::load_with_env(None, vec![("OXBOW_LOG_CLEANER_IO_MAX_BYTES_PER_SECOND".into(), "10".into())]).unwrap_err();
+        assert!(err.to_string().contains("log.cleaner_io_max_bytes_per_second"), "{err}");
     }
 
     #[test]

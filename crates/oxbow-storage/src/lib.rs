@@ -11,35 +11,47 @@
 //! - segment rolling, sparse offset/time indexes, reads by offset and by timestamp;
 //! - durability: a group-commit flusher thread shares fsyncs across concurrent `acks=all` producers;
 //! - crash recovery (truncating torn tails, rebuilding indexes and producer state);
-//! - retention by time and size, DeleteRecords (log start offset);
+//! - retention by time and size (when `cleanup.policy` includes delete), DeleteRecords;
+//! - log compaction (`cleanup.policy` compact): a throttled background cleaner keeps the latest
+//!   record per key ([`LogManager::start_cleaner`], see `cleaner_manager.rs` and `log_cleaner.rs`);
 //! - the failure channel: an I/O error takes the directory offline; ENOSPC fails only the append.
 //!
 //! The broker codes against [`LogManager`] and [`UnifiedLog`] and the types of [`api`].
 //! Failpoints (feature `failpoints`): `oxbow-storage::segment-before-write`,
 //! `oxbow-storage::segment-after-write`, `oxbow-storage::flush`, `oxbow-storage::roll`;
+//! the cleaner's `oxbow-storage::cleaner-write`, `cleaner-swap-file`, `cleaner-source-deleted`,
+//! `cleaner-rename` (see `cleaner_swap.rs`);
 //! `return(enospc)` injects ENOSPC, any other `return` EIO.
 
 pub mod api;
 pub mod batch;
 mod checkpoint;
+mod cleaner_io;
+mod cleaner_manager;
+mod cleaner_swap;
 pub mod error;
 mod failure;
 mod file_cache;
 mod flusher;
+mod log_cleaner;
 mod log_loader;
 mod log_manager;
 mod log_retention;
 mod log_segment;
 mod log_timestamps;
 mod offset_index;
+mod offset_map;
 mod producer_state;
+mod record_filter;
 mod time_index;
 mod unified_log;
 
 pub use api::{
-    AppendInfo, LogConfig, LogManagerOptions, OffsetAndTimestamp, ReadResult, SegmentInfo,
-    TimestampType, TopicPartition,
+    AppendInfo, CleanerMetrics, CleanerOptions, CleanupPolicy, LogConfig, LogManagerOptions,
+    OffsetAndTimestamp, ReadResult, SegmentInfo, TimestampType, TopicPartition,
+    DEFAULT_CLEANER_IO_MAX_BYTES_PER_SECOND,
 };
+pub use cleaner_manager::CLEANER_OFFSET_CHECKPOINT;
 pub use error::{Result, StorageError};
 pub use log_manager::{parse_topic_partition, LogManager, CLEAN_SHUTDOWN_FILE};
 pub use unified_log::UnifiedLog;

@@ -44,6 +44,8 @@ pub(crate) fn load_log(
     let now = wall_clock_ms();
     let interval = config.index_interval_bytes;
     let mut segments = BTreeMap::new();
+    let swapped = crate::cleaner_swap::complete_interrupted_swaps(dir)
+        .map_err(io_err(dir, "complete interrupted cleaner swap"))?;
     for base in clean_and_list_segments(dir).map_err(io_err(dir, "list log directory"))? {
         let seg = LogSegment::open_existing(dir, base, now).map_err(io_err(
             &log_segment::segment_file(dir, base, LOG_SUFFIX),
@@ -67,7 +69,7 @@ pub(crate) fn load_log(
     let mut truncated_in = None;
     for (&base, seg) in segments.iter_mut() {
         let path = seg.log_path().to_path_buf();
-        if base < recover_from {
+        if base < recover_from && !swapped.contains(&base) {
             if seg.load_trusted().map_err(io_err(&path, "load segment"))? {
                 continue;
             }
@@ -80,7 +82,7 @@ pub(crate) fn load_log(
             .recover(interval)
             .map_err(io_err(&path, "recover segment"))?;
         recovered.insert(base);
-        if dropped > 0 {
+        if dropped > 0 && base >= recover_from {
             truncated_in = Some(base);
             break;
         }

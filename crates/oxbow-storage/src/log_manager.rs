@@ -16,6 +16,7 @@ use crate::checkpoint::{
     self, fsync_dir, LogStartOffsetCheckpoint, LOG_START_OFFSET_CHECKPOINT,
     RECOVERY_POINT_CHECKPOINT,
 };
+use crate::cleaner_manager::{load_cleaner_offsets, CleanerHandle};
 use crate::error::{Result, StorageError};
 use crate::failure::LogDirFailureChannel;
 use crate::file_cache::FileCache;
@@ -52,6 +53,8 @@ pub struct LogManager {
     last_checkpoint_ms: AtomicI64,
     admin: Mutex<()>,
     delete_counter: AtomicU64,
+    /// The log cleaner thread, once started.
+    pub(crate) cleaner: Mutex<Option<CleanerHandle>>,
 }
 
 impl std::fmt::Debug for LogManager {
@@ -141,7 +144,9 @@ impl LogManager {
             last_checkpoint_ms: AtomicI64::new(0),
             admin: Mutex::new(()),
             delete_counter: AtomicU64::new(0),
+            cleaner: Mutex::new(None),
         };
+        load_cleaner_offsets(&manager.dir, &manager.logs())?;
         manager.checkpoint_recovery_points()?;
         manager
             .ctx
@@ -276,6 +281,9 @@ impl LogManager {
 
     /// Flushes everything, writes snapshots and checkpoints, closes files, writes the clean-shutdown marker.
     pub fn shutdown(&self) -> Result<()> {
+        if let Some(cleaner) = self.cleaner.lock().take() {
+            cleaner.stop();
+        }
         let _admin = self.admin.lock();
         self.flusher.stop();
         let mut first_error = None;

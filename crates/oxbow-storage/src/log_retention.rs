@@ -1,5 +1,6 @@
-//! Removing data from the front of a log: time and size retention, and DeleteRecords
-//! (advancing the log start offset). Only whole non-active segments are deleted.
+//! Removing data from the front of a log: time and size retention (only when `cleanup.policy`
+//! includes `delete`), and DeleteRecords (advancing the log start offset, whatever the policy).
+//! Only whole non-active segments are deleted.
 
 use crate::error::{Result, StorageError};
 use crate::unified_log::{LogInner, UnifiedLog};
@@ -12,7 +13,7 @@ impl UnifiedLog {
         let mut inner = self.inner.lock();
         let mut deleted = self.delete_segments_below_log_start(&mut inner)?;
 
-        if config.retention_ms >= 0 {
+        if config.cleanup_policy.delete && config.retention_ms >= 0 {
             let limit = now_ms.saturating_sub(config.retention_ms);
             let expired = |inner: &LogInner| {
                 inner
@@ -41,7 +42,7 @@ impl UnifiedLog {
             }
         }
 
-        if config.retention_bytes >= 0 {
+        if config.cleanup_policy.delete && config.retention_bytes >= 0 {
             let total: u64 = inner.segments.values().map(|s| s.size()).sum();
             let mut diff = total as i64 - config.retention_bytes;
             while inner.segments.len() > 1 {

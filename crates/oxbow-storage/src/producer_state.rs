@@ -170,6 +170,14 @@ impl ProducerStateManager {
         self.producers.extend(staged);
     }
 
+    /// Producer id -> last offset of its last batch: the batches compaction must keep whole.
+    pub fn last_batch_offsets(&self) -> HashMap<i64, i64> {
+        self.producers
+            .iter()
+            .filter_map(|(pid, e)| e.batches.back().map(|b| (*pid, b.last_offset)))
+            .collect()
+    }
+
     /// Replays a batch read back from the log (no checks).
     pub fn replay(&mut self, h: &BatchHeader) {
         if !h.has_producer_id() {

@@ -15,6 +15,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::api::{AppendInfo, LogConfig, ReadResult, SegmentInfo, TimestampType, TopicPartition};
 use crate::batch;
 use crate::checkpoint::{fsync_dir, LogStartOffsetCheckpoint};
+use crate::cleaner_manager::CleanerLogState;
 use crate::error::{Result, StorageError};
 use crate::failure::LogDirFailureChannel;
 use crate::file_cache::FileCache;
@@ -78,6 +79,8 @@ pub struct UnifiedLog {
     config: RwLock<LogConfig>,
     pub(crate) inner: Mutex<LogInner>,
     pub(crate) ctx: LogDirContext,
+    /// The cleaner's state for this log (first dirty offset, metrics).
+    pub(crate) cleaner: Mutex<CleanerLogState>,
     log_end: AtomicI64,
     log_start: AtomicI64,
     deleted: AtomicBool,
@@ -109,6 +112,7 @@ impl UnifiedLog {
             config: RwLock::new(config),
             inner: Mutex::new(inner),
             ctx,
+            cleaner: Mutex::new(CleanerLogState::default()),
             log_end,
             log_start,
             deleted: AtomicBool::new(false),

@@ -15,7 +15,8 @@ const BASE_TS: i64 = 1_600_000_000_000;
 async fn given_records_with_timestamps_when_listing_offsets_by_time_should_find_first_at_or_after() {
     let broker = TestBroker::start();
     let topic = unique_topic("bytime");
-    broker.create_topic(&topic, 2, &[]).await;
+    // The records carry 2020 timestamps: keep them past the 7-day default retention.
+    broker.create_topic(&topic, 2, &[("retention.ms", "-1")]).await;
     let producer = broker.producer(&[("linger.ms", "0")]);
     // Partition 0: ten records one second apart, each in its own batch (sent one at a time).
     for i in 0..10i64 {

@@ -18,7 +18,7 @@ use crate::admin::{
     broker_level, source_id, topic_entry, AdminFailure, ConfigEntry, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER,
     RESOURCE_TOPIC,
 };
-use crate::topic_config::TOPIC_CONFIGS;
+use crate::topic_config::{ConfigSource, ConfigType, TOPIC_CONFIGS};
 use crate::topics::validate_name;
 use crate::Broker;
 
@@ -65,7 +65,16 @@ fn entries(broker: &Broker, resource: &DescribeConfigsResource) -> Result<Vec<Co
                 AdminFailure::new(ResponseError::UnknownTopicOrPartition, format!("Topic '{name}' does not exist."))
             })?;
             let defaults = broker.defaults.read();
-            Ok(TOPIC_CONFIGS.iter().map(|def| topic_entry(&defaults, def, &state.meta.configs)).collect())
+            let mut out: Vec<ConfigEntry> =
+                TOPIC_CONFIGS.iter().map(|def| topic_entry(&defaults, def, &state.meta.configs)).collect();
+            let asked = resource.configuration_keys.as_ref().is_some_and(|keys| {
+                keys.iter().any(|k| k.as_str().starts_with(CLEANER_PREFIX))
+            });
+            let compacted = state.partitions.iter().any(|p| p.log.config().cleanup_policy.compact);
+            if asked || compacted {
+                out.extend(cleaner_entries(&state.partitions));
+            }
+            Ok(out)
         }
         RESOURCE_BROKER => {
             if broker_level(broker.node_id, name)? {
@@ -77,6 +86,40 @@ fn entries(broker: &Broker, resource: &DescribeConfigsResource) -> Result<Vec<Co
         RESOURCE_BROKER_LOGGER => Err(AdminFailure::invalid_request("BROKER_LOGGER resources are not supported")),
         other => Err(AdminFailure::invalid_request(format!("Unsupported resource type: {other}"))),
     }
+}
+
+/// Prefix of the read-only cleaner metrics Oxbow adds to a topic's configs (`oxbow topic describe`).
+pub const CLEANER_PREFIX: &str = "oxbow.cleaner.";
+
+/// The log cleaner's metrics for a topic, over its partitions: the highest dirty ratio, the most
+/// recent cleaning (and how long it took), the bytes read and written. -1 = never cleaned.
+fn cleaner_entries(partitions: &[Arc<crate::partition::Partition>]) -> Vec<ConfigEntry> {
+    let (mut ratio, mut last, mut duration, mut read, mut written) = (0f64, -1i64, -1i64, 0u64, 0u64);
+    for p in partitions {
+        let m = p.log.cleaner_metrics();
+        ratio = ratio.max(m.dirty_ratio);
+        if m.last_clean_ms > last {
+            (last, duration) = (m.last_clean_ms, m.last_duration_ms);
+        }
+        read += m.bytes_read;
+        written += m.bytes_written;
+    }
+    let entry = |name: &str, value: String, type_id: ConfigType| ConfigEntry {
+        name: format!("{CLEANER_PREFIX}{name}"),
+        value: Some(value),
+        source: ConfigSource::Default,
+        read_only: true,
+        type_id: type_id as i8,
+        doc: "Log cleaner metric (read-only, Oxbow-specific)",
+        synonyms: Vec::new(),
+    };
+    vec![
+        entry("dirty.ratio", format!("{ratio:.4}"), ConfigType::Double),
+        entry("last.clean.ms", last.to_string(), ConfigType::Long),
+        entry("last.duration.ms", duration.to_string(), ConfigType::Long),
+        entry("bytes.read", read.to_string(), ConfigType::Long),
+        entry("bytes.written", written.to_string(), ConfigType::Long),
+    ]
 }
 
 fn encode(e: ConfigEntry, version: i16, include_synonyms: bool, include_docs: bool) -> DescribeConfigsResourceResult {

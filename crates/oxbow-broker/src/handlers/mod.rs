@@ -26,6 +26,19 @@ pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
+pub mod delete_groups;
+pub mod describe_groups;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
+pub mod sync_group;
 
 /// Who sent a request.
 #[derive(Debug, Clone)]
@@ -63,6 +76,19 @@ pub const SERVED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::DeleteRecords, delete_records::VERSIONS),
     (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
     (ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
+    (ApiKey::ConsumerGroupDescribe, consumer_group_describe::VERSIONS),
+    (ApiKey::ConsumerGroupHeartbeat, consumer_group_heartbeat::VERSIONS),
+    (ApiKey::DeleteGroups, delete_groups::VERSIONS),
+    (ApiKey::DescribeGroups, describe_groups::VERSIONS),
+    (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
+    (ApiKey::Heartbeat, heartbeat::VERSIONS),
+    (ApiKey::JoinGroup, join_group::VERSIONS),
+    (ApiKey::LeaveGroup, leave_group::VERSIONS),
+    (ApiKey::ListGroups, list_groups::VERSIONS),
+    (ApiKey::OffsetCommit, offset_commit::VERSIONS),
+    (ApiKey::OffsetDelete, offset_delete::VERSIONS),
+    (ApiKey::OffsetFetch, offset_fetch::VERSIONS),
+    (ApiKey::SyncGroup, sync_group::VERSIONS),
 ];
 
 /// The versions of `api` this broker serves, if any.
@@ -88,6 +114,19 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, body: RequestK
         RequestKind::DeleteRecords(r) => delete_records::handle(broker, ctx, r).await,
         RequestKind::DescribeCluster(r) => describe_cluster::handle(broker, ctx, r).await,
         RequestKind::DescribeLogDirs(r) => describe_log_dirs::handle(broker, ctx, r).await,
+        RequestKind::ConsumerGroupDescribe(r) => consumer_group_describe::handle(broker, ctx, r).await,
+        RequestKind::ConsumerGroupHeartbeat(r) => consumer_group_heartbeat::handle(broker, ctx, r).await,
+        RequestKind::DeleteGroups(r) => delete_groups::handle(broker, ctx, r).await,
+        RequestKind::DescribeGroups(r) => describe_groups::handle(broker, ctx, r).await,
+        RequestKind::FindCoordinator(r) => find_coordinator::handle(broker, ctx, r).await,
+        RequestKind::Heartbeat(r) => heartbeat::handle(broker, ctx, r).await,
+        RequestKind::JoinGroup(r) => join_group::handle(broker, ctx, r).await,
+        RequestKind::LeaveGroup(r) => leave_group::handle(broker, ctx, r).await,
+        RequestKind::ListGroups(r) => list_groups::handle(broker, ctx, r).await,
+        RequestKind::OffsetCommit(r) => offset_commit::handle(broker, ctx, r).await,
+        RequestKind::OffsetDelete(r) => offset_delete::handle(broker, ctx, r).await,
+        RequestKind::OffsetFetch(r) => offset_fetch::handle(broker, ctx, r).await,
+        RequestKind::SyncGroup(r) => sync_group::handle(broker, ctx, r).await,
         other => {
             warn!(peer = %ctx.peer, client_id = ctx.client_id, request = ?std::mem::discriminant(&other), "no handler for request");
             Reply::None

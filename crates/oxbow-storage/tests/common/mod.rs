@@ -10,6 +10,8 @@ use kafka_protocol::records::{
 };
 use oxbow_storage::{LogConfig, LogManager, LogManagerOptions, TopicPartition, UnifiedLog};
 
+pub mod compaction;
+
 pub struct BatchSpec {
     pub producer_id: i64,
     pub producer_epoch: i16,

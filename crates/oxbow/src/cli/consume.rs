@@ -175,10 +175,7 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
                 Ok(r) => Some(r),
                 Err(_) => {
                     flush(&mut out)?;
-                    match tokio::time::timeout(d, consumer.recv()).await {
-                        Ok(r) => Some(r),
-                        Err(_) => None,
-                    }
+                    tokio::time::timeout(d, consumer.recv()).await.ok()
                 }
             },
             None => match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {

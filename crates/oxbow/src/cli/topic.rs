@@ -188,7 +188,7 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
             "high": high,
         }));
     }
-    let configs = non_default_configs(&admin, &a.name).await?;
+    let (configs, cleaner) = non_default_configs(&admin, &a.name).await?;
     let replication = topic.partitions().first().map(|p| p.replicas().len()).unwrap_or(0);
     if a.json {
         let out = json!({
@@ -197,6 +197,7 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
             "replication_factor": replication,
             "partitions": partitions,
             "configs": configs,
+            "cleaner": cleaner,
         });
         println!("{out}");
     } else {
@@ -208,6 +209,9 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
             replication,
             cfg.join(",")
         );
+        if let Some(line) = cleaner_line(&cleaner) {
+            println!("{line}");
+        }
         for p in &partitions {
             println!(
                 "\tTopic: {}\tPartition: {}\tLeader: {}\tReplicas: {}\tIsr: {}\tLow: {}\tHigh: {}",
@@ -230,18 +234,48 @@ fn join_ids(v: &serde_json::Value) -> String {
         .unwrap_or_default()
 }
 
+/// Prefix of the read-only log cleaner metrics an Oxbow broker reports for compacted topics.
+const CLEANER_PREFIX: &str = "oxbow.cleaner.";
+
+/// `Cleaner: DirtyRatio ... LastClean ...` from the `oxbow.cleaner.*` entries (None if absent).
+fn cleaner_line(cleaner: &BTreeMap<String, String>) -> Option<String> {
+    let get = |k: &str| cleaner.get(k).map(String::as_str).unwrap_or("-");
+    let ratio = cleaner.get("dirty.ratio")?;
+    let last = match get("last.clean.ms").parse::<i64>() {
+        Ok(ms) if ms > 0 => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(ms);
+            format!("{}s ago (took {} ms)", (now - ms).max(0) / 1000, get("last.duration.ms"))
+        }
+        _ => "never".to_string(),
+    };
+    Some(format!(
+        "\tCleaner: DirtyRatio: {ratio}\tLastClean: {last}\tBytesRead: {}\tBytesWritten: {}",
+        get("bytes.read"),
+        get("bytes.written")
+    ))
+}
+
 /// The topic's configs that were set on the topic itself (DescribeConfigs source DYNAMIC_TOPIC_CONFIG,
-/// or not flagged default where the broker reports no source).
+/// or not flagged default where the broker reports no source), and the `oxbow.cleaner.*` metrics
+/// (without the prefix) that an Oxbow broker adds for compacted topics.
 async fn non_default_configs(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
-) -> anyhow::Result<BTreeMap<String, String>> {
+) -> anyhow::Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
     let spec = ResourceSpecifier::Topic(topic);
     let results = admin.describe_configs([&spec], &admin_options()).await.context("DescribeConfigs")?;
     let mut out = BTreeMap::new();
+    let mut cleaner = BTreeMap::new();
     for result in results {
         let resource = result.map_err(|code| anyhow!("DescribeConfigs {topic}: {code} ({})", code_name(code)))?;
         for entry in resource.entries {
+            if let Some(metric) = entry.name.strip_prefix(CLEANER_PREFIX) {
+                cleaner.insert(metric.to_string(), entry.value.unwrap_or_default());
+                continue;
+            }
             let set_on_topic = match entry.source {
                 ConfigSource::DynamicTopic => true,
                 ConfigSource::Unknown => !entry.is_default,
@@ -253,7 +287,7 @@ async fn non_default_configs(
             }
         }
     }
-    Ok(out)
+    Ok((out, cleaner))
 }
 
 async fn alter(a: AlterArgs) -> anyhow::Result<()> {

@@ -64,7 +64,10 @@ impl TestBrokerBuilder {
 
     /// Starts the broker and waits until it accepts TCP connections.
     pub fn start(self) -> TestBroker {
-        let tmp = tempfile::Builder::new().prefix("oxbow-it-").tempdir().expect("create temp dir");
+        let tmp = tempfile::Builder::new()
+            .prefix("oxbow-it-")
+            .tempdir()
+            .expect("create temp dir");
         let data_dir = self.data_dir.unwrap_or_else(|| tmp.path().join("data"));
         std::fs::create_dir_all(&data_dir).expect("create data dir");
         let log_path = tmp.path().join("broker.log");
@@ -134,7 +137,11 @@ impl TestBroker {
             .open(&self.log_path)
             .expect("open broker log");
         let mut marker = log.try_clone().expect("clone log handle");
-        let _ = writeln!(marker, "==== oxbow serve starting (port {}) ====", self.port);
+        let _ = writeln!(
+            marker,
+            "==== oxbow serve starting (port {}) ====",
+            self.port
+        );
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_oxbow"));
         cmd.arg("serve")
             .arg("--data-dir")
@@ -168,7 +175,12 @@ impl TestBroker {
                     );
                 }
             }
-            if TcpStream::connect_timeout(&format!("127.0.0.1:{}", self.port).parse().unwrap(), Duration::from_millis(200)).is_ok() {
+            if TcpStream::connect_timeout(
+                &format!("127.0.0.1:{}", self.port).parse().unwrap(),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+            {
                 return;
             }
             if Instant::now() > deadline {
@@ -225,7 +237,9 @@ impl TestBroker {
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => return status,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -295,7 +309,9 @@ impl TestBroker {
 
     pub fn admin(&self) -> AdminClient<DefaultClientContext> {
         // Never let a metadata look-up auto-create the topic it asks about.
-        self.client_config(&[("allow.auto.create.topics", "false")]).create().expect("create admin client")
+        self.client_config(&[("allow.auto.create.topics", "false")])
+            .create()
+            .expect("create admin client")
     }
 
     /// Creates a topic, panicking on failure.
@@ -305,10 +321,16 @@ impl TestBroker {
         for (k, v) in configs {
             topic = topic.set(k, v);
         }
-        let res = admin.create_topics([&topic], &admin_opts()).await.expect("CreateTopics request");
+        let res = admin
+            .create_topics([&topic], &admin_opts())
+            .await
+            .expect("CreateTopics request");
         for r in res {
             if let Err((n, code)) = r {
-                panic!("creating topic {n} failed: {code:?}; log tail:\n{}", self.log_tail(40));
+                panic!(
+                    "creating topic {n} failed: {code:?}; log tail:\n{}",
+                    self.log_tail(40)
+                );
             }
         }
     }
@@ -316,7 +338,10 @@ impl TestBroker {
     /// Names of all topics in cluster metadata (a metadata request for all topics never creates one).
     pub fn topic_names(&self) -> Vec<String> {
         let admin = self.admin();
-        let md = admin.inner().fetch_metadata(None, OP_TIMEOUT).expect("metadata");
+        let md = admin
+            .inner()
+            .fetch_metadata(None, OP_TIMEOUT)
+            .expect("metadata");
         let mut names: Vec<String> = md.topics().iter().map(|t| t.name().to_string()).collect();
         names.sort();
         names
@@ -325,16 +350,24 @@ impl TestBroker {
     /// (low, high) watermarks of a partition.
     pub fn watermarks(&self, topic: &str, partition: i32) -> (i64, i64) {
         let c = self.base_consumer(&[]);
-        c.fetch_watermarks(topic, partition, OP_TIMEOUT).expect("fetch watermarks")
+        c.fetch_watermarks(topic, partition, OP_TIMEOUT)
+            .expect("fetch watermarks")
     }
 
     /// Reads `partitions` of `topic` from the beginning until `n` records arrived or `timeout`
     /// passed; returns what arrived (in arrival order; per partition that is offset order).
-    pub async fn consume_n(&self, topic: &str, partitions: &[i32], n: usize, timeout: Duration) -> Vec<OwnedMessage> {
+    pub async fn consume_n(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<OwnedMessage> {
         let consumer = self.consumer(&[("fetch.wait.max.ms", "100")]);
         let mut tpl = TopicPartitionList::new();
         for &p in partitions {
-            tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .expect("tpl");
         }
         consumer.assign(&tpl).expect("assign");
         let deadline = tokio::time::Instant::now() + timeout;
@@ -352,7 +385,12 @@ impl TestBroker {
 
     /// Reads every record currently in `partitions` (up to each partition's high watermark at call
     /// time), starting at each partition's log start.
-    pub async fn consume_to_end(&self, topic: &str, partitions: &[i32], timeout: Duration) -> Vec<OwnedMessage> {
+    pub async fn consume_to_end(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+        timeout: Duration,
+    ) -> Vec<OwnedMessage> {
         let mut ends = HashMap::new();
         let mut total = 0usize;
         for &p in partitions {
@@ -377,25 +415,37 @@ impl Drop for TestBroker {
             let _ = child.wait();
         }
         if std::thread::panicking() {
-            eprintln!("---- oxbow broker log tail ({}) ----\n{}", self.log_path.display(), self.log_tail(60));
+            eprintln!(
+                "---- oxbow broker log tail ({}) ----\n{}",
+                self.log_path.display(),
+                self.log_tail(60)
+            );
         }
     }
 }
 
 pub fn admin_opts() -> AdminOptions {
-    AdminOptions::new().request_timeout(Some(OP_TIMEOUT)).operation_timeout(Some(OP_TIMEOUT))
+    AdminOptions::new()
+        .request_timeout(Some(OP_TIMEOUT))
+        .operation_timeout(Some(OP_TIMEOUT))
 }
 
 /// A topic name unique within this test run.
 pub fn unique_topic(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("{prefix}-{}-{nanos}", N.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// One raw request/response exchange on a new TCP connection.
@@ -406,14 +456,18 @@ pub fn raw_request<R: Request>(addr: &str, version: i16, request: &R) -> R::Resp
         .with_correlation_id(7)
         .with_client_id(Some(StrBytes::from_static_str("oxbow-it")));
     let mut body = BytesMut::new();
-    header.encode(&mut body, R::header_version(version)).expect("encode header");
+    header
+        .encode(&mut body, R::header_version(version))
+        .expect("encode header");
     request.encode(&mut body, version).expect("encode request");
     let mut frame = BytesMut::with_capacity(body.len() + 4);
     frame.put_i32(body.len() as i32);
     frame.extend_from_slice(&body);
 
     let mut stream = TcpStream::connect(addr).expect("connect for raw request");
-    stream.set_read_timeout(Some(OP_TIMEOUT)).expect("read timeout");
+    stream
+        .set_read_timeout(Some(OP_TIMEOUT))
+        .expect("read timeout");
     stream.write_all(&frame).expect("send raw request");
     let mut len = [0u8; 4];
     stream.read_exact(&mut len).expect("read response length");
@@ -422,8 +476,11 @@ pub fn raw_request<R: Request>(addr: &str, version: i16, request: &R) -> R::Resp
     let mut buf = vec![0u8; len as usize];
     stream.read_exact(&mut buf).expect("read response");
     let mut buf = Bytes::from(buf);
-    let resp_header = ResponseHeader::decode(&mut buf, <R::Response as HeaderVersion>::header_version(version))
-        .expect("decode response header");
+    let resp_header = ResponseHeader::decode(
+        &mut buf,
+        <R::Response as HeaderVersion>::header_version(version),
+    )
+    .expect("decode response header");
     assert_eq!(resp_header.correlation_id, 7, "correlation id");
     let resp = <R::Response as Decodable>::decode(&mut buf, version).expect("decode response");
     assert_eq!(buf.remaining(), 0, "trailing bytes after response");
@@ -438,7 +495,8 @@ pub fn last_segment(partition_dir: &Path) -> PathBuf {
         .filter(|p| p.extension().is_some_and(|x| x == "log"))
         .collect();
     logs.sort();
-    logs.pop().unwrap_or_else(|| panic!("no .log file in {}", partition_dir.display()))
+    logs.pop()
+        .unwrap_or_else(|| panic!("no .log file in {}", partition_dir.display()))
 }
 
 /// Number of `.log` segment files in a partition directory.
@@ -467,10 +525,13 @@ pub async fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
 }
 
 /// The value of a header on a message, as UTF-8.
-pub fn header<'a>(m: &'a OwnedMessage, key: &str) -> Option<String> {
+pub fn header(m: &OwnedMessage, key: &str) -> Option<String> {
     use rdkafka::message::Headers;
     let h = m.headers()?;
-    (0..h.count()).map(|i| h.get(i)).find(|h| h.key == key).and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+    (0..h.count())
+        .map(|i| h.get(i))
+        .find(|h| h.key == key)
+        .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
 }
 
 /// Payload of a message as UTF-8.

@@ -1,0 +1,372 @@
+//! The KIP-848 consumer protocol: members heartbeat (ConsumerGroupHeartbeat), the broker computes
+//! the target assignment with a server-side assignor, and each member reconciles towards it on
+//! its own: it first revokes the partitions it must give up, then gets the new epoch and the
+//! partitions that others have released. No member ever stops for someone else's change.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::ResponseError;
+use oxbow_config::GroupConfig;
+use tracing::info;
+
+use super::assignor::{self, AssignInput, Assignment};
+
+pub struct ConsumerMember {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub epoch: i32,
+    previous_epoch: i32,
+    pub subscribed: Vec<String>,
+    pub regex: Option<String>,
+    pub server_assignor: Option<String>,
+    pub rebalance_timeout_ms: i32,
+    /// Partitions the member owns or is being given (includes those it still has to revoke).
+    pub assigned: Assignment,
+    /// Partitions it was asked to give up and has not yet confirmed giving up.
+    pub revoking: Assignment,
+    last_sent: Option<Assignment>,
+    last_seen: Instant,
+    revoke_deadline: Option<Instant>,
+    /// A static member that left temporarily (epoch -2): kept until its session expires.
+    departed: bool,
+}
+
+impl ConsumerMember {
+    /// What the member should own now.
+    pub fn current(&self) -> Assignment {
+        subtract(&self.assigned, &self.revoking)
+    }
+}
+
+/// A ConsumerGroupHeartbeat, version-independent, with topics resolved to names.
+pub struct HeartbeatParams {
+    pub member_id: String,
+    pub epoch: i32,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub rebalance_timeout_ms: i32,
+    pub subscribed: Option<Vec<String>>,
+    pub regex: Option<String>,
+    pub server_assignor: Option<String>,
+    pub owned: Option<Assignment>,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+#[derive(Debug, Default)]
+pub struct HeartbeatOutcome {
+    pub error: Option<ResponseError>,
+    pub message: Option<String>,
+    pub member_id: String,
+    pub epoch: i32,
+    pub assignment: Option<Assignment>,
+}
+
+pub struct ConsumerGroup {
+    pub group_id: String,
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub members: BTreeMap<String, ConsumerMember>,
+    pub target: BTreeMap<String, Assignment>,
+    pub assignor: String,
+    statics: HashMap<String, String>,
+    /// Partition counts of subscribed topics when the target was computed.
+    topic_counts: BTreeMap<String, i32>,
+}
+
+impl ConsumerGroup {
+    pub fn new(group_id: &str, assignor: &str) -> Self {
+        ConsumerGroup {
+            group_id: group_id.to_string(),
+            group_epoch: 0,
+            assignment_epoch: 0,
+            members: BTreeMap::new(),
+            target: BTreeMap::new(),
+            assignor: assignor.to_string(),
+            statics: HashMap::new(),
+            topic_counts: BTreeMap::new(),
+        }
+    }
+
+    pub fn state_name(&self) -> &'static str {
+        if self.members.is_empty() {
+            "Empty"
+        } else if self.assignment_epoch < self.group_epoch {
+            "Assigning"
+        } else if self.members.values().any(|m| m.epoch != self.assignment_epoch || !m.revoking.is_empty()) {
+            "Reconciling"
+        } else {
+            "Stable"
+        }
+    }
+
+    pub fn subscribed_topics(&self) -> Vec<String> {
+        let set: BTreeSet<&String> = self.members.values().flat_map(|m| m.subscribed.iter()).collect();
+        set.into_iter().cloned().collect()
+    }
+
+    /// Handles one heartbeat. `counts` gives a topic's partition count (None: no such topic).
+    pub fn heartbeat(&mut self, p: HeartbeatParams, counts: &dyn Fn(&str) -> Option<i32>, now: Instant) -> HeartbeatOutcome {
+        let fail = |e: ResponseError, msg: &str| HeartbeatOutcome {
+            error: Some(e),
+            message: Some(msg.to_string()),
+            member_id: p.member_id.clone(),
+            epoch: p.epoch,
+            assignment: None,
+        };
+        if let Some(a) = &p.server_assignor {
+            if a != "uniform" && a != "range" {
+                return fail(ResponseError::UnsupportedAssignor, "supported assignors: uniform, range");
+            }
+        }
+        if p.epoch < 0 {
+            return self.leave(p, counts);
+        }
+        let mut changed = false;
+        let id = if p.epoch == 0 {
+            let id = if p.member_id.is_empty() { uuid::Uuid::new_v4().simple().to_string() } else { p.member_id.clone() };
+            let subscribed = p.subscribed.clone().unwrap_or_default();
+            if subscribed.is_empty() && p.regex.is_none() {
+                return fail(ResponseError::InvalidRequest, "a joining member must subscribe to topics");
+            }
+            let mut taken = None;
+            if let Some(inst) = &p.instance_id {
+                if let Some(old) = self.statics.get(inst).cloned() {
+                    if old != id && self.members.get(&old).is_some_and(|m| !m.departed) {
+                        return fail(ResponseError::UnreleasedInstanceId, "instance id is used by an active member");
+                    }
+                    taken = self.members.remove(&old);
+                    let target = self.target.remove(&old);
+                    if let Some(t) = target {
+                        self.target.insert(id.clone(), t);
+                    }
+                }
+                self.statics.insert(inst.clone(), id.clone());
+            }
+            let rejoin = self.members.remove(&id).is_some();
+            let (epoch, assigned) = match taken {
+                Some(old) if old.subscribed == subscribed => (old.epoch, old.assigned),
+                _ => (0, Assignment::new()),
+            };
+            changed = epoch == 0 || rejoin;
+            info!(group = self.group_id, member = id, client_id = p.client_id, host = p.client_host,
+                instance = ?p.instance_id, static_rejoin = epoch > 0, "consumer member joined");
+            self.members.insert(
+                id.clone(),
+                ConsumerMember {
+                    id: id.clone(),
+                    instance_id: p.instance_id.clone(),
+                    rack_id: p.rack_id.clone(),
+                    client_id: p.client_id.clone(),
+                    client_host: p.client_host.clone(),
+                    epoch,
+                    previous_epoch: epoch,
+                    subscribed,
+                    regex: p.regex.clone(),
+                    server_assignor: p.server_assignor.clone(),
+                    rebalance_timeout_ms: if p.rebalance_timeout_ms > 0 { p.rebalance_timeout_ms } else { 300_000 },
+                    assigned,
+                    revoking: Assignment::new(),
+                    last_sent: None,
+                    last_seen: now,
+                    revoke_deadline: None,
+                    departed: false,
+                },
+            );
+            id
+        } else {
+            let Some(m) = self.members.get_mut(&p.member_id) else {
+                return fail(ResponseError::UnknownMemberId, "unknown member id");
+            };
+            if m.instance_id.is_some() && p.instance_id.is_some() && m.instance_id != p.instance_id {
+                return fail(ResponseError::FencedInstanceId, "instance id does not match the member");
+            }
+            if p.epoch != m.epoch && p.epoch != m.previous_epoch {
+                return fail(ResponseError::FencedMemberEpoch, "member epoch is fenced; rejoin with epoch 0");
+            }
+            m.last_seen = now;
+            if p.rebalance_timeout_ms > 0 {
+                m.rebalance_timeout_ms = p.rebalance_timeout_ms;
+            }
+            if let Some(s) = &p.subscribed {
+                if *s != m.subscribed {
+                    m.subscribed = s.clone();
+                    changed = true;
+                }
+            }
+            if p.server_assignor.is_some() && p.server_assignor != m.server_assignor {
+                m.server_assignor = p.server_assignor.clone();
+                changed = true;
+            }
+            p.member_id.clone()
+        };
+        let counts_now = self.counts(counts);
+        if changed || counts_now != self.topic_counts {
+            self.bump_with(counts_now);
+        }
+        self.reconcile(&id, p.owned.as_ref(), p.epoch == 0, now)
+    }
+
+    fn counts(&self, counts: &dyn Fn(&str) -> Option<i32>) -> BTreeMap<String, i32> {
+        self.subscribed_topics().into_iter().filter_map(|t| counts(&t).map(|n| (t, n))).collect()
+    }
+
+    fn leave(&mut self, p: HeartbeatParams, counts: &dyn Fn(&str) -> Option<i32>) -> HeartbeatOutcome {
+        let id = match (&p.instance_id, self.members.contains_key(&p.member_id)) {
+            (_, true) => p.member_id.clone(),
+            (Some(inst), false) => self.statics.get(inst).cloned().unwrap_or_default(),
+            _ => String::new(),
+        };
+        let out = HeartbeatOutcome { member_id: p.member_id.clone(), epoch: p.epoch, ..Default::default() };
+        let Some(m) = self.members.get_mut(&id) else {
+            return HeartbeatOutcome { error: Some(ResponseError::UnknownMemberId), ..out };
+        };
+        if p.epoch == -2 && m.instance_id.is_some() {
+            info!(group = self.group_id, member = id, "static consumer member left temporarily");
+            m.departed = true;
+            return out;
+        }
+        info!(group = self.group_id, member = id, client_id = p.client_id, "consumer member left");
+        self.remove(&id);
+        let c = self.counts(counts);
+        self.bump_with(c);
+        out
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(m) = self.members.remove(id) {
+            if let Some(inst) = &m.instance_id {
+                if self.statics.get(inst).is_some_and(|x| x == id) {
+                    self.statics.remove(inst);
+                }
+            }
+        }
+        self.target.remove(id);
+    }
+
+    /// A new group epoch: recompute the target assignment.
+    fn bump_with(&mut self, counts: BTreeMap<String, i32>) {
+        self.group_epoch += 1;
+        let inputs: Vec<AssignInput<'_>> =
+            self.members.values().map(|m| AssignInput { member_id: &m.id, topics: &m.subscribed }).collect();
+        let assignor = self
+            .members
+            .values()
+            .find_map(|m| m.server_assignor.clone())
+            .unwrap_or_else(|| self.assignor.clone());
+        self.target = assignor::assign(&assignor, &inputs, &counts, &self.target);
+        self.assignor = assignor;
+        self.topic_counts = counts;
+        self.assignment_epoch = self.group_epoch;
+        info!(group = self.group_id, epoch = self.group_epoch, members = self.members.len(), "new target assignment");
+    }
+
+    /// Moves a member towards its target: revoke first, then take what others have released.
+    fn reconcile(&mut self, id: &str, owned: Option<&Assignment>, full: bool, now: Instant) -> HeartbeatOutcome {
+        let target = self.target.get(id).cloned().unwrap_or_default();
+        let others: Assignment = self
+            .members
+            .values()
+            .filter(|m| m.id != id)
+            .fold(Assignment::new(), |acc, m| union(&acc, &m.assigned));
+        let assignment_epoch = self.assignment_epoch;
+        let group_id = self.group_id.clone();
+        let Some(m) = self.members.get_mut(id) else {
+            return HeartbeatOutcome { error: Some(ResponseError::UnknownMemberId), ..Default::default() };
+        };
+        let revoke = subtract(&m.assigned, &target);
+        let confirmed = !revoke.is_empty() && owned.is_some_and(|o| intersect(o, &revoke).is_empty());
+        if revoke.is_empty() {
+            m.revoking.clear();
+            m.revoke_deadline = None;
+        } else if confirmed {
+            m.assigned = intersect(&m.assigned, &target);
+            m.revoking.clear();
+            m.revoke_deadline = None;
+        } else if !revoke.is_empty() {
+            if m.revoking != revoke {
+                info!(group = group_id, member = id, revoking = ?revoke, "asking member to revoke partitions");
+                m.revoke_deadline = Some(now + Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64));
+            }
+            m.revoking = revoke;
+        }
+        if m.revoking.is_empty() {
+            let next = subtract(&target, &others);
+            if m.epoch != assignment_epoch || next != m.assigned {
+                m.previous_epoch = m.epoch;
+                m.epoch = assignment_epoch;
+                m.assigned = next;
+            }
+        }
+        let current = m.current();
+        let send = full || m.last_sent.as_ref() != Some(&current) || owned.is_some_and(|o| *o != current);
+        if send {
+            m.last_sent = Some(current.clone());
+        }
+        HeartbeatOutcome { error: None, message: None, member_id: id.to_string(), epoch: m.epoch, assignment: send.then_some(current) }
+    }
+
+    /// Expires silent members and members that did not revoke in time.
+    pub fn tick(&mut self, cfg: &GroupConfig, now: Instant) {
+        let session = Duration::from_millis(cfg.consumer_session_timeout_ms.max(0) as u64);
+        let dead: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| now.duration_since(m.last_seen) > session || m.revoke_deadline.is_some_and(|d| now > d))
+            .map(|m| m.id.clone())
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        for id in &dead {
+            info!(group = self.group_id, member = id, "consumer member expired (session or revocation timeout)");
+            self.remove(id);
+        }
+        let counts = self.topic_counts.clone();
+        self.bump_with(counts);
+    }
+
+    /// Whether an OffsetCommit/OffsetFetch from this member and epoch is current.
+    pub fn validate_member(&self, member_id: &str, epoch: i32, version_has_epoch: bool) -> Option<ResponseError> {
+        if member_id.is_empty() && epoch < 0 {
+            return (!self.members.is_empty()).then_some(ResponseError::UnknownMemberId);
+        }
+        let Some(m) = self.members.get(member_id) else {
+            return Some(ResponseError::UnknownMemberId);
+        };
+        if epoch != m.epoch && epoch != m.previous_epoch {
+            return Some(if version_has_epoch { ResponseError::StaleMemberEpoch } else { ResponseError::IllegalGeneration });
+        }
+        None
+    }
+}
+
+fn union(a: &Assignment, b: &Assignment) -> Assignment {
+    let mut out = a.clone();
+    for (t, ps) in b {
+        out.entry(t.clone()).or_default().extend(ps.iter().copied());
+    }
+    out
+}
+
+fn subtract(a: &Assignment, b: &Assignment) -> Assignment {
+    a.iter()
+        .filter_map(|(t, ps)| {
+            let rest: BTreeSet<i32> = ps.iter().copied().filter(|p| !b.get(t).is_some_and(|s| s.contains(p))).collect();
+            (!rest.is_empty()).then(|| (t.clone(), rest))
+        })
+        .collect()
+}
+
+fn intersect(a: &Assignment, b: &Assignment) -> Assignment {
+    a.iter()
+        .filter_map(|(t, ps)| {
+            let both: BTreeSet<i32> = ps.iter().copied().filter(|p| b.get(t).is_some_and(|s| s.contains(p))).collect();
+            (!both.is_empty()).then(|| (t.clone(), both))
+        })
+        .collect()
+}

@@ -1,0 +1,349 @@
+//! The group coordinator: consumer groups of both protocols (classic JoinGroup/SyncGroup in
+//! [`classic`] and [`classic_sync`]; KIP-848 ConsumerGroupHeartbeat in [`consumer_group`] with the
+//! broker-side assignors of [`assignor`]), committed offsets ([`offsets`]) and their persistence
+//! in the internal `__consumer_offsets` log ([`store`]), replayed at startup.
+//!
+//! All groups live behind one lock; waiting requests (JoinGroup, SyncGroup) hold oneshot
+//! receivers, answered when the rebalance phase completes. One background task ticks every
+//! 50 ms for session, rebalance and initial-delay timeouts, and expires offsets of groups that
+//! stayed empty longer than `offsets_retention_minutes`.
+
+pub mod assignor;
+pub mod classic;
+pub mod classic_sync;
+pub mod consumer_group;
+pub mod describe;
+pub mod membership;
+pub mod offsets;
+pub mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::ResponseError;
+use oxbow_config::GroupConfig;
+use oxbow_storage::{StorageError, TopicPartition, UnifiedLog};
+use parking_lot::{Mutex, RwLock};
+use tracing::{info, warn};
+
+use crate::Broker;
+use classic::ClassicGroup;
+use consumer_group::ConsumerGroup;
+use store::{OffsetEntry, StoreRecord, OFFSETS_TOPIC};
+
+/// Which protocol a group speaks.
+pub enum Protocol {
+    Classic(ClassicGroup),
+    Consumer(ConsumerGroup),
+}
+
+/// One group: its membership and its committed offsets.
+pub struct Group {
+    pub id: String,
+    pub protocol: Protocol,
+    pub offsets: BTreeMap<(String, i32), OffsetEntry>,
+    /// Wall-clock ms since the group has had no members (for offsets expiry).
+    pub empty_since_ms: Option<i64>,
+}
+
+impl Group {
+    pub fn new_classic(id: &str) -> Self {
+        Group { id: id.to_string(), protocol: Protocol::Classic(ClassicGroup::new(id)), offsets: BTreeMap::new(), empty_since_ms: Some(crate::now_ms()) }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match &self.protocol {
+            Protocol::Classic(c) => c.is_empty(),
+            Protocol::Consumer(c) => c.members.is_empty(),
+        }
+    }
+
+    pub fn state_name(&self) -> &'static str {
+        match &self.protocol {
+            Protocol::Classic(c) => c.state.name(),
+            Protocol::Consumer(c) => c.state_name(),
+        }
+    }
+
+    /// `consumer` for consumer groups of either protocol, "" for offsets-only groups.
+    pub fn protocol_type(&self) -> String {
+        match &self.protocol {
+            Protocol::Classic(c) => c.protocol_type.clone().unwrap_or_default(),
+            Protocol::Consumer(_) => "consumer".into(),
+        }
+    }
+
+    /// KIP-848 group type: `classic` or `consumer`.
+    pub fn group_type(&self) -> &'static str {
+        match &self.protocol {
+            Protocol::Classic(_) => "classic",
+            Protocol::Consumer(_) => "consumer",
+        }
+    }
+
+    /// Topics active members subscribe to (their offsets cannot be deleted).
+    pub fn subscribed_topics(&self) -> Vec<String> {
+        match &self.protocol {
+            Protocol::Classic(c) => c.subscribed_topics(),
+            Protocol::Consumer(c) => c.subscribed_topics(),
+        }
+    }
+
+    fn note_emptiness(&mut self, now_ms: i64) {
+        match (self.is_empty(), self.empty_since_ms) {
+            (true, None) => self.empty_since_ms = Some(now_ms),
+            (false, Some(_)) => self.empty_since_ms = None,
+            _ => {}
+        }
+    }
+}
+
+/// The broker's group coordinator.
+pub struct GroupCoordinator {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) cfg: GroupConfig,
+    pub(crate) groups: Mutex<HashMap<String, Group>>,
+    log: RwLock<Option<Arc<UnifiedLog>>>,
+    ticker_started: AtomicBool,
+    stopped: AtomicBool,
+}
+
+impl GroupCoordinator {
+    pub fn new(cfg: GroupConfig) -> Self {
+        GroupCoordinator {
+            inner: Arc::new(Inner {
+                cfg,
+                groups: Mutex::new(HashMap::new()),
+                log: RwLock::new(None),
+                ticker_started: AtomicBool::new(false),
+                stopped: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &GroupConfig {
+        &self.inner.cfg
+    }
+
+    /// Rebuilds every group from `__consumer_offsets`, if it exists (at startup).
+    pub fn load(&self, broker: &Broker) -> Result<(), StorageError> {
+        let Some(p) = broker.partition(OFFSETS_TOPIC, 0) else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let mut stored_groups = HashMap::new();
+        let mut offsets: HashMap<String, BTreeMap<(String, i32), OffsetEntry>> = HashMap::new();
+        let n = store::replay(&p.log, |rec| match rec {
+            StoreRecord::Offset { group, topic, partition, value: Some(v) } => {
+                offsets.entry(group).or_default().insert((topic, partition), v);
+            }
+            StoreRecord::Offset { group, topic, partition, value: None } => {
+                if let Some(g) = offsets.get_mut(&group) {
+                    g.remove(&(topic, partition));
+                }
+            }
+            StoreRecord::Group { group, value } => {
+                stored_groups.insert(group, value);
+            }
+        })?;
+        let now = Instant::now();
+        let mut groups = self.inner.groups.lock();
+        for (id, value) in stored_groups {
+            if let Some(g) = value {
+                let mut group = Group::new_classic(&id);
+                group.protocol = Protocol::Classic(ClassicGroup::restore(&id, g, now));
+                groups.insert(id, group);
+            } else {
+                offsets.remove(&id);
+            }
+        }
+        for (id, offs) in offsets {
+            if offs.is_empty() {
+                continue;
+            }
+            groups.entry(id.clone()).or_insert_with(|| Group::new_classic(&id)).offsets = offs;
+        }
+        let now_ms = crate::now_ms();
+        for g in groups.values_mut() {
+            g.note_emptiness(now_ms);
+        }
+        *self.inner.log.write() = Some(p.log.clone());
+        info!(records = n, groups = groups.len(), ms = started.elapsed().as_millis() as u64, "loaded group state from {OFFSETS_TOPIC}");
+        Ok(())
+    }
+
+    /// The offsets log, creating the internal topic on first use; starts the timer task.
+    pub fn ensure_ready(&self, broker: &Broker) -> Result<Arc<UnifiedLog>, ResponseError> {
+        self.start_ticker(broker);
+        if let Some(log) = self.inner.log.read().clone() {
+            return Ok(log);
+        }
+        let mut slot = self.inner.log.write();
+        if let Some(log) = slot.clone() {
+            return Ok(log);
+        }
+        if broker.partition(OFFSETS_TOPIC, 0).is_none() {
+            let configs: BTreeMap<String, String> = [
+                ("cleanup.policy", "compact"),
+                ("retention.ms", "-1"),
+                ("segment.bytes", "104857600"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            if let Err(e) = broker.create_topic(OFFSETS_TOPIC, 1, 1, configs, false) {
+                warn!(error = %e, "cannot create {OFFSETS_TOPIC}");
+                if broker.partition(OFFSETS_TOPIC, 0).is_none() {
+                    return Err(ResponseError::CoordinatorNotAvailable);
+                }
+            }
+        }
+        let log = broker.partition(OFFSETS_TOPIC, 0).map(|p| p.log.clone()).ok_or(ResponseError::CoordinatorNotAvailable)?;
+        *slot = Some(log.clone());
+        Ok(log)
+    }
+
+    fn start_ticker(&self, _broker: &Broker) {
+        if self.inner.ticker_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            self.inner.ticker_started.store(false, Ordering::Release);
+            return;
+        };
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        let expiry_every = Duration::from_millis(self.inner.cfg.offsets_retention_check_interval_ms);
+        handle.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_expiry = Instant::now();
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                if inner.stopped.load(Ordering::Acquire) {
+                    break;
+                }
+                inner.tick(Instant::now());
+                if last_expiry.elapsed() >= expiry_every {
+                    last_expiry = Instant::now();
+                    inner.expire_offsets(crate::now_ms());
+                }
+            }
+        });
+    }
+
+    /// Stops the timer task (at broker shutdown).
+    pub fn shutdown(&self) {
+        self.inner.stopped.store(true, Ordering::Release);
+    }
+
+    /// Runs `f` on one group (None if unknown), read-only.
+    pub fn read<R>(&self, group_id: &str, f: impl FnOnce(Option<&Group>) -> R) -> R {
+        f(self.inner.groups.lock().get(group_id))
+    }
+
+    /// Runs `f` over every group, read-only.
+    pub fn read_all<R>(&self, f: impl FnOnce(&HashMap<String, Group>) -> R) -> R {
+        f(&self.inner.groups.lock())
+    }
+
+    /// Runs `f` on the group (created by `create` if missing and `create` is Some), then persists
+    /// whatever it changed. Returns None if the group does not exist and was not created.
+    pub(crate) fn with_group<R>(
+        &self,
+        log: &UnifiedLog,
+        group_id: &str,
+        create: Option<fn(&str, &GroupConfig) -> Group>,
+        f: impl FnOnce(&mut Group, &GroupConfig) -> R,
+    ) -> Option<R> {
+        let mut groups = self.inner.groups.lock();
+        if !groups.contains_key(group_id) {
+            let make = create?;
+            groups.insert(group_id.to_string(), make(group_id, &self.inner.cfg));
+        }
+        let g = groups.get_mut(group_id)?;
+        let r = f(g, &self.inner.cfg);
+        self.inner.persist_if_dirty(log, g);
+        g.note_emptiness(crate::now_ms());
+        Some(r)
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    pub(crate) fn inner_arc(&self) -> Arc<Inner> {
+        self.inner.clone()
+    }
+}
+
+impl Inner {
+    fn tick(&self, now: Instant) {
+        let log = self.log.read().clone();
+        let mut groups = self.groups.lock();
+        let now_ms = crate::now_ms();
+        for g in groups.values_mut() {
+            match &mut g.protocol {
+                Protocol::Classic(c) => c.tick(&self.cfg, now),
+                Protocol::Consumer(c) => c.tick(&self.cfg, now),
+            }
+            if let Some(log) = &log {
+                self.persist_if_dirty(log, g);
+            }
+            g.note_emptiness(now_ms);
+        }
+    }
+
+    /// Writes a classic group's metadata record after a change (not waited for: group metadata
+    /// only spares members a rejoin after a restart; offsets are what must be durable).
+    pub(crate) fn persist_if_dirty(&self, log: &UnifiedLog, g: &mut Group) {
+        let Protocol::Classic(c) = &mut g.protocol else { return };
+        if !std::mem::take(&mut c.dirty) {
+            return;
+        }
+        let rec = StoreRecord::Group { group: g.id.clone(), value: Some(c.to_stored(crate::now_ms())) };
+        if let Err(e) = store::append(log, &[rec], crate::now_ms()) {
+            warn!(group = g.id, error = %e, "cannot persist group metadata");
+        }
+    }
+
+    /// Removes offsets of groups that have been empty for longer than the retention period.
+    fn expire_offsets(&self, now_ms: i64) {
+        let Some(log) = self.log.read().clone() else { return };
+        let retention_ms = (self.cfg.offsets_retention_minutes as i64).saturating_mul(60_000);
+        let mut groups = self.groups.lock();
+        let mut dead = Vec::new();
+        for g in groups.values_mut() {
+            let Some(since) = g.empty_since_ms else { continue };
+            if now_ms - since < retention_ms {
+                continue;
+            }
+            let mut records: Vec<StoreRecord> = g
+                .offsets
+                .keys()
+                .map(|(t, p)| StoreRecord::Offset { group: g.id.clone(), topic: t.clone(), partition: *p, value: None })
+                .collect();
+            records.push(StoreRecord::Group { group: g.id.clone(), value: None });
+            match store::append(&log, &records, now_ms) {
+                Ok(_) => {
+                    info!(group = g.id, offsets = g.offsets.len(), "expired offsets of a group empty past offsets_retention_minutes");
+                    dead.push(g.id.clone());
+                }
+                Err(e) => warn!(group = g.id, error = %e, "cannot write offset expiry tombstones"),
+            }
+        }
+        for id in dead {
+            groups.remove(&id);
+        }
+    }
+}
+
+/// The partition of `__consumer_offsets` (this broker keeps a single one).
+pub fn offsets_partition() -> TopicPartition {
+    TopicPartition::new(OFFSETS_TOPIC, 0)
+}

@@ -1,0 +1,341 @@
+//! Persistence of group state in the internal `__consumer_offsets` log, laid out as Kafka lays it
+//! out: every record's key says what it is (offset commit: key version 1 with group, topic and
+//! partition; group metadata: key version 2 with the group), the value holds the latest state and
+//! a null value (tombstone) deletes it, so a compacted log keeps exactly the live state. The log is
+//! replayed at startup to rebuild every group.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use indexmap::IndexMap;
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use oxbow_storage::{StorageError, UnifiedLog};
+
+/// The internal topic holding committed offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// One committed offset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OffsetEntry {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp: i64,
+    /// Offset of the record in the offsets log that carried this commit (orders concurrent commits).
+    pub log_offset: i64,
+}
+
+/// A member as persisted in a classic group's metadata record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub session_timeout_ms: i32,
+    pub subscription: Bytes,
+    pub assignment: Bytes,
+}
+
+/// A classic group's state after a completed rebalance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredGroup {
+    pub protocol_type: String,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub state_timestamp: i64,
+    pub members: Vec<StoredMember>,
+}
+
+/// What one record of the offsets log says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreRecord {
+    Offset { group: String, topic: String, partition: i32, value: Option<OffsetEntry> },
+    Group { group: String, value: Option<StoredGroup> },
+}
+
+impl StoreRecord {
+    fn key(&self) -> Bytes {
+        let mut b = BytesMut::new();
+        match self {
+            StoreRecord::Offset { group, topic, partition, .. } => {
+                b.put_i16(1);
+                put_str(&mut b, group);
+                put_str(&mut b, topic);
+                b.put_i32(*partition);
+            }
+            StoreRecord::Group { group, .. } => {
+                b.put_i16(2);
+                put_str(&mut b, group);
+            }
+        }
+        b.freeze()
+    }
+
+    fn value(&self) -> Option<Bytes> {
+        let mut b = BytesMut::new();
+        match self {
+            StoreRecord::Offset { value: Some(v), .. } => {
+                b.put_i16(3);
+                b.put_i64(v.offset);
+                b.put_i32(v.leader_epoch);
+                put_str(&mut b, &v.metadata);
+                b.put_i64(v.commit_timestamp);
+            }
+            StoreRecord::Group { value: Some(g), .. } => {
+                b.put_i16(3);
+                put_str(&mut b, &g.protocol_type);
+                b.put_i32(g.generation);
+                put_nstr(&mut b, g.protocol.as_deref());
+                put_nstr(&mut b, g.leader.as_deref());
+                b.put_i64(g.state_timestamp);
+                b.put_i32(g.members.len() as i32);
+                for m in &g.members {
+                    put_str(&mut b, &m.member_id);
+                    put_nstr(&mut b, m.instance_id.as_deref());
+                    put_str(&mut b, &m.client_id);
+                    put_str(&mut b, &m.client_host);
+                    b.put_i32(m.rebalance_timeout_ms);
+                    b.put_i32(m.session_timeout_ms);
+                    put_bytes(&mut b, &m.subscription);
+                    put_bytes(&mut b, &m.assignment);
+                }
+            }
+            _ => return None,
+        }
+        Some(b.freeze())
+    }
+
+    /// Parses a record; None for keys of unknown versions or truncated data.
+    pub fn parse(mut key: Bytes, value: Option<Bytes>, log_offset: i64) -> Option<StoreRecord> {
+        let version = get_i16(&mut key)?;
+        match version {
+            0 | 1 => {
+                let group = get_str(&mut key)?;
+                let topic = get_str(&mut key)?;
+                let partition = get_i32(&mut key)?;
+                let value = match value {
+                    None => None,
+                    Some(mut v) => {
+                        let _version = get_i16(&mut v)?;
+                        let offset = get_i64(&mut v)?;
+                        let leader_epoch = get_i32(&mut v)?;
+                        let metadata = get_str(&mut v)?;
+                        let commit_timestamp = get_i64(&mut v)?;
+                        Some(OffsetEntry { offset, leader_epoch, metadata, commit_timestamp, log_offset })
+                    }
+                };
+                Some(StoreRecord::Offset { group, topic, partition, value })
+            }
+            2 => {
+                let group = get_str(&mut key)?;
+                let value = match value {
+                    None => None,
+                    Some(v) => Some(parse_group(v)?),
+                };
+                Some(StoreRecord::Group { group, value })
+            }
+            _ => None,
+        }
+    }
+}
+
+fn parse_group(mut v: Bytes) -> Option<StoredGroup> {
+    let _version = get_i16(&mut v)?;
+    let protocol_type = get_str(&mut v)?;
+    let generation = get_i32(&mut v)?;
+    let protocol = get_nstr(&mut v)?;
+    let leader = get_nstr(&mut v)?;
+    let state_timestamp = get_i64(&mut v)?;
+    let n = get_i32(&mut v)?;
+    let mut members = Vec::new();
+    for _ in 0..n.max(0) {
+        members.push(StoredMember {
+            member_id: get_str(&mut v)?,
+            instance_id: get_nstr(&mut v)?,
+            client_id: get_str(&mut v)?,
+            client_host: get_str(&mut v)?,
+            rebalance_timeout_ms: get_i32(&mut v)?,
+            session_timeout_ms: get_i32(&mut v)?,
+            subscription: get_bytes(&mut v)?,
+            assignment: get_bytes(&mut v)?,
+        });
+    }
+    Some(StoredGroup { protocol_type, generation, protocol, leader, state_timestamp, members })
+}
+
+/// Encodes records as one v2 batch (offsets are assigned by the log).
+pub fn encode_batch(records: &[StoreRecord], now_ms: i64) -> Result<Bytes, String> {
+    let recs: Vec<Record> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: now_ms,
+            key: Some(r.key()),
+            value: r.value(),
+            headers: IndexMap::new(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let opts = RecordEncodeOptions { version: 2, compression: Compression::None };
+    RecordBatchEncoder::encode(&mut buf, &recs, &opts).map_err(|e| e.to_string())?;
+    Ok(buf.freeze())
+}
+
+/// Appends records to the offsets log; returns the offset of the last one.
+pub fn append(log: &UnifiedLog, records: &[StoreRecord], now_ms: i64) -> Result<i64, StorageError> {
+    let batch = encode_batch(records, now_ms).map_err(StorageError::InvalidRecord)?;
+    Ok(log.append(&batch, now_ms)?.last_offset)
+}
+
+/// Reads the whole log, calling `visit` for every record in offset order.
+pub fn replay(log: &Arc<UnifiedLog>, mut visit: impl FnMut(StoreRecord)) -> Result<usize, StorageError> {
+    let mut next = log.log_start_offset();
+    let end = log.high_watermark();
+    let mut count = 0;
+    while next < end {
+        let read = log.read(next, 4 << 20, end, true)?;
+        if read.records.is_empty() {
+            break;
+        }
+        let mut buf = read.records.clone();
+        let sets = match RecordBatchDecoder::decode_all(&mut buf) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(offset = next, error = %e, "unreadable batch in {OFFSETS_TOPIC}; stopping replay there");
+                break;
+            }
+        };
+        let before = next;
+        for set in sets {
+            for r in set.records {
+                if r.offset < next || r.control {
+                    continue;
+                }
+                next = r.offset + 1;
+                if let Some(key) = r.key {
+                    if let Some(rec) = StoreRecord::parse(key, r.value, r.offset) {
+                        visit(rec);
+                        count += 1;
+                    }
+                }
+            }
+        }
+        if next == before {
+            break;
+        }
+    }
+    Ok(count)
+}
+
+fn put_str(b: &mut BytesMut, s: &str) {
+    let bytes = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
+    b.put_i16(bytes.len() as i16);
+    b.put_slice(bytes);
+}
+
+fn put_nstr(b: &mut BytesMut, s: Option<&str>) {
+    match s {
+        Some(s) => put_str(b, s),
+        None => b.put_i16(-1),
+    }
+}
+
+fn put_bytes(b: &mut BytesMut, v: &[u8]) {
+    b.put_i32(v.len() as i32);
+    b.put_slice(v);
+}
+
+fn get_i16(b: &mut Bytes) -> Option<i16> {
+    (b.remaining() >= 2).then(|| b.get_i16())
+}
+
+fn get_i32(b: &mut Bytes) -> Option<i32> {
+    (b.remaining() >= 4).then(|| b.get_i32())
+}
+
+fn get_i64(b: &mut Bytes) -> Option<i64> {
+    (b.remaining() >= 8).then(|| b.get_i64())
+}
+
+fn get_nstr(b: &mut Bytes) -> Option<Option<String>> {
+    let len = get_i16(b)?;
+    if len < 0 {
+        return Some(None);
+    }
+    let len = len as usize;
+    if b.remaining() < len {
+        return None;
+    }
+    let s = b.split_to(len);
+    Some(Some(String::from_utf8_lossy(&s).into_owned()))
+}
+
+fn get_str(b: &mut Bytes) -> Option<String> {
+    get_nstr(b).map(Option::unwrap_or_default)
+}
+
+fn get_bytes(b: &mut Bytes) -> Option<Bytes> {
+    let len = usize::try_from(get_i32(b)?).ok()?;
+    (b.remaining() >= len).then(|| b.split_to(len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_offset_and_group_records_when_encoded_should_parse_back() {
+        let off = StoreRecord::Offset {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 3,
+            value: Some(OffsetEntry { offset: 42, leader_epoch: -1, metadata: "m".into(), commit_timestamp: 7, log_offset: 9 }),
+        };
+        let grp = StoreRecord::Group {
+            group: "g".into(),
+            value: Some(StoredGroup {
+                protocol_type: "consumer".into(),
+                generation: 4,
+                protocol: Some("range".into()),
+                leader: Some("a".into()),
+                state_timestamp: 1,
+                members: vec![StoredMember {
+                    member_id: "a".into(),
+                    instance_id: None,
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    rebalance_timeout_ms: 1,
+                    session_timeout_ms: 2,
+                    subscription: Bytes::from_static(b"sub"),
+                    assignment: Bytes::from_static(b"asg"),
+                }],
+            }),
+        };
+        assert_eq!(StoreRecord::parse(off.key(), off.value(), 9), Some(off));
+        assert_eq!(StoreRecord::parse(grp.key(), grp.value(), 0), Some(grp));
+        let tomb = StoreRecord::Group { group: "g".into(), value: None };
+        assert_eq!(tomb.value(), None);
+        assert_eq!(StoreRecord::parse(tomb.key(), None, 0), Some(tomb));
+    }
+
+    #[test]
+    fn given_truncated_value_when_parsed_should_return_none() {
+        let off = StoreRecord::Offset { group: "g".into(), topic: "t".into(), partition: 0, value: None };
+        assert!(StoreRecord::parse(off.key(), Some(Bytes::from_static(&[0, 3, 1])), 0).is_none());
+        assert!(StoreRecord::parse(Bytes::from_static(&[0]), None, 0).is_none());
+    }
+}

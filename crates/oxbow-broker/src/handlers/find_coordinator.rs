@@ -1,0 +1,68 @@
+//! FindCoordinator: this broker coordinates every group. Transaction coordinators are not served
+//! yet (COORDINATOR_NOT_AVAILABLE). v4+ batches keys. The first group request creates the internal
+//! `__consumer_offsets` topic, as Kafka does.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, ResponseKind};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+use tracing::debug;
+
+use super::{message, versions, Reply, RequestContext};
+use crate::Broker;
+
+pub const VERSIONS: VersionRange = versions(0, 4);
+
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FindCoordinatorRequest) -> Reply {
+    let (host, port) = broker.advertised();
+    let answer = |key_type: i8| -> Result<(), (ResponseError, &'static str)> {
+        if key_type != 0 {
+            return Err((ResponseError::CoordinatorNotAvailable, "only group coordinators are served"));
+        }
+        broker.groups.ensure_ready(broker).map(|_| ()).map_err(|e| (e, "the offsets log is not available"))
+    };
+    let mut resp = FindCoordinatorResponse::default();
+    if ctx.api_version >= 4 {
+        resp.coordinators = req
+            .coordinator_keys
+            .iter()
+            .map(|key| {
+                let mut c = Coordinator::default().with_key(key.clone());
+                match answer(req.key_type) {
+                    Ok(()) => {
+                        c.node_id = BrokerId(broker.node_id);
+                        c.host = StrBytes::from_string(host.clone());
+                        c.port = port;
+                    }
+                    Err((e, why)) => {
+                        c.node_id = BrokerId(-1);
+                        c.port = -1;
+                        c.error_code = e.code();
+                        c.error_message = message(why);
+                    }
+                }
+                c
+            })
+            .collect();
+    } else {
+        match answer(req.key_type) {
+            Ok(()) => {
+                resp.node_id = BrokerId(broker.node_id);
+                resp.host = StrBytes::from_string(host);
+                resp.port = port;
+            }
+            Err((e, why)) => {
+                resp.node_id = BrokerId(-1);
+                resp.port = -1;
+                resp.error_code = e.code();
+                if ctx.api_version >= 1 {
+                    resp.error_message = message(why);
+                }
+            }
+        }
+    }
+    debug!(peer = %ctx.peer, client_id = ctx.client_id, key = %req.key.as_str(), "find coordinator");
+    Reply::Now(ResponseKind::FindCoordinator(resp))
+}
