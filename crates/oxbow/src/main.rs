@@ -28,6 +28,9 @@ enum Command {
     Produce(cli::produce::ProduceArgs),
     /// Consume records to stdout (kcat -C).
     Consume(cli::consume::ConsumeArgs),
+    /// List, describe (lag in records and time), reset offsets of, and delete consumer groups.
+    #[command(subcommand)]
+    Group(cli::group::GroupCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +40,7 @@ fn main() -> std::process::ExitCode {
         Command::Topic(cmd) => cli::run_async(cli::topic::run(cmd)),
         Command::Produce(args) => cli::run_async(cli::produce::run(args)),
         Command::Consume(args) => cli::run_async(cli::consume::run(args)),
+        Command::Group(cmd) => cli::run_async(cli::group::run(cmd)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

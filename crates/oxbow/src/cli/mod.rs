@@ -2,6 +2,9 @@
 
 pub mod common;
 pub mod consume;
+pub mod group;
+pub mod group_reset;
+pub mod kafka_raw;
 pub mod produce;
 pub mod serve;
 pub mod topic;
