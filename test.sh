@@ -24,8 +24,8 @@ if ! .venv/bin/pip install --quiet --disable-pip-version-check \
     exit 1
 fi
 
-echo "==> cargo test --workspace"
-cargo test --workspace 2>&1 | tee "$logs/cargo.log"
+echo "==> cargo test --workspace --no-fail-fast"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$logs/cargo.log"
 if [ "${PIPESTATUS[0]}" -eq 0 ]; then
     rust_result="passed"
 else

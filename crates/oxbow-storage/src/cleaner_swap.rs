@@ -107,21 +107,14 @@ pub(crate) fn swap_in(
         }
     }
     if empty {
-        fsync_dir(&dir)?;
         if was_first {
-            let first = inner
-                .segments
-                .keys()
-                .next()
-                .copied()
-                .unwrap_or(inner.next_offset);
-            if first > inner.log_start {
-                log.ctx
-                    .log_start_checkpoint
-                    .update_and_persist(log.topic_partition(), first)?;
-                log.set_log_start(&mut inner, first);
-            }
+            // Keep an empty segment at the group's base so the log start offset does not move:
+            // a consumer positioned inside the compacted-away range must read on from the next
+            // surviving record, not be told its offset is out of range (Kafka keeps it too).
+            let seg = LogSegment::create(&dir, base, wall_clock_ms())?;
+            inner.segments.insert(base, seg);
         }
+        fsync_dir(&dir)?;
         tracing::info!(tp = %log.topic_partition(), base_offset = base, sources = sources.len(), "cleaner: removed segments with nothing left to keep");
         return Ok(SwapResult::Swapped { segments_out: 0 });
     }

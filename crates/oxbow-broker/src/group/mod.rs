@@ -10,6 +10,7 @@
 
 pub mod assignor;
 pub mod classic;
+pub mod classic_rebalance;
 pub mod classic_sync;
 pub mod consumer_group;
 pub mod describe;

@@ -35,6 +35,9 @@ pub struct CommitParams {
 /// Per topic, per partition error code.
 pub type PartitionCodes = Vec<(String, Vec<(i32, i16)>)>;
 
+/// Per topic, per partition committed offset (None: never committed).
+pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetEntry>)>)>;
+
 fn all_with(topics: &[(String, Vec<CommitPartition>)], e: ResponseError) -> PartitionCodes {
     topics.iter().map(|(t, ps)| (t.clone(), ps.iter().map(|p| (p.partition, e.code())).collect())).collect()
 }
@@ -140,7 +143,7 @@ impl GroupCoordinator {
         group_id: &str,
         topics: Option<Vec<(String, Vec<i32>)>>,
         member: Option<(&str, i32)>,
-    ) -> Result<Vec<(String, Vec<(i32, Option<OffsetEntry>)>)>, ResponseError> {
+    ) -> Result<FetchedOffsets, ResponseError> {
         self.read(group_id, |g| {
             if let (Some(g), Some((member_id, epoch))) = (g, member) {
                 if let Protocol::Consumer(c) = &g.protocol {
@@ -169,7 +172,7 @@ impl GroupCoordinator {
     }
 
     /// OffsetDelete: removes committed offsets of topics no active member subscribes to.
-    pub fn delete_offsets(&self, broker: &Broker, group_id: &str, topics: Vec<(String, Vec<i32>)>) -> Result<Vec<(String, Vec<(i32, i16)>)>, ResponseError> {
+    pub fn delete_offsets(&self, broker: &Broker, group_id: &str, topics: Vec<(String, Vec<i32>)>) -> Result<PartitionCodes, ResponseError> {
         let log = self.ensure_ready(broker)?;
         let result = self.with_group(&log, group_id, None, |g, _| {
             let subscribed = g.subscribed_topics();

@@ -148,3 +148,27 @@ pub fn message(text: impl Into<String>) -> Option<StrBytes> {
 pub const fn versions(min: i16, max: i16) -> VersionRange {
     VersionRange { min, max }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's table of served APIs must say exactly what ApiVersions advertises.
+    #[test]
+    fn given_served_table_when_reading_readme_should_list_every_api_with_its_versions() {
+        let whole = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
+        let start = whole.find("## Protocol: APIs and versions served").unwrap_or(0);
+        let readme = &whole[start..];
+        let readme = &readme[..readme[3..].find("\n## ").map(|i| i + 3).unwrap_or(readme.len())];
+        for (key, v) in SERVED {
+            let row = if v.min == v.max {
+                format!("| {:?} | {} | {} ", key, *key as i16, v.min)
+            } else {
+                format!("| {:?} | {} | {}–{}", key, *key as i16, v.min, v.max)
+            };
+            assert!(readme.contains(&row), "README lacks the row `{row}`");
+        }
+        let rows = readme.lines().filter(|l| l.starts_with("| ") && l.split('|').nth(2).is_some_and(|k| k.trim().parse::<i16>().is_ok())).count();
+        assert_eq!(rows, SERVED.len(), "README lists APIs that are not served");
+    }
+}
