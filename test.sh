@@ -33,6 +33,14 @@ else
     status=1
 fi
 
+# Fault injection (I/O errors, ENOSPC, a cleaner killed mid-swap) needs the `failpoints` feature.
+echo "==> cargo test -p oxbow-storage --features failpoints (fault injection)"
+cargo test -p oxbow-storage --features failpoints --test failpoints --test cleaner_failpoints 2>&1 | tee -a "$logs/cargo.log"
+if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+    rust_result="FAILED"
+    status=1
+fi
+
 echo "==> cargo build -p oxbow"
 if cargo build -p oxbow; then
     echo "==> pytest tests/python"

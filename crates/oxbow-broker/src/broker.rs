@@ -88,6 +88,7 @@ impl Broker {
         };
         let config_for = |topic: &str| by_name.get(topic).map(|m| defaults.log_config(&m.configs));
         let logs = LogManager::open(opts, &config_for).map_err(StartError::Storage)?;
+        logs.set_producer_id_expiration_ms(config.storage.producer_id_expiration_ms);
         let cleaner = oxbow_storage::CleanerOptions {
             io_max_bytes_per_second: config.log.cleaner_io_max_bytes_per_second,
             backoff_ms: config.log.cleaner_backoff_ms,

@@ -83,6 +83,9 @@ pub struct StorageConfig {
     pub checkpoint_interval_ms: u64,
     /// How often retention is checked (`log.retention.check.interval.ms`). Default 300000; >= 100.
     pub retention_check_interval_ms: u64,
+    /// `producer.id.expiration.ms`: an idempotent producer that has not written for this long is
+    /// forgotten (checked at each checkpoint). Default 86400000 (one day); >= 1.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for StorageConfig {
@@ -91,6 +94,7 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("./oxbow-data"),
             checkpoint_interval_ms: 60_000,
             retention_check_interval_ms: 300_000,
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }
@@ -250,6 +254,7 @@ impl BrokerConfig {
         check(s.listen.parse::<std::net::SocketAddr>().is_ok() || s.listen.contains(':'), "server.listen", &s.listen, "must be HOST:PORT")?;
         let st = &self.storage;
         check(st.checkpoint_interval_ms >= 100, "storage.checkpoint_interval_ms", st.checkpoint_interval_ms, "must be >= 100")?;
+        check(st.producer_id_expiration_ms >= 1, "storage.producer_id_expiration_ms", st.producer_id_expiration_ms, "must be >= 1")?;
         check(st.retention_check_interval_ms >= 100, "storage.retention_check_interval_ms", st.retention_check_interval_ms, "must be >= 100")?;
         let l = &self.log;
         check((1..=100_000).contains(&l.num_partitions), "log.num_partitions", l.num_partitions, "must be 1..=100000")?;

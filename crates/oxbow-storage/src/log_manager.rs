@@ -44,6 +44,9 @@ pub fn parse_topic_partition(name: &str) -> Option<TopicPartition> {
     Some(TopicPartition::new(topic, partition))
 }
 
+/// Kafka's default `producer.id.expiration.ms`: one day.
+pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 3600 * 1000;
+
 pub struct LogManager {
     dir: PathBuf,
     opts: LogManagerOptions,
@@ -51,6 +54,8 @@ pub struct LogManager {
     ctx: LogDirContext,
     flusher: Flusher,
     last_checkpoint_ms: AtomicI64,
+    /// `producer.id.expiration.ms`: idle idempotent producers are forgotten after this long.
+    producer_id_expiration_ms: AtomicI64,
     admin: Mutex<()>,
     delete_counter: AtomicU64,
     /// The log cleaner thread, once started.
@@ -142,6 +147,7 @@ impl LogManager {
             ctx,
             flusher,
             last_checkpoint_ms: AtomicI64::new(0),
+            producer_id_expiration_ms: AtomicI64::new(DEFAULT_PRODUCER_ID_EXPIRATION_MS),
             admin: Mutex::new(()),
             delete_counter: AtomicU64::new(0),
             cleaner: Mutex::new(None),
@@ -242,6 +248,11 @@ impl LogManager {
     }
 
     /// Periodic work: roll segments past segment.ms, checkpoint recovery points and log start offsets.
+    /// Sets `producer.id.expiration.ms` (default one day).
+    pub fn set_producer_id_expiration_ms(&self, ms: i64) {
+        self.producer_id_expiration_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
     pub fn maintenance(&self, now_ms: i64) {
         for log in self.logs() {
             if let Err(e) = log.maybe_roll_by_time(now_ms) {
@@ -251,6 +262,13 @@ impl LogManager {
         let last = self.last_checkpoint_ms.load(Ordering::Acquire);
         if now_ms - last >= self.opts.checkpoint_interval_ms as i64 {
             self.last_checkpoint_ms.store(now_ms, Ordering::Release);
+            let max_age = self.producer_id_expiration_ms.load(Ordering::Relaxed);
+            for log in self.logs() {
+                let removed = log.inner.lock().producers.remove_expired(now_ms, max_age);
+                if removed > 0 {
+                    tracing::debug!(tp = %log.topic_partition(), removed, "expired idle producer ids");
+                }
+            }
             if let Err(e) = self.checkpoint_recovery_points() {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "recovery point checkpoint failed");
             }

@@ -31,12 +31,26 @@ pub struct BatchMetadata {
     pub timestamp: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProducerStateEntry {
     pub producer_id: i64,
     pub epoch: i16,
     pub batches: VecDeque<BatchMetadata>,
+    /// Wall-clock time of the last write (or of loading), for `producer.id.expiration.ms`.
+    /// Not persisted: after a restart the clock starts again, so a producer is never expired
+    /// early by a broker outage.
+    #[serde(skip, default = "crate::unified_log::wall_clock_ms")]
+    pub last_seen_ms: i64,
 }
+
+/// Equal when the state that matters for sequencing is equal (the idle clock is not compared).
+impl PartialEq for ProducerStateEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.producer_id == other.producer_id && self.epoch == other.epoch && self.batches == other.batches
+    }
+}
+
+impl Eq for ProducerStateEntry {}
 
 impl ProducerStateEntry {
     fn new(producer_id: i64, epoch: i16) -> Self {
@@ -44,11 +58,13 @@ impl ProducerStateEntry {
             producer_id,
             epoch,
             batches: VecDeque::new(),
+            last_seen_ms: crate::unified_log::wall_clock_ms(),
         }
     }
 
     /// Applies a batch (already validated, or replayed from the log).
     fn update(&mut self, h: &BatchHeader) {
+        self.last_seen_ms = crate::unified_log::wall_clock_ms();
         if h.producer_epoch != self.epoch {
             self.epoch = h.producer_epoch;
             self.batches.clear();
@@ -178,6 +194,15 @@ impl ProducerStateManager {
             .collect()
     }
 
+    /// Forgets producers that have not written for `max_age_ms` (Kafka's
+    /// `producer.id.expiration.ms`), so state does not grow with every short-lived producer.
+    /// Returns how many were removed.
+    pub fn remove_expired(&mut self, now_ms: i64, max_age_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers.retain(|_, e| now_ms.saturating_sub(e.last_seen_ms) < max_age_ms);
+        before - self.producers.len()
+    }
+
     /// Replays a batch read back from the log (no checks).
     pub fn replay(&mut self, h: &BatchHeader) {
         if !h.has_producer_id() {
@@ -288,6 +313,16 @@ mod tests {
             base_sequence: seq,
             record_count: count,
         }
+    }
+
+    #[test]
+    fn given_idle_producer_when_expiry_passes_should_be_forgotten() {
+        let mut m = ProducerStateManager::new();
+        m.replay(&header(7, 0, 0, 1, 0));
+        let now = crate::unified_log::wall_clock_ms();
+        assert_eq!(m.remove_expired(now, 60_000), 0, "fresh producer kept");
+        assert_eq!(m.remove_expired(now + 60_000, 60_000), 1, "idle producer expired");
+        assert!(m.producer(7).is_none());
     }
 
     fn apply(m: &mut ProducerStateManager, h: BatchHeader) -> Result<Option<BatchMetadata>> {

@@ -31,6 +31,8 @@ enum Command {
     /// List, describe (lag in records and time), reset offsets of, and delete consumer groups.
     #[command(subcommand)]
     Group(cli::group::GroupCmd),
+    /// Benchmark any Kafka-compatible cluster (produce, consume, e2e, fanout) or this machine.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +43,7 @@ fn main() -> std::process::ExitCode {
         Command::Produce(args) => cli::run_async(cli::produce::run(args)),
         Command::Consume(args) => cli::run_async(cli::consume::run(args)),
         Command::Group(cmd) => cli::run_async(cli::group::run(cmd)),
+        Command::Bench(args) => cli::bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! Subcommands of the `oxbow` binary.
 
+pub mod bench;
 pub mod common;
 pub mod consume;
 pub mod group;

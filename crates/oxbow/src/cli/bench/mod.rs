@@ -17,6 +17,7 @@ mod options;
 mod payload;
 mod procstat;
 mod produce;
+mod report;
 mod run;
 mod stats;
 

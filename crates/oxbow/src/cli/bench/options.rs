@@ -93,6 +93,8 @@ impl Plan {
         let duration = match &a.duration {
             Some(s) => Some(parse_duration(s)?),
             None if a.records.is_some() => None,
+            // consume from the beginning reads what the topic holds, then stops.
+            None if workload == Workload::Consume && a.from != Some(StartAt::End) => None,
             None => Some(Duration::from_secs(10)),
         };
         if duration == Some(Duration::ZERO) {

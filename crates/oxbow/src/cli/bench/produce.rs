@@ -126,6 +126,11 @@ impl ProducerWorker {
         Ok(ProducerWorker { recorder, thread })
     }
 
+    /// Whether the sender finished and every record was acknowledged or failed.
+    pub fn finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
     /// Waits until the sender finished and everything was acknowledged (or failed).
     pub fn join(self) {
         let _ = self.thread.join();
