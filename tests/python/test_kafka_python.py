@@ -5,7 +5,7 @@ import time
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
+from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError, TransactionalIdAuthorizationFailedError
 
 TIMEOUT_MS = 20000
 
@@ -150,3 +150,123 @@ def test_given_record_over_max_message_bytes_when_producing_should_fail_cleanly(
         assert meta.offset == 0
     finally:
         producer.close()
+
+
+def produce_to_partitions(bootstrap, topic, count, partitions):
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for i in range(count):
+            producer.send(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=i % partitions)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def group_consumer(bootstrap, topic, group, **extra):
+    return KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+        **extra,
+    )
+
+
+def poll_until(consumer, wanted, timeout_s=20, max_records=None):
+    out = []
+    deadline = time.monotonic() + timeout_s
+    while len(out) < wanted and time.monotonic() < deadline:
+        limit = wanted - len(out) if max_records else None
+        for records in consumer.poll(timeout_ms=300, max_records=limit).values():
+            out.extend(records)
+    return out
+
+
+def test_given_committed_group_offsets_when_a_new_consumer_subscribes_should_resume_after_them(broker, topic_name):
+    create_topic(broker, topic_name, partitions=2)
+    produce_to_partitions(broker, topic_name, 20, 2)
+    group = f"grp-{topic_name}"
+
+    first = group_consumer(broker, topic_name, group)
+    try:
+        got = poll_until(first, 8, max_records=True)
+        assert len(got) == 8
+        assert first.assignment() == {TopicPartition(topic_name, 0), TopicPartition(topic_name, 1)}
+        first.commit()
+    finally:
+        first.close()
+
+    second = group_consumer(broker, topic_name, group)
+    try:
+        rest = poll_until(second, 12)
+        second.commit()
+    finally:
+        second.close()
+    seen = [(r.partition, r.offset) for r in got + rest]
+    assert len(rest) == 12, "the second consumer must start at the committed offsets"
+    assert sorted(seen) == sorted((p, o) for p in (0, 1) for o in range(10))
+
+    admin = KafkaAdminClient(bootstrap_servers=broker, request_timeout_ms=TIMEOUT_MS)
+    try:
+        offsets = admin.list_group_offsets(group)[group]
+        assert {tp.partition: om.offset for tp, om in offsets.items()} == {0: 10, 1: 10}
+        listed = {g["group_id"]: g for g in admin.list_groups()}
+        assert listed[group]["protocol_type"] == "consumer"
+        assert listed[group]["group_state"] == "Empty"
+        described = admin.describe_groups([group])[group]
+        assert described["error"] is None
+        assert described["group_state"] == "Empty"
+        assert described["members"] == []
+        # kafka-python asks for authorized operations; without ACLs all group operations are allowed.
+        assert sorted(described["authorized_operations"]) == ["DELETE", "DESCRIBE", "READ"]
+    finally:
+        admin.close()
+
+
+def test_given_two_consumers_in_a_group_should_split_the_partitions_between_them(broker, topic_name):
+    create_topic(broker, topic_name, partitions=4)
+    produce_to_partitions(broker, topic_name, 40, 4)
+    group = f"grp-{topic_name}"
+    first = group_consumer(broker, topic_name, group)
+    second = group_consumer(broker, topic_name, group)
+    admin = KafkaAdminClient(bootstrap_servers=broker, request_timeout_ms=TIMEOUT_MS)
+    try:
+        first.poll(timeout_ms=500)
+        assert len(first.assignment()) == 4
+        # Both poll in turn: the first must rejoin when the second's join starts a rebalance.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            first.poll(timeout_ms=100)
+            second.poll(timeout_ms=100)
+            a, b = first.assignment(), second.assignment()
+            if len(a) == 2 and len(b) == 2 and not a & b:
+                break
+        a, b = first.assignment(), second.assignment()
+        assert len(a) == 2 and len(b) == 2 and not a & b, (a, b)
+        described = admin.describe_groups([group])[group]
+        assert described["group_state"] == "Stable"
+        assert described["protocol_type"] == "consumer"
+        members = described["members"]
+        assert len(members) == 2
+        assigned = sorted(
+            p for m in members for t in m["member_assignment"]["assigned_partitions"] for p in t["partitions"]
+        )
+        assert assigned == [0, 1, 2, 3]
+    finally:
+        first.close()
+        second.close()
+        admin.close()
+
+
+def test_given_transactional_id_when_initializing_transactions_should_fail_fast_and_clearly(broker):
+    started = time.monotonic()
+    producer = KafkaProducer(bootstrap_servers=broker, transactional_id="py-txn", max_block_ms=10000)
+    try:
+        with pytest.raises(TransactionalIdAuthorizationFailedError):
+            producer.init_transactions()
+    finally:
+        producer.close(timeout=1)
+    assert time.monotonic() - started < 5

@@ -203,3 +203,13 @@ pub struct CleanerMetrics {
     pub bytes_read: u64,
     pub bytes_written: u64,
 }
+
+/// A byte range of a segment file, for zero-copy sends (`sendfile`). It starts at a batch
+/// boundary and may end inside a batch, as Kafka's fetch responses may: clients drop a partial
+/// trailing batch and fetch it again.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    pub file: std::sync::Arc<std::fs::File>,
+    pub position: u64,
+    pub len: usize,
+}

@@ -48,7 +48,7 @@ mod unified_log;
 
 pub use api::{
     AppendInfo, CleanerMetrics, CleanerOptions, CleanupPolicy, LogConfig, LogManagerOptions,
-    OffsetAndTimestamp, ReadResult, SegmentInfo, TimestampType, TopicPartition,
+    FileSlice, OffsetAndTimestamp, ReadResult, SegmentInfo, TimestampType, TopicPartition,
     DEFAULT_CLEANER_IO_MAX_BYTES_PER_SECOND,
 };
 pub use cleaner_manager::CLEANER_OFFSET_CHECKPOINT;

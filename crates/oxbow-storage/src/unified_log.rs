@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
-use crate::api::{AppendInfo, LogConfig, ReadResult, SegmentInfo, TimestampType, TopicPartition};
+use crate::api::{AppendInfo, FileSlice, LogConfig, ReadResult, SegmentInfo, TimestampType, TopicPartition};
 use crate::batch;
 use crate::checkpoint::{fsync_dir, LogStartOffsetCheckpoint};
 use crate::cleaner_manager::CleanerLogState;
@@ -363,6 +363,63 @@ impl UnifiedLog {
             start: seg.lookup_position(offset),
             end: seg.size(),
         }))
+    }
+
+    /// Like [`read`](Self::read), but returns the records as a file range to send without copying
+    /// when the whole rest of the segment is below `upper_bound` (the usual case: reading up to the
+    /// high watermark). Otherwise the records come back in `ReadResult::records`, as from `read`.
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        upper_bound: i64,
+        min_one: bool,
+    ) -> Result<(ReadResult, Option<FileSlice>)> {
+        self.check_usable()?;
+        let (slice, result, whole_segment_visible) = {
+            let inner = self.inner.lock();
+            let (ls, le) = (inner.log_start, inner.next_offset);
+            if offset < ls || offset > le {
+                return Err(StorageError::OffsetOutOfRange { requested: offset, log_start: ls, log_end: le });
+            }
+            let result = ReadResult {
+                records: Bytes::new(),
+                high_watermark: le,
+                log_start_offset: ls,
+                last_stable_offset: le,
+            };
+            if offset == le || offset >= upper_bound {
+                return Ok((result, None));
+            }
+            // Everything up to the log end is readable: any range of a segment may be sent as is.
+            let visible = le <= upper_bound;
+            (self.locate(&inner, offset)?, result, visible)
+        };
+        if !whole_segment_visible {
+            return self.read(offset, max_bytes, upper_bound, min_one).map(|r| (r, None));
+        }
+        let Some(slice) = slice else {
+            return Ok((result, None));
+        };
+        let io = |e| self.ctx.failure.io_error(&slice.path, "read", e);
+        let Some((pos, first)) =
+            log_segment::find_batch(&slice.file, slice.start, slice.end, offset).map_err(io)?
+        else {
+            return Ok((result, None));
+        };
+        let available = (slice.end - pos) as usize;
+        let len = if first.size() > max_bytes {
+            if !min_one {
+                return Ok((result, None));
+            }
+            first.size().min(available)
+        } else {
+            max_bytes.min(available)
+        };
+        if len == 0 {
+            return Ok((result, None));
+        }
+        Ok((result, Some(FileSlice { file: slice.file, position: pos, len })))
     }
 
     /// Reads whole batches starting with the one containing `offset`; see the crate docs.

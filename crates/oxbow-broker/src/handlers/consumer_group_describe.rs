@@ -30,7 +30,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ConsumerGro
         .group_ids
         .iter()
         .map(|gid| {
-            let mut d = DescribedGroup::default().with_group_id(gid.clone()).with_authorized_operations(i32::MIN);
+            let ops = if req.include_authorized_operations { super::describe_cluster::GROUP_OPERATIONS } else { i32::MIN };
+            let mut d = DescribedGroup::default().with_group_id(gid.clone()).with_authorized_operations(ops);
             broker.groups.read(gid.0.as_str(), |g| match g.map(|g| &g.protocol) {
                 Some(Protocol::Consumer(c)) => {
                     d.group_state = StrBytes::from_static_str(c.state_name());

@@ -19,6 +19,10 @@ const ENDPOINT_BROKERS: i8 = 1;
 /// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
 pub const CLUSTER_OPERATIONS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
+/// Without ACLs every group operation is allowed: READ, DELETE, DESCRIBE (Kafka's group resource
+/// supports no others). Answered by DescribeGroups v3+ and ConsumerGroupDescribe when asked.
+pub const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeClusterRequest) -> Reply {
     let mut resp = DescribeClusterResponse::default().with_error_message(None);
     if ctx.api_version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {

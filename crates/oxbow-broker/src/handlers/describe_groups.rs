@@ -24,7 +24,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeGro
             let summary = broker.groups.read(gid.0.as_str(), |g| g.map(|g| g.summary()));
             let mut d = DescribedGroup::default().with_group_id(gid.clone());
             if version >= 3 {
-                d.authorized_operations = i32::MIN;
+                d.authorized_operations =
+                    if req.include_authorized_operations { super::describe_cluster::GROUP_OPERATIONS } else { i32::MIN };
             }
             match summary {
                 None => d.group_state = StrBytes::from_static_str("Dead"),

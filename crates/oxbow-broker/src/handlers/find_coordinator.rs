@@ -1,6 +1,11 @@
-//! FindCoordinator: this broker coordinates every group. Transaction coordinators are not served
-//! yet (COORDINATOR_NOT_AVAILABLE). v4+ batches keys. The first group request creates the internal
-//! `__consumer_offsets` topic, as Kafka does.
+//! FindCoordinator: this broker coordinates every group. v4+ batches keys. The first group request
+//! creates the internal `__consumer_offsets` topic, as Kafka does.
+//!
+//! Transactions are not served yet, but a transaction-coordinator lookup (key type 1) still names
+//! this broker: the client's next request, InitProducerId with the transactional id, is refused
+//! with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which librdkafka, kafkajs, kafka-python and Java
+//! report as a fatal, clear error. (Answering the retriable COORDINATOR_NOT_AVAILABLE here made
+//! them retry until `init_transactions` timed out.) Other key types (share groups) are refused.
 
 use std::sync::Arc;
 
@@ -18,8 +23,10 @@ pub const VERSIONS: VersionRange = versions(0, 4);
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FindCoordinatorRequest) -> Reply {
     let (host, port) = broker.advertised();
     let answer = |key_type: i8| -> Result<(), (ResponseError, &'static str)> {
-        if key_type != 0 {
-            return Err((ResponseError::CoordinatorNotAvailable, "only group coordinators are served"));
+        match key_type {
+            0 => {}
+            1 => return Ok(()),
+            _ => return Err((ResponseError::CoordinatorNotAvailable, "only group coordinators are served")),
         }
         broker.groups.ensure_ready(broker).map(|_| ()).map_err(|e| (e, "the offsets log is not available"))
     };

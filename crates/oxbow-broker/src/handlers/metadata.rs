@@ -35,6 +35,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
     }
     let auto_create = (version < 4 || req.allow_auto_topic_creation) && broker.defaults.read().auto_create_topics();
     let include_ops = version >= 8 && req.include_topic_authorized_operations;
+    // v8-v10 carry the cluster's operations too (later versions moved them to DescribeCluster);
+    // librdkafka's DescribeCluster admin call asks for them here.
+    if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+        resp.cluster_authorized_operations = super::describe_cluster::CLUSTER_OPERATIONS;
+    }
 
     let all = match &req.topics {
         None => true,

@@ -21,6 +21,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_log_dirs;
 pub mod fetch;
+pub mod fetch_encode;
 pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod list_offsets;
@@ -57,6 +58,11 @@ pub enum Reply {
     Later(BoxFuture<'static, ResponseKind>),
     /// No response at all (produce with acks=0).
     None,
+    /// A response already encoded (size prefix and header included) whose records may be file
+    /// ranges sent with `sendfile`.
+    NowEncoded(Vec<fetch_encode::Chunk>),
+    /// As `NowEncoded`, ready later.
+    LaterEncoded(BoxFuture<'static, Vec<fetch_encode::Chunk>>),
 }
 
 /// Every served API and its versions.

@@ -34,10 +34,6 @@ impl BrokerProbe {
         Ok(probe)
     }
 
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
     /// utime+stime of the process so far.
     pub fn cpu(&self) -> anyhow::Result<CpuSample> {
         let text = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;

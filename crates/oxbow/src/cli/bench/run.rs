@@ -2,7 +2,6 @@
 //! their schedule, a progress line each second, the drain at the end, and the report.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};

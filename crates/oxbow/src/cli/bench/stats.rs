@@ -33,10 +33,6 @@ impl Window {
         self.start.store(start_us, Ordering::SeqCst);
     }
 
-    pub fn start_us(&self) -> u64 {
-        self.start.load(Ordering::Relaxed)
-    }
-
     pub fn contains(&self, t_us: u64) -> bool {
         t_us >= self.start.load(Ordering::Relaxed) && t_us < self.end.load(Ordering::Relaxed)
     }
