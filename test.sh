@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust workspace (unit + integration tests against the real binary), then the
-# Python client tests (kafka-python) against target/debug/oxbow. Exits non-zero if anything fails.
+# Python client tests (kafka-python, confluent-kafka) and the Node client tests (kafkajs) against
+# target/debug/oxbow. Exits non-zero if anything fails.
 set -uo pipefail
 cd "$(dirname "$0")"
 
 KAFKA_PYTHON_VERSION=3.0.12
+CONFLUENT_KAFKA_VERSION=2.16.1
 PYTEST_VERSION=9.2.0
 
 status=0
@@ -12,14 +14,15 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 rust_result="not run"
 python_result="not run"
+node_result="not run"
 
 if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     python3 -m venv .venv || { echo "cannot create .venv"; exit 1; }
 fi
-echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION pytest==$PYTEST_VERSION"
+echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION confluent-kafka==$CONFLUENT_KAFKA_VERSION pytest==$PYTEST_VERSION"
 if ! .venv/bin/pip install --quiet --disable-pip-version-check \
-        "kafka-python==$KAFKA_PYTHON_VERSION" "pytest==$PYTEST_VERSION"; then
+        "kafka-python==$KAFKA_PYTHON_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION" "pytest==$PYTEST_VERSION"; then
     echo "pip install failed"
     exit 1
 fi
@@ -55,19 +58,42 @@ if cargo build -p oxbow; then
         python_result="FAILED"
         status=1
     fi
+
+    # Node client tests: kafkajs pinned by tests/node/package-lock.json.
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        echo "node/npm not found: the kafkajs tests need Node.js 18+ with npm"
+        node_result="FAILED (node/npm missing)"
+        status=1
+    elif ! (cd tests/node && npm ci --no-audit --no-fund --loglevel=error); then
+        echo "npm ci in tests/node failed"
+        node_result="FAILED (npm ci)"
+        status=1
+    else
+        echo "==> node --test tests/node"
+        (cd tests/node && node --test) 2>&1 | tee "$logs/node.log"
+        if [ "${PIPESTATUS[0]}" -eq 0 ]; then
+            node_result="passed"
+        else
+            node_result="FAILED"
+            status=1
+        fi
+    fi
 else
     python_result="FAILED (build)"
+    node_result="FAILED (build)"
     status=1
 fi
 
-# Totals over both runners.
+# Totals over the three runners.
 rust_passed=$(grep -E '^test result:' "$logs/cargo.log" 2>/dev/null | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 rust_failed=$(grep -E '^test result:' "$logs/cargo.log" 2>/dev/null | grep -oE '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 py_line=$(grep -E '[0-9]+ (passed|failed|error)' "$logs/pytest.log" 2>/dev/null | tail -1)
 py_passed=$(echo "$py_line" | grep -oE '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 py_failed=$(echo "$py_line" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s+=$1} END {print s+0}')
-total_passed=$(( ${rust_passed:-0} + ${py_passed:-0} ))
-total_failed=$(( ${rust_failed:-0} + ${py_failed:-0} ))
+node_passed=$(grep -E '^# pass [0-9]+' "$logs/node.log" 2>/dev/null | tail -1 | awk '{print $3+0}')
+node_failed=$(grep -E '^# (fail|cancelled) [0-9]+' "$logs/node.log" 2>/dev/null | awk '{s+=$3} END {print s+0}')
+total_passed=$(( ${rust_passed:-0} + ${py_passed:-0} + ${node_passed:-0} ))
+total_failed=$(( ${rust_failed:-0} + ${py_failed:-0} + ${node_failed:-0} ))
 if [ $status -ne 0 ] && [ $total_failed -eq 0 ]; then
     total_failed=1  # a build or setup failure counts as a failure
 fi
@@ -76,6 +102,7 @@ echo
 echo "==> summary"
 echo "    rust (cargo test --workspace): $rust_result"
 echo "    python (pytest tests/python):  $python_result"
+echo "    node (node --test tests/node):  $node_result"
 if [ $status -eq 0 ]; then
     echo "    all tests passed"
 else

@@ -135,7 +135,7 @@ def main():
             ratio = f"{mbps / seq:.0%} of fdatasync seq write"
         elif name.startswith("consume") and copy_mb:
             ratio = f"{mbps / copy_mb:.1%} of memcpy"
-        elif name in ("e2e", "market-data") and fs.get("p99") and lat.get("p99"):
+        elif name == "e2e" and fs.get("p99") and lat.get("p99"):
             ratio = f"p99 = {lat['p99'] / fs['p99']:.1f}× fsync p99"
         elif name == "finance":
             out_mb = ((r.get("consume") or {}).get("mb_per_s")) or 0
@@ -158,7 +158,7 @@ def main():
         c = fin.get("consume") or {}
         w(f"Finance (d): {fin.get('groups')} groups × {fin.get('consumers_per_group')} reader(s), "
           f"{fin.get('group_mode')} mode; in {num((fin.get('produce') or {}).get('mb_per_s'), '{:.1f}')} MB/s, "
-          f"out {num(c.get('mb_per_s'), '{:.1f}')} MB/s; readers drained: {fin.get('drained')}.")
+          f"out {num(c.get('mb_per_s'), '{:.1f}')} MB/s; readers received everything: {'yes' if fin.get('drained') else 'no'}.")
         w("")
 
     perf = [(f, load(d, f)) for f in sorted(os.listdir(d)) if f.startswith("perf-") and f.endswith(".txt")]

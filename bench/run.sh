@@ -89,8 +89,8 @@ else
     echo "   (cannot drop the page cache without root: consume-disk skipped)"
 fi
 
-# (c) end to end at 10 MB/s, acks=all.
-run e2e e2e --topic bench-e2e --partitions 6 --record-size 600 --acks all --rate 10MB/s \
+# (c) end to end at 10 MB/s, acks=all (linger 1 ms: the client adds little of its own).
+run e2e e2e --topic bench-e2e --partitions 6 --record-size 600 --acks all --linger-ms 1 --rate 10MB/s \
     --duration "${D}s" --warmup 3s || true
 
 # (d) finance preset: 20 MB/s in, 23 consumer groups out. Groups via the group coordinator; if
@@ -117,7 +117,8 @@ if [[ "$PERF" == 1 ]] && command -v perf > /dev/null; then
         "$BIN" bench "${args[@]}" --bootstrap "127.0.0.1:$PORT" --quiet > /dev/null 2>&1 || true
         wait "$perfpid" || true
         perf report -i "$WORK/perf-$w.data" --no-children -g none --percent-limit 0.5 --sort dso,symbol --stdio 2>/dev/null \
-            | grep -v '^#' | grep '%' | head -25 > "$RES/perf-$w.txt" || true
+            | grep -v '^#' | grep '%' | sed -E 's/[[:space:]]+-[[:space:]]+-[[:space:]]*$//; s/^[[:space:]]+//' \
+            | head -25 > "$RES/perf-$w.txt" || true
     done
 fi
 

@@ -191,7 +191,7 @@ fn read_once(plan: &Plan, partitions: &[Option<Arc<Partition>>]) -> Pass {
             last_stable_offset: out.last_stable_offset,
             log_start_offset: out.log_start_offset,
         });
-        news.push(out.error_code != 0 || out.records.len() > 0);
+        news.push(out.error_code != 0 || !out.records.is_empty());
         parts.push(out);
     }
     Pass { parts, marks, news, total, any_error: any_error || !plan.unknown.is_empty() }

@@ -14,6 +14,10 @@ pub enum Chunk {
 }
 
 impl Chunk {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Chunk::Bytes(b) => b.len(),
@@ -30,6 +34,10 @@ pub enum Records {
 }
 
 impl Records {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn len(&self) -> usize {
         match self {
             Records::Bytes(b) => b.len(),

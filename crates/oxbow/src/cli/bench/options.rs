@@ -255,7 +255,7 @@ pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
         "h" => value * 3600.0,
         other => bail!("bad duration unit {other:?} in {s:?}"),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 1e7 {
+    if !secs.is_finite() || !(0.0..=1e7).contains(&secs) {
         bail!("duration {s:?} out of range");
     }
     Ok(Duration::from_secs_f64(secs))

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use clap::ValueEnum;
 use serde_json::{json, Value};
 
 use super::options::{acks_name, codec_name, Plan};
@@ -73,8 +74,8 @@ impl Report<'_> {
         let field = |k: &str| primary.as_ref().map_or(Value::Null, |v| v[k].clone());
         let secs = if plan.workload == Workload::Produce { self.secs(self.producers) } else { self.secs(self.consumers) };
         json!({
-            "workload": format!("{:?}", plan.workload).to_lowercase(),
-            "preset": plan.preset.map(|p| format!("{p:?}").to_lowercase()),
+            "workload": value_name(plan.workload),
+            "preset": plan.preset.map(value_name),
             "topic": plan.topic,
             "partitions": self.partitions,
             "record_size": plan.sizes.label(),
@@ -109,7 +110,7 @@ impl Report<'_> {
             return;
         }
         let plan = self.plan;
-        let preset = plan.preset.map(|p| format!(" (preset {})", format!("{p:?}").to_lowercase())).unwrap_or_default();
+        let preset = plan.preset.map(|p| format!(" (preset {})", value_name(p))).unwrap_or_default();
         println!(
             "oxbow bench {}{preset}: topic {}, {} partitions, {} records, keys {}, acks {}, {}, idempotent {}, rate {}",
             j["workload"].as_str().unwrap_or(""),
@@ -142,13 +143,19 @@ impl Report<'_> {
         }
         if let Some(b) = &self.broker {
             let num = |k: &str| b[k].as_f64().map_or("-".to_string(), |x| format!("{x:.3}"));
+            let mb = |k: &str| b[k].as_f64().map_or("-".to_string(), |x| format!("{x:.0}"));
             println!(
                 "broker pid {}: {} CPU-s in {} s = {} cores; {} CPU-s per GB in, {} per GB out; peak RSS {} MB, max sampled RSS {} MB",
                 b["pid"], num("cpu_s"), num("wall_s"), num("cpu_cores"), num("cpu_s_per_gb_in"),
-                num("cpu_s_per_gb_out"), num("peak_rss_mb"), num("max_sampled_rss_mb"),
+                num("cpu_s_per_gb_out"), mb("peak_rss_mb"), mb("max_sampled_rss_mb"),
             );
         }
     }
+}
+
+/// The command-line spelling of an enum value.
+fn value_name<T: ValueEnum>(v: T) -> String {
+    v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_default()
 }
 
 fn print_side(name: &str, what: &str, v: &Value) {

@@ -1,0 +1,169 @@
+"""confluent-kafka (the PyPI wheel bundles its own, recent librdkafka) against oxbow."""
+
+import time
+
+import pytest
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupState,
+    ConsumerGroupTopicPartitions,
+    ConsumerGroupType,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AclOperation, AdminClient, ConfigResource, NewTopic, OffsetSpec, ResourceType
+
+TIMEOUT_S = 20
+GROUP_OPERATIONS = {AclOperation.READ, AclOperation.DELETE, AclOperation.DESCRIBE}
+
+
+def admin_client(bootstrap):
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def create_topic(bootstrap, name, partitions=1, configs=None):
+    admin = admin_client(bootstrap)  # must outlive the futures
+    for f in admin.create_topics([NewTopic(name, partitions, 1, config=configs or {})]).values():
+        f.result(timeout=TIMEOUT_S)
+
+
+def produce(bootstrap, topic, messages, **conf):
+    """messages: dicts of Producer.produce kwargs. Returns the delivered messages in order."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, **conf})
+    delivered, errors = [], []
+
+    def on_delivery(err, msg):
+        (errors if err else delivered).append(err or msg)
+
+    for m in messages:
+        producer.produce(topic, on_delivery=on_delivery, **m)
+    assert producer.flush(TIMEOUT_S) == 0
+    assert errors == []
+    return delivered
+
+
+def poll_messages(consumer, wanted, timeout_s=TIMEOUT_S):
+    out = []
+    deadline = time.monotonic() + timeout_s
+    while len(out) < wanted and time.monotonic() < deadline:
+        msg = consumer.poll(0.2)
+        if msg is None:
+            continue
+        assert msg.error() is None, msg.error()
+        out.append(msg)
+    return out
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_given_compression_keys_and_headers_when_producing_idempotently_should_consume_them_back(broker, topic_name, codec):
+    create_topic(broker, topic_name)
+    messages = [
+        {"key": f"k{i % 3}".encode(), "value": f"{codec}-{i}-".encode() * 20, "headers": [("seq", str(i).encode())]}
+        for i in range(50)
+    ]
+    produce(broker, topic_name, messages, **{"compression.type": codec, "enable.idempotence": True})
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"assign-{topic_name}", "enable.auto.commit": False})
+    try:
+        consumer.assign([TopicPartition(topic_name, 0, 0)])
+        got = poll_messages(consumer, 50)
+    finally:
+        consumer.close()
+    assert [m.offset() for m in got] == list(range(50))
+    assert [(m.key(), m.value(), m.headers()) for m in got] == [
+        (m["key"], m["value"], m["headers"]) for m in messages
+    ]
+
+
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_given_committed_offsets_when_the_group_resubscribes_should_resume_after_them(broker, topic_name, protocol):
+    create_topic(broker, topic_name, partitions=2)
+    produce(broker, topic_name, [{"value": f"v{i}".encode(), "partition": i % 2} for i in range(20)])
+    group = f"grp-{protocol}-{topic_name}"
+    conf = {
+        "bootstrap.servers": broker,
+        "group.id": group,
+        "group.protocol": protocol,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    }
+    admin = admin_client(broker)
+
+    first = Consumer(conf)
+    try:
+        first.subscribe([topic_name])
+        got = poll_messages(first, 8)
+        assert len(got) == 8
+        first.commit(asynchronous=False)
+        described = admin.describe_consumer_groups([group], include_authorized_operations=True)[group].result(timeout=TIMEOUT_S)
+        assert described.state == ConsumerGroupState.STABLE
+        assert described.type == (ConsumerGroupType.CLASSIC if protocol == "classic" else ConsumerGroupType.CONSUMER)
+        assert len(described.members) == 1
+        assert len(described.members[0].assignment.topic_partitions) == 2
+        assert set(described.authorized_operations) == GROUP_OPERATIONS
+    finally:
+        first.close()
+
+    second = Consumer(conf)
+    try:
+        second.subscribe([topic_name])
+        rest = poll_messages(second, 12)
+        second.commit(asynchronous=False)
+    finally:
+        second.close()
+    assert len(rest) == 12, "the second consumer must start at the committed offsets"
+    assert sorted((m.partition(), m.offset()) for m in got + rest) == sorted((p, o) for p in (0, 1) for o in range(10))
+
+    listed = admin.list_consumer_groups().result(timeout=TIMEOUT_S)
+    mine = [g for g in listed.valid if g.group_id == group]
+    assert len(mine) == 1 and mine[0].state == ConsumerGroupState.EMPTY
+    empty = admin.list_consumer_groups(states={ConsumerGroupState.EMPTY}).result(timeout=TIMEOUT_S)
+    assert group in {g.group_id for g in empty.valid}
+    offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout=TIMEOUT_S)
+    assert {tp.partition: tp.offset for tp in offsets.topic_partitions} == {0: 10, 1: 10}
+
+
+def test_given_admin_client_when_describing_configs_cluster_and_offsets_should_answer(broker, topic_name):
+    create_topic(broker, topic_name, partitions=2, configs={"retention.ms": "3600000"})
+    base = 1_600_000_000_000
+    produce(broker, topic_name, [{"value": b"t", "partition": 0, "timestamp": base + i * 1000} for i in range(10)])
+    admin = admin_client(broker)
+
+    topic_configs = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic_name)])
+    entries = list(topic_configs.values())[0].result(timeout=TIMEOUT_S)
+    assert entries["retention.ms"].value == "3600000"
+    assert not entries["retention.ms"].is_default
+    assert entries["cleanup.policy"].value == "delete"
+    broker_configs = list(admin.describe_configs([ConfigResource(ResourceType.BROKER, "0")]).values())[0]
+    assert "log.retention.ms" in broker_configs.result(timeout=TIMEOUT_S)
+
+    # librdkafka asks for the cluster's authorized operations through Metadata v8-v10.
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(timeout=TIMEOUT_S)
+    assert len(cluster.nodes) == 1
+    assert AclOperation.DESCRIBE in cluster.authorized_operations
+
+    tp = TopicPartition(topic_name, 0)
+    specs = {
+        "earliest": (OffsetSpec.earliest(), 0),
+        "latest": (OffsetSpec.latest(), 10),
+        "max_timestamp": (OffsetSpec.max_timestamp(), 9),
+        "for_timestamp": (OffsetSpec.for_timestamp(base + 3500), 4),
+    }
+    for name, (spec, expected) in specs.items():
+        result = admin.list_offsets({tp: spec})[tp].result(timeout=TIMEOUT_S)
+        assert result.offset == expected, name
+
+
+def test_given_transactional_producer_when_initializing_should_fail_fatally_and_fast(broker):
+    # Transactions are not served: the client must get a clear, fatal error at once, not retry
+    # FindCoordinator until init_transactions times out.
+    producer = Producer({"bootstrap.servers": broker, "transactional.id": "ck-txn"})
+    started = time.monotonic()
+    with pytest.raises(KafkaException) as raised:
+        producer.init_transactions(15)
+    error = raised.value.args[0]
+    assert error.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    assert error.fatal()
+    assert time.monotonic() - started < 5
+    del producer  # destroy the handle now, not after the broker has stopped
