@@ -183,13 +183,41 @@ pub async fn run(
 /// Writes an encoded response: byte chunks with `write`, file ranges with `sendfile` (the records
 /// go from the page cache to the socket without passing through user space).
 async fn write_chunks(writer: &mut OwnedWriteHalf, chunks: &[Chunk]) -> std::io::Result<()> {
+    // Cork the socket so the response's small header pieces and its file ranges leave as full
+    // segments rather than one packet per piece (the socket is otherwise TCP_NODELAY).
+    let cork = chunks.len() > 1;
+    if cork {
+        set_cork(writer, true);
+    }
+    let mut result = Ok(());
     for chunk in chunks {
-        match chunk {
-            Chunk::Bytes(b) => writer.write_all(b).await?,
-            Chunk::File(f) => send_file(writer, f).await?,
+        result = match chunk {
+            Chunk::Bytes(b) => writer.write_all(b).await,
+            Chunk::File(f) => send_file(writer, f).await,
+        };
+        if result.is_err() {
+            break;
         }
     }
-    Ok(())
+    if cork {
+        set_cork(writer, false);
+    }
+    result
+}
+
+fn set_cork(writer: &OwnedWriteHalf, on: bool) {
+    let socket: &TcpStream = writer.as_ref();
+    let value: libc::c_int = i32::from(on);
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the given size.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 async fn send_file(writer: &OwnedWriteHalf, slice: &FileSlice) -> std::io::Result<()> {

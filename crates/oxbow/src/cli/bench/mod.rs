@@ -9,7 +9,8 @@
 //!
 //! Files: `options.rs` (flags → [`Plan`]), `payload.rs` (record generation), `stats.rs`
 //! (histograms and the report), `procstat.rs` (broker CPU and memory), `produce.rs` and
-//! `consume.rs` (the workers), `run.rs` (orchestration) and `machine.rs`.
+//! `consume.rs` (the workers), `run.rs` (orchestration), `machine.rs`, and `tools.rs` (the
+//! `partitions`, `ready` and `connections` helpers for scale and restart measurements).
 
 mod consume;
 mod machine;
@@ -20,6 +21,7 @@ mod produce;
 mod report;
 mod run;
 mod stats;
+mod tools;
 
 use std::path::PathBuf;
 
@@ -40,6 +42,15 @@ pub enum Workload {
     Fanout,
     /// The machine's own limits: sequential write with fdatasync, 4 KiB fsync latency, memcpy.
     Machine,
+    /// Create `--topics` topics of `--partitions` partitions and write one record into each
+    /// partition (for idle memory and restart time with many partitions).
+    Partitions,
+    /// Wait until the broker answers Metadata listing at least `--expect-partitions` partitions;
+    /// print how long that took (restart time).
+    Ready,
+    /// Open `--count` connections (one ApiVersions each), hold them idle, and report the broker's
+    /// memory per idle connection (`--broker-pid`).
+    Connections,
 }
 
 /// Parameter sets for the workloads described in MISSION.md.
@@ -179,6 +190,23 @@ pub struct BenchArgs {
     #[arg(long, value_name = "MIB")]
     pub disk_mib: Option<u64>,
 
+    /// partitions: number of topics to create (default 100; `--partitions` each, default 100;
+    /// `--topic` is the name prefix).
+    #[arg(long, value_name = "N")]
+    pub topics: Option<usize>,
+    /// ready: give up after this long (default 120s).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// ready: the Metadata answer must list at least this many partitions (default 0).
+    #[arg(long, value_name = "N")]
+    pub expect_partitions: Option<usize>,
+    /// connections: how many to open (default 5000).
+    #[arg(long, value_name = "N")]
+    pub count: Option<usize>,
+    /// connections: how long to hold them idle before reading the broker's memory (default 5s).
+    #[arg(long)]
+    pub hold: Option<String>,
+
     #[command(flatten)]
     pub conn: ConnArgs,
 }
@@ -189,8 +217,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         .workload
         .or_else(|| args.preset.map(options::preset_workload))
         .unwrap_or(Workload::Produce);
-    if workload == Workload::Machine {
-        return machine::run(&args);
+    match workload {
+        Workload::Machine => return machine::run(&args),
+        Workload::Partitions => return tools::partitions(&args),
+        Workload::Ready => return tools::ready(&args),
+        Workload::Connections => return tools::connections(&args),
+        _ => {}
     }
     let plan = options::Plan::from_args(&args, workload)?;
     run::run(plan)

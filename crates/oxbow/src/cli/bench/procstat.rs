@@ -90,7 +90,7 @@ fn parse_stat_ticks(text: &str) -> anyhow::Result<u64> {
 }
 
 /// A `Key:   123 kB` line of /proc/PID/status, in kB.
-fn status_kb(pid: u32, key: &str) -> Option<u64> {
+pub(super) fn status_kb(pid: u32, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     text.lines()
         .find(|l| l.starts_with(key))?
