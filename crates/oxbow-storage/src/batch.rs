@@ -168,6 +168,10 @@ pub fn crc_matches(batch: &[u8]) -> bool {
 }
 
 /// Rewrites the fields not covered by the CRC: baseOffset and partitionLeaderEpoch (set to 0).
+/// Bytes at the start of a batch that precede the CRC'd part and that the log rewrites:
+/// baseOffset, batchLength, partitionLeaderEpoch.
+pub const PREFIX_LEN: usize = 16;
+
 pub fn assign_offset(batch: &mut [u8], base_offset: i64) {
     batch[BASE_OFFSET_OFFSET..BASE_OFFSET_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
     batch[PARTITION_LEADER_EPOCH_OFFSET..PARTITION_LEADER_EPOCH_OFFSET + 4]

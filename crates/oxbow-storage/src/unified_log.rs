@@ -22,6 +22,14 @@ use crate::file_cache::FileCache;
 use crate::log_segment::{self, LogSegment};
 use crate::producer_state::{ProducerStateManager, StagedProducers};
 
+/// One batch of an append as it will be written.
+enum BatchBytes<'a> {
+    /// A rewritten copy (LogAppendTime changes CRC'd bytes).
+    Copied(Vec<u8>),
+    /// The patched header prefix, then the rest straight from the request.
+    Prefixed([u8; batch::PREFIX_LEN], &'a [u8]),
+}
+
 /// Wall-clock milliseconds since the epoch.
 pub fn wall_clock_ms() -> i64 {
     SystemTime::now()
@@ -189,12 +197,12 @@ impl UnifiedLog {
         self.check_usable()?;
         let config = self.config();
         let batches = batch::validate_records(records, config.max_message_bytes)?;
-        let mut buf = records.to_vec();
         let mut inner = self.inner.lock();
         self.check_usable()?;
         let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
         let mut staged = StagedProducers::new();
         let mut headers = Vec::with_capacity(batches.len());
+        let mut rewritten: Vec<BatchBytes<'_>> = Vec::with_capacity(batches.len());
         let first_offset = inner.next_offset;
         let mut next = first_offset;
         for vb in &batches {
@@ -211,24 +219,41 @@ impl UnifiedLog {
                     });
                 }
             }
-            let bytes = &mut buf[vb.position..vb.position + h.size()];
-            batch::assign_offset(bytes, next);
-            h.base_offset = next;
-            h.partition_leader_epoch = 0;
+            let original = &records[vb.position..vb.position + h.size()];
             if log_append_time {
-                batch::set_log_append_time(bytes, now_ms);
+                // The CRC covers maxTimestamp: this batch must be copied and re-checksummed.
+                let mut bytes = original.to_vec();
+                batch::assign_offset(&mut bytes, next);
+                batch::set_log_append_time(&mut bytes, now_ms);
                 h.max_timestamp = now_ms;
                 h.attributes |= batch::TIMESTAMP_TYPE_MASK;
+                rewritten.push(BatchBytes::Copied(bytes));
+            } else {
+                // Base offset and leader epoch sit before the CRC'd part: patch a copy of the
+                // header prefix and write the rest from the request buffer.
+                let mut head = [0u8; batch::PREFIX_LEN];
+                head.copy_from_slice(&original[..batch::PREFIX_LEN]);
+                batch::assign_offset(&mut head, next);
+                rewritten.push(BatchBytes::Prefixed(head, &original[batch::PREFIX_LEN..]));
             }
+            h.base_offset = next;
+            h.partition_leader_epoch = 0;
             if h.has_producer_id() {
                 inner.producers.stage(&mut staged, &h);
             }
             next = h.last_offset() + 1;
             headers.push((vb.position as u64, h));
         }
-        self.maybe_roll(&mut inner, buf.len() as u64, next - 1, now_ms, &config)?;
+        self.maybe_roll(&mut inner, records.len() as u64, next - 1, now_ms, &config)?;
+        let parts: Vec<&[u8]> = rewritten
+            .iter()
+            .flat_map(|b| match b {
+                BatchBytes::Copied(v) => [&v[..], &[][..]],
+                BatchBytes::Prefixed(head, rest) => [&head[..], *rest],
+            })
+            .collect();
         let seg = inner.active_mut();
-        if let Err(e) = seg.write(&buf) {
+        if let Err(e) = seg.write_parts(&parts) {
             let err = self.ctx.failure.io_error(seg.log_path(), "append", e);
             if matches!(err, StorageError::NoSpace { .. }) {
                 if let Err(te) = seg.truncate_file() {
