@@ -220,6 +220,9 @@ impl Broker {
         }
         self.fetch_sessions.forget_topic(name);
         info!(topic = name, topic_id = %state.meta.id, "deleted topic");
+        // Outside the admin lock: the coordinator may itself create its topic under it.
+        drop(_guard);
+        self.groups.forget_topic(self, name);
         Ok(state.meta.id)
     }
 

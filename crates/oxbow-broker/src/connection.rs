@@ -58,7 +58,7 @@ pub async fn run(
             let body = match out.reply {
                 Reply::Now(body) => body,
                 Reply::Later(fut) => fut.await,
-                Reply::None => continue,
+                Reply::None | Reply::Close => continue,
                 Reply::NowEncoded(chunks) => {
                     if let Err(e) = write_chunks(&mut writer, &chunks).await {
                         debug!(%peer, error = %e, "write failed; closing");
@@ -170,6 +170,10 @@ pub async fn run(
         };
         let reply = handlers::dispatch(&broker, &ctx, request.body).await;
         drop(permit);
+        if matches!(reply, Reply::Close) {
+            debug!(%peer, client_id, ?api_key, correlation_id = head.correlation_id, "closing connection after a failed acks=0 produce");
+            break;
+        }
         let out = Outgoing { api_key, api_version: head.api_version, correlation_id: head.correlation_id, reply };
         if tx.send(out).await.is_err() {
             break;

@@ -32,8 +32,14 @@ pub struct TopicState {
 
 impl TopicState {
     pub fn is_internal(&self) -> bool {
-        self.meta.name.starts_with("__")
+        is_internal_name(&self.meta.name)
     }
+}
+
+/// Kafka's internal topics (`Topic.INTERNAL_TOPICS`): only these, not every name starting with
+/// `__`, are flagged internal in Metadata and closed to clients' Produce requests.
+pub fn is_internal_name(name: &str) -> bool {
+    matches!(name, "__consumer_offsets" | "__transaction_state")
 }
 
 /// Longest topic name Kafka allows.

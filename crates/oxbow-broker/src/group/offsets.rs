@@ -208,6 +208,30 @@ impl GroupCoordinator {
         Ok(out)
     }
 
+    /// A deleted topic's committed offsets go with it (Kafka's `onPartitionsDeleted`): tombstones
+    /// in `__consumer_offsets`, so a topic re-created under the same name starts without them.
+    pub fn forget_topic(&self, broker: &Broker, topic: &str) {
+        let Some(log) = self.inner().log.read().clone() else { return };
+        let mut groups = self.inner().groups.lock();
+        let mut records = Vec::new();
+        for g in groups.values_mut() {
+            let keys: Vec<(String, i32)> = g.offsets.keys().filter(|(t, _)| t == topic).cloned().collect();
+            for key in keys {
+                g.offsets.remove(&key);
+                records.push(StoreRecord::Offset { group: g.id.clone(), topic: key.0, partition: key.1, value: None });
+            }
+        }
+        drop(groups);
+        if records.is_empty() {
+            return;
+        }
+        match store::append(&log, &records, crate::now_ms()) {
+            Ok(_) => info!(topic, offsets = records.len(), "deleted committed offsets of a deleted topic"),
+            Err(e) => warn!(topic, error = %e, "cannot write offset tombstones for a deleted topic"),
+        }
+        drop(broker.logs.flush(vec![(log.clone(), log.log_end_offset())]));
+    }
+
     /// DeleteGroups: removes empty groups and their offsets.
     pub fn delete_groups(&self, broker: &Broker, ids: &[String]) -> Vec<(String, Option<ResponseError>)> {
         let log = match self.ensure_ready(broker) {

@@ -58,6 +58,9 @@ pub enum Reply {
     Later(BoxFuture<'static, ResponseKind>),
     /// No response at all (produce with acks=0).
     None,
+    /// No response, and close the connection once earlier replies are written: an `acks=0`
+    /// produce that failed somewhere (Kafka closes so the client refreshes its metadata).
+    Close,
     /// A response already encoded (size prefix and header included) whose records may be file
     /// ranges sent with `sendfile`.
     NowEncoded(Vec<fetch_encode::Chunk>),

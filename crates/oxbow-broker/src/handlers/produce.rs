@@ -1,5 +1,6 @@
 //! Produce: validate and append record batches; answer `acks=1` once written to the OS, `acks=all`
-//! once fsynced (group-committed with every other producer), `acks=0` never.
+//! once fsynced (group-committed with every other producer), `acks=0` never (a failed `acks=0`
+//! request closes the connection, as in Kafka).
 
 use std::sync::Arc;
 
@@ -32,6 +33,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
             let mut out = PartitionProduceResponse::default().with_index(data.index);
             let refused = if !matches!(acks, -1 | 0 | 1) {
                 Some((ResponseError::InvalidRequiredAcks, "acks must be -1, 0 or 1".to_string()))
+            } else if crate::topics::is_internal_name(&name) {
+                // As Kafka (internalTopicsAllowed is false for clients): the group coordinator
+                // alone writes `__consumer_offsets`.
+                Some((ResponseError::InvalidTopicException, format!("Cannot append to internal topic {name}")))
             } else if req.transactional_id.is_some() {
                 Some((
                     ResponseError::TransactionalIdAuthorizationFailed,
@@ -97,6 +102,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
     }
     let response = move |responses| ResponseKind::Produce(ProduceResponse::default().with_responses(responses));
     match acks {
+        // Kafka answers nothing to acks=0 but closes the connection if any partition failed, so
+        // the client notices (and refreshes its metadata) instead of losing records silently.
+        0 if responses.iter().flat_map(|t| &t.partition_responses).any(|p| p.error_code != 0) => Reply::Close,
         0 => Reply::None,
         -1 if !to_flush.is_empty() => {
             let targets = to_flush.iter().map(|(log, offset, _, _)| (log.clone(), *offset)).collect();
