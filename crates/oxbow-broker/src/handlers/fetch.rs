@@ -18,7 +18,7 @@ use crate::fetch_session::{FetchTarget, PartitionMark, SessionMode};
 use crate::partition::Partition;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(4, 12);
+pub const VERSIONS: VersionRange = versions(4, 16);
 
 /// Longest long-poll honoured, whatever the client asks.
 const MAX_WAIT_CAP_MS: i32 = 30_000;
