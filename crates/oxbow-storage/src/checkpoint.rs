@@ -24,6 +24,13 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
 
 /// Atomically replaces `path` with `content`: tmp file + fsync + rename + fsync of the directory.
 pub fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
+    write_replacing(path, content, true)
+}
+
+/// Replaces `path` with `content` through a temporary file and a rename. With `sync` the data and
+/// the directory entry are fsynced before returning; without, the caller makes them durable later
+/// in one go (a clean shutdown ends with one `syncfs` instead of thousands of fsyncs).
+pub fn write_replacing(path: &Path, content: &[u8], sync: bool) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -34,11 +41,26 @@ pub fn write_atomically(path: &Path, content: &[u8]) -> io::Result<()> {
             .truncate(true)
             .open(&tmp)?;
         f.write_all(content)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
     }
     fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent() {
-        fsync_dir(parent)?;
+    if sync {
+        if let Some(parent) = path.parent() {
+            fsync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+/// Flushes every dirty page and inode of the filesystem holding `dir` (Linux `syncfs`).
+pub fn sync_filesystem(dir: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = fs::File::open(dir)?;
+    // SAFETY: a valid open descriptor.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

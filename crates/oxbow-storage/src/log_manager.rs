@@ -315,6 +315,10 @@ impl LogManager {
             return Err(e);
         }
         self.ctx.failure.check()?;
+        // One flush of the whole filesystem makes every closed log durable; only then may the
+        // recovery points claim it and the clean-shutdown marker skip recovery next time.
+        checkpoint::sync_filesystem(&self.dir)
+            .map_err(|e| self.ctx.failure.io_error(&self.dir, "syncfs at shutdown", e))?;
         self.checkpoint_recovery_points()?;
         let failure = &self.ctx.failure;
         self.ctx

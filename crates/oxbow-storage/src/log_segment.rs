@@ -216,12 +216,17 @@ impl LogSegment {
 
     /// Writes both index files durably, with a final time index entry for the max timestamp.
     pub fn persist_indexes(&mut self) -> io::Result<()> {
+        self.persist_indexes_with(true)
+    }
+
+    /// As [`Self::persist_indexes`]; `sync` = false leaves durability to a later `syncfs`.
+    pub fn persist_indexes_with(&mut self, sync: bool) -> io::Result<()> {
         if self.max_timestamp >= 0 || self.size > 0 {
             self.time_index
                 .maybe_append(self.max_timestamp, self.rel(self.offset_of_max_timestamp));
         }
-        self.offset_index.persist()?;
-        self.time_index.persist()
+        self.offset_index.persist_with(sync)?;
+        self.time_index.persist_with(sync)
     }
 
     /// Loads the index files written at roll or clean shutdown and finds the end of the log by

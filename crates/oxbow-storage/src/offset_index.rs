@@ -9,7 +9,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::write_atomically;
+use crate::checkpoint::write_replacing;
 
 pub const OFFSET_INDEX_ENTRY_SIZE: usize = 8;
 
@@ -112,13 +112,14 @@ impl OffsetIndex {
     }
 
     /// Writes the whole index file durably.
-    pub fn persist(&self) -> io::Result<()> {
+    /// Writes the index; `sync` = false leaves durability to a later `syncfs`.
+    pub fn persist_with(&self, sync: bool) -> io::Result<()> {
         let mut buf = Vec::with_capacity(self.entries.len() * OFFSET_INDEX_ENTRY_SIZE);
         for e in &self.entries {
             buf.extend_from_slice(&e.relative_offset.to_be_bytes());
             buf.extend_from_slice(&e.position.to_be_bytes());
         }
-        write_atomically(&self.path, &buf)
+        write_replacing(&self.path, &buf, sync)
     }
 }
 
@@ -144,7 +145,7 @@ mod tests {
         let mut idx = OffsetIndex::new(dir.path().join("0.index"));
         idx.append(3, 40);
         idx.append(9, 90);
-        idx.persist().unwrap();
+        idx.persist_with(true).unwrap();
         let loaded = OffsetIndex::load(dir.path().join("0.index")).unwrap();
         assert_eq!(loaded.entries(), idx.entries());
         assert!(loaded.sanity_check(100).is_ok());

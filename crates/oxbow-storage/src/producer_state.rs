@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{increment_sequence, BatchHeader};
-use crate::checkpoint::write_atomically;
 use crate::error::{Result, StorageError};
 
 pub const SNAPSHOT_SUFFIX: &str = "snapshot";
@@ -221,6 +220,11 @@ impl ProducerStateManager {
 
     /// Writes `{offset}.snapshot` durably and removes all but the newest snapshots.
     pub fn take_snapshot(&self, dir: &Path, offset: i64) -> io::Result<()> {
+        self.take_snapshot_with(dir, offset, true)
+    }
+
+    /// As [`Self::take_snapshot`]; `sync` = false leaves durability to a later `syncfs`.
+    pub fn take_snapshot_with(&self, dir: &Path, offset: i64, sync: bool) -> io::Result<()> {
         let mut producers: Vec<_> = self.producers.values().cloned().collect();
         producers.sort_by_key(|p| p.producer_id);
         let snap = Snapshot {
@@ -229,7 +233,7 @@ impl ProducerStateManager {
             producers,
         };
         let bytes = serde_json::to_vec(&snap).map_err(io::Error::other)?;
-        write_atomically(&snapshot_file(dir, offset), &bytes)?;
+        crate::checkpoint::write_replacing(&snapshot_file(dir, offset), &bytes, sync)?;
         let mut all = list_snapshots(dir)?;
         all.sort_unstable();
         let excess = all.len().saturating_sub(SNAPSHOTS_TO_KEEP);

@@ -7,7 +7,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::write_atomically;
+use crate::checkpoint::write_replacing;
 
 pub const TIME_INDEX_ENTRY_SIZE: usize = 12;
 
@@ -113,13 +113,14 @@ impl TimeIndex {
         }
     }
 
-    pub fn persist(&self) -> io::Result<()> {
+    /// Writes the index; `sync` = false leaves durability to a later `syncfs`.
+    pub fn persist_with(&self, sync: bool) -> io::Result<()> {
         let mut buf = Vec::with_capacity(self.entries.len() * TIME_INDEX_ENTRY_SIZE);
         for e in &self.entries {
             buf.extend_from_slice(&e.timestamp.to_be_bytes());
             buf.extend_from_slice(&e.relative_offset.to_be_bytes());
         }
-        write_atomically(&self.path, &buf)
+        write_replacing(&self.path, &buf, sync)
     }
 }
 
