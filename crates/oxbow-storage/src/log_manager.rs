@@ -54,6 +54,8 @@ pub struct LogManager {
     ctx: LogDirContext,
     flusher: Flusher,
     last_checkpoint_ms: AtomicI64,
+    /// `ctx.rolls` when recovery points were last checkpointed.
+    rolls_at_checkpoint: AtomicU64,
     /// `producer.id.expiration.ms`: idle idempotent producers are forgotten after this long.
     producer_id_expiration_ms: AtomicI64,
     admin: Mutex<()>,
@@ -98,6 +100,7 @@ impl LogManager {
             failure: Arc::new(LogDirFailureChannel::new(dir.clone())),
             log_start_checkpoint: Arc::new(LogStartOffsetCheckpoint::new(&dir, starts)),
             file_cache: Arc::new(FileCache::new(FILE_CACHE_CAPACITY)),
+            rolls: Arc::new(AtomicU64::new(0)),
         };
         let mut logs = HashMap::new();
         let entries = fs::read_dir(&dir).map_err(io_err(&dir, "list log directory"))?;
@@ -147,6 +150,7 @@ impl LogManager {
             ctx,
             flusher,
             last_checkpoint_ms: AtomicI64::new(0),
+            rolls_at_checkpoint: AtomicU64::new(0),
             producer_id_expiration_ms: AtomicI64::new(DEFAULT_PRODUCER_ID_EXPIRATION_MS),
             admin: Mutex::new(()),
             delete_counter: AtomicU64::new(0),
@@ -260,7 +264,9 @@ impl LogManager {
             }
         }
         let last = self.last_checkpoint_ms.load(Ordering::Acquire);
-        if now_ms - last >= self.opts.checkpoint_interval_ms as i64 {
+        let rolls = self.ctx.rolls.load(Ordering::Relaxed);
+        let rolled = rolls != self.rolls_at_checkpoint.swap(rolls, Ordering::Relaxed);
+        if rolled || now_ms - last >= self.opts.checkpoint_interval_ms as i64 {
             self.last_checkpoint_ms.store(now_ms, Ordering::Release);
             let max_age = self.producer_id_expiration_ms.load(Ordering::Relaxed);
             for log in self.logs() {

@@ -44,6 +44,9 @@ pub(crate) struct LogDirContext {
     pub failure: Arc<LogDirFailureChannel>,
     pub log_start_checkpoint: Arc<LogStartOffsetCheckpoint>,
     pub file_cache: Arc<FileCache>,
+    /// Counts segment rolls in the directory: a roll makes a whole segment durable, and the
+    /// LogManager checkpoints recovery points soon after so a crash rescans only active segments.
+    pub rolls: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// State guarded by the log's lock.
@@ -332,6 +335,7 @@ impl UnifiedLog {
         if inner.active().is_empty() || inner.active().base_offset == new_base {
             return Ok(());
         }
+        self.ctx.rolls.fetch_add(1, Ordering::Relaxed);
         let failure = &self.ctx.failure;
         let old = inner.active_mut();
         old.sync()
