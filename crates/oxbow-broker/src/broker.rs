@@ -63,6 +63,8 @@ pub struct Broker {
     pub topics: TopicRegistry,
     pub producer_ids: ProducerIdManager,
     pub fetch_sessions: FetchSessionCache,
+    /// Paces reads of old segments by consumers catching up.
+    pub catch_up: crate::catch_up::CatchUpReader,
     pub groups: crate::group::GroupCoordinator,
     meta_dir: PathBuf,
     /// Serializes topic creation, deletion and alteration.
@@ -123,6 +125,7 @@ impl Broker {
             topics: TopicRegistry::new(topics_dir, states),
             producer_ids,
             fetch_sessions: FetchSessionCache::new(1000),
+            catch_up: crate::catch_up::CatchUpReader::default(),
             groups: crate::group::GroupCoordinator::new(config.group.clone()),
             meta_dir,
             admin_lock: Mutex::new(()),

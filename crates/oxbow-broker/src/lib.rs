@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod broker;
+pub mod catch_up;
 pub mod connection;
 pub mod error_map;
 pub mod fetch_session;

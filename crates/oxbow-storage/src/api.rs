@@ -212,4 +212,8 @@ pub struct FileSlice {
     pub file: std::sync::Arc<std::fs::File>,
     pub position: u64,
     pub len: usize,
+    /// The range lies in an older segment, not the active one: a reader catching up, whose data
+    /// is probably not in the page cache. The broker reads such ranges off its async threads and
+    /// paces them when the disk is busy with producers' fsyncs.
+    pub cold: bool,
 }

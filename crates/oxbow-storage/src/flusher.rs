@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -20,6 +21,11 @@ pub(crate) struct FlushRequest {
 }
 
 pub(crate) struct Flusher {
+    /// Smoothed duration of a group commit (all fsyncs of one round), in microseconds: how busy
+    /// the disk is for durable writes. Readers of old data pace themselves by it.
+    latency_us: Arc<AtomicU64>,
+    /// When the last group commit finished (ms since the epoch).
+    last_flush_ms: Arc<AtomicU64>,
     sender: Mutex<Option<Sender<FlushRequest>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -27,10 +33,15 @@ pub(crate) struct Flusher {
 impl Flusher {
     pub fn start(name: String) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel();
+        let latency_us = Arc::new(AtomicU64::new(0));
+        let last_flush_ms = Arc::new(AtomicU64::new(0));
+        let (stats, last) = (latency_us.clone(), last_flush_ms.clone());
         let thread = std::thread::Builder::new()
             .name(name)
-            .spawn(move || run(receiver))?;
+            .spawn(move || run(receiver, &stats, &last))?;
         Ok(Self {
+            latency_us,
+            last_flush_ms,
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
         })
@@ -54,6 +65,16 @@ impl Flusher {
             let _ = req.done.send(result);
         }
         rx
+    }
+
+    /// Smoothed group-commit duration in microseconds (0 before the first one).
+    pub fn latency_us(&self) -> u64 {
+        self.latency_us.load(Ordering::Relaxed)
+    }
+
+    /// When the last group commit finished, in ms since the epoch (0: never).
+    pub fn last_flush_ms(&self) -> u64 {
+        self.last_flush_ms.load(Ordering::Relaxed)
     }
 
     /// Stops the thread after it has served everything already queued.
@@ -80,8 +101,9 @@ fn flush_targets(targets: &[(Arc<UnifiedLog>, i64)]) -> Result<()> {
     Ok(())
 }
 
-fn run(receiver: Receiver<FlushRequest>) {
+fn run(receiver: Receiver<FlushRequest>, latency_us: &AtomicU64, last_flush_ms: &AtomicU64) {
     while let Ok(first) = receiver.recv() {
+        let started = std::time::Instant::now();
         let mut batch = vec![first];
         while let Ok(more) = receiver.try_recv() {
             batch.push(more);
@@ -104,6 +126,11 @@ fn run(receiver: Receiver<FlushRequest>) {
             }
         }
         tracing::trace!(requests = batch.len(), logs = wanted.len(), "group commit");
+        let took = started.elapsed().as_micros().min(u64::MAX as u128) as u64;
+        let old = latency_us.load(Ordering::Relaxed);
+        let smoothed = if old == 0 { took } else { (old * 7 + took) / 8 };
+        latency_us.store(smoothed, Ordering::Relaxed);
+        last_flush_ms.store(crate::unified_log::wall_clock_ms().max(0) as u64, Ordering::Relaxed);
         for req in batch {
             let result = match req
                 .targets

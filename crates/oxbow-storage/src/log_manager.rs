@@ -252,6 +252,18 @@ impl LogManager {
     }
 
     /// Periodic work: roll segments past segment.ms, checkpoint recovery points and log start offsets.
+    /// Smoothed duration of a group commit (the fsyncs behind `acks=all`), in microseconds.
+    pub fn fsync_latency_us(&self) -> u64 {
+        self.flusher.latency_us()
+    }
+
+    /// The smoothed group-commit duration if producers have needed an fsync in the last
+    /// `within_ms`; None when nobody is waiting for durability.
+    pub fn recent_fsync_latency_us(&self, now_ms: i64, within_ms: i64) -> Option<u64> {
+        let last = self.flusher.last_flush_ms() as i64;
+        (last > 0 && now_ms - last <= within_ms).then(|| self.flusher.latency_us())
+    }
+
     /// Sets `producer.id.expiration.ms` (default one day).
     pub fn set_producer_id_expiration_ms(&self, ms: i64) {
         self.producer_id_expiration_ms.store(ms.max(1), Ordering::Relaxed);

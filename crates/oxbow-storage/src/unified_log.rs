@@ -405,7 +405,7 @@ impl UnifiedLog {
         min_one: bool,
     ) -> Result<(ReadResult, Option<FileSlice>)> {
         self.check_usable()?;
-        let (slice, result, whole_segment_visible) = {
+        let (slice, result, whole_segment_visible, active_path) = {
             let inner = self.inner.lock();
             let (ls, le) = (inner.log_start, inner.next_offset);
             if offset < ls || offset > le {
@@ -422,7 +422,8 @@ impl UnifiedLog {
             }
             // Everything up to the log end is readable: any range of a segment may be sent as is.
             let visible = le <= upper_bound;
-            (self.locate(&inner, offset)?, result, visible)
+            let active_path = inner.active().log_path().to_path_buf();
+            (self.locate(&inner, offset)?, result, visible, active_path)
         };
         if !whole_segment_visible {
             return self.read(offset, max_bytes, upper_bound, min_one).map(|r| (r, None));
@@ -448,7 +449,8 @@ impl UnifiedLog {
         if len == 0 {
             return Ok((result, None));
         }
-        Ok((result, Some(FileSlice { file: slice.file, position: pos, len })))
+        let cold = slice.path != active_path;
+        Ok((result, Some(FileSlice { file: slice.file, position: pos, len, cold })))
     }
 
     /// Reads whole batches starting with the one containing `offset`; see the crate docs.

@@ -99,10 +99,17 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
 
     let pass = read_once(&plan, &partitions);
     let max_wait = req.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
-    if pass.total >= plan.min_bytes || pass.any_error || max_wait == 0 || partitions.iter().all(Option::is_none) {
+    let ready = pass.total >= plan.min_bytes || pass.any_error || max_wait == 0 || partitions.iter().all(Option::is_none);
+    if ready && !pass.has_cold() {
         return Reply::NowEncoded(assemble(broker, &plan, pass));
     }
     let broker = broker.clone();
+    if ready {
+        return Reply::LaterEncoded(Box::pin(async move {
+            let pass = read_cold(&broker, pass).await;
+            assemble(&broker, &plan, pass)
+        }));
+    }
     Reply::LaterEncoded(Box::pin(async move {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(max_wait as u64);
         loop {
@@ -113,12 +120,14 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
             }
             let pass = read_once(&plan, &partitions);
             if pass.total >= plan.min_bytes || pass.any_error || tokio::time::Instant::now() >= deadline {
+                let pass = read_cold(&broker, pass).await;
                 return assemble(&broker, &plan, pass);
             }
             tokio::select! {
                 _ = futures::future::select_all(waits) => {}
                 _ = tokio::time::sleep_until(deadline) => {
                     let pass = read_once(&plan, &partitions);
+                    let pass = read_cold(&broker, pass).await;
                     return assemble(&broker, &plan, pass);
                 }
             }
@@ -133,6 +142,32 @@ struct Pass {
     news: Vec<bool>,
     total: usize,
     any_error: bool,
+}
+
+impl Pass {
+    /// Whether some records lie in older segments (a reader catching up).
+    fn has_cold(&self) -> bool {
+        self.parts.iter().any(|p| matches!(&p.records, Records::File(f) if f.cold))
+    }
+}
+
+/// Reads the ranges of older segments into memory through the catch-up pacer, off the async
+/// threads; tail ranges stay file ranges for `sendfile`.
+async fn read_cold(broker: &Broker, mut pass: Pass) -> Pass {
+    for part in &mut pass.parts {
+        let Records::File(f) = &part.records else { continue };
+        if !f.cold {
+            continue;
+        }
+        part.records = match broker.catch_up.read(&broker.logs, f.clone()).await {
+            Ok(bytes) => Records::Bytes(bytes),
+            Err(e) => {
+                tracing::warn!(partition = part.index, error = %e, "reading an older segment failed");
+                Records::Bytes(Bytes::new())
+            }
+        };
+    }
+    pass
 }
 
 /// Reads each partition once, within the byte limits. Records stay in the segment files

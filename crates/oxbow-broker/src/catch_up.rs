@@ -1,0 +1,84 @@
+//! Reads for consumers that are catching up, paced so they cannot starve producers.
+//!
+//! A fetch from the tail is served from the page cache with `sendfile`. A fetch from an older
+//! segment (a lagging reader, a new consumer group reading from the beginning) would make that
+//! `sendfile` wait for the disk on one of the broker's few async threads, and compete with the
+//! producers' fsyncs for the disk. Such ranges are read here instead: one at a time, on a blocking
+//! thread, at a rate that halves whenever the group-commit latency shows the disk is busy with
+//! durable writes and grows again while it is not (additive increase, multiplicative decrease).
+//! When no producer waits for an fsync, readers go as fast as the disk allows.
+
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use oxbow_storage::{FileSlice, LogManager};
+use parking_lot::Mutex;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// The lowest and highest pace of catch-up reads, bytes per second.
+const MIN_RATE: u64 = 8 << 20;
+const MAX_RATE: u64 = 4 << 30;
+/// Added to the pace after each read while the disk is not busy.
+const STEP: u64 = 32 << 20;
+/// A group commit slower than this (smoothed) means durable writes are waiting on the disk.
+const BUSY_US: u64 = 2_000;
+
+pub struct CatchUpReader {
+    rate: AtomicU64,
+    next_start: Mutex<Instant>,
+    one_at_a_time: Semaphore,
+}
+
+impl Default for CatchUpReader {
+    fn default() -> Self {
+        Self { rate: AtomicU64::new(MAX_RATE), next_start: Mutex::new(Instant::now()), one_at_a_time: Semaphore::new(1) }
+    }
+}
+
+impl CatchUpReader {
+    /// Reads a cold file range into memory, pacing by the producers' fsync latency.
+    pub async fn read(&self, logs: &LogManager, slice: FileSlice) -> std::io::Result<Bytes> {
+        let _turn = self.one_at_a_time.acquire().await.map_err(std::io::Error::other)?;
+        let busy = logs
+            .recent_fsync_latency_us(crate::now_ms(), 2_000)
+            .is_some_and(|latency| latency > BUSY_US);
+        let old = self.rate.load(Ordering::Relaxed);
+        let rate = if busy { (old / 2).max(MIN_RATE) } else { old.saturating_add(STEP).min(MAX_RATE) };
+        self.rate.store(rate, Ordering::Relaxed);
+        let start = {
+            let mut next = self.next_start.lock();
+            let now = Instant::now();
+            let start = (*next).max(now);
+            *next = start + Duration::from_secs_f64(slice.len as f64 / rate as f64);
+            start
+        };
+        tokio::time::sleep_until(start).await;
+        tokio::task::spawn_blocking(move || read_range(&slice))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// The current pace in bytes per second.
+    pub fn rate(&self) -> u64 {
+        self.rate.load(Ordering::Relaxed)
+    }
+}
+
+/// Reads as much of the range as the file holds (a partial trailing batch is fine to send).
+fn read_range(slice: &FileSlice) -> std::io::Result<Bytes> {
+    let mut buf = vec![0u8; slice.len];
+    let mut done = 0;
+    while done < buf.len() {
+        match slice.file.read_at(&mut buf[done..], slice.position + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(done);
+    Ok(Bytes::from(buf))
+}
