@@ -7,6 +7,7 @@ perf-*.txt (optional perf summaries), drop_caches (present when the page cache w
 """
 import json
 import os
+import re
 import sys
 
 RUNS = [
@@ -33,6 +34,261 @@ def ms(us):
 
 def num(x, fmt="{:.3f}"):
     return "-" if x is None else fmt.format(x)
+
+
+SCALE_CMDS = ["connections", "partitions", "ready-clean", "crash-produce-warm", "ready-crash-warm",
+              "crash-produce-cold", "ready-crash-cold", "lag-fill", "lag-base", "lag-with", "lag-reader"]
+SYNC_CALLS = ("fsync", "fdatasync", "syncfs", "sync_file_range", "rename", "renameat", "openat", "write")
+
+
+def trace_summary(text, keep=("sendfile", "fdatasync", "fsync", "pwrite64", "pwritev", "pwritev2", "pread64")):
+    """Rows (thread, syscall, calls, total ms, avg ms, max ms) of a `perf trace -s` summary."""
+    rows, thread = [], None
+    for line in (text or "").splitlines():
+        t = line.strip()
+        if not t:
+            continue
+        if "events," in t and "(" in t:
+            thread = t.split(",")[0]
+            continue
+        parts = t.split()
+        if thread and len(parts) >= 7 and parts[0] in keep:
+            try:
+                rows.append((thread, parts[0], int(parts[1]), float(parts[3]), float(parts[5]), float(parts[6])))
+            except ValueError:
+                pass
+    return rows
+
+
+def strace_summary(text):
+    """{syscall: (calls, seconds)} from `strace -c -w`."""
+    out = {}
+    for line in (text or "").splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[-1].isidentifier() and parts[0][0].isdigit():
+            try:
+                out[parts[-1]] = (int(parts[3]), float(parts[1]))
+            except ValueError:
+                pass
+    return out
+
+
+def scale(d):
+    """Target rows 5-7 and the section on the scale runs."""
+    envtext = load(d, "scale.env")
+    env = dict(line.split("=", 1) for line in (envtext or "").splitlines() if "=" in line)
+    j = lambda name: load(d, name + ".json") or {}
+    def f(key, div=1.0):
+        try:
+            return float(env[key]) / div
+        except (KeyError, ValueError):
+            return None
+    rows, sec = [], []
+    if envtext is None:
+        rows.append("| 5 | 10,000 partitions idle RSS; clean restart; restart after SIGKILL with 10 GB | not run | ≤ 500 MB; ≤ 3 s; ≤ 10 s | not run |")
+        rows.append("| 6 | lagging reader catching up 5 GB: producer p99 | not run | ≤ 2× p99 without it | not run |")
+        rows.append("| 7 | 5,000 idle connections | not run | ≤ 64 KB each | not run |")
+        return {"rows": rows, "section": sec, "ran": False}
+
+    def yes(x, limit):
+        return "not measured" if x is None else ("yes" if x <= limit else "**no**")
+
+    # --- target 5 ---
+    rss = f("parts_idle_rss_kb", 1024)
+    stop, start = f("clean_stop_ms", 1000), f("clean_start_ms", 1000)
+    restart = stop + start if stop is not None and start is not None else None
+    gb = env.get("crash_gb", "10")
+    warm, cold = f("crash_warm_start_ms", 1000), f("crash_cold_start_ms", 1000)
+    crash_txt = []
+    if warm is not None:
+        crash_txt.append(f"{warm:.2f} s (page cache kept)")
+    if cold is not None:
+        crash_txt.append(f"{cold:.2f} s (page cache dropped)")
+    if not crash_txt:
+        crash_txt.append("skipped: " + env.get("crash_skipped", "not measured"))
+    m5 = (f"idle RSS {num(rss, '{:.0f}')} MB; clean restart {num(restart, '{:.2f}')} s "
+          f"(stop {num(stop, '{:.2f}')} s + start {num(start, '{:.2f}')} s); after SIGKILL with {gb} GB: "
+          + ", ".join(crash_txt))
+    crash_worst = max([x for x in (warm, cold) if x is not None], default=None)
+    v5 = f"RSS {yes(rss, 500)}; restart {yes(restart, 3)}; SIGKILL {yes(crash_worst, 10)}"
+    if warm is not None and cold is not None and warm <= 10 < cold:
+        v5 = f"RSS {yes(rss, 500)}; restart {yes(restart, 3)}; SIGKILL yes warm, **no** cold"
+    rows.append(f"| 5 | 10,000 partitions idle RSS; clean restart; restart after SIGKILL with {gb} GB | {m5} "
+                f"| ≤ 500 MB; ≤ 3 s; ≤ 10 s | {v5} |")
+
+    # --- target 6 ---
+    base, with_, reader = j("lag-base"), j("lag-with"), j("lag-reader")
+    bl, wl = base.get("latency_us") or {}, with_.get("latency_us") or {}
+    ratio = (wl["p99"] / bl["p99"]) if bl.get("p99") and wl.get("p99") else None
+    if ratio is not None:
+        rows.append(f"| 6 | lagging reader catching up {env.get('lag_gb', '5')} GB from disk: producer p99 (10 MB/s, acks=all) "
+                    f"| {ms(wl['p99'])} with the reader vs {ms(bl['p99'])} without = {ratio:.1f}× "
+                    f"(reader {num(reader.get('mb_per_s'), '{:.0f}')} MB/s) | ≤ 2× | {yes(ratio, 2)} |")
+    else:
+        rows.append("| 6 | lagging reader catching up 5 GB: producer p99 | not measured"
+                    f"{' (' + env['lag_skipped'] + ')' if 'lag_skipped' in env else ''} | ≤ 2× p99 without it | not measured |")
+
+    # --- target 7 ---
+    c = j("connections")
+    kb = c.get("rss_per_connection_kb")
+    if kb is not None:
+        rows.append(f"| 7 | 5,000 idle connections: broker memory per connection | {kb:.1f} KB "
+                    f"({c.get('opened')} of {c.get('count')} held; RSS {c.get('broker_rss_before_mb')} → "
+                    f"{c.get('broker_rss_held_mb')} MB) | ≤ 64 KB each | {yes(kb, 64) if c.get('opened') == c.get('count') else '**no** (not all accepted)'} |")
+    else:
+        rows.append("| 7 | 5,000 idle connections | not measured | ≤ 64 KB each | not measured |")
+
+    # --- section ---
+    w = sec.append
+    w("## Scale and restart (targets 5–7)")
+    w("")
+    w("Each part below runs its own fresh `oxbow serve` (same build, temporary data directory, "
+      f"file descriptor limit {env.get('nofile', '?')}). \"Serving\" means `oxbow bench ready` got a Metadata "
+      "answer listing every partition; it polls every 5 ms from the moment the broker process is started.")
+    w("")
+    if c:
+        w(f"**Idle connections (target 7).** `oxbow bench connections` opened {c.get('opened')} of {c.get('count')} plain "
+          f"TCP connections ({c.get('failed')} failed) in {num(c.get('open_s'), '{:.1f}')} s, one ApiVersions request "
+          f"each, then held them idle {c.get('hold_s'):.0f} s; {c.get('alive_after_hold')} still answered a second "
+          f"ApiVersions afterwards. Broker RSS: {c.get('broker_rss_before_mb')} MB before, "
+          f"{c.get('broker_rss_held_mb')} MB while held ({c.get('broker_fds_held')} descriptors) = "
+          f"**{num(kb, '{:.1f}')} KB per idle connection**; {c.get('broker_rss_after_close_mb')} MB after closing "
+          "them all (the allocator keeps the freed memory for reuse rather than returning it to the system).")
+        w("")
+    p = j("partitions")
+    if p:
+        w(f"**10,000 partitions (target 5).** `oxbow bench partitions` created {p.get('topics')} topics × "
+          f"{p.get('partitions_per_topic')} partitions in {num(p.get('create_s'), '{:.1f}')} s and wrote one "
+          f"{p.get('record_size')} B record into each partition in {num(p.get('produce_s'), '{:.1f}')} s "
+          f"({p.get('records_failed')} failed). After 5 s idle: **RSS {num(rss, '{:.0f}')} MB** "
+          f"(peak {num(f('parts_idle_hwm_kb', 1024), '{:.0f}')} MB), {env.get('parts_fds', '?')} open descriptors "
+          "(one per partition's active segment). Clean restart: SIGTERM to exit "
+          f"**{num(stop, '{:.2f}')} s**, start to serving **{num(start, '{:.2f}')} s** (the broker's own startup_ms: "
+          f"{env.get('clean_startup_log_ms', '?')}); RSS after the restart, idle: "
+          f"{num(f('parts_restarted_rss_kb', 1024), '{:.0f}')} MB.")
+        w("")
+    if "crash_skipped" in env:
+        w(f"**Restart after SIGKILL (target 5)**: skipped, {env['crash_skipped']}.")
+        w("")
+    elif warm is not None or cold is not None:
+        w(f"**Restart after SIGKILL with {gb} GB (target 5).** A fresh broker takes {gb} GB "
+          "(`produce`, 100 KB records, acks=1, 4 partitions, as fast as it goes), is killed with SIGKILL as soon as "
+          "the last record is acknowledged, and is started again: everything written since the last recovery-point "
+          "checkpoint (here: all of it) is scanned batch by batch (framing and CRC) before the listener opens. "
+          "Done twice: with the page cache as the kill left it (a process crash), and with the cache dropped "
+          "after the kill (every byte is read from the disk; closer to a machine restart).")
+        w("")
+        w("| page cache | data on disk | produced at | records after restart | start → serving | broker startup_ms |")
+        w("|---|---|---|---|---|---|")
+        for mode, label in (("warm", "kept"), ("cold", "dropped")):
+            if f(f"crash_{mode}_start_ms") is None:
+                if f"crash_{mode}_skipped" in env:
+                    w(f"| {label} | skipped: {env[f'crash_{mode}_skipped']} | | | | |")
+                continue
+            pr = j(f"crash-produce-{mode}")
+            w(f"| {label} | {env.get(f'crash_{mode}_data_gb', '?')} GB | {num(pr.get('mb_per_s'), '{:.0f}')} MB/s "
+              f"| {env.get(f'crash_{mode}_records_after', '?')} of {pr.get('records', '?')} "
+              f"| **{f(f'crash_{mode}_start_ms', 1000):.2f} s** | {env.get(f'crash_{mode}_startup_log_ms', '?')} ms |")
+        w("")
+    if ratio is not None:
+        dropped = "after dropping the page cache" if env.get("lag_cache_dropped") else "(page cache NOT dropped: not root)"
+        fill = j("lag-fill")
+        w(f"**Lagging reader (target 6).** A topic is filled with {env.get('lag_gb', '5')} GB "
+          f"({num(fill.get('mb_per_s'), '{:.0f}')} MB/s, 100 KB records, acks=1, 4 partitions). Then, {dropped}, an "
+          "open-loop producer writes 10 MB/s (600 B, acks=all, linger 1 ms) to another topic: first alone "
+          "for the standard duration, then again while one reader (`consume --assign`) reads the whole backlog "
+          "from the beginning as fast as it can; that run ends (SIGINT) when the reader is done, so its window "
+          "is the catch-up.")
+        w("")
+        w("| run | measured | producer p50 | p90 | p99 | p99.9 | max | reader | broker cores |")
+        w("|---|---|---|---|---|---|---|---|---|")
+        for name, label, r in (("lag-base", "producer alone", base), ("lag-with", "producer + reader catching up", with_)):
+            l = r.get("latency_us") or {}
+            rd = (f"{num(reader.get('mb_per_s'), '{:.0f}')} MB/s for {num(reader.get('duration_s'), '{:.1f}')} s"
+                  if name == "lag-with" else "-")
+            w(f"| {label} | {num(r.get('duration_s'), '{:.1f}')} s | {ms(l.get('p50'))} | {ms(l.get('p90'))} | {ms(l.get('p99'))} "
+              f"| {ms(l.get('p99_9'))} | {ms(l.get('max'))} | {rd} | {num((r.get('broker') or {}).get('cpu_cores'), '{:.2f}')} |")
+        w("")
+
+    # --- where the time goes, for missed targets ---
+    st = strace_summary(load(d, "strace-stop.txt"))
+    tb, tw = trace_summary(load(d, "trace-lag-base.txt")), trace_summary(load(d, "trace-lag-with.txt"))
+    if ((restart is not None and restart > 3 and st) or (ratio is not None and ratio > 2 and tw)
+            or (cold is not None and cold > 10 and f("read_serial_ms"))):
+        w("### Where the time goes (missed targets)")
+        w("")
+    rs, rp = f("read_serial_ms", 1000), f("read_parallel_ms", 1000)
+    if cold is not None and cold > 10 and rs:
+        data_gb = f("crash_cold_data_gb") or float(gb)
+        if cold <= 1.15 * rs:
+            verdict = ("so the restart runs at the speed of one sequential read stream: the disk, not the "
+                       "checking, sets the time.")
+        else:
+            verdict = (f"so the restart is slower than a plain sequential read of the same bytes: one thread "
+                       f"reads a batch (`pread`), checks it (framing, CRC, index entries), then reads the next, "
+                       f"so the disk time and the checking (the {num(warm, '{:.2f}')} s of the warm-cache restart) "
+                       "add up instead of overlapping.")
+        gap = ""
+        if warm is not None and cold > 1.1 * (rs + warm):
+            gap = (f" Read plus check ({rs:.2f} + {warm:.2f} s) is still less than the {cold:.2f} s measured; these "
+                   "runs do not explain the rest (a virtual disk's read speed also varies between runs).")
+        w(f"**Restart after SIGKILL, page cache dropped.** The same segment files read back with `dd` (64 KiB "
+          f"reads, cache dropped, right after the measurement): one file after another {rs:.2f} s "
+          f"({data_gb * 1000 / rs:.0f} MB/s), one stream per partition at once "
+          f"({env.get('read_parallel_streams', '?')} streams) {num(rp, '{:.2f}')} s; the restart took {cold:.2f} s "
+          f"and {num(warm, '{:.2f}')} s with the page cache kept. The loader recovers the partitions one after "
+          f"another on one thread (`LogManager::open`), {verdict}{gap} What should change (broker, not done here): recover partitions on several threads "
+          "(Kafka's `num.recovery.threads.per.data.dir`), which keeps several reads in flight and checks on "
+          "both cores while the disk reads; and write the recovery-point checkpoint more often than every "
+          "60 s (e.g. once a rolled segment has been flushed), so that a crash leaves less than all the "
+          "recent writes to scan.")
+        w("")
+    if restart is not None and restart > 3 and st:
+        parts = int(p.get("partitions", 10000)) if p else 10000
+        w(f"**Clean stop with {parts:,} partitions.** System calls of a second, traced stop "
+          f"(`strace -f -c -w`, {num(f('traced_stop_ms', 1000), '{:.1f}')} s under the tracer), wall time inside each:")
+        w("")
+        w("| syscall | calls | per partition | seconds |")
+        w("|---|---|---|---|")
+        for name in SYNC_CALLS:
+            if name in st:
+                calls, secs = st[name]
+                w(f"| {name} | {calls:,} | {calls / parts:.1f} | {secs:.2f} |")
+        w("")
+    if ratio is not None and ratio > 2 and tw:
+        w("**Lagging reader.** The broker's system calls per thread over 10 s (`perf trace -s`), producer alone "
+          "vs producer + reader catching up from disk (separate passes after the measured runs):")
+        w("")
+        w("| pass | thread | syscall | calls | total ms | avg ms | max ms |")
+        w("|---|---|---|---|---|---|---|")
+        for label, rows_ in (("alone", tb), ("with reader", tw)):
+            for t, sc_, calls, tot, avg, mx in rows_:
+                w(f"| {label} | {t} | {sc_} | {calls:,} | {tot:.0f} | {avg:.3f} | {mx:.1f} |")
+        w("")
+
+        def agg(rows_, thread_prefix, call):
+            sel = [r for r in rows_ if r[1] == call and r[0].startswith(thread_prefix)]
+            calls = sum(r[2] for r in sel)
+            total = sum(r[3] for r in sel)
+            return calls, total, (total / calls if calls else None), max((r[5] for r in sel), default=None)
+
+        fb, fw = agg(tb, "oxbow-flusher", "fdatasync"), agg(tw, "oxbow-flusher", "fdatasync")
+        sw = agg(tw, "oxbow (", "sendfile")
+        w("What the table says: acks=all answers wait for the flusher thread's fdatasync. With the reader "
+          f"pulling ~{num(reader.get('mb_per_s'), '{:.0f}')} MB/s from the same disk, each fdatasync takes "
+          f"{num(fw[2], '{:.2f}')} ms on average (max {num(fw[3], '{:.0f}')} ms) instead of "
+          f"{num(fb[2], '{:.2f}')} ms (max {num(fb[3], '{:.0f}')} ms) alone: the flush queues behind the "
+          "reader's reads on the device. Second, the Fetch path's `sendfile` runs on the async runtime's "
+          "worker threads, and on a page-cache miss it blocks that thread until the disk has read the data: "
+          f"{num(sw[1], '{:.0f}')} ms of the 10 s pass in {sw[0]:,} calls (max {num(sw[3], '{:.1f}')} ms per call) "
+          "on a runtime with one worker per core, during which produce requests on that worker wait too. "
+          "What should change (broker, not done here): keep disk reads off the worker threads (check "
+          "residency, e.g. `preadv2(RWF_NOWAIT)` or `mincore`, and hand cold ranges to a blocking read pool "
+          "that pre-reads them with `readahead`/`posix_fadvise(WILLNEED)` before `sendfile`); give catch-up "
+          "reads a byte budget like the cleaner's `log.cleaner.io.max.bytes.per.second` (or a lower I/O "
+          "priority for the read pool) so tail fsyncs do not queue behind them.")
+        w("")
+    return {"rows": rows, "section": sec, "ran": True}
 
 
 def main():
@@ -104,11 +360,9 @@ def main():
     mode = fin.get("group_mode", "?")
     w(f"| 4 | finance preset 20 MB/s in, 23 groups out: broker CPU-s per wall-s | {num(t4)} "
       f"({mode} readers) | ≤ 1.0 | {verdict(t4, 1.0)} |")
-    w("| 5 | 10,000 partitions idle RSS; clean restart; restart after SIGKILL with 10 GB | not measured yet "
-      "| ≤ 500 MB; ≤ 3 s; ≤ 10 s | not measured yet |")
-    w("| 6 | lagging reader catching up 5 GB: producer p99 | not measured yet | ≤ 2× p99 without it "
-      "| not measured yet |")
-    w("| 7 | 5,000 idle connections | not measured yet | ≤ 64 KB each | not measured yet |")
+    sc = scale(d)
+    for row in sc["rows"]:
+        w(row)
     w("")
 
     # All runs.
@@ -161,6 +415,9 @@ def main():
           f"out {num(c.get('mb_per_s'), '{:.1f}')} MB/s; readers received everything: {'yes' if fin.get('drained') else 'no'}.")
         w("")
 
+    for line in sc["section"]:
+        w(line)
+
     perf = [(f, load(d, f)) for f in sorted(os.listdir(d)) if f.startswith("perf-") and f.endswith(".txt")]
     if perf:
         w("## Where the broker's CPU goes (perf, separate 10 s runs)")
@@ -182,10 +439,17 @@ def main():
     for name, _ in RUNS:
         if cmds.get(name):
             w(cmds[name])
+    for name in SCALE_CMDS:
+        c = load(d, name + ".cmd")
+        if c:
+            w(re.sub(r"--broker-pid \d+", "--broker-pid PID", c))
     w("```")
     if not os.path.exists(os.path.join(d, "drop_caches")):
         w("")
         w("The page cache could not be dropped (not root), so the from-disk consume run was skipped.")
+    if sc["rows"] and not sc["ran"]:
+        w("")
+        w("The scale runs (targets 5-7) were skipped (`BENCH_SCALE=0`).")
     print("\n".join(out))
 
 

@@ -157,7 +157,6 @@ pub fn ready(args: &BenchArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     let rt = runtime()?;
     let mut attempts = 0u64;
-    let mut last_error = String::new();
     let mut first_connect_ms: Option<f64> = None;
     loop {
         attempts += 1;
@@ -167,7 +166,7 @@ pub fn ready(args: &BenchArgs) -> anyhow::Result<()> {
             let resp = c.send(12, &MetadataRequest::default().with_topics(None)).await?;
             anyhow::Ok((connected, resp))
         };
-        match rt.block_on(probe) {
+        let last_error = match rt.block_on(probe) {
             Ok((connected, resp)) => {
                 first_connect_ms.get_or_insert(connected.as_secs_f64() * 1e3);
                 let topics = resp.topics.iter().filter(|t| t.error_code == 0 && !t.is_internal).count();
@@ -191,10 +190,10 @@ pub fn ready(args: &BenchArgs) -> anyhow::Result<()> {
                     });
                     return Ok(());
                 }
-                last_error = format!("metadata lists {partitions} partitions, expecting {expect}");
+                format!("metadata lists {partitions} partitions, expecting {expect}")
             }
-            Err(e) => last_error = format!("{e:#}"),
-        }
+            Err(e) => format!("{e:#}"),
+        };
         if start.elapsed() > timeout {
             bail!("broker not serving after {:.0} s ({attempts} attempts): {last_error}", timeout.as_secs_f64());
         }
@@ -248,6 +247,7 @@ pub fn connections(args: &BenchArgs) -> anyhow::Result<()> {
         let mut first_error: Option<String> = None;
         let mut pending = tokio::task::JoinSet::new();
         let mut started = 0usize;
+        let mut shown = 0usize;
         while started < count || !pending.is_empty() {
             while started < count && pending.len() < CONNECT_PARALLELISM {
                 pending.spawn(open_one(bootstrap.clone()));
@@ -265,8 +265,9 @@ pub fn connections(args: &BenchArgs) -> anyhow::Result<()> {
                 }
                 None => {}
             }
-            if !quiet && clients.len() % 1000 == 0 && !clients.is_empty() {
-                eprintln!("bench connections: {} open", clients.len());
+            if !quiet && clients.len() >= shown + 1000 {
+                shown = clients.len();
+                eprintln!("bench connections: {shown} open");
             }
         }
         (clients, failed, first_error)
