@@ -103,6 +103,7 @@ impl LogManager {
             rolls: Arc::new(AtomicU64::new(0)),
         };
         let mut logs = HashMap::new();
+        let mut to_load = Vec::new();
         let entries = fs::read_dir(&dir).map_err(io_err(&dir, "list log directory"))?;
         for entry in entries {
             let path = entry.map_err(io_err(&dir, "list log directory"))?.path();
@@ -126,14 +127,33 @@ impl LogManager {
                 ctx.log_start_checkpoint.remove(&tp);
                 continue;
             };
-            let log = load_log(
-                &path,
-                tp.clone(),
-                config,
-                clean,
-                recovery_points.get(&tp).copied(),
-                ctx.clone(),
-            )?;
+            to_load.push((path, tp, config));
+        }
+        // Recover logs on several threads (Kafka's num.recovery.threads.per.data.dir): after a
+        // crash each log's tail is read and checked, and the disk serves parallel streams better.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Mutex<Vec<Result<(TopicPartition, UnifiedLog)>>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..threads.min(to_load.len()) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((path, tp, config)) = to_load.get(i) else { break };
+                    let loaded = load_log(
+                        path,
+                        tp.clone(),
+                        config.clone(),
+                        clean,
+                        recovery_points.get(tp).copied(),
+                        ctx.clone(),
+                    )
+                    .map(|log| (tp.clone(), log));
+                    results.lock().push(loaded);
+                });
+            }
+        });
+        for loaded in results.into_inner() {
+            let (tp, log) = loaded?;
             logs.insert(tp, Arc::new(log));
         }
         if clean {
