@@ -21,20 +21,32 @@ use tokio::time::Instant;
 /// The lowest and highest pace of catch-up reads, bytes per second.
 const MIN_RATE: u64 = 8 << 20;
 const MAX_RATE: u64 = 4 << 30;
-/// Added to the pace after each read while the disk is not busy.
-const STEP: u64 = 32 << 20;
-/// A group commit slower than this (smoothed) means durable writes are waiting on the disk.
-const BUSY_US: u64 = 2_000;
+/// Added to the pace per adjustment while the disk is not busy.
+const STEP: u64 = 16 << 20;
+/// The pace changes at most this often.
+const ADJUST_EVERY: Duration = Duration::from_millis(100);
+/// A group commit slower than this (smoothed) means durable writes are waiting on the disk
+/// (an idle fdatasync here takes 0.2–0.4 ms).
+const BUSY_US: u64 = 1_000;
+/// Reads go to the disk in pieces this large, each paced on its own, so an fsync never queues
+/// behind a long read.
+const PIECE: usize = 256 << 10;
 
 pub struct CatchUpReader {
     rate: AtomicU64,
+    last_adjust: Mutex<Instant>,
     next_start: Mutex<Instant>,
     one_at_a_time: Semaphore,
 }
 
 impl Default for CatchUpReader {
     fn default() -> Self {
-        Self { rate: AtomicU64::new(MAX_RATE), next_start: Mutex::new(Instant::now()), one_at_a_time: Semaphore::new(1) }
+        Self {
+            rate: AtomicU64::new(MAX_RATE),
+            last_adjust: Mutex::new(Instant::now()),
+            next_start: Mutex::new(Instant::now()),
+            one_at_a_time: Semaphore::new(1),
+        }
     }
 }
 
@@ -42,23 +54,46 @@ impl CatchUpReader {
     /// Reads a cold file range into memory, pacing by the producers' fsync latency.
     pub async fn read(&self, logs: &LogManager, slice: FileSlice) -> std::io::Result<Bytes> {
         let _turn = self.one_at_a_time.acquire().await.map_err(std::io::Error::other)?;
+        let mut out = Vec::with_capacity(slice.len);
+        let mut done = 0usize;
+        while done < slice.len {
+            let len = PIECE.min(slice.len - done);
+            self.pace(logs, len).await;
+            let piece = FileSlice { file: slice.file.clone(), position: slice.position + done as u64, len, cold: true };
+            let bytes = tokio::task::spawn_blocking(move || read_range(&piece))
+                .await
+                .map_err(std::io::Error::other)??;
+            out.extend_from_slice(&bytes);
+            if bytes.len() < len {
+                break;
+            }
+            done += len;
+        }
+        Ok(Bytes::from(out))
+    }
+
+    /// Waits for this piece's turn at the current pace, adjusting the pace first.
+    async fn pace(&self, logs: &LogManager, len: usize) {
         let busy = logs
             .recent_fsync_latency_us(crate::now_ms(), 2_000)
             .is_some_and(|latency| latency > BUSY_US);
-        let old = self.rate.load(Ordering::Relaxed);
-        let rate = if busy { (old / 2).max(MIN_RATE) } else { old.saturating_add(STEP).min(MAX_RATE) };
-        self.rate.store(rate, Ordering::Relaxed);
+        let mut rate = self.rate.load(Ordering::Relaxed);
+        {
+            let mut last = self.last_adjust.lock();
+            if last.elapsed() >= ADJUST_EVERY {
+                *last = Instant::now();
+                rate = if busy { (rate / 2).max(MIN_RATE) } else { rate.saturating_add(STEP).min(MAX_RATE) };
+                self.rate.store(rate, Ordering::Relaxed);
+            }
+        }
         let start = {
             let mut next = self.next_start.lock();
             let now = Instant::now();
             let start = (*next).max(now);
-            *next = start + Duration::from_secs_f64(slice.len as f64 / rate as f64);
+            *next = start + Duration::from_secs_f64(len as f64 / rate as f64);
             start
         };
         tokio::time::sleep_until(start).await;
-        tokio::task::spawn_blocking(move || read_range(&slice))
-            .await
-            .map_err(std::io::Error::other)?
     }
 
     /// The current pace in bytes per second.

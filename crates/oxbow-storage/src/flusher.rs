@@ -128,7 +128,7 @@ fn run(receiver: Receiver<FlushRequest>, latency_us: &AtomicU64, last_flush_ms: 
         tracing::trace!(requests = batch.len(), logs = wanted.len(), "group commit");
         let took = started.elapsed().as_micros().min(u64::MAX as u128) as u64;
         let old = latency_us.load(Ordering::Relaxed);
-        let smoothed = if old == 0 { took } else { (old * 7 + took) / 8 };
+        let smoothed = if old == 0 { took } else { (old * 3 + took) / 4 };
         latency_us.store(smoothed, Ordering::Relaxed);
         last_flush_ms.store(crate::unified_log::wall_clock_ms().max(0) as u64, Ordering::Relaxed);
         for req in batch {

@@ -140,6 +140,12 @@ impl UnifiedLog {
     pub fn log_start_offset(&self) -> i64 {
         self.log_start.load(Ordering::Acquire)
     }
+    /// Base offset of the active segment: reads below it go to older segments, which are
+    /// probably not in the page cache.
+    pub fn active_segment_base(&self) -> i64 {
+        self.inner.lock().active().base_offset
+    }
+
     pub fn log_end_offset(&self) -> i64 {
         self.log_end.load(Ordering::Acquire)
     }

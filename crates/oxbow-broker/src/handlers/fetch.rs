@@ -97,8 +97,37 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
     let partitions: Vec<Option<Arc<Partition>>> =
         plan.targets.iter().map(|t| broker.partition(&t.topic, t.partition)).collect();
 
-    let pass = read_once(&plan, &partitions);
     let max_wait = req.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
+    let catching_up = plan
+        .targets
+        .iter()
+        .zip(&partitions)
+        .any(|(t, p)| p.as_ref().is_some_and(|p| t.fetch_offset < p.log.active_segment_base()));
+    if catching_up {
+        // Even locating the batch may wait for the disk: keep the whole read off the async
+        // threads that serve producers.
+        let broker = broker.clone();
+        let (version, correlation_id) = (plan.version, plan.correlation_id);
+        return Reply::LaterEncoded(Box::pin(async move {
+            let (plan, partitions, pass) = match tokio::task::spawn_blocking(move || {
+                let pass = read_once(&plan, &partitions);
+                (plan, partitions, pass)
+            })
+            .await
+            {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::error!(error = %e, "catch-up read task failed");
+                    let out = FetchOut { error_code: ResponseError::UnknownServerError.code(), ..FetchOut::default() };
+                    return fetch_encode::encode(version, correlation_id, &out);
+                }
+            };
+            drop(partitions);
+            let pass = read_cold(&broker, pass).await;
+            assemble(&broker, &plan, pass)
+        }));
+    }
+    let pass = read_once(&plan, &partitions);
     let ready = pass.total >= plan.min_bytes || pass.any_error || max_wait == 0 || partitions.iter().all(Option::is_none);
     if ready && !pass.has_cold() {
         return Reply::NowEncoded(assemble(broker, &plan, pass));
