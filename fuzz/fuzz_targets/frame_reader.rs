@@ -3,6 +3,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
+#[global_allocator]
+static GLOBAL: oxbow_protocol::alloc::GuardedAlloc = oxbow_protocol::alloc::GuardedAlloc;
+
 fuzz_target!(|data: &[u8]| {
     let reader = oxbow_protocol::FrameReader::new(1 << 20);
     let mut buf = bytes::BytesMut::from(data);
