@@ -54,22 +54,28 @@ impl CatchUpReader {
     /// Reads a cold file range into memory, pacing by the producers' fsync latency.
     pub async fn read(&self, logs: &LogManager, slice: FileSlice) -> std::io::Result<Bytes> {
         let _turn = self.one_at_a_time.acquire().await.map_err(std::io::Error::other)?;
-        let mut out = Vec::with_capacity(slice.len);
+        let mut buf = vec![0u8; slice.len];
         let mut done = 0usize;
         while done < slice.len {
             let len = PIECE.min(slice.len - done);
             self.pace(logs, len).await;
-            let piece = FileSlice { file: slice.file.clone(), position: slice.position + done as u64, len, cold: true };
-            let bytes = tokio::task::spawn_blocking(move || read_range(&piece))
-                .await
-                .map_err(std::io::Error::other)??;
-            out.extend_from_slice(&bytes);
-            if bytes.len() < len {
+            let file = slice.file.clone();
+            let at = slice.position + done as u64;
+            let (back, got) = tokio::task::spawn_blocking(move || {
+                let got = read_into(&file, &mut buf[done..done + len], at);
+                (buf, got)
+            })
+            .await
+            .map_err(std::io::Error::other)?;
+            buf = back;
+            let got = got?;
+            done += got;
+            if got < len {
                 break;
             }
-            done += len;
         }
-        Ok(Bytes::from(out))
+        buf.truncate(done);
+        Ok(Bytes::from(buf))
     }
 
     /// Waits for this piece's turn at the current pace, adjusting the pace first.
@@ -102,18 +108,16 @@ impl CatchUpReader {
     }
 }
 
-/// Reads as much of the range as the file holds (a partial trailing batch is fine to send).
-fn read_range(slice: &FileSlice) -> std::io::Result<Bytes> {
-    let mut buf = vec![0u8; slice.len];
+/// Fills as much of `buf` from `at` as the file holds (a partial trailing batch is fine to send).
+fn read_into(file: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
-        match slice.file.read_at(&mut buf[done..], slice.position + done as u64) {
+        match file.read_at(&mut buf[done..], at + done as u64) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    buf.truncate(done);
-    Ok(Bytes::from(buf))
+    Ok(done)
 }

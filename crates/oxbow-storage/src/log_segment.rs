@@ -447,6 +447,25 @@ pub fn find_batch(
     Ok(None)
 }
 
+/// Whether the pages at the start, middle and end of a file range are in the page cache, found
+/// with non-blocking one-byte reads (`preadv2` with `RWF_NOWAIT`): a cheap guess at whether
+/// sending the range will wait for the disk.
+pub fn is_cached(file: &File, pos: u64, len: usize) -> bool {
+    use std::os::fd::AsRawFd;
+    if len == 0 {
+        return true;
+    }
+    let last = pos + len as u64 - 1;
+    [pos, pos + len as u64 / 2, last].iter().all(|&at| {
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+        let Ok(offset) = libc::off_t::try_from(at) else { return false };
+        // SAFETY: one valid iovec over a local buffer; the descriptor is open.
+        let n = unsafe { libc::preadv2(file.as_raw_fd(), &mut iov, 1, offset, libc::RWF_NOWAIT) };
+        n == 1
+    })
+}
+
 /// Reads whole batches from `pos` (the start of a batch) up to `max_bytes` (at least one batch if
 /// `min_one`), never a batch starting at or past `upper_bound`, never past `end`.
 pub fn read_batches(

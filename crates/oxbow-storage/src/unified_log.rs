@@ -455,7 +455,9 @@ impl UnifiedLog {
         if len == 0 {
             return Ok((result, None));
         }
-        let cold = slice.path != active_path;
+        // Older segments are usually not in the page cache, but a reader just behind the tail
+        // reads them from memory: probe the range's pages without blocking before calling it cold.
+        let cold = slice.path != active_path && !log_segment::is_cached(&slice.file, pos, len);
         Ok((result, Some(FileSlice { file: slice.file, position: pos, len, cold })))
     }
 
