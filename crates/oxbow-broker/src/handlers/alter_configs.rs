@@ -2,18 +2,17 @@
 //! whole override set. TOPIC resources set topic overrides; BROKER resources set dynamic broker
 //! configs for this broker (its id) or cluster-wide (`""`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
-use tracing::{debug, info};
 
 use super::{message, versions, Reply, RequestContext};
 use crate::admin::{
-    broker_level, validate_dynamic_broker_config, AdminFailure, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
+    alter_each, broker_level, validate_dynamic_broker_config, AdminFailure, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
 };
 use crate::broker::TopicError;
 use crate::Broker;
@@ -21,36 +20,30 @@ use crate::Broker;
 pub const VERSIONS: VersionRange = versions(0, 2);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: AlterConfigsRequest) -> Reply {
-    let mut count: HashMap<(i8, String), usize> = HashMap::new();
-    for r in &req.resources {
-        *count.entry((r.resource_type, r.resource_name.to_string())).or_default() += 1;
-    }
-    let mut responses = Vec::with_capacity(req.resources.len());
-    for resource in req.resources {
-        let key = (resource.resource_type, resource.resource_name.to_string());
-        let outcome = if count.get(&key).copied().unwrap_or(0) > 1 {
-            Err(AdminFailure::invalid_request("Duplicate resource."))
-        } else {
-            alter(broker, &resource, req.validate_only)
-        };
-        let mut out = AlterConfigsResourceResponse::default()
-            .with_resource_type(resource.resource_type)
-            .with_resource_name(resource.resource_name.clone())
-            .with_error_message(None);
-        match outcome {
-            Ok(()) => {
-                if !req.validate_only {
-                    info!(kind = resource.resource_type, resource = %resource.resource_name.as_str(), peer = %ctx.peer, client_id = ctx.client_id, "AlterConfigs applied");
-                }
-            }
-            Err(f) => {
-                debug!(kind = resource.resource_type, resource = %resource.resource_name.as_str(), code = ?f.code, message = f.message, "AlterConfigs refused");
+    let outcomes = alter_each(
+        "AlterConfigs",
+        ctx,
+        &req.resources,
+        req.validate_only,
+        |r| (r.resource_type, r.resource_name.to_string()),
+        |r| alter(broker, r, req.validate_only),
+    );
+    let responses = req
+        .resources
+        .iter()
+        .zip(outcomes)
+        .map(|(resource, outcome)| {
+            let mut out = AlterConfigsResourceResponse::default()
+                .with_resource_type(resource.resource_type)
+                .with_resource_name(resource.resource_name.clone())
+                .with_error_message(None);
+            if let Err(f) = outcome {
                 out.error_code = f.code.code();
                 out.error_message = message(f.message);
             }
-        }
-        responses.push(out);
-    }
+            out
+        })
+        .collect();
     Reply::Now(ResponseKind::AlterConfigs(AlterConfigsResponse::default().with_responses(responses)))
 }
 
