@@ -26,7 +26,10 @@ pub struct AdminFailure {
 
 impl AdminFailure {
     pub fn new(code: ResponseError, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new(ResponseError::InvalidRequest, message)
@@ -38,7 +41,10 @@ impl AdminFailure {
 
 impl From<TopicError> for AdminFailure {
     fn from(e: TopicError) -> Self {
-        Self { code: map_topic_error(&e), message: e.to_string() }
+        Self {
+            code: map_topic_error(&e),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -83,23 +89,41 @@ pub struct ConfigEntry {
 
 /// The broker-level values behind a topic config, highest precedence first: the dynamic broker
 /// config (per-broker or cluster default), the static config, the built-in default.
-pub fn broker_synonyms(defaults: &BrokerDefaults, def: &TopicConfigDef) -> Vec<(String, String, ConfigSource)> {
+pub fn broker_synonyms(
+    defaults: &BrokerDefaults,
+    def: &TopicConfigDef,
+) -> Vec<(String, String, ConfigSource)> {
     let mut out = Vec::new();
     if let Some((v, cluster_wide)) = defaults.dynamic.get(def.broker_key) {
-        let source = if *cluster_wide { ConfigSource::DynamicDefaultBroker } else { ConfigSource::DynamicBroker };
+        let source = if *cluster_wide {
+            ConfigSource::DynamicDefaultBroker
+        } else {
+            ConfigSource::DynamicBroker
+        };
         out.push((def.broker_key.to_string(), v.clone(), source));
     }
-    let static_only = BrokerDefaults { static_log: defaults.static_log.clone(), dynamic: BTreeMap::new() };
+    let static_only = BrokerDefaults {
+        static_log: defaults.static_log.clone(),
+        dynamic: BTreeMap::new(),
+    };
     let (v, source) = static_only.topic_default(def);
     if source == ConfigSource::StaticBroker {
         out.push((def.broker_key.to_string(), v, source));
     }
-    out.push((def.broker_key.to_string(), def.default.to_string(), ConfigSource::Default));
+    out.push((
+        def.broker_key.to_string(),
+        def.default.to_string(),
+        ConfigSource::Default,
+    ));
     out
 }
 
 /// A topic config as described for a topic with `overrides`.
-pub fn topic_entry(defaults: &BrokerDefaults, def: &TopicConfigDef, overrides: &BTreeMap<String, String>) -> ConfigEntry {
+pub fn topic_entry(
+    defaults: &BrokerDefaults,
+    def: &TopicConfigDef,
+    overrides: &BTreeMap<String, String>,
+) -> ConfigEntry {
     let (value, source) = defaults.effective(def, overrides);
     let mut synonyms = Vec::new();
     if let Some(v) = overrides.get(def.name) {
@@ -123,14 +147,24 @@ const DYNAMIC_BROKER_ONLY: &[&str] = &["num.partitions", "auto.create.topics.ena
 /// Checks that `key` may be set dynamically on the broker and that `value` is valid for it.
 pub fn validate_dynamic_broker_config(key: &str, value: Option<&str>) -> Result<(), AdminFailure> {
     let Some(value) = value else {
-        return Err(AdminFailure::invalid_request(format!("Null value not supported for : {key}")));
+        return Err(AdminFailure::invalid_request(format!(
+            "Null value not supported for : {key}"
+        )));
     };
     if let Some(def) = topic_config::find_by_broker_key(key) {
         return topic_config::validate(def.name, Some(value)).map_err(|m| {
-            AdminFailure::invalid_config(m.replacen(&format!("configuration {}", def.name), &format!("configuration {key}"), 1))
+            AdminFailure::invalid_config(m.replacen(
+                &format!("configuration {}", def.name),
+                &format!("configuration {key}"),
+                1,
+            ))
         });
     }
-    let invalid = |why: &str| AdminFailure::invalid_config(format!("Invalid value {value} for configuration {key}: {why}"));
+    let invalid = |why: &str| {
+        AdminFailure::invalid_config(format!(
+            "Invalid value {value} for configuration {key}: {why}"
+        ))
+    };
     match key {
         "num.partitions" => match value.trim().parse::<i32>() {
             Ok(n) if (1..=100_000).contains(&n) => Ok(()),
@@ -140,7 +174,9 @@ pub fn validate_dynamic_broker_config(key: &str, value: Option<&str>) -> Result<
             "true" | "false" => Ok(()),
             _ => Err(invalid("expected true or false")),
         },
-        _ => Err(AdminFailure::invalid_request(format!("Cannot update these configs dynamically: Set({key})"))),
+        _ => Err(AdminFailure::invalid_request(format!(
+            "Cannot update these configs dynamically: Set({key})"
+        ))),
     }
 }
 
@@ -160,7 +196,9 @@ pub fn broker_level(node_id: i32, resource_name: &str) -> Result<bool, AdminFail
         Ok(_) => Err(AdminFailure::invalid_request(format!(
             "Unexpected broker id, expected {node_id} or empty string, but received {resource_name}"
         ))),
-        Err(_) => Err(AdminFailure::invalid_request(format!("Broker id must be an integer, but it is: {resource_name}"))),
+        Err(_) => Err(AdminFailure::invalid_request(format!(
+            "Broker id must be an integer, but it is: {resource_name}"
+        ))),
     }
 }
 
@@ -218,33 +256,85 @@ impl Broker {
         let mut out = Vec::new();
 
         let (host, port) = self.advertised();
-        let host = if host.contains(':') { format!("[{host}]") } else { host };
-        let listen = if server.listen.is_empty() { format!("{host}:{port}") } else { server.listen.clone() };
-        let data_dir = std::fs::canonicalize(self.data_dir()).unwrap_or_else(|_| self.data_dir().to_path_buf());
-        let read_only = |name: &str, value: String, default: Option<String>, type_id: i8, doc: &'static str| {
-            let source = if default.as_deref() == Some(value.as_str()) {
-                ConfigSource::Default
-            } else {
-                ConfigSource::StaticBroker
-            };
-            ConfigEntry {
-                name: name.to_string(),
-                synonyms: vec![(name.to_string(), value.clone(), source)],
-                value: Some(value),
-                source,
-                read_only: true,
-                type_id,
-                doc,
-            }
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
         };
+        let listen = if server.listen.is_empty() {
+            format!("{host}:{port}")
+        } else {
+            server.listen.clone()
+        };
+        let data_dir = std::fs::canonicalize(self.data_dir())
+            .unwrap_or_else(|_| self.data_dir().to_path_buf());
+        let read_only =
+            |name: &str, value: String, default: Option<String>, type_id: i8, doc: &'static str| {
+                let source = if default.as_deref() == Some(value.as_str()) {
+                    ConfigSource::Default
+                } else {
+                    ConfigSource::StaticBroker
+                };
+                ConfigEntry {
+                    name: name.to_string(),
+                    synonyms: vec![(name.to_string(), value.clone(), source)],
+                    value: Some(value),
+                    source,
+                    read_only: true,
+                    type_id,
+                    doc,
+                }
+            };
         let node = self.node_id.to_string();
-        out.push(read_only("advertised.listeners", format!("PLAINTEXT://{host}:{port}"), None, type_id(ConfigType::String), "Listener clients are told to connect to"));
-        out.push(read_only("broker.id", node.clone(), None, type_id(ConfigType::Int), "This broker's id (same as node.id)"));
-        out.push(read_only("default.replication.factor", "1".into(), Some("1".into()), type_id(ConfigType::Int), "Single node: always 1"));
-        out.push(read_only("listeners", format!("PLAINTEXT://{listen}"), None, type_id(ConfigType::String), "Address the Kafka listener binds"));
-        out.push(read_only("log.dirs", data_dir.display().to_string(), None, type_id(ConfigType::String), "The data directory"));
-        out.push(read_only("node.id", node, None, type_id(ConfigType::Int), "This broker's node id"));
-        out.push(read_only("offsets.topic.replication.factor", "1".into(), Some("1".into()), TYPE_SHORT, "Single node: always 1"));
+        out.push(read_only(
+            "advertised.listeners",
+            format!("PLAINTEXT://{host}:{port}"),
+            None,
+            type_id(ConfigType::String),
+            "Listener clients are told to connect to",
+        ));
+        out.push(read_only(
+            "broker.id",
+            node.clone(),
+            None,
+            type_id(ConfigType::Int),
+            "This broker's id (same as node.id)",
+        ));
+        out.push(read_only(
+            "default.replication.factor",
+            "1".into(),
+            Some("1".into()),
+            type_id(ConfigType::Int),
+            "Single node: always 1",
+        ));
+        out.push(read_only(
+            "listeners",
+            format!("PLAINTEXT://{listen}"),
+            None,
+            type_id(ConfigType::String),
+            "Address the Kafka listener binds",
+        ));
+        out.push(read_only(
+            "log.dirs",
+            data_dir.display().to_string(),
+            None,
+            type_id(ConfigType::String),
+            "The data directory",
+        ));
+        out.push(read_only(
+            "node.id",
+            node,
+            None,
+            type_id(ConfigType::Int),
+            "This broker's node id",
+        ));
+        out.push(read_only(
+            "offsets.topic.replication.factor",
+            "1".into(),
+            Some("1".into()),
+            TYPE_SHORT,
+            "Single node: always 1",
+        ));
         out.push(read_only(
             "socket.request.max.bytes",
             server.max_request_bytes.to_string(),
@@ -252,21 +342,40 @@ impl Broker {
             type_id(ConfigType::Int),
             "Largest request accepted",
         ));
-        out.push(read_only("transaction.state.log.replication.factor", "1".into(), Some("1".into()), TYPE_SHORT, "Single node: always 1"));
+        out.push(read_only(
+            "transaction.state.log.replication.factor",
+            "1".into(),
+            Some("1".into()),
+            TYPE_SHORT,
+            "Single node: always 1",
+        ));
 
-        let settable = |name: &str, static_value: String, default: String, type_id: i8, doc: &'static str| {
-            let mut synonyms = Vec::new();
-            if let Some((v, cw)) = defaults.dynamic.get(name) {
-                let source = if *cw { ConfigSource::DynamicDefaultBroker } else { ConfigSource::DynamicBroker };
-                synonyms.push((name.to_string(), v.clone(), source));
-            }
-            if static_value != default {
-                synonyms.push((name.to_string(), static_value, ConfigSource::StaticBroker));
-            }
-            synonyms.push((name.to_string(), default, ConfigSource::Default));
-            let (_, value, source) = synonyms[0].clone();
-            ConfigEntry { name: name.to_string(), value: Some(value), source, read_only: false, type_id, doc, synonyms }
-        };
+        let settable =
+            |name: &str, static_value: String, default: String, type_id: i8, doc: &'static str| {
+                let mut synonyms = Vec::new();
+                if let Some((v, cw)) = defaults.dynamic.get(name) {
+                    let source = if *cw {
+                        ConfigSource::DynamicDefaultBroker
+                    } else {
+                        ConfigSource::DynamicBroker
+                    };
+                    synonyms.push((name.to_string(), v.clone(), source));
+                }
+                if static_value != default {
+                    synonyms.push((name.to_string(), static_value, ConfigSource::StaticBroker));
+                }
+                synonyms.push((name.to_string(), default, ConfigSource::Default));
+                let (_, value, source) = synonyms[0].clone();
+                ConfigEntry {
+                    name: name.to_string(),
+                    value: Some(value),
+                    source,
+                    read_only: false,
+                    type_id,
+                    doc,
+                    synonyms,
+                }
+            };
         out.push(settable(
             "auto.create.topics.enable",
             defaults.static_log.auto_create_topics.to_string(),
@@ -314,7 +423,9 @@ impl Broker {
                     synonyms.extend(
                         e.synonyms
                             .iter()
-                            .filter(|(_, _, s)| matches!(s, ConfigSource::StaticBroker | ConfigSource::Default))
+                            .filter(|(_, _, s)| {
+                                matches!(s, ConfigSource::StaticBroker | ConfigSource::Default)
+                            })
                             .cloned(),
                     );
                 }
@@ -323,7 +434,9 @@ impl Broker {
                     value: Some(v.clone()),
                     source,
                     read_only: false,
-                    type_id: known.map(|e| e.type_id).unwrap_or(type_id(ConfigType::String)),
+                    type_id: known
+                        .map(|e| e.type_id)
+                        .unwrap_or(type_id(ConfigType::String)),
                     doc: known.map(|e| e.doc).unwrap_or(""),
                     synonyms,
                 }
@@ -352,23 +465,37 @@ mod tests {
         assert_eq!(bad.code, ResponseError::InvalidConfig);
         assert!(bad.message.contains("log.retention.ms"), "{}", bad.message);
         assert!(validate_dynamic_broker_config("num.partitions", Some("3")).is_ok());
-        assert_eq!(validate_dynamic_broker_config("node.id", Some("3")).unwrap_err().code, ResponseError::InvalidRequest);
+        assert_eq!(
+            validate_dynamic_broker_config("node.id", Some("3"))
+                .unwrap_err()
+                .code,
+            ResponseError::InvalidRequest
+        );
         assert_eq!(broker_level(0, ""), Ok(true));
         assert_eq!(broker_level(0, "0"), Ok(false));
         assert!(broker_level(0, "1").is_err());
     }
 
     #[test]
-    fn given_override_and_dynamic_default_when_describing_should_list_synonyms_in_precedence_order() {
+    fn given_override_and_dynamic_default_when_describing_should_list_synonyms_in_precedence_order()
+    {
         let mut d = BrokerDefaults::default();
-        d.dynamic.insert("log.retention.ms".into(), ("1000".into(), true));
+        d.dynamic
+            .insert("log.retention.ms".into(), ("1000".into(), true));
         let def = topic_config::find("retention.ms").unwrap();
         let mut o = BTreeMap::new();
         o.insert("retention.ms".to_string(), "5".to_string());
         let e = topic_entry(&d, def, &o);
         assert_eq!(e.value.as_deref(), Some("5"));
         let sources: Vec<ConfigSource> = e.synonyms.iter().map(|s| s.2).collect();
-        assert_eq!(sources, vec![ConfigSource::DynamicTopic, ConfigSource::DynamicDefaultBroker, ConfigSource::Default]);
+        assert_eq!(
+            sources,
+            vec![
+                ConfigSource::DynamicTopic,
+                ConfigSource::DynamicDefaultBroker,
+                ConfigSource::Default
+            ]
+        );
     }
 }
 
@@ -382,7 +509,8 @@ pub fn alter_each<R>(
     key: impl Fn(&R) -> (i8, String),
     mut alter: impl FnMut(&R) -> Result<(), AdminFailure>,
 ) -> Vec<Result<(), AdminFailure>> {
-    let mut count: std::collections::HashMap<(i8, String), usize> = std::collections::HashMap::new();
+    let mut count: std::collections::HashMap<(i8, String), usize> =
+        std::collections::HashMap::new();
     for r in resources {
         *count.entry(key(r)).or_default() += 1;
     }

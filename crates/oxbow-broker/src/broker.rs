@@ -76,13 +76,20 @@ impl Broker {
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, StartError> {
         let data_dir = config.storage.data_dir.clone();
         let meta_dir = data_dir.join("meta");
-        let io = |source| StartError::DataDir { path: data_dir.clone(), source };
+        let io = |source| StartError::DataDir {
+            path: data_dir.clone(),
+            source,
+        };
         std::fs::create_dir_all(&meta_dir).map_err(io)?;
         let cluster_id = load_or_create_cluster_id(&meta_dir).map_err(io)?;
         let dynamic = load_broker_configs(&meta_dir).map_err(io)?;
-        let defaults = BrokerDefaults { static_log: config.log.clone(), dynamic };
+        let defaults = BrokerDefaults {
+            static_log: config.log.clone(),
+            dynamic,
+        };
         let (topics_dir, metas) = TopicRegistry::load_meta(&meta_dir).map_err(io)?;
-        let by_name: BTreeMap<String, TopicMeta> = metas.into_iter().map(|m| (m.name.clone(), m)).collect();
+        let by_name: BTreeMap<String, TopicMeta> =
+            metas.into_iter().map(|m| (m.name.clone(), m)).collect();
 
         let opts = LogManagerOptions {
             dir: data_dir.clone(),
@@ -106,11 +113,16 @@ impl Broker {
                 let tp = TopicPartition::new(meta.name.clone(), p);
                 let log = match logs.get(&tp) {
                     Some(log) => log,
-                    None => logs.create(&tp, log_config.clone()).map_err(StartError::Storage)?,
+                    None => logs
+                        .create(&tp, log_config.clone())
+                        .map_err(StartError::Storage)?,
                 };
                 partitions.push(Arc::new(Partition::new(tp, meta.id, log)));
             }
-            states.push(TopicState { meta: meta.clone(), partitions });
+            states.push(TopicState {
+                meta: meta.clone(),
+                partitions,
+            });
         }
         info!(topics = states.len(), dir = %data_dir.display(), "loaded topics");
         let producer_ids = ProducerIdManager::open(&meta_dir).map_err(io)?;
@@ -155,7 +167,9 @@ impl Broker {
 
     pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         let t = self.topics.get(topic)?;
-        usize::try_from(partition).ok().and_then(|i| t.partitions.get(i).cloned())
+        usize::try_from(partition)
+            .ok()
+            .and_then(|i| t.partitions.get(i).cloned())
     }
 
     /// Creates a topic (or, with `validate_only`, checks that it could be created).
@@ -177,7 +191,11 @@ impl Broker {
                 "Topic '{name}' collides with existing topic: {other}"
             )));
         }
-        let partitions = if partitions == -1 { self.defaults.read().num_partitions() } else { partitions };
+        let partitions = if partitions == -1 {
+            self.defaults.read().num_partitions()
+        } else {
+            partitions
+        };
         if !(1..=100_000).contains(&partitions) {
             return Err(TopicError::InvalidPartitions(format!(
                 "Number of partitions was set to an invalid value {partitions}: it must be between 1 and 100000"
@@ -206,7 +224,10 @@ impl Broker {
             let log = self.logs.create(&tp, log_config.clone())?;
             parts.push(Arc::new(Partition::new(tp, meta.id, log)));
         }
-        self.topics.put(TopicState { meta: meta.clone(), partitions: parts })?;
+        self.topics.put(TopicState {
+            meta: meta.clone(),
+            partitions: parts,
+        })?;
         info!(topic = name, partitions, topic_id = %meta.id, "created topic");
         Ok(meta)
     }
@@ -214,7 +235,10 @@ impl Broker {
     /// Deletes a topic: forgets its metadata first (so a crash never resurrects it), then its logs.
     pub fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
         let _guard = self.admin_lock.lock();
-        let state = self.topics.remove(name)?.ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let state = self
+            .topics
+            .remove(name)?
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         for p in &state.partitions {
             p.notify_data();
             if let Err(e) = self.logs.delete(&p.tp) {
@@ -230,9 +254,17 @@ impl Broker {
     }
 
     /// Raises a topic's partition count to `total`.
-    pub fn create_partitions(&self, name: &str, total: i32, validate_only: bool) -> Result<(), TopicError> {
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
         let _guard = self.admin_lock.lock();
-        let state = self.topics.get(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let state = self
+            .topics
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         let current = state.meta.partitions;
         if total <= current {
             return Err(TopicError::InvalidPartitions(format!(
@@ -240,7 +272,9 @@ impl Broker {
             )));
         }
         if total > 100_000 {
-            return Err(TopicError::InvalidPartitions(format!("{total} partitions is more than the limit of 100000")));
+            return Err(TopicError::InvalidPartitions(format!(
+                "{total} partitions is more than the limit of 100000"
+            )));
         }
         if validate_only {
             return Ok(());
@@ -254,7 +288,10 @@ impl Broker {
         }
         let mut meta = state.meta.clone();
         meta.partitions = total;
-        self.topics.put(TopicState { meta, partitions: parts })?;
+        self.topics.put(TopicState {
+            meta,
+            partitions: parts,
+        })?;
         info!(topic = name, from = current, to = total, "added partitions");
         Ok(())
     }
@@ -267,7 +304,10 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), TopicError> {
         let _guard = self.admin_lock.lock();
-        let state = self.topics.get(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let state = self
+            .topics
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         topic_config::validate_all(&configs).map_err(TopicError::InvalidConfig)?;
         if validate_only {
             return Ok(());
@@ -278,15 +318,22 @@ impl Broker {
         for p in &state.partitions {
             p.log.update_config(log_config.clone());
         }
-        self.topics.put(TopicState { meta, partitions: state.partitions.clone() })?;
+        self.topics.put(TopicState {
+            meta,
+            partitions: state.partitions.clone(),
+        })?;
         info!(topic = name, "updated topic configs");
         Ok(())
     }
 
     /// Replaces the dynamic broker configs and re-resolves every topic's log config.
-    pub fn set_broker_configs(&self, dynamic: BTreeMap<String, (String, bool)>) -> Result<(), TopicError> {
+    pub fn set_broker_configs(
+        &self,
+        dynamic: BTreeMap<String, (String, bool)>,
+    ) -> Result<(), TopicError> {
         let _guard = self.admin_lock.lock();
-        let text = serde_json::to_vec_pretty(&dynamic).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let text = serde_json::to_vec_pretty(&dynamic)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         write_atomically(&self.meta_dir.join("broker-configs.json"), &text)?;
         let mut defaults = self.defaults.write();
         defaults.dynamic = dynamic;
@@ -304,7 +351,9 @@ impl Broker {
         self.groups.shutdown();
         match self.logs.shutdown() {
             Ok(()) => info!("storage closed cleanly"),
-            Err(e) => warn!(error = %e, "storage did not close cleanly; recovery will run at next start"),
+            Err(e) => {
+                warn!(error = %e, "storage did not close cleanly; recovery will run at next start")
+            }
         }
     }
 }
@@ -313,7 +362,12 @@ impl Broker {
 pub fn split_host_port(addr: &str) -> Option<(String, i32)> {
     let (host, port) = addr.rsplit_once(':')?;
     let port = port.parse::<u16>().ok()?;
-    Some((host.trim_start_matches('[').trim_end_matches(']').to_string(), i32::from(port)))
+    Some((
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        i32::from(port),
+    ))
 }
 
 fn load_or_create_cluster_id(meta_dir: &Path) -> std::io::Result<String> {
@@ -331,8 +385,12 @@ fn load_or_create_cluster_id(meta_dir: &Path) -> std::io::Result<String> {
 fn load_broker_configs(meta_dir: &Path) -> std::io::Result<BTreeMap<String, (String, bool)>> {
     let path = meta_dir.join("broker-configs.json");
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
         Err(e) => Err(e),
     }

@@ -53,7 +53,11 @@ impl Default for CatchUpReader {
 impl CatchUpReader {
     /// Reads a cold file range into memory, pacing by the producers' fsync latency.
     pub async fn read(&self, logs: &LogManager, slice: FileSlice) -> std::io::Result<Bytes> {
-        let _turn = self.one_at_a_time.acquire().await.map_err(std::io::Error::other)?;
+        let _turn = self
+            .one_at_a_time
+            .acquire()
+            .await
+            .map_err(std::io::Error::other)?;
         let mut buf = vec![0u8; slice.len];
         let mut done = 0usize;
         while done < slice.len {
@@ -88,7 +92,11 @@ impl CatchUpReader {
             let mut last = self.last_adjust.lock();
             if last.elapsed() >= ADJUST_EVERY {
                 *last = Instant::now();
-                rate = if busy { (rate / 2).max(MIN_RATE) } else { rate.saturating_add(STEP).min(MAX_RATE) };
+                rate = if busy {
+                    (rate / 2).max(MIN_RATE)
+                } else {
+                    rate.saturating_add(STEP).min(MAX_RATE)
+                };
                 self.rate.store(rate, Ordering::Relaxed);
             }
         }

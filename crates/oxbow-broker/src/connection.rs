@@ -14,8 +14,8 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseKind};
 use kafka_protocol::ResponseError;
 use oxbow_protocol::{decode_request, encode_response, peek_header, FrameReader};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use std::os::fd::AsRawFd;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use oxbow_storage::FileSlice;
 use tokio::io::Interest;
@@ -109,8 +109,12 @@ pub async fn run(
                 break 'conn;
             }
         };
-        let kib = u32::try_from(size.div_ceil(1024)).unwrap_or(u32::MAX).max(1);
-        let Ok(permit) = limits.inflight_kib.clone().acquire_many_owned(kib).await else { break };
+        let kib = u32::try_from(size.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let Ok(permit) = limits.inflight_kib.clone().acquire_many_owned(kib).await else {
+            break;
+        };
         buf.reserve(size + 4);
         let frame: Bytes = loop {
             match frames.next_frame(&mut buf) {
@@ -129,7 +133,8 @@ pub async fn run(
             break;
         };
         let served = handlers::served_versions(api_key);
-        let version_ok = served.is_some_and(|r| r.min <= head.api_version && head.api_version <= r.max);
+        let version_ok =
+            served.is_some_and(|r| r.min <= head.api_version && head.api_version <= r.max);
         if !version_ok {
             if api_key == ApiKey::ApiVersions {
                 // KIP-511: answer in v0 with UNSUPPORTED_VERSION and the versions we serve.
@@ -174,7 +179,12 @@ pub async fn run(
             debug!(%peer, client_id, ?api_key, correlation_id = head.correlation_id, "closing connection after a failed acks=0 produce");
             break;
         }
-        let out = Outgoing { api_key, api_version: head.api_version, correlation_id: head.correlation_id, reply };
+        let out = Outgoing {
+            api_key,
+            api_version: head.api_version,
+            correlation_id: head.correlation_id,
+            reply,
+        };
         if tx.send(out).await.is_err() {
             break;
         }
@@ -228,7 +238,8 @@ async fn send_file(writer: &OwnedWriteHalf, slice: &FileSlice) -> std::io::Resul
     let socket: &TcpStream = writer.as_ref();
     let out_fd = socket.as_raw_fd();
     let in_fd = slice.file.as_raw_fd();
-    let mut offset = i64::try_from(slice.position).map_err(|_| std::io::Error::other("file offset too large"))?;
+    let mut offset = i64::try_from(slice.position)
+        .map_err(|_| std::io::Error::other("file offset too large"))?;
     let mut left = slice.len;
     while left > 0 {
         socket.writable().await?;
@@ -246,7 +257,10 @@ async fn send_file(writer: &OwnedWriteHalf, slice: &FileSlice) -> std::io::Resul
             Ok(0) => {
                 // The file is shorter than the range promised in the frame: the stream can no
                 // longer be framed correctly, so the connection must close.
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "segment shorter than expected"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "segment shorter than expected",
+                ));
             }
             Ok(n) => left -= n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,

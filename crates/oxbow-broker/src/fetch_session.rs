@@ -60,7 +60,11 @@ pub struct FetchSessionCache {
 
 impl FetchSessionCache {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, sessions: Mutex::new(HashMap::new()), next_id: Mutex::new(1) }
+        Self {
+            capacity,
+            sessions: Mutex::new(HashMap::new()),
+            next_id: Mutex::new(1),
+        }
     }
 
     /// Resolves the request's session and returns the partitions to fetch.
@@ -83,7 +87,10 @@ impl FetchSessionCache {
                 sessions.remove(&session_id);
             }
             if sessions.len() >= self.capacity {
-                let oldest = sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id);
+                let oldest = sessions
+                    .iter()
+                    .min_by_key(|(_, s)| s.last_used)
+                    .map(|(id, _)| *id);
                 if let Some(id) = oldest {
                     sessions.remove(&id);
                 }
@@ -96,12 +103,29 @@ impl FetchSessionCache {
             };
             let partitions = targets
                 .iter()
-                .map(|t| ((t.topic.clone(), t.partition), SessionPartition { target: t.clone(), last_sent: None }))
+                .map(|t| {
+                    (
+                        (t.topic.clone(), t.partition),
+                        SessionPartition {
+                            target: t.clone(),
+                            last_sent: None,
+                        },
+                    )
+                })
                 .collect();
-            sessions.insert(id, FetchSession { next_epoch: 1, partitions, last_used: Instant::now() });
+            sessions.insert(
+                id,
+                FetchSession {
+                    next_epoch: 1,
+                    partitions,
+                    last_used: Instant::now(),
+                },
+            );
             return Ok((SessionMode::New(id), targets));
         }
-        let session = sessions.get_mut(&session_id).ok_or(ResponseError::FetchSessionIdNotFound)?;
+        let session = sessions
+            .get_mut(&session_id)
+            .ok_or(ResponseError::FetchSessionIdNotFound)?;
         if session.next_epoch != epoch {
             return Err(ResponseError::InvalidFetchSessionEpoch);
         }
@@ -115,17 +139,33 @@ impl FetchSessionCache {
             match session.partitions.get_mut(&key) {
                 Some(existing) => existing.target = t,
                 None => {
-                    session.partitions.insert(key, SessionPartition { target: t, last_sent: None });
+                    session.partitions.insert(
+                        key,
+                        SessionPartition {
+                            target: t,
+                            last_sent: None,
+                        },
+                    );
                 }
             }
         }
-        let all = session.partitions.values().map(|p| p.target.clone()).collect();
+        let all = session
+            .partitions
+            .values()
+            .map(|p| p.target.clone())
+            .collect();
         Ok((SessionMode::Incremental(session_id), all))
     }
 
     /// Records what a response carried; returns, per target in order, whether an incremental
     /// response must include it. `has_news[i]` is true when records or an error go out for it.
-    pub fn finish(&self, mode: SessionMode, targets: &[FetchTarget], marks: &[PartitionMark], has_news: &[bool]) -> Vec<bool> {
+    pub fn finish(
+        &self,
+        mode: SessionMode,
+        targets: &[FetchTarget],
+        marks: &[PartitionMark],
+        has_news: &[bool],
+    ) -> Vec<bool> {
         let id = match mode {
             SessionMode::Sessionless => return vec![true; targets.len()],
             SessionMode::New(id) | SessionMode::Incremental(id) => id,
@@ -162,22 +202,45 @@ mod tests {
     use super::*;
 
     fn target(p: i32) -> FetchTarget {
-        FetchTarget { topic: "t".into(), topic_id: uuid::Uuid::nil(), partition: p, fetch_offset: 0, max_bytes: 1024 }
+        FetchTarget {
+            topic: "t".into(),
+            topic_id: uuid::Uuid::nil(),
+            partition: p,
+            fetch_offset: 0,
+            max_bytes: 1024,
+        }
     }
 
     #[test]
     fn given_session_when_fetching_incrementally_should_send_only_changes() {
         let cache = FetchSessionCache::new(10);
         let (mode, all) = cache.begin(0, 0, vec![target(0), target(1)], &[]).unwrap();
-        let SessionMode::New(id) = mode else { panic!("expected a new session") };
+        let SessionMode::New(id) = mode else {
+            panic!("expected a new session")
+        };
         let mark = PartitionMark::default();
-        assert_eq!(cache.finish(mode, &all, &[mark, mark], &[false, false]), vec![true, true]);
+        assert_eq!(
+            cache.finish(mode, &all, &[mark, mark], &[false, false]),
+            vec![true, true]
+        );
         let (mode, all) = cache.begin(id, 1, vec![], &[]).unwrap();
         assert_eq!(all.len(), 2);
-        let moved = PartitionMark { high_watermark: 5, ..mark };
-        assert_eq!(cache.finish(mode, &all, &[mark, moved], &[false, false]), vec![false, true]);
-        assert_eq!(cache.begin(id, 1, vec![], &[]).unwrap_err(), ResponseError::InvalidFetchSessionEpoch);
-        assert_eq!(cache.begin(99, 1, vec![], &[]).unwrap_err(), ResponseError::FetchSessionIdNotFound);
+        let moved = PartitionMark {
+            high_watermark: 5,
+            ..mark
+        };
+        assert_eq!(
+            cache.finish(mode, &all, &[mark, moved], &[false, false]),
+            vec![false, true]
+        );
+        assert_eq!(
+            cache.begin(id, 1, vec![], &[]).unwrap_err(),
+            ResponseError::InvalidFetchSessionEpoch
+        );
+        assert_eq!(
+            cache.begin(99, 1, vec![], &[]).unwrap_err(),
+            ResponseError::FetchSessionIdNotFound
+        );
         let (_, all) = cache.begin(id, 2, vec![], &[("t".into(), 0)]).unwrap();
         assert_eq!(all.len(), 1);
     }

@@ -15,7 +15,12 @@ pub struct Partition {
 
 impl Partition {
     pub fn new(tp: TopicPartition, topic_id: uuid::Uuid, log: Arc<UnifiedLog>) -> Self {
-        Self { tp, topic_id, log, data_arrived: Notify::new() }
+        Self {
+            tp,
+            topic_id,
+            log,
+            data_arrived: Notify::new(),
+        }
     }
 
     /// Wakes every fetch waiting on this partition.

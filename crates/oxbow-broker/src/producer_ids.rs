@@ -20,12 +20,18 @@ impl ProducerIdManager {
         let path = meta_dir.join("producer-id-block");
         let next = match std::fs::read_to_string(&path) {
             Ok(s) => s.trim().parse::<i64>().map_err(|e| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e),
         };
-        Ok(Self { path, state: Mutex::new((next, next)) })
+        Ok(Self {
+            path,
+            state: Mutex::new((next, next)),
+        })
     }
 
     /// The next producer id.

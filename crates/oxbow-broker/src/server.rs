@@ -34,13 +34,19 @@ pub fn serve(broker: Arc<Broker>, listener: TcpListener) -> std::io::Result<Serv
     let cfg = &broker.config.server;
     let limits = Arc::new(Limits {
         max_request_bytes: cfg.max_request_bytes as usize,
-        inflight_kib: Arc::new(Semaphore::new((cfg.max_inflight_request_bytes / 1024) as usize)),
+        inflight_kib: Arc::new(Semaphore::new(
+            (cfg.max_inflight_request_bytes / 1024) as usize,
+        )),
         idle: Duration::from_millis(cfg.connections_max_idle_ms),
     });
     let connections = Arc::new(Semaphore::new(cfg.max_connections as usize));
     spawn_background(broker.clone(), rx.clone());
     let accept = tokio::spawn(accept_loop(broker, listener, limits, connections, rx));
-    Ok(ServerHandle { local_addr, shutdown: tx, accept })
+    Ok(ServerHandle {
+        local_addr,
+        shutdown: tx,
+        accept,
+    })
 }
 
 async fn accept_loop(

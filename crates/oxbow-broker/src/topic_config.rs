@@ -46,30 +46,198 @@ const I64_MAX: &str = "9223372036854775807";
 
 /// Every topic config Oxbow accepts.
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
-    def("cleanup.policy", "log.cleanup.policy", ConfigType::List, "delete", "delete, compact, or compact,delete", v_cleanup_policy),
-    def("compression.type", "compression.type", ConfigType::String, "producer", "Only 'producer' (batches are stored as the producer compressed them)", v_compression),
-    def("delete.retention.ms", "log.cleaner.delete.retention.ms", ConfigType::Long, "86400000", "How long tombstones are kept on compacted topics", v_long_min0),
-    def("file.delete.delay.ms", "log.segment.delete.delay.ms", ConfigType::Long, "60000", "Delay before a deleted segment's file is removed", v_long_min0),
-    def("flush.messages", "log.flush.interval.messages", ConfigType::Long, I64_MAX, "Accepted for compatibility; acks=all always fsyncs", v_long_min1),
-    def("flush.ms", "log.flush.interval.ms", ConfigType::Long, I64_MAX, "Accepted for compatibility; acks=all always fsyncs", v_long_min0),
-    def("index.interval.bytes", "log.index.interval.bytes", ConfigType::Int, "4096", "Bytes between sparse offset index entries", v_int_min0),
-    def("max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", ConfigType::Long, I64_MAX, "Longest time a record may stay uncompacted", v_long_min1),
-    def("max.message.bytes", "message.max.bytes", ConfigType::Int, "1048588", "Largest record batch accepted", v_int_min0),
-    def("message.timestamp.type", "log.message.timestamp.type", ConfigType::String, "CreateTime", "CreateTime or LogAppendTime", v_timestamp_type),
-    def("message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", ConfigType::Long, I64_MAX, "Accepted for compatibility", v_long_min0),
-    def("message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", ConfigType::Long, I64_MAX, "Accepted for compatibility", v_long_min0),
-    def("min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", ConfigType::Double, "0.5", "Dirty ratio above which a log is compacted", v_ratio),
-    def("min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", ConfigType::Long, "0", "Shortest time a record stays uncompacted", v_long_min0),
-    def("min.insync.replicas", "min.insync.replicas", ConfigType::Int, "1", "Single node: always satisfied", v_int_min1),
-    def("preallocate", "log.preallocate", ConfigType::Boolean, "false", "Accepted for compatibility", v_bool),
-    def("retention.bytes", "log.retention.bytes", ConfigType::Long, "-1", "Largest log size before old segments are deleted; -1 = no limit", v_long_min_neg1),
-    def("retention.ms", "log.retention.ms", ConfigType::Long, "604800000", "Age after which segments are deleted; -1 = forever", v_long_min_neg1),
-    def("segment.bytes", "log.segment.bytes", ConfigType::Int, "1073741824", "Segment file size before rolling", v_segment_bytes),
-    def("segment.index.bytes", "log.index.size.max.bytes", ConfigType::Int, "10485760", "Accepted for compatibility", v_int_min4),
-    def("segment.jitter.ms", "log.roll.jitter.ms", ConfigType::Long, "0", "Accepted for compatibility", v_long_min0),
-    def("segment.ms", "log.roll.ms", ConfigType::Long, "604800000", "Age of the active segment before rolling", v_long_min1),
-    def("unclean.leader.election.enable", "unclean.leader.election.enable", ConfigType::Boolean, "false", "Single node: no effect", v_bool),
-    def("message.downconversion.enable", "log.message.downconversion.enable", ConfigType::Boolean, "true", "Accepted for compatibility", v_bool),
+    def(
+        "cleanup.policy",
+        "log.cleanup.policy",
+        ConfigType::List,
+        "delete",
+        "delete, compact, or compact,delete",
+        v_cleanup_policy,
+    ),
+    def(
+        "compression.type",
+        "compression.type",
+        ConfigType::String,
+        "producer",
+        "Only 'producer' (batches are stored as the producer compressed them)",
+        v_compression,
+    ),
+    def(
+        "delete.retention.ms",
+        "log.cleaner.delete.retention.ms",
+        ConfigType::Long,
+        "86400000",
+        "How long tombstones are kept on compacted topics",
+        v_long_min0,
+    ),
+    def(
+        "file.delete.delay.ms",
+        "log.segment.delete.delay.ms",
+        ConfigType::Long,
+        "60000",
+        "Delay before a deleted segment's file is removed",
+        v_long_min0,
+    ),
+    def(
+        "flush.messages",
+        "log.flush.interval.messages",
+        ConfigType::Long,
+        I64_MAX,
+        "Accepted for compatibility; acks=all always fsyncs",
+        v_long_min1,
+    ),
+    def(
+        "flush.ms",
+        "log.flush.interval.ms",
+        ConfigType::Long,
+        I64_MAX,
+        "Accepted for compatibility; acks=all always fsyncs",
+        v_long_min0,
+    ),
+    def(
+        "index.interval.bytes",
+        "log.index.interval.bytes",
+        ConfigType::Int,
+        "4096",
+        "Bytes between sparse offset index entries",
+        v_int_min0,
+    ),
+    def(
+        "max.compaction.lag.ms",
+        "log.cleaner.max.compaction.lag.ms",
+        ConfigType::Long,
+        I64_MAX,
+        "Longest time a record may stay uncompacted",
+        v_long_min1,
+    ),
+    def(
+        "max.message.bytes",
+        "message.max.bytes",
+        ConfigType::Int,
+        "1048588",
+        "Largest record batch accepted",
+        v_int_min0,
+    ),
+    def(
+        "message.timestamp.type",
+        "log.message.timestamp.type",
+        ConfigType::String,
+        "CreateTime",
+        "CreateTime or LogAppendTime",
+        v_timestamp_type,
+    ),
+    def(
+        "message.timestamp.before.max.ms",
+        "log.message.timestamp.before.max.ms",
+        ConfigType::Long,
+        I64_MAX,
+        "Accepted for compatibility",
+        v_long_min0,
+    ),
+    def(
+        "message.timestamp.after.max.ms",
+        "log.message.timestamp.after.max.ms",
+        ConfigType::Long,
+        I64_MAX,
+        "Accepted for compatibility",
+        v_long_min0,
+    ),
+    def(
+        "min.cleanable.dirty.ratio",
+        "log.cleaner.min.cleanable.ratio",
+        ConfigType::Double,
+        "0.5",
+        "Dirty ratio above which a log is compacted",
+        v_ratio,
+    ),
+    def(
+        "min.compaction.lag.ms",
+        "log.cleaner.min.compaction.lag.ms",
+        ConfigType::Long,
+        "0",
+        "Shortest time a record stays uncompacted",
+        v_long_min0,
+    ),
+    def(
+        "min.insync.replicas",
+        "min.insync.replicas",
+        ConfigType::Int,
+        "1",
+        "Single node: always satisfied",
+        v_int_min1,
+    ),
+    def(
+        "preallocate",
+        "log.preallocate",
+        ConfigType::Boolean,
+        "false",
+        "Accepted for compatibility",
+        v_bool,
+    ),
+    def(
+        "retention.bytes",
+        "log.retention.bytes",
+        ConfigType::Long,
+        "-1",
+        "Largest log size before old segments are deleted; -1 = no limit",
+        v_long_min_neg1,
+    ),
+    def(
+        "retention.ms",
+        "log.retention.ms",
+        ConfigType::Long,
+        "604800000",
+        "Age after which segments are deleted; -1 = forever",
+        v_long_min_neg1,
+    ),
+    def(
+        "segment.bytes",
+        "log.segment.bytes",
+        ConfigType::Int,
+        "1073741824",
+        "Segment file size before rolling",
+        v_segment_bytes,
+    ),
+    def(
+        "segment.index.bytes",
+        "log.index.size.max.bytes",
+        ConfigType::Int,
+        "10485760",
+        "Accepted for compatibility",
+        v_int_min4,
+    ),
+    def(
+        "segment.jitter.ms",
+        "log.roll.jitter.ms",
+        ConfigType::Long,
+        "0",
+        "Accepted for compatibility",
+        v_long_min0,
+    ),
+    def(
+        "segment.ms",
+        "log.roll.ms",
+        ConfigType::Long,
+        "604800000",
+        "Age of the active segment before rolling",
+        v_long_min1,
+    ),
+    def(
+        "unclean.leader.election.enable",
+        "unclean.leader.election.enable",
+        ConfigType::Boolean,
+        "false",
+        "Single node: no effect",
+        v_bool,
+    ),
+    def(
+        "message.downconversion.enable",
+        "log.message.downconversion.enable",
+        ConfigType::Boolean,
+        "true",
+        "Accepted for compatibility",
+        v_bool,
+    ),
 ];
 
 const fn def(
@@ -80,7 +248,14 @@ const fn def(
     doc: &'static str,
     validate: fn(&str) -> Result<(), String>,
 ) -> TopicConfigDef {
-    TopicConfigDef { name, broker_key, kind, default, doc, validate }
+    TopicConfigDef {
+        name,
+        broker_key,
+        kind,
+        default,
+        doc,
+        validate,
+    }
 }
 
 pub fn find(name: &str) -> Option<&'static TopicConfigDef> {
@@ -95,7 +270,8 @@ pub fn find_by_broker_key(key: &str) -> Option<&'static TopicConfigDef> {
 pub fn validate(name: &str, value: Option<&str>) -> Result<(), String> {
     let def = find(name).ok_or_else(|| format!("Unknown topic config name: {name}"))?;
     let value = value.ok_or_else(|| format!("Null value not supported for topic config {name}"))?;
-    (def.validate)(value).map_err(|why| format!("Invalid value {value} for configuration {name}: {why}"))
+    (def.validate)(value)
+        .map_err(|why| format!("Invalid value {value} for configuration {name}: {why}"))
 }
 
 /// Validates a whole set of overrides.
@@ -115,7 +291,11 @@ impl BrokerDefaults {
     /// The value of a broker-level key that backs a topic config, and where it came from.
     pub fn topic_default(&self, def: &TopicConfigDef) -> (String, ConfigSource) {
         if let Some((v, cluster_wide)) = self.dynamic.get(def.broker_key) {
-            let source = if *cluster_wide { ConfigSource::DynamicDefaultBroker } else { ConfigSource::DynamicBroker };
+            let source = if *cluster_wide {
+                ConfigSource::DynamicDefaultBroker
+            } else {
+                ConfigSource::DynamicBroker
+            };
             return (v.clone(), source);
         }
         match self.static_value(def.name) {
@@ -156,7 +336,11 @@ impl BrokerDefaults {
     }
 
     /// The effective value of a topic config for a topic with `overrides`, and its source.
-    pub fn effective(&self, def: &TopicConfigDef, overrides: &BTreeMap<String, String>) -> (String, ConfigSource) {
+    pub fn effective(
+        &self,
+        def: &TopicConfigDef,
+        overrides: &BTreeMap<String, String>,
+    ) -> (String, ConfigSource) {
         match overrides.get(def.name) {
             Some(v) => (v.clone(), ConfigSource::DynamicTopic),
             None => self.topic_default(def),
@@ -166,36 +350,59 @@ impl BrokerDefaults {
     /// Resolves the storage engine's settings for a topic.
     pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
         let get = |name: &str| -> String {
-            find(name).map(|d| self.effective(d, overrides).0).unwrap_or_default()
+            find(name)
+                .map(|d| self.effective(d, overrides).0)
+                .unwrap_or_default()
         };
         let base = LogConfig::default();
         LogConfig {
             segment_bytes: get("segment.bytes").parse().unwrap_or(base.segment_bytes),
             segment_ms: get("segment.ms").parse().unwrap_or(base.segment_ms),
             retention_ms: get("retention.ms").parse().unwrap_or(base.retention_ms),
-            retention_bytes: get("retention.bytes").parse().unwrap_or(base.retention_bytes),
-            max_message_bytes: get("max.message.bytes").parse().unwrap_or(base.max_message_bytes),
+            retention_bytes: get("retention.bytes")
+                .parse()
+                .unwrap_or(base.retention_bytes),
+            max_message_bytes: get("max.message.bytes")
+                .parse()
+                .unwrap_or(base.max_message_bytes),
             timestamp_type: if get("message.timestamp.type") == "LogAppendTime" {
                 TimestampType::LogAppendTime
             } else {
                 TimestampType::CreateTime
             },
-            index_interval_bytes: get("index.interval.bytes").parse().unwrap_or(base.index_interval_bytes),
-            file_delete_delay_ms: get("file.delete.delay.ms").parse().unwrap_or(base.file_delete_delay_ms),
-            cleanup_policy: CleanupPolicy::parse(&get("cleanup.policy")).unwrap_or(base.cleanup_policy),
-            delete_retention_ms: get("delete.retention.ms").parse().unwrap_or(base.delete_retention_ms),
-            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio").parse().unwrap_or(base.min_cleanable_dirty_ratio),
-            min_compaction_lag_ms: get("min.compaction.lag.ms").parse().unwrap_or(base.min_compaction_lag_ms),
-            max_compaction_lag_ms: get("max.compaction.lag.ms").parse().unwrap_or(base.max_compaction_lag_ms),
+            index_interval_bytes: get("index.interval.bytes")
+                .parse()
+                .unwrap_or(base.index_interval_bytes),
+            file_delete_delay_ms: get("file.delete.delay.ms")
+                .parse()
+                .unwrap_or(base.file_delete_delay_ms),
+            cleanup_policy: CleanupPolicy::parse(&get("cleanup.policy"))
+                .unwrap_or(base.cleanup_policy),
+            delete_retention_ms: get("delete.retention.ms")
+                .parse()
+                .unwrap_or(base.delete_retention_ms),
+            min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+                .parse()
+                .unwrap_or(base.min_cleanable_dirty_ratio),
+            min_compaction_lag_ms: get("min.compaction.lag.ms")
+                .parse()
+                .unwrap_or(base.min_compaction_lag_ms),
+            max_compaction_lag_ms: get("max.compaction.lag.ms")
+                .parse()
+                .unwrap_or(base.max_compaction_lag_ms),
         }
     }
 }
 
 fn parse_long(v: &str) -> Result<i64, String> {
-    v.trim().parse::<i64>().map_err(|_| "not a valid long".to_string())
+    v.trim()
+        .parse::<i64>()
+        .map_err(|_| "not a valid long".to_string())
 }
 fn parse_int(v: &str) -> Result<i32, String> {
-    v.trim().parse::<i32>().map_err(|_| "not a valid int".to_string())
+    v.trim()
+        .parse::<i32>()
+        .map_err(|_| "not a valid int".to_string())
 }
 fn at_least<T: PartialOrd + std::fmt::Display>(v: T, min: T) -> Result<(), String> {
     if v >= min {
@@ -267,9 +474,13 @@ mod tests {
 
     #[test]
     fn given_bad_values_when_validating_should_explain() {
-        assert!(validate("retention.ms", Some("abc")).unwrap_err().contains("retention.ms"));
+        assert!(validate("retention.ms", Some("abc"))
+            .unwrap_err()
+            .contains("retention.ms"));
         assert!(validate("segment.bytes", Some("10")).is_err());
-        assert!(validate("no.such.key", Some("1")).unwrap_err().contains("Unknown"));
+        assert!(validate("no.such.key", Some("1"))
+            .unwrap_err()
+            .contains("Unknown"));
         assert!(validate("cleanup.policy", Some("compact,delete")).is_ok());
         assert!(validate("cleanup.policy", Some("shred")).is_err());
     }
@@ -277,7 +488,8 @@ mod tests {
     #[test]
     fn given_override_when_resolving_should_win_over_defaults() {
         let mut d = BrokerDefaults::default();
-        d.dynamic.insert("log.retention.ms".into(), ("1000".into(), true));
+        d.dynamic
+            .insert("log.retention.ms".into(), ("1000".into(), true));
         let mut o = BTreeMap::new();
         assert_eq!(d.log_config(&o).retention_ms, 1000);
         o.insert("retention.ms".into(), "5".into());

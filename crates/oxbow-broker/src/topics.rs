@@ -54,9 +54,14 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         return Err("Topic name cannot be \".\" or \"..\"".into());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!("Topic name is illegal, it can't be longer than {MAX_NAME_LEN} characters"));
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than {MAX_NAME_LEN} characters"
+        ));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         return Err(format!(
             "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         ));
@@ -92,7 +97,10 @@ impl TopicRegistry {
             }
             let text = std::fs::read_to_string(&path)?;
             let meta: TopicMeta = serde_json::from_str(&text).map_err(|e| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
             })?;
             metas.push(meta);
         }
@@ -100,9 +108,19 @@ impl TopicRegistry {
     }
 
     pub fn new(dir: PathBuf, topics: Vec<TopicState>) -> Self {
-        let by_id = topics.iter().map(|t| (t.meta.id, t.meta.name.clone())).collect();
-        let by_name = topics.into_iter().map(|t| (t.meta.name.clone(), Arc::new(t))).collect();
-        Self { dir, by_name: RwLock::new(by_name), by_id: RwLock::new(by_id) }
+        let by_id = topics
+            .iter()
+            .map(|t| (t.meta.id, t.meta.name.clone()))
+            .collect();
+        let by_name = topics
+            .into_iter()
+            .map(|t| (t.meta.name.clone(), Arc::new(t)))
+            .collect();
+        Self {
+            dir,
+            by_name: RwLock::new(by_name),
+            by_id: RwLock::new(by_id),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<TopicState>> {
@@ -121,7 +139,11 @@ impl TopicRegistry {
     /// The existing topic whose name collides with `name`, if any (other than `name` itself).
     pub fn colliding(&self, name: &str) -> Option<String> {
         let key = collision_key(name);
-        self.by_name.read().keys().find(|n| n.as_str() != name && collision_key(n) == key).cloned()
+        self.by_name
+            .read()
+            .keys()
+            .find(|n| n.as_str() != name && collision_key(n) == key)
+            .cloned()
     }
 
     /// Persists `meta` and installs the state (create or replace).
@@ -130,8 +152,12 @@ impl TopicRegistry {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         write_atomically(&self.file(&state.meta.name), &text)?;
         let state = Arc::new(state);
-        self.by_id.write().insert(state.meta.id, state.meta.name.clone());
-        self.by_name.write().insert(state.meta.name.clone(), state.clone());
+        self.by_id
+            .write()
+            .insert(state.meta.id, state.meta.name.clone());
+        self.by_name
+            .write()
+            .insert(state.meta.name.clone(), state.clone());
         Ok(state)
     }
 

@@ -12,15 +12,19 @@ pub(crate) fn apply_overrides(
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), ConfigError> {
     for (var, raw) in vars {
-        let Some(rest) = var.strip_prefix("OXBOW_") else { continue };
+        let Some(rest) = var.strip_prefix("OXBOW_") else {
+            continue;
+        };
         if IGNORED.contains(&var.as_str()) {
             continue;
         }
         let lower = rest.to_ascii_lowercase();
-        let Some((section, key)) = SECTIONS
-            .iter()
-            .find_map(|s| lower.strip_prefix(s).and_then(|k| k.strip_prefix('_')).map(|k| (*s, k)))
-        else {
+        let Some((section, key)) = SECTIONS.iter().find_map(|s| {
+            lower
+                .strip_prefix(s)
+                .and_then(|k| k.strip_prefix('_'))
+                .map(|k| (*s, k))
+        }) else {
             return Err(ConfigError::Env {
                 var,
                 reason: format!("unknown section (expected one of {})", SECTIONS.join(", ")),
@@ -30,7 +34,10 @@ pub(crate) fn apply_overrides(
             .entry(section.to_string())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         let toml::Value::Table(section_table) = entry else {
-            return Err(ConfigError::Env { var, reason: format!("[{section}] is not a table") });
+            return Err(ConfigError::Env {
+                var,
+                reason: format!("[{section}] is not a table"),
+            });
         };
         section_table.insert(key.to_string(), parse_scalar(&raw));
     }

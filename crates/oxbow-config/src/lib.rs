@@ -25,7 +25,11 @@ pub enum ConfigError {
     #[error("environment override {var}: {reason}")]
     Env { var: String, reason: String },
     #[error("config key {key} = {value}: {reason}")]
-    Bounds { key: &'static str, value: String, reason: &'static str },
+    Bounds {
+        key: &'static str,
+        value: String,
+        reason: &'static str,
+    },
 }
 
 /// The whole broker configuration.
@@ -206,8 +210,10 @@ impl BrokerConfig {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let text = match file {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?,
+            Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?,
             None => String::new(),
         };
         let mut table: toml::Table = toml::from_str(&text)?;
@@ -228,11 +234,20 @@ impl BrokerConfig {
 
     /// Checks every bound documented on the fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn check(ok: bool, key: &'static str, value: impl ToString, reason: &'static str) -> Result<(), ConfigError> {
+        fn check(
+            ok: bool,
+            key: &'static str,
+            value: impl ToString,
+            reason: &'static str,
+        ) -> Result<(), ConfigError> {
             if ok {
                 Ok(())
             } else {
-                Err(ConfigError::Bounds { key, value: value.to_string(), reason })
+                Err(ConfigError::Bounds {
+                    key,
+                    value: value.to_string(),
+                    reason,
+                })
             }
         }
         let s = &self.server;
@@ -249,26 +264,86 @@ impl BrokerConfig {
             s.max_inflight_request_bytes,
             "must be >= server.max_request_bytes",
         )?;
-        check(s.connections_max_idle_ms >= 1000, "server.connections_max_idle_ms", s.connections_max_idle_ms, "must be >= 1000")?;
-        check(s.max_connections >= 1, "server.max_connections", s.max_connections, "must be >= 1")?;
-        check(s.listen.parse::<std::net::SocketAddr>().is_ok() || s.listen.contains(':'), "server.listen", &s.listen, "must be HOST:PORT")?;
+        check(
+            s.connections_max_idle_ms >= 1000,
+            "server.connections_max_idle_ms",
+            s.connections_max_idle_ms,
+            "must be >= 1000",
+        )?;
+        check(
+            s.max_connections >= 1,
+            "server.max_connections",
+            s.max_connections,
+            "must be >= 1",
+        )?;
+        check(
+            s.listen.parse::<std::net::SocketAddr>().is_ok() || s.listen.contains(':'),
+            "server.listen",
+            &s.listen,
+            "must be HOST:PORT",
+        )?;
         let st = &self.storage;
-        check(st.checkpoint_interval_ms >= 100, "storage.checkpoint_interval_ms", st.checkpoint_interval_ms, "must be >= 100")?;
-        check(st.producer_id_expiration_ms >= 1, "storage.producer_id_expiration_ms", st.producer_id_expiration_ms, "must be >= 1")?;
-        check(st.retention_check_interval_ms >= 100, "storage.retention_check_interval_ms", st.retention_check_interval_ms, "must be >= 100")?;
+        check(
+            st.checkpoint_interval_ms >= 100,
+            "storage.checkpoint_interval_ms",
+            st.checkpoint_interval_ms,
+            "must be >= 100",
+        )?;
+        check(
+            st.producer_id_expiration_ms >= 1,
+            "storage.producer_id_expiration_ms",
+            st.producer_id_expiration_ms,
+            "must be >= 1",
+        )?;
+        check(
+            st.retention_check_interval_ms >= 100,
+            "storage.retention_check_interval_ms",
+            st.retention_check_interval_ms,
+            "must be >= 100",
+        )?;
         let l = &self.log;
-        check((1..=100_000).contains(&l.num_partitions), "log.num_partitions", l.num_partitions, "must be 1..=100000")?;
-        check((14..=i32::MAX as u64).contains(&l.segment_bytes), "log.segment_bytes", l.segment_bytes, "must be 14..=2147483647")?;
-        check(l.segment_ms >= 1, "log.segment_ms", l.segment_ms, "must be >= 1")?;
-        check(l.retention_ms >= -1, "log.retention_ms", l.retention_ms, "must be >= -1")?;
-        check(l.retention_bytes >= -1, "log.retention_bytes", l.retention_bytes, "must be >= -1")?;
+        check(
+            (1..=100_000).contains(&l.num_partitions),
+            "log.num_partitions",
+            l.num_partitions,
+            "must be 1..=100000",
+        )?;
+        check(
+            (14..=i32::MAX as u64).contains(&l.segment_bytes),
+            "log.segment_bytes",
+            l.segment_bytes,
+            "must be 14..=2147483647",
+        )?;
+        check(
+            l.segment_ms >= 1,
+            "log.segment_ms",
+            l.segment_ms,
+            "must be >= 1",
+        )?;
+        check(
+            l.retention_ms >= -1,
+            "log.retention_ms",
+            l.retention_ms,
+            "must be >= -1",
+        )?;
+        check(
+            l.retention_bytes >= -1,
+            "log.retention_bytes",
+            l.retention_bytes,
+            "must be >= -1",
+        )?;
         check(
             l.message_timestamp_type == "CreateTime" || l.message_timestamp_type == "LogAppendTime",
             "log.message_timestamp_type",
             &l.message_timestamp_type,
             "must be CreateTime or LogAppendTime",
         )?;
-        check(l.file_delete_delay_ms >= 0, "log.file_delete_delay_ms", l.file_delete_delay_ms, "must be >= 0")?;
+        check(
+            l.file_delete_delay_ms >= 0,
+            "log.file_delete_delay_ms",
+            l.file_delete_delay_ms,
+            "must be >= 0",
+        )?;
         check(
             l.cleaner_io_max_bytes_per_second == 0 || l.cleaner_io_max_bytes_per_second >= 65_536,
             "log.cleaner_io_max_bytes_per_second",
@@ -290,22 +365,49 @@ impl GroupConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key, value: String, reason| Err(ConfigError::Bounds { key, value, reason });
         if self.min_session_timeout_ms < 1 {
-            return bad("group.min_session_timeout_ms", self.min_session_timeout_ms.to_string(), "must be >= 1");
+            return bad(
+                "group.min_session_timeout_ms",
+                self.min_session_timeout_ms.to_string(),
+                "must be >= 1",
+            );
         }
         if self.max_session_timeout_ms < self.min_session_timeout_ms {
-            return bad("group.max_session_timeout_ms", self.max_session_timeout_ms.to_string(), "must be >= group.min_session_timeout_ms");
+            return bad(
+                "group.max_session_timeout_ms",
+                self.max_session_timeout_ms.to_string(),
+                "must be >= group.min_session_timeout_ms",
+            );
         }
         if self.offsets_retention_minutes < 1 {
-            return bad("group.offsets_retention_minutes", self.offsets_retention_minutes.to_string(), "must be >= 1");
+            return bad(
+                "group.offsets_retention_minutes",
+                self.offsets_retention_minutes.to_string(),
+                "must be >= 1",
+            );
         }
         if self.offsets_retention_check_interval_ms < 100 {
-            return bad("group.offsets_retention_check_interval_ms", self.offsets_retention_check_interval_ms.to_string(), "must be >= 100");
+            return bad(
+                "group.offsets_retention_check_interval_ms",
+                self.offsets_retention_check_interval_ms.to_string(),
+                "must be >= 100",
+            );
         }
-        if self.consumer_heartbeat_interval_ms < 1 || self.consumer_session_timeout_ms <= self.consumer_heartbeat_interval_ms {
-            return bad("group.consumer_session_timeout_ms", self.consumer_session_timeout_ms.to_string(), "must be > group.consumer_heartbeat_interval_ms >= 1");
+        if self.consumer_heartbeat_interval_ms < 1
+            || self.consumer_session_timeout_ms <= self.consumer_heartbeat_interval_ms
+        {
+            return bad(
+                "group.consumer_session_timeout_ms",
+                self.consumer_session_timeout_ms.to_string(),
+                "must be > group.consumer_heartbeat_interval_ms >= 1",
+            );
         }
-        if self.consumer_default_assignor != "uniform" && self.consumer_default_assignor != "range" {
-            return bad("group.consumer_default_assignor", self.consumer_default_assignor.clone(), "must be uniform or range");
+        if self.consumer_default_assignor != "uniform" && self.consumer_default_assignor != "range"
+        {
+            return bad(
+                "group.consumer_default_assignor",
+                self.consumer_default_assignor.clone(),
+                "must be uniform or range",
+            );
         }
         Ok(())
     }
@@ -326,10 +428,17 @@ mod tests {
     fn given_file_and_env_when_loading_should_apply_env_last() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("oxbow.toml");
-        std::fs::write(&path, "[server]\nlisten = \"127.0.0.1:1\"\n[log]\nnum_partitions = 3\n").unwrap();
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"127.0.0.1:1\"\n[log]\nnum_partitions = 3\n",
+        )
+        .unwrap();
         let env = vec![
             ("OXBOW_SERVER_LISTEN".to_string(), "127.0.0.1:2".to_string()),
-            ("OXBOW_LOG_AUTO_CREATE_TOPICS".to_string(), "false".to_string()),
+            (
+                "OXBOW_LOG_AUTO_CREATE_TOPICS".to_string(),
+                "false".to_string(),
+            ),
             ("PATH".to_string(), "/bin".to_string()),
         ];
         let c = BrokerConfig::load_with_env(Some(&path), env).unwrap();
@@ -345,22 +454,42 @@ mod tests {
         std::fs::write(&path, "[server]\nlisten_typo = \"x\"\n").unwrap();
         let err = BrokerConfig::load_with_env(Some(&path), Vec::new()).unwrap_err();
         assert!(err.to_string().contains("invalid config"), "{err}");
-        let err = BrokerConfig::load_with_env(None, vec![("OXBOW_NOPE_X".into(), "1".into())]).unwrap_err();
+        let err = BrokerConfig::load_with_env(None, vec![("OXBOW_NOPE_X".into(), "1".into())])
+            .unwrap_err();
         assert!(err.to_string().contains("OXBOW_NOPE_X"), "{err}");
     }
 
     #[test]
     fn given_cleaner_keys_when_loading_should_parse_and_bound_them() {
-        let c = BrokerConfig::load_with_env(None, vec![("OXBOW_LOG_CLEANER_BACKOFF_MS".into(), "50".into())]).unwrap();
+        let c = BrokerConfig::load_with_env(
+            None,
+            vec![("OXBOW_LOG_CLEANER_BACKOFF_MS".into(), "50".into())],
+        )
+        .unwrap();
         assert_eq!(c.log.cleaner_backoff_ms, 50);
         assert_eq!(c.log.cleaner_io_max_bytes_per_second, 50 * 1024 * 1024);
-        let err = BrokerConfig::load_with_env(None, vec![("OXBOW_LOG_CLEANER_IO_MAX_BYTES_PER_SECOND".into(), "10".into())]).unwrap_err();
-        assert!(err.to_string().contains("log.cleaner_io_max_bytes_per_second"), "{err}");
+        let err = BrokerConfig::load_with_env(
+            None,
+            vec![(
+                "OXBOW_LOG_CLEANER_IO_MAX_BYTES_PER_SECOND".into(),
+                "10".into(),
+            )],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("log.cleaner_io_max_bytes_per_second"),
+            "{err}"
+        );
     }
 
     #[test]
     fn given_out_of_bounds_value_when_loading_should_name_the_key() {
-        let err = BrokerConfig::load_with_env(None, vec![("OXBOW_LOG_NUM_PARTITIONS".into(), "0".into())]).unwrap_err();
+        let err = BrokerConfig::load_with_env(
+            None,
+            vec![("OXBOW_LOG_NUM_PARTITIONS".into(), "0".into())],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("log.num_partitions"), "{err}");
     }
 }

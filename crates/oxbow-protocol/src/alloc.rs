@@ -83,7 +83,11 @@ unsafe impl GlobalAlloc for GuardedAlloc {
         }
         if is_large(&layout) && is_large(&new_layout) {
             let moved = libc::mremap(ptr.cast(), layout.size(), new_size, libc::MREMAP_MAYMOVE);
-            return if moved == libc::MAP_FAILED { std::ptr::null_mut() } else { moved.cast() };
+            return if moved == libc::MAP_FAILED {
+                std::ptr::null_mut()
+            } else {
+                moved.cast()
+            };
         }
         let new_ptr = self.alloc(new_layout);
         if !new_ptr.is_null() {

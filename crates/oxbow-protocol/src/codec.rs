@@ -35,9 +35,17 @@ pub enum DecodeError {
     #[error("unknown API key {0}")]
     UnknownApiKey(i16),
     #[error("{api:?} request of {size} bytes exceeds the {cap}-byte limit for that API")]
-    TooLarge { api: ApiKey, size: usize, cap: usize },
+    TooLarge {
+        api: ApiKey,
+        size: usize,
+        cap: usize,
+    },
     #[error("malformed {api:?} v{version} request: {reason}")]
-    Malformed { api: ApiKey, version: i16, reason: String },
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
 }
 
 /// Reads the API key, version and correlation id.
@@ -73,15 +81,27 @@ pub fn frame_cap(api: ApiKey, max_request_bytes: usize) -> usize {
 }
 
 /// Decodes a request whose version the caller has checked is served.
-pub fn decode_request(frame: Bytes, max_request_bytes: usize) -> Result<DecodedRequest, DecodeError> {
+pub fn decode_request(
+    frame: Bytes,
+    max_request_bytes: usize,
+) -> Result<DecodedRequest, DecodeError> {
     let peek = peek_header(&frame)?;
-    let api_key = ApiKey::try_from(peek.api_key).map_err(|_| DecodeError::UnknownApiKey(peek.api_key))?;
+    let api_key =
+        ApiKey::try_from(peek.api_key).map_err(|_| DecodeError::UnknownApiKey(peek.api_key))?;
     let cap = frame_cap(api_key, max_request_bytes);
     if frame.len() > cap {
-        return Err(DecodeError::TooLarge { api: api_key, size: frame.len(), cap });
+        return Err(DecodeError::TooLarge {
+            api: api_key,
+            size: frame.len(),
+            cap,
+        });
     }
     let version = peek.api_version;
-    let malformed = |reason: String| DecodeError::Malformed { api: api_key, version, reason };
+    let malformed = |reason: String| DecodeError::Malformed {
+        api: api_key,
+        version,
+        reason,
+    };
     let outcome = std::panic::catch_unwind(move || {
         let mut buf = frame;
         let header_version = api_key.request_header_version(version);
@@ -90,7 +110,11 @@ pub fn decode_request(frame: Bytes, max_request_bytes: usize) -> Result<DecodedR
         Ok::<_, anyhow::Error>((header, body))
     });
     match outcome {
-        Ok(Ok((header, body))) => Ok(DecodedRequest { api_key, header, body }),
+        Ok(Ok((header, body))) => Ok(DecodedRequest {
+            api_key,
+            header,
+            body,
+        }),
         Ok(Err(e)) => Err(malformed(e.to_string())),
         Err(_) => Err(malformed("decoder panicked".into())),
     }

@@ -41,7 +41,10 @@ impl FrameReader {
         }
         let size = size as usize;
         if size > self.max_size {
-            return Err(FrameError::TooLarge { size, max: self.max_size });
+            return Err(FrameError::TooLarge {
+                size,
+                max: self.max_size,
+            });
         }
         if size < MIN_REQUEST_SIZE {
             return Err(FrameError::TooShort { size });
@@ -91,10 +94,19 @@ mod tests {
     fn given_bad_sizes_when_reading_should_fail() {
         let r = FrameReader::new(100);
         let mut b = BytesMut::from(&(-1i32).to_be_bytes()[..]);
-        assert!(matches!(r.next_frame(&mut b), Err(FrameError::NegativeSize { .. })));
+        assert!(matches!(
+            r.next_frame(&mut b),
+            Err(FrameError::NegativeSize { .. })
+        ));
         let mut b = BytesMut::from(&101i32.to_be_bytes()[..]);
-        assert!(matches!(r.next_frame(&mut b), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            r.next_frame(&mut b),
+            Err(FrameError::TooLarge { .. })
+        ));
         let mut b = BytesMut::from(&3i32.to_be_bytes()[..]);
-        assert!(matches!(r.next_frame(&mut b), Err(FrameError::TooShort { .. })));
+        assert!(matches!(
+            r.next_frame(&mut b),
+            Err(FrameError::TooShort { .. })
+        ));
     }
 }

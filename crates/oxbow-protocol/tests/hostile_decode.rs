@@ -38,7 +38,13 @@ fn given_compact_array_claiming_u32_max_when_decoding_should_fail_cleanly() {
 
 #[test]
 fn given_many_hostile_frames_when_decoding_should_not_grow_memory() {
-    for api in [ApiKey::Metadata, ApiKey::Produce, ApiKey::Fetch, ApiKey::CreateTopics, ApiKey::OffsetCommit] {
+    for api in [
+        ApiKey::Metadata,
+        ApiKey::Produce,
+        ApiKey::Fetch,
+        ApiKey::CreateTopics,
+        ApiKey::OffsetCommit,
+    ] {
         for version in [1i16, 4, 9, 12] {
             let mut b = header(api as i16, version);
             if version >= 9 {
@@ -56,14 +62,20 @@ fn given_many_hostile_frames_when_decoding_should_not_grow_memory() {
 #[test]
 fn given_unknown_api_key_when_decoding_should_say_so() {
     let b = header(12345, 0);
-    assert!(matches!(decode_request(b.freeze(), 1 << 20), Err(DecodeError::UnknownApiKey(12345))));
+    assert!(matches!(
+        decode_request(b.freeze(), 1 << 20),
+        Err(DecodeError::UnknownApiKey(12345))
+    ));
 }
 
 #[test]
 fn given_oversize_non_produce_frame_when_decoding_should_refuse_before_decoding() {
     let mut b = header(ApiKey::Metadata as i16, 1);
     b.put_bytes(0, 9 << 20);
-    assert!(matches!(decode_request(b.freeze(), 100 << 20), Err(DecodeError::TooLarge { .. })));
+    assert!(matches!(
+        decode_request(b.freeze(), 100 << 20),
+        Err(DecodeError::TooLarge { .. })
+    ));
 }
 
 proptest! {

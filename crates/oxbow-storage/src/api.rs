@@ -14,7 +14,10 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
-        Self { topic: topic.into(), partition }
+        Self {
+            topic: topic.into(),
+            partition,
+        }
     }
 }
 
@@ -71,13 +74,25 @@ pub struct CleanupPolicy {
 }
 
 impl CleanupPolicy {
-    pub const DELETE: Self = Self { delete: true, compact: false };
-    pub const COMPACT: Self = Self { delete: false, compact: true };
-    pub const COMPACT_DELETE: Self = Self { delete: true, compact: true };
+    pub const DELETE: Self = Self {
+        delete: true,
+        compact: false,
+    };
+    pub const COMPACT: Self = Self {
+        delete: false,
+        compact: true,
+    };
+    pub const COMPACT_DELETE: Self = Self {
+        delete: true,
+        compact: true,
+    };
 
     /// Parses Kafka's list syntax (`delete`, `compact`, `compact,delete`); None if invalid.
     pub fn parse(value: &str) -> Option<Self> {
-        let mut policy = Self { delete: false, compact: false };
+        let mut policy = Self {
+            delete: false,
+            compact: false,
+        };
         for part in value.split(',').map(str::trim) {
             match part {
                 "delete" => policy.delete = true,

@@ -30,13 +30,25 @@ pub enum StorageError {
     MessageTooLarge { size: usize, max: u32 },
     /// The requested offset is outside [log start, log end] (OFFSET_OUT_OF_RANGE).
     #[error("offset {requested} is out of range [{log_start}, {log_end}]")]
-    OffsetOutOfRange { requested: i64, log_start: i64, log_end: i64 },
+    OffsetOutOfRange {
+        requested: i64,
+        log_start: i64,
+        log_end: i64,
+    },
     /// An idempotent producer's sequence does not follow its last one (OUT_OF_ORDER_SEQUENCE_NUMBER).
     #[error("out of order sequence for producer {producer_id}: expected {expected}, got {found}")]
-    OutOfOrderSequence { producer_id: i64, expected: i32, found: i32 },
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        found: i32,
+    },
     /// The producer epoch is older than the one the log has seen (INVALID_PRODUCER_EPOCH).
     #[error("producer {producer_id} epoch {epoch} is older than current epoch {current}")]
-    InvalidProducerEpoch { producer_id: i64, epoch: i16, current: i16 },
+    InvalidProducerEpoch {
+        producer_id: i64,
+        epoch: i16,
+        current: i16,
+    },
     /// The log was deleted while the call ran (UNKNOWN_TOPIC_OR_PARTITION).
     #[error("log {0} was deleted")]
     LogDeleted(String),

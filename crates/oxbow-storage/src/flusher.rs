@@ -3,8 +3,8 @@
 //! advances recovery points, then completes all the waiters.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -130,7 +130,10 @@ fn run(receiver: Receiver<FlushRequest>, latency_us: &AtomicU64, last_flush_ms: 
         let old = latency_us.load(Ordering::Relaxed);
         let smoothed = if old == 0 { took } else { (old * 3 + took) / 4 };
         latency_us.store(smoothed, Ordering::Relaxed);
-        last_flush_ms.store(crate::unified_log::wall_clock_ms().max(0) as u64, Ordering::Relaxed);
+        last_flush_ms.store(
+            crate::unified_log::wall_clock_ms().max(0) as u64,
+            Ordering::Relaxed,
+        );
         for req in batch {
             let result = match req
                 .targets

@@ -47,8 +47,8 @@ mod time_index;
 mod unified_log;
 
 pub use api::{
-    AppendInfo, CleanerMetrics, CleanerOptions, CleanupPolicy, LogConfig, LogManagerOptions,
-    FileSlice, OffsetAndTimestamp, ReadResult, SegmentInfo, TimestampType, TopicPartition,
+    AppendInfo, CleanerMetrics, CleanerOptions, CleanupPolicy, FileSlice, LogConfig,
+    LogManagerOptions, OffsetAndTimestamp, ReadResult, SegmentInfo, TimestampType, TopicPartition,
     DEFAULT_CLEANER_IO_MAX_BYTES_PER_SECOND,
 };
 pub use cleaner_manager::CLEANER_OFFSET_CHECKPOINT;

@@ -131,14 +131,18 @@ impl LogManager {
         }
         // Recover logs on several threads (Kafka's num.recovery.threads.per.data.dir): after a
         // crash each log's tail is read and checked, and the disk serves parallel streams better.
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(2, 8);
         let next = std::sync::atomic::AtomicUsize::new(0);
         let results: Mutex<Vec<Result<(TopicPartition, UnifiedLog)>>> = Mutex::new(Vec::new());
         std::thread::scope(|scope| {
             for _ in 0..threads.min(to_load.len()) {
                 scope.spawn(|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((path, tp, config)) = to_load.get(i) else { break };
+                    let Some((path, tp, config)) = to_load.get(i) else {
+                        break;
+                    };
                     let loaded = load_log(
                         path,
                         tp.clone(),
@@ -286,7 +290,8 @@ impl LogManager {
 
     /// Sets `producer.id.expiration.ms` (default one day).
     pub fn set_producer_id_expiration_ms(&self, ms: i64) {
-        self.producer_id_expiration_ms.store(ms.max(1), Ordering::Relaxed);
+        self.producer_id_expiration_ms
+            .store(ms.max(1), Ordering::Relaxed);
     }
 
     pub fn maintenance(&self, now_ms: i64) {
@@ -355,8 +360,11 @@ impl LogManager {
         self.ctx.failure.check()?;
         // One flush of the whole filesystem makes every closed log durable; only then may the
         // recovery points claim it and the clean-shutdown marker skip recovery next time.
-        checkpoint::sync_filesystem(&self.dir)
-            .map_err(|e| self.ctx.failure.io_error(&self.dir, "syncfs at shutdown", e))?;
+        checkpoint::sync_filesystem(&self.dir).map_err(|e| {
+            self.ctx
+                .failure
+                .io_error(&self.dir, "syncfs at shutdown", e)
+        })?;
         self.checkpoint_recovery_points()?;
         let failure = &self.ctx.failure;
         self.ctx

@@ -148,13 +148,17 @@ impl LogSegment {
             .as_ref()
             .ok_or_else(|| io::Error::other("segment is not open for append"))?;
         io_fail_point!("oxbow-storage::segment-before-write");
-        let mut slices: Vec<IoSlice<'_>> =
-            parts.iter().filter(|p| !p.is_empty()).map(|p| IoSlice::new(p)).collect();
+        let mut slices: Vec<IoSlice<'_>> = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| IoSlice::new(p))
+            .collect();
         let mut bufs = &mut slices[..];
         let mut pos = self.size;
         while !bufs.is_empty() {
             let count = bufs.len().min(1024) as libc::c_int;
-            let offset = libc::off_t::try_from(pos).map_err(|_| io::Error::other("segment offset too large"))?;
+            let offset = libc::off_t::try_from(pos)
+                .map_err(|_| io::Error::other("segment offset too large"))?;
             // SAFETY: IoSlice is ABI-compatible with iovec on Unix; the slices outlive the call.
             let n = unsafe { libc::pwritev(file.as_raw_fd(), bufs.as_ptr().cast(), count, offset) };
             if n < 0 {
@@ -165,7 +169,10 @@ impl LogSegment {
                 return Err(e);
             }
             if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::WriteZero, "pwritev wrote nothing"));
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "pwritev wrote nothing",
+                ));
             }
             pos += n as u64;
             IoSlice::advance_slices(&mut bufs, n as usize);
@@ -458,8 +465,13 @@ pub fn is_cached(file: &File, pos: u64, len: usize) -> bool {
     let last = pos + len as u64 - 1;
     [pos, pos + len as u64 / 2, last].iter().all(|&at| {
         let mut byte = [0u8; 1];
-        let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
-        let Ok(offset) = libc::off_t::try_from(at) else { return false };
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let Ok(offset) = libc::off_t::try_from(at) else {
+            return false;
+        };
         // SAFETY: one valid iovec over a local buffer; the descriptor is open.
         let n = unsafe { libc::preadv2(file.as_raw_fd(), &mut iov, 1, offset, libc::RWF_NOWAIT) };
         n == 1

@@ -45,7 +45,9 @@ pub struct ProducerStateEntry {
 /// Equal when the state that matters for sequencing is equal (the idle clock is not compared).
 impl PartialEq for ProducerStateEntry {
     fn eq(&self, other: &Self) -> bool {
-        self.producer_id == other.producer_id && self.epoch == other.epoch && self.batches == other.batches
+        self.producer_id == other.producer_id
+            && self.epoch == other.epoch
+            && self.batches == other.batches
     }
 }
 
@@ -198,7 +200,8 @@ impl ProducerStateManager {
     /// Returns how many were removed.
     pub fn remove_expired(&mut self, now_ms: i64, max_age_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers.retain(|_, e| now_ms.saturating_sub(e.last_seen_ms) < max_age_ms);
+        self.producers
+            .retain(|_, e| now_ms.saturating_sub(e.last_seen_ms) < max_age_ms);
         before - self.producers.len()
     }
 
@@ -325,7 +328,11 @@ mod tests {
         m.replay(&header(7, 0, 0, 1, 0));
         let now = crate::unified_log::wall_clock_ms();
         assert_eq!(m.remove_expired(now, 60_000), 0, "fresh producer kept");
-        assert_eq!(m.remove_expired(now + 60_000, 60_000), 1, "idle producer expired");
+        assert_eq!(
+            m.remove_expired(now + 60_000, 60_000),
+            1,
+            "idle producer expired"
+        );
         assert!(m.producer(7).is_none());
     }
 

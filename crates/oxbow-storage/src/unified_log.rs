@@ -12,7 +12,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
-use crate::api::{AppendInfo, FileSlice, LogConfig, ReadResult, SegmentInfo, TimestampType, TopicPartition};
+use crate::api::{
+    AppendInfo, FileSlice, LogConfig, ReadResult, SegmentInfo, TimestampType, TopicPartition,
+};
 use crate::batch;
 use crate::checkpoint::{fsync_dir, LogStartOffsetCheckpoint};
 use crate::cleaner_manager::CleanerLogState;
@@ -415,7 +417,11 @@ impl UnifiedLog {
             let inner = self.inner.lock();
             let (ls, le) = (inner.log_start, inner.next_offset);
             if offset < ls || offset > le {
-                return Err(StorageError::OffsetOutOfRange { requested: offset, log_start: ls, log_end: le });
+                return Err(StorageError::OffsetOutOfRange {
+                    requested: offset,
+                    log_start: ls,
+                    log_end: le,
+                });
             }
             let result = ReadResult {
                 records: Bytes::new(),
@@ -432,7 +438,9 @@ impl UnifiedLog {
             (self.locate(&inner, offset)?, result, visible, active_path)
         };
         if !whole_segment_visible {
-            return self.read(offset, max_bytes, upper_bound, min_one).map(|r| (r, None));
+            return self
+                .read(offset, max_bytes, upper_bound, min_one)
+                .map(|r| (r, None));
         }
         let Some(slice) = slice else {
             return Ok((result, None));
@@ -458,7 +466,15 @@ impl UnifiedLog {
         // Older segments are usually not in the page cache, but a reader just behind the tail
         // reads them from memory: probe the range's pages without blocking before calling it cold.
         let cold = slice.path != active_path && !log_segment::is_cached(&slice.file, pos, len);
-        Ok((result, Some(FileSlice { file: slice.file, position: pos, len, cold })))
+        Ok((
+            result,
+            Some(FileSlice {
+                file: slice.file,
+                position: pos,
+                len,
+                cold,
+            }),
+        ))
     }
 
     /// Reads whole batches starting with the one containing `offset`; see the crate docs.

@@ -35,7 +35,9 @@ fn member(bootstrap: &str, group: &str, topic: &str, mode: &str) -> BaseConsumer
 }
 
 fn owned(c: &BaseConsumer) -> BTreeSet<i32> {
-    c.assignment().map(|t| t.elements().iter().map(|e| e.partition()).collect()).unwrap_or_default()
+    c.assignment()
+        .map(|t| t.elements().iter().map(|e| e.partition()).collect())
+        .unwrap_or_default()
 }
 
 /// Polls until every partition is owned by exactly one member and the split is even.
@@ -49,7 +51,10 @@ fn settle(members: &[BaseConsumer], timeout: Duration) -> Option<Duration> {
         let sets: Vec<BTreeSet<i32>> = members.iter().map(owned).collect();
         let total: usize = sets.iter().map(BTreeSet::len).sum();
         let union: BTreeSet<i32> = sets.iter().flatten().copied().collect();
-        if total == PARTITIONS as usize && union.len() == PARTITIONS as usize && sets.iter().all(|s| s.len() == per) {
+        if total == PARTITIONS as usize
+            && union.len() == PARTITIONS as usize
+            && sets.iter().all(|s| s.len() == per)
+        {
             return Some(start.elapsed());
         }
     }
@@ -57,7 +62,10 @@ fn settle(members: &[BaseConsumer], timeout: Duration) -> Option<Duration> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let rounds: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(3);
     let tmp = tempfile::tempdir()?;
     let mut config = oxbow_config::BrokerConfig::default();
     config.storage.data_dir = tmp.path().join("data");
@@ -66,7 +74,10 @@ fn main() -> anyhow::Result<()> {
     config.group.min_session_timeout_ms = 1000;
     config.group.consumer_heartbeat_interval_ms = 200;
     config.group.consumer_session_timeout_ms = 6000;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let broker = oxbow_broker::Broker::open(config)?;
     let bootstrap = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -78,24 +89,37 @@ fn main() -> anyhow::Result<()> {
     })?;
     broker.create_topic("bench", PARTITIONS, 1, Default::default(), false)?;
     println!("3 members, {PARTITIONS} partitions; time until every partition is owned again (ms)");
-    println!("{:<20} {:>12} {:>12}", "protocol", "join (4th)", "leave (4th)");
+    println!(
+        "{:<20} {:>12} {:>12}",
+        "protocol", "join (4th)", "leave (4th)"
+    );
     for mode in ["range", "cooperative-sticky", "consumer"] {
         let (mut joins, mut leaves) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             let group = format!("bench-{mode}-{round}");
-            let mut members: Vec<BaseConsumer> = (0..3).map(|_| member(&bootstrap, &group, "bench", mode)).collect();
-            settle(&members, Duration::from_secs(60)).ok_or_else(|| anyhow::anyhow!("{mode}: initial group never settled"))?;
+            let mut members: Vec<BaseConsumer> = (0..3)
+                .map(|_| member(&bootstrap, &group, "bench", mode))
+                .collect();
+            settle(&members, Duration::from_secs(60))
+                .ok_or_else(|| anyhow::anyhow!("{mode}: initial group never settled"))?;
             members.push(member(&bootstrap, &group, "bench", mode));
-            let join = settle(&members, Duration::from_secs(60)).ok_or_else(|| anyhow::anyhow!("{mode}: join never settled"))?;
+            let join = settle(&members, Duration::from_secs(60))
+                .ok_or_else(|| anyhow::anyhow!("{mode}: join never settled"))?;
             let leaving = members.pop();
             drop(leaving);
-            let leave = settle(&members, Duration::from_secs(60)).ok_or_else(|| anyhow::anyhow!("{mode}: leave never settled"))?;
+            let leave = settle(&members, Duration::from_secs(60))
+                .ok_or_else(|| anyhow::anyhow!("{mode}: leave never settled"))?;
             joins.push(join.as_millis());
             leaves.push(leave.as_millis());
         }
         joins.sort_unstable();
         leaves.sort_unstable();
-        println!("{:<20} {:>12} {:>12}   (median of {rounds}; all joins {joins:?}, leaves {leaves:?})", mode, joins[rounds / 2], leaves[rounds / 2]);
+        println!(
+            "{:<20} {:>12} {:>12}   (median of {rounds}; all joins {joins:?}, leaves {leaves:?})",
+            mode,
+            joins[rounds / 2],
+            leaves[rounds / 2]
+        );
     }
     broker.shutdown();
     Ok(())

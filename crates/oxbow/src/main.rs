@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 static GLOBAL: oxbow_protocol::alloc::GuardedAlloc = oxbow_protocol::alloc::GuardedAlloc;
 
 #[derive(Parser)]
-#[command(name = "oxbow", version, about = "Oxbow: a Kafka-compatible real-time data bus")]
+#[command(
+    name = "oxbow",
+    version,
+    about = "Oxbow: a Kafka-compatible real-time data bus"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -24,7 +24,8 @@ fn bench(broker: &TestBroker, args: &[&str]) -> Value {
         out.status,
         broker.log_tail(40)
     );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"))
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"))
 }
 
 #[test]
@@ -33,8 +34,23 @@ fn given_broker_when_bench_produce_runs_should_report_records_and_no_errors() {
     let pid = broker.pid().expect("broker pid").to_string();
     let report = bench(
         &broker,
-        &["produce", "--topic", "bench-smoke", "--partitions", "2", "--record-size", "200",
-          "--rate", "2000", "--duration", "2s", "--warmup", "0", "--broker-pid", &pid],
+        &[
+            "produce",
+            "--topic",
+            "bench-smoke",
+            "--partitions",
+            "2",
+            "--record-size",
+            "200",
+            "--rate",
+            "2000",
+            "--duration",
+            "2s",
+            "--warmup",
+            "0",
+            "--broker-pid",
+            &pid,
+        ],
     );
     assert!(report["records"].as_u64().unwrap_or(0) > 0, "{report}");
     assert_eq!(report["errors"].as_u64(), Some(0), "{report}");
@@ -47,7 +63,17 @@ fn given_produced_topic_when_bench_consume_and_e2e_run_should_read_everything() 
     let broker = TestBroker::start();
     let produced = bench(
         &broker,
-        &["produce", "--topic", "bench-read", "--partitions", "3", "--records", "3000", "--warmup", "0"],
+        &[
+            "produce",
+            "--topic",
+            "bench-read",
+            "--partitions",
+            "3",
+            "--records",
+            "3000",
+            "--warmup",
+            "0",
+        ],
     );
     assert_eq!(produced["records"].as_u64(), Some(3000), "{produced}");
     let consumed = bench(&broker, &["consume", "--topic", "bench-read", "--assign"]);
@@ -56,7 +82,18 @@ fn given_produced_topic_when_bench_consume_and_e2e_run_should_read_everything() 
 
     let e2e = bench(
         &broker,
-        &["e2e", "--topic", "bench-read", "--assign", "--rate", "1000", "--duration", "1s", "--warmup", "0"],
+        &[
+            "e2e",
+            "--topic",
+            "bench-read",
+            "--assign",
+            "--rate",
+            "1000",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0",
+        ],
     );
     assert!(e2e["records"].as_u64().unwrap_or(0) > 0, "{e2e}");
     assert_eq!(e2e["errors"].as_u64(), Some(0), "{e2e}");

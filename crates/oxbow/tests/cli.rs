@@ -13,7 +13,11 @@ fn oxbow(broker: &TestBroker, args: &[&str], stdin: Option<&str>) -> Output {
     cmd.args(args)
         .arg("--bootstrap")
         .arg(broker.bootstrap())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn oxbow cli");
@@ -33,12 +37,19 @@ fn oxbow(broker: &TestBroker, args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "command failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn json_lines(s: &str) -> Vec<Value> {
-    s.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("JSON line")).collect()
+    s.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
 }
 
 #[test]
@@ -46,25 +57,67 @@ fn given_cli_when_managing_topics_should_create_list_describe_alter_and_delete()
     let broker = TestBroker::start();
     let t = "cli-topic";
 
-    let out = ok(&oxbow(&broker, &["topic", "create", t, "--partitions", "2", "--config", "retention.ms=3600000"], None));
+    let out = ok(&oxbow(
+        &broker,
+        &[
+            "topic",
+            "create",
+            t,
+            "--partitions",
+            "2",
+            "--config",
+            "retention.ms=3600000",
+        ],
+        None,
+    ));
     assert!(out.contains("Created topic cli-topic"), "{out}");
 
     let again = oxbow(&broker, &["topic", "create", t, "--partitions", "2"], None);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("TOPIC_ALREADY_EXISTS"));
-    ok(&oxbow(&broker, &["topic", "create", t, "--partitions", "2", "--if-not-exists"], None));
+    ok(&oxbow(
+        &broker,
+        &["topic", "create", t, "--partitions", "2", "--if-not-exists"],
+        None,
+    ));
 
-    let out = ok(&oxbow(&broker, &["topic", "create", "cli-validated", "--partitions", "1", "--validate-only"], None));
+    let out = ok(&oxbow(
+        &broker,
+        &[
+            "topic",
+            "create",
+            "cli-validated",
+            "--partitions",
+            "1",
+            "--validate-only",
+        ],
+        None,
+    ));
     assert!(out.contains("valid"), "{out}");
 
     let out = ok(&oxbow(&broker, &["topic", "list"], None));
     assert!(out.lines().any(|l| l == t), "{out}");
-    assert!(!out.lines().any(|l| l == "cli-validated"), "validate-only created a topic: {out}");
-    let listed: Value = serde_json::from_str(&ok(&oxbow(&broker, &["topic", "list", "--json"], None))).expect("list JSON");
-    let entry = listed.as_array().expect("array").iter().find(|e| e["name"] == t).expect("topic listed");
+    assert!(
+        !out.lines().any(|l| l == "cli-validated"),
+        "validate-only created a topic: {out}"
+    );
+    let listed: Value =
+        serde_json::from_str(&ok(&oxbow(&broker, &["topic", "list", "--json"], None)))
+            .expect("list JSON");
+    let entry = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|e| e["name"] == t)
+        .expect("topic listed");
     assert_eq!(entry["partitions"], 2);
 
-    let d: Value = serde_json::from_str(&ok(&oxbow(&broker, &["topic", "describe", t, "--json"], None))).expect("describe JSON");
+    let d: Value = serde_json::from_str(&ok(&oxbow(
+        &broker,
+        &["topic", "describe", t, "--json"],
+        None,
+    )))
+    .expect("describe JSON");
     assert_eq!(d["name"], t);
     assert_eq!(d["partitions"].as_array().expect("partitions").len(), 2);
     assert_eq!(d["partitions"][0]["leader"], 0);
@@ -72,19 +125,54 @@ fn given_cli_when_managing_topics_should_create_list_describe_alter_and_delete()
     assert_eq!(d["partitions"][0]["high"], 0);
     assert_eq!(d["configs"]["retention.ms"], "3600000");
     let text = ok(&oxbow(&broker, &["topic", "describe", t], None));
-    assert!(text.contains("PartitionCount: 2") && text.contains("retention.ms=3600000"), "{text}");
+    assert!(
+        text.contains("PartitionCount: 2") && text.contains("retention.ms=3600000"),
+        "{text}"
+    );
 
-    ok(&oxbow(&broker, &["topic", "alter", t, "--partitions", "3", "--config", "segment.bytes=1048576", "--config", "retention.ms=7200000"], None));
-    let d: Value = serde_json::from_str(&ok(&oxbow(&broker, &["topic", "describe", t, "--json"], None))).expect("describe JSON");
+    ok(&oxbow(
+        &broker,
+        &[
+            "topic",
+            "alter",
+            t,
+            "--partitions",
+            "3",
+            "--config",
+            "segment.bytes=1048576",
+            "--config",
+            "retention.ms=7200000",
+        ],
+        None,
+    ));
+    let d: Value = serde_json::from_str(&ok(&oxbow(
+        &broker,
+        &["topic", "describe", t, "--json"],
+        None,
+    )))
+    .expect("describe JSON");
     assert_eq!(d["partitions"].as_array().expect("partitions").len(), 3);
     assert_eq!(d["configs"]["retention.ms"], "7200000");
     assert_eq!(d["configs"]["segment.bytes"], "1048576");
-    ok(&oxbow(&broker, &["topic", "alter", t, "--delete-config", "segment.bytes"], None));
-    let d: Value = serde_json::from_str(&ok(&oxbow(&broker, &["topic", "describe", t, "--json"], None))).expect("describe JSON");
+    ok(&oxbow(
+        &broker,
+        &["topic", "alter", t, "--delete-config", "segment.bytes"],
+        None,
+    ));
+    let d: Value = serde_json::from_str(&ok(&oxbow(
+        &broker,
+        &["topic", "describe", t, "--json"],
+        None,
+    )))
+    .expect("describe JSON");
     assert!(d["configs"].get("segment.bytes").is_none(), "{d}");
     assert_eq!(d["configs"]["retention.ms"], "7200000");
 
-    let bad = oxbow(&broker, &["topic", "alter", t, "--config", "retention.ms=never"], None);
+    let bad = oxbow(
+        &broker,
+        &["topic", "alter", t, "--config", "retention.ms=never"],
+        None,
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("INVALID_CONFIG"));
 
@@ -95,7 +183,11 @@ fn given_cli_when_managing_topics_should_create_list_describe_alter_and_delete()
     let gone = oxbow(&broker, &["topic", "delete", t], None);
     assert!(!gone.status.success());
     assert!(String::from_utf8_lossy(&gone.stderr).contains("UNKNOWN_TOPIC_OR_PART"));
-    ok(&oxbow(&broker, &["topic", "delete", t, "--if-exists"], None));
+    ok(&oxbow(
+        &broker,
+        &["topic", "delete", t, "--if-exists"],
+        None,
+    ));
 
     let missing = oxbow(&broker, &["topic", "describe", "no-such-topic-here"], None);
     assert!(!missing.status.success());
@@ -105,20 +197,57 @@ fn given_cli_when_managing_topics_should_create_list_describe_alter_and_delete()
 fn given_stdin_with_keys_and_headers_when_producing_should_consume_them_back_as_json() {
     let broker = TestBroker::start();
     let t = "cli-data";
-    ok(&oxbow(&broker, &["topic", "create", t, "--partitions", "1"], None));
+    ok(&oxbow(
+        &broker,
+        &["topic", "create", t, "--partitions", "1"],
+        None,
+    ));
 
     let out = oxbow(
         &broker,
-        &["produce", "--topic", t, "--key-delimiter", ":", "--header", "source=cli", "--header", "v=1", "--compression", "lz4", "--idempotent"],
+        &[
+            "produce",
+            "--topic",
+            t,
+            "--key-delimiter",
+            ":",
+            "--header",
+            "source=cli",
+            "--header",
+            "v=1",
+            "--compression",
+            "lz4",
+            "--idempotent",
+        ],
         Some("k1:hello\nk2:world:with:colons\nno-key-here\n\nk3:\n"),
     );
     ok(&out);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("4 record(s) produced"), "empty line skipped");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("4 record(s) produced"),
+        "empty line skipped"
+    );
 
-    let out = ok(&oxbow(&broker, &["consume", "--topic", t, "--offset", "beginning", "--json", "--exit"], None));
+    let out = ok(&oxbow(
+        &broker,
+        &[
+            "consume",
+            "--topic",
+            t,
+            "--offset",
+            "beginning",
+            "--json",
+            "--exit",
+        ],
+        None,
+    ));
     let recs = json_lines(&out);
     assert_eq!(recs.len(), 4, "{out}");
-    let expect = [(Some("k1"), "hello"), (Some("k2"), "world:with:colons"), (None, "no-key-here"), (Some("k3"), "")];
+    let expect = [
+        (Some("k1"), "hello"),
+        (Some("k2"), "world:with:colons"),
+        (None, "no-key-here"),
+        (Some("k3"), ""),
+    ];
     for (i, (r, (k, v))) in recs.iter().zip(expect).enumerate() {
         assert_eq!(r["topic"], t);
         assert_eq!(r["partition"], 0);
@@ -132,7 +261,21 @@ fn given_stdin_with_keys_and_headers_when_producing_should_consume_them_back_as_
         );
     }
 
-    let out = ok(&oxbow(&broker, &["consume", "--topic", t, "--offset", "1", "--count", "2", "--format", r"%o %k=%v"], None));
+    let out = ok(&oxbow(
+        &broker,
+        &[
+            "consume",
+            "--topic",
+            t,
+            "--offset",
+            "1",
+            "--count",
+            "2",
+            "--format",
+            r"%o %k=%v",
+        ],
+        None,
+    ));
     assert_eq!(out, "1 k2=world:with:colons\n2 =no-key-here\n");
 
     // Default format: values only; --exit on an already-read log stops at the end.
@@ -143,8 +286,26 @@ fn given_stdin_with_keys_and_headers_when_producing_should_consume_them_back_as_
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("in.txt");
     std::fs::write(&file, "a\nb\nc\n").expect("write input");
-    ok(&oxbow(&broker, &["produce", "--topic", t, "--file", file.to_str().expect("utf-8 path"), "--partition", "0", "--acks", "1"], None));
-    let out = ok(&oxbow(&broker, &["consume", "--topic", t, "--offset", "-3", "--exit"], None));
+    ok(&oxbow(
+        &broker,
+        &[
+            "produce",
+            "--topic",
+            t,
+            "--file",
+            file.to_str().expect("utf-8 path"),
+            "--partition",
+            "0",
+            "--acks",
+            "1",
+        ],
+        None,
+    ));
+    let out = ok(&oxbow(
+        &broker,
+        &["consume", "--topic", t, "--offset", "-3", "--exit"],
+        None,
+    ));
     assert_eq!(out, "a\nb\nc\n");
 }
 
@@ -152,11 +313,40 @@ fn given_stdin_with_keys_and_headers_when_producing_should_consume_them_back_as_
 fn given_failing_records_when_producing_should_report_them_and_exit_non_zero() {
     let broker = TestBroker::start();
     let t = "cli-small";
-    ok(&oxbow(&broker, &["topic", "create", t, "--partitions", "1", "--config", "max.message.bytes=2000"], None));
+    ok(&oxbow(
+        &broker,
+        &[
+            "topic",
+            "create",
+            t,
+            "--partitions",
+            "1",
+            "--config",
+            "max.message.bytes=2000",
+        ],
+        None,
+    ));
     let big = "z".repeat(5000);
     let input = format!("ok-1\n{big}\nok-2\n");
-    let out = oxbow(&broker, &["produce", "--topic", t, "-X", "linger.ms=0", "-X", "retries=0", "-X", "batch.num.messages=1"], Some(&input));
-    assert!(!out.status.success(), "a failed record makes the command fail");
+    let out = oxbow(
+        &broker,
+        &[
+            "produce",
+            "--topic",
+            t,
+            "-X",
+            "linger.ms=0",
+            "-X",
+            "retries=0",
+            "-X",
+            "batch.num.messages=1",
+        ],
+        Some(&input),
+    );
+    assert!(
+        !out.status.success(),
+        "a failed record makes the command fail"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2"), "the failed record is named: {err}");
     let out = ok(&oxbow(&broker, &["consume", "--topic", t, "--exit"], None));

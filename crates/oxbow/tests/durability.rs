@@ -16,7 +16,8 @@ use rdkafka::Message;
 const RECORDS: usize = 100_000;
 
 #[tokio::test]
-async fn given_100k_acknowledged_records_when_broker_is_killed_should_keep_every_record_exactly_once() {
+async fn given_100k_acknowledged_records_when_broker_is_killed_should_keep_every_record_exactly_once(
+) {
     let mut broker = TestBroker::start();
     let topic = unique_topic("durable");
     broker.create_topic(&topic, 2, &[]).await;
@@ -52,11 +53,17 @@ async fn given_100k_acknowledged_records_when_broker_is_killed_should_keep_every
     for (i, f) in pending.into_iter().enumerate() {
         match f.await {
             Ok(Ok(_)) => {}
-            Ok(Err((e, _))) => panic!("record {i} not acknowledged: {e}; log:\n{}", broker.log_tail(40)),
+            Ok(Err((e, _))) => panic!(
+                "record {i} not acknowledged: {e}; log:\n{}",
+                broker.log_tail(40)
+            ),
             Err(_) => panic!("record {i}: delivery canceled"),
         }
     }
-    eprintln!("produced {RECORDS} acknowledged records in {:?}", started.elapsed());
+    eprintln!(
+        "produced {RECORDS} acknowledged records in {:?}",
+        started.elapsed()
+    );
     drop(producer);
 
     broker.kill9();
@@ -65,9 +72,15 @@ async fn given_100k_acknowledged_records_when_broker_is_killed_should_keep_every
     let (lo0, hi0) = broker.watermarks(&topic, 0);
     let (lo1, hi1) = broker.watermarks(&topic, 1);
     assert_eq!((lo0, lo1), (0, 0));
-    assert_eq!((hi0 + hi1) as usize, RECORDS, "high watermarks after restart: {hi0} + {hi1}");
+    assert_eq!(
+        (hi0 + hi1) as usize,
+        RECORDS,
+        "high watermarks after restart: {hi0} + {hi1}"
+    );
 
-    let msgs = broker.consume_n(&topic, &[0, 1], RECORDS, Duration::from_secs(60)).await;
+    let msgs = broker
+        .consume_n(&topic, &[0, 1], RECORDS, Duration::from_secs(60))
+        .await;
     assert_eq!(msgs.len(), RECORDS);
     let mut seen = vec![false; RECORDS];
     for m in &msgs {
@@ -90,7 +103,12 @@ async fn produce_one_by_one(broker: &TestBroker, topic: &str, from: usize, n: us
     let producer = broker.producer(&[("acks", "all"), ("linger.ms", "0")]);
     for i in from..from + n {
         let d = producer
-            .send(FutureRecord::<(), _>::to(topic).partition(0).payload(&format!("v{i}")), Duration::from_secs(10))
+            .send(
+                FutureRecord::<(), _>::to(topic)
+                    .partition(0)
+                    .payload(&format!("v{i}")),
+                Duration::from_secs(10),
+            )
             .await
             .unwrap_or_else(|(e, _)| panic!("produce v{i}: {e}; log:\n{}", broker.log_tail(40)));
         assert_eq!(d.offset, i as i64, "offset of v{i}");
@@ -99,7 +117,9 @@ async fn produce_one_by_one(broker: &TestBroker, topic: &str, from: usize, n: us
 
 async fn assert_prefix(broker: &TestBroker, topic: &str, n: usize) {
     assert_eq!(broker.watermarks(topic, 0), (0, n as i64), "watermarks");
-    let msgs = broker.consume_n(topic, &[0], n, Duration::from_secs(20)).await;
+    let msgs = broker
+        .consume_n(topic, &[0], n, Duration::from_secs(20))
+        .await;
     let got: Vec<String> = msgs.iter().map(value).collect();
     let want: Vec<String> = (0..n).map(|i| format!("v{i}")).collect();
     assert_eq!(got, want);
@@ -117,7 +137,10 @@ async fn given_garbage_after_last_batch_when_restarting_should_drop_it_and_keep_
     broker.kill9();
 
     let seg = last_segment(&broker.data_dir().join(format!("{topic}-0")));
-    let mut f = OpenOptions::new().append(true).open(&seg).expect("open segment");
+    let mut f = OpenOptions::new()
+        .append(true)
+        .open(&seg)
+        .expect("open segment");
     // Something that looks like the start of a batch header (base offset 200, length 1000) followed
     // by junk, as a crash in the middle of a write could leave.
     let mut junk = Vec::new();
@@ -151,7 +174,10 @@ async fn given_torn_last_batch_when_restarting_should_truncate_to_previous_batch
     let seg = last_segment(&broker.data_dir().join(format!("{topic}-0")));
     let len = std::fs::metadata(&seg).expect("segment metadata").len();
     assert!(len > 20, "segment has data");
-    let f = OpenOptions::new().write(true).open(&seg).expect("open segment");
+    let f = OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .expect("open segment");
     f.set_len(len - 7).expect("cut the tail");
     f.sync_all().expect("sync");
     drop(f);

@@ -11,7 +11,13 @@ use kafka_protocol::messages::{FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::producer::FutureRecord;
 
-fn fetch(topic: &str, partitions: &[(i32, i64)], session_id: i32, epoch: i32, max_wait_ms: i32) -> FetchRequest {
+fn fetch(
+    topic: &str,
+    partitions: &[(i32, i64)],
+    session_id: i32,
+    epoch: i32,
+    max_wait_ms: i32,
+) -> FetchRequest {
     let topics = if partitions.is_empty() {
         vec![]
     } else {
@@ -21,7 +27,10 @@ fn fetch(topic: &str, partitions: &[(i32, i64)], session_id: i32, epoch: i32, ma
                 partitions
                     .iter()
                     .map(|(p, offset)| {
-                        FetchPartition::default().with_partition(*p).with_fetch_offset(*offset).with_partition_max_bytes(1 << 20)
+                        FetchPartition::default()
+                            .with_partition(*p)
+                            .with_fetch_offset(*offset)
+                            .with_partition_max_bytes(1 << 20)
                     })
                     .collect(),
             )]
@@ -38,7 +47,13 @@ async fn produce(broker: &TestBroker, topic: &str, partition: i32, n: usize) {
     let producer = broker.producer(&[]);
     for i in 0..n {
         producer
-            .send(FutureRecord::to(topic).partition(partition).key("k").payload(&format!("v{i}")), Duration::from_secs(10))
+            .send(
+                FutureRecord::to(topic)
+                    .partition(partition)
+                    .key("k")
+                    .payload(&format!("v{i}")),
+                Duration::from_secs(10),
+            )
             .await
             .expect("produce");
     }
@@ -58,19 +73,39 @@ async fn given_incremental_session_when_fetching_should_return_only_partitions_w
     assert!(full.session_id > 0, "a session id is handed out");
     let parts = &full.responses[0].partitions;
     assert_eq!(parts.len(), 2, "a full response lists every partition");
-    assert_eq!(parts.iter().find(|p| p.partition_index == 0).map(|p| p.high_watermark), Some(3));
+    assert_eq!(
+        parts
+            .iter()
+            .find(|p| p.partition_index == 0)
+            .map(|p| p.high_watermark),
+        Some(3)
+    );
 
     // Epoch 1 names only the moved position; nothing new anywhere: an empty answer after max_wait.
     let started = Instant::now();
-    let quiet = common::raw_request(&addr, 12, &fetch(&topic, &[(0, 3)], full.session_id, 1, 300));
+    let quiet = common::raw_request(
+        &addr,
+        12,
+        &fetch(&topic, &[(0, 3)], full.session_id, 1, 300),
+    );
     assert_eq!(quiet.error_code, 0);
-    assert!(quiet.responses.iter().all(|t| t.partitions.is_empty()), "nothing changed: {quiet:?}");
-    assert!(started.elapsed() >= Duration::from_millis(250), "the fetch long-polled");
+    assert!(
+        quiet.responses.iter().all(|t| t.partitions.is_empty()),
+        "nothing changed: {quiet:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "the fetch long-polled"
+    );
 
     // New data on partition 1 only: epoch 2 returns just that partition.
     produce(&broker, &topic, 1, 2).await;
     let news = common::raw_request(&addr, 12, &fetch(&topic, &[], full.session_id, 2, 1000));
-    let parts: Vec<_> = news.responses.iter().flat_map(|t| t.partitions.iter()).collect();
+    let parts: Vec<_> = news
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .collect();
     assert_eq!(parts.len(), 1, "only the partition with news: {news:?}");
     assert_eq!(parts[0].partition_index, 1);
     assert!(parts[0].records.as_ref().is_some_and(|r| !r.is_empty()));
@@ -90,15 +125,30 @@ async fn given_waiting_fetch_when_data_arrives_should_answer_before_max_wait() {
     let addr = broker.bootstrap();
     let t = topic.clone();
     let started = Instant::now();
-    let waiter = tokio::task::spawn_blocking(move || common::raw_request(&addr, 12, &fetch(&t, &[(0, 0)], 0, -1, 10_000)));
+    let waiter = tokio::task::spawn_blocking(move || {
+        common::raw_request(&addr, 12, &fetch(&t, &[(0, 0)], 0, -1, 10_000))
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
     produce(&broker, &topic, 0, 1).await;
     let resp = waiter.await.expect("fetch task");
     let elapsed = started.elapsed();
     let part = &resp.responses[0].partitions[0];
-    assert!(part.records.as_ref().is_some_and(|r| !r.is_empty()), "the record arrived");
-    assert!(elapsed < Duration::from_secs(5), "woken by the append, not the 10 s timeout ({elapsed:?})");
+    assert!(
+        part.records.as_ref().is_some_and(|r| !r.is_empty()),
+        "the record arrived"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "woken by the append, not the 10 s timeout ({elapsed:?})"
+    );
     // Out of range is answered at once with the code clients reset on.
-    let resp = common::raw_request(&broker.bootstrap(), 12, &fetch(&topic, &[(0, 999)], 0, -1, 5000));
-    assert_eq!(resp.responses[0].partitions[0].error_code, 1, "OFFSET_OUT_OF_RANGE");
+    let resp = common::raw_request(
+        &broker.bootstrap(),
+        12,
+        &fetch(&topic, &[(0, 999)], 0, -1, 5000),
+    );
+    assert_eq!(
+        resp.responses[0].partitions[0].error_code, 1,
+        "OFFSET_OUT_OF_RANGE"
+    );
 }

@@ -23,9 +23,12 @@ async fn given_committed_offsets_when_broker_is_sigkilled_should_survive_restart
     let c = broker.base_consumer(&[("group.id", &group)]);
     let mut tpl = TopicPartitionList::new();
     for p in 0..3 {
-        tpl.add_partition_offset(&topic, p, Offset::Offset(10 + p as i64)).unwrap();
+        tpl.add_partition_offset(&topic, p, Offset::Offset(10 + p as i64))
+            .unwrap();
     }
-    tpl.find_partition(&topic, 1).unwrap().set_metadata("processed-by-job-7");
+    tpl.find_partition(&topic, 1)
+        .unwrap()
+        .set_metadata("processed-by-job-7");
     c.commit(&tpl, CommitMode::Sync).expect("commit");
     drop(c);
     broker.kill9();
@@ -35,12 +38,17 @@ async fn given_committed_offsets_when_broker_is_sigkilled_should_survive_restart
     for p in 0..3 {
         ask.add_partition(&topic, p);
     }
-    let got = c.committed_offsets(ask, OP_TIMEOUT).expect("committed offsets");
+    let got = c
+        .committed_offsets(ask, OP_TIMEOUT)
+        .expect("committed offsets");
     for p in 0..3 {
         let e = got.find_partition(&topic, p).unwrap();
         assert_eq!(e.offset(), Offset::Offset(10 + p as i64), "partition {p}");
     }
-    assert_eq!(got.find_partition(&topic, 1).unwrap().metadata(), "processed-by-job-7");
+    assert_eq!(
+        got.find_partition(&topic, 1).unwrap().metadata(),
+        "processed-by-job-7"
+    );
 }
 
 #[tokio::test]
@@ -49,14 +57,28 @@ async fn given_three_members_when_one_leaves_should_reshare_six_partitions() {
     let topic = unique_topic("grp-eager");
     broker.create_topic(&topic, 6, &[]).await;
     let group = unique_topic("g-eager");
-    let mut members: Vec<Member> = (0..3).map(|_| Member::classic(&broker, &group, &topic, "range")).collect();
-    let ok = poll_until(&members, Duration::from_secs(30), |ms| ms.iter().all(|m| m.owned().len() == 2));
-    assert!(ok, "three members never held two partitions each: {:?}", owned_all(&members));
+    let mut members: Vec<Member> = (0..3)
+        .map(|_| Member::classic(&broker, &group, &topic, "range"))
+        .collect();
+    let ok = poll_until(&members, Duration::from_secs(30), |ms| {
+        ms.iter().all(|m| m.owned().len() == 2)
+    });
+    assert!(
+        ok,
+        "three members never held two partitions each: {:?}",
+        owned_all(&members)
+    );
     assert_eq!(union(&members).len(), 6, "every partition is assigned once");
     let leaving = members.pop().unwrap();
     drop(leaving);
-    let ok = poll_until(&members, Duration::from_secs(30), |ms| ms.iter().all(|m| m.owned().len() == 3));
-    assert!(ok, "two members never held three partitions each: {:?}", owned_all(&members));
+    let ok = poll_until(&members, Duration::from_secs(30), |ms| {
+        ms.iter().all(|m| m.owned().len() == 3)
+    });
+    assert!(
+        ok,
+        "two members never held three partitions each: {:?}",
+        owned_all(&members)
+    );
     assert_eq!(union(&members).len(), 6);
 }
 
@@ -66,23 +88,42 @@ async fn given_cooperative_sticky_when_member_joins_should_revoke_only_moved_par
     let topic = unique_topic("grp-coop");
     broker.create_topic(&topic, 6, &[]).await;
     let group = unique_topic("g-coop");
-    let mut members: Vec<Member> = (0..2).map(|_| Member::classic(&broker, &group, &topic, "cooperative-sticky")).collect();
-    assert!(poll_until(&members, Duration::from_secs(30), |ms| ms.iter().all(|m| m.owned().len() == 3)));
+    let mut members: Vec<Member> = (0..2)
+        .map(|_| Member::classic(&broker, &group, &topic, "cooperative-sticky"))
+        .collect();
+    assert!(poll_until(&members, Duration::from_secs(30), |ms| ms
+        .iter()
+        .all(|m| m.owned().len() == 3)));
     let before: Vec<BTreeSet<i32>> = members.iter().map(Member::owned).collect();
     for m in &members {
         m.events.lock().unwrap().revoked.clear();
     }
-    members.push(Member::classic(&broker, &group, &topic, "cooperative-sticky"));
+    members.push(Member::classic(
+        &broker,
+        &group,
+        &topic,
+        "cooperative-sticky",
+    ));
     assert!(
-        poll_until(&members, Duration::from_secs(30), |ms| ms.iter().all(|m| m.owned().len() == 2)),
+        poll_until(&members, Duration::from_secs(30), |ms| ms
+            .iter()
+            .all(|m| m.owned().len() == 2)),
         "{:?}",
         owned_all(&members)
     );
     for (i, m) in members.iter().take(2).enumerate() {
         let revoked: BTreeSet<i32> = m.events.lock().unwrap().revoked.iter().copied().collect();
         let kept = m.owned();
-        assert!(kept.is_subset(&before[i]), "member {i} gained partitions: {kept:?} vs {:?}", before[i]);
-        assert_eq!(revoked, before[i].difference(&kept).copied().collect(), "member {i} revoked more than it moved");
+        assert!(
+            kept.is_subset(&before[i]),
+            "member {i} gained partitions: {kept:?} vs {:?}",
+            before[i]
+        );
+        assert_eq!(
+            revoked,
+            before[i].difference(&kept).copied().collect(),
+            "member {i} revoked more than it moved"
+        );
         assert_eq!(revoked.len(), 1, "member {i}");
     }
 }
@@ -93,19 +134,44 @@ async fn given_static_member_when_it_restarts_within_session_should_not_rebalanc
     let topic = unique_topic("grp-static");
     broker.create_topic(&topic, 6, &[]).await;
     let group = unique_topic("g-static");
-    let mut members: Vec<Member> =
-        (0..3).map(|i| Member::with_instance(&broker, &group, &topic, "range", Some(&format!("inst-{i}")))).collect();
-    assert!(poll_until(&members, Duration::from_secs(30), |ms| ms.iter().all(|m| m.owned().len() == 2)));
-    let assigns_before: Vec<usize> = members.iter().map(|m| m.events.lock().unwrap().assigns).collect();
+    let mut members: Vec<Member> = (0..3)
+        .map(|i| {
+            Member::with_instance(&broker, &group, &topic, "range", Some(&format!("inst-{i}")))
+        })
+        .collect();
+    assert!(poll_until(&members, Duration::from_secs(30), |ms| ms
+        .iter()
+        .all(|m| m.owned().len() == 2)));
+    let assigns_before: Vec<usize> = members
+        .iter()
+        .map(|m| m.events.lock().unwrap().assigns)
+        .collect();
     let old = members.pop().unwrap();
     let old_owned = old.owned();
     drop(old);
-    members.push(Member::with_instance(&broker, &group, &topic, "range", Some("inst-2")));
-    assert!(poll_until(&members, Duration::from_secs(20), |ms| ms[2].owned().len() == 2));
-    assert_eq!(members[2].owned(), old_owned, "the restarted static member got its assignment back");
+    members.push(Member::with_instance(
+        &broker,
+        &group,
+        &topic,
+        "range",
+        Some("inst-2"),
+    ));
+    assert!(poll_until(&members, Duration::from_secs(20), |ms| ms[2]
+        .owned()
+        .len()
+        == 2));
+    assert_eq!(
+        members[2].owned(),
+        old_owned,
+        "the restarted static member got its assignment back"
+    );
     poll_for(&members, Duration::from_millis(1500));
     for i in 0..2 {
-        assert_eq!(members[i].events.lock().unwrap().assigns, assigns_before[i], "member {i} went through a rebalance");
+        assert_eq!(
+            members[i].events.lock().unwrap().assigns,
+            assigns_before[i],
+            "member {i} went through a rebalance"
+        );
         assert_eq!(members[i].owned().len(), 2);
     }
 }
@@ -116,9 +182,13 @@ async fn given_kip848_members_when_third_joins_should_keep_partitions_they_keep(
     let topic = unique_topic("grp-848");
     broker.create_topic(&topic, 6, &[]).await;
     let group = unique_topic("g-848");
-    let mut members: Vec<Member> = (0..2).map(|_| Member::consumer_protocol(&broker, &group, &topic)).collect();
+    let mut members: Vec<Member> = (0..2)
+        .map(|_| Member::consumer_protocol(&broker, &group, &topic))
+        .collect();
     assert!(
-        poll_until(&members, Duration::from_secs(30), |ms| ms.iter().all(|m| m.owned().len() == 3)),
+        poll_until(&members, Duration::from_secs(30), |ms| ms
+            .iter()
+            .all(|m| m.owned().len() == 3)),
         "{:?}",
         owned_all(&members)
     );
@@ -128,7 +198,9 @@ async fn given_kip848_members_when_third_joins_should_keep_partitions_they_keep(
     }
     members.push(Member::consumer_protocol(&broker, &group, &topic));
     assert!(
-        poll_until(&members, Duration::from_secs(30), |ms| ms.iter().all(|m| m.owned().len() == 2)),
+        poll_until(&members, Duration::from_secs(30), |ms| ms
+            .iter()
+            .all(|m| m.owned().len() == 2)),
         "{:?}",
         owned_all(&members)
     );
@@ -136,8 +208,15 @@ async fn given_kip848_members_when_third_joins_should_keep_partitions_they_keep(
     for (i, m) in members.iter().take(2).enumerate() {
         let kept = m.owned();
         let revoked: BTreeSet<i32> = m.events.lock().unwrap().revoked.iter().copied().collect();
-        assert!(kept.is_subset(&before[i]), "member {i}: {kept:?} vs {:?}", before[i]);
-        assert!(revoked.is_disjoint(&kept), "member {i} lost a partition it keeps: revoked {revoked:?}, kept {kept:?}");
+        assert!(
+            kept.is_subset(&before[i]),
+            "member {i}: {kept:?} vs {:?}",
+            before[i]
+        );
+        assert!(
+            revoked.is_disjoint(&kept),
+            "member {i} lost a partition it keeps: revoked {revoked:?}, kept {kept:?}"
+        );
     }
 }
 
@@ -163,9 +242,13 @@ async fn given_manual_commits_when_member_crashes_should_reread_only_uncommitted
                     next.insert(*p, *o + 1);
                 }
                 for (p, o) in next {
-                    tpl.add_partition_offset(&topic, p, Offset::Offset(o)).unwrap();
+                    tpl.add_partition_offset(&topic, p, Offset::Offset(o))
+                        .unwrap();
                 }
-                first.consumer.commit(&tpl, CommitMode::Sync).expect("commit after processing");
+                first
+                    .consumer
+                    .commit(&tpl, CommitMode::Sync)
+                    .expect("commit after processing");
             }
         }
     }
@@ -184,6 +267,12 @@ async fn given_manual_commits_when_member_crashes_should_reread_only_uncommitted
     }
     let all: BTreeSet<(i32, i64)> = committed.union(&reread).copied().collect();
     assert_eq!(all.len(), 40, "every record was read at least once");
-    assert!(reread.is_disjoint(&committed), "committed records were read again");
-    assert!(uncommitted.is_subset(&reread), "uncommitted records were re-read");
+    assert!(
+        reread.is_disjoint(&committed),
+        "committed records were read again"
+    );
+    assert!(
+        uncommitted.is_subset(&reread),
+        "uncommitted records were re-read"
+    );
 }

@@ -12,8 +12,12 @@ use bytes::Bytes;
 use common::*;
 use groups_support::*;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
-use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_delete_request::{
+    OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
@@ -28,7 +32,8 @@ fn commit(broker: &TestBroker, group: &str, topic: &str, offsets: &[(i32, i64)])
     let c = broker.base_consumer(&[("group.id", group)]);
     let mut tpl = TopicPartitionList::new();
     for (p, o) in offsets {
-        tpl.add_partition_offset(topic, *p, Offset::Offset(*o)).unwrap();
+        tpl.add_partition_offset(topic, *p, Offset::Offset(*o))
+            .unwrap();
     }
     c.commit(&tpl, CommitMode::Sync).expect("commit");
 }
@@ -37,35 +42,66 @@ fn admin_commit(broker: &TestBroker, group: &str, topic: &str, offset: i64) -> i
     let req = OffsetCommitRequest::default()
         .with_group_id(GroupId(s(group)))
         .with_generation_id_or_member_epoch(-1)
-        .with_topics(vec![OffsetCommitRequestTopic::default().with_name(TopicName(s(topic))).with_partitions(vec![
-            OffsetCommitRequestPartition::default().with_partition_index(0).with_committed_offset(offset),
-        ])]);
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TopicName(s(topic)))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(offset)])]);
     broker.raw_request(8, &req).topics[0].partitions[0].error_code
 }
 
 fn cli(broker: &TestBroker, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_oxbow")).args(args).arg("-b").arg(broker.bootstrap()).output().expect("run oxbow");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_oxbow"))
+        .args(args)
+        .arg("-b")
+        .arg(broker.bootstrap())
+        .output()
+        .expect("run oxbow");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
 #[tokio::test]
-async fn given_active_and_empty_groups_when_listed_described_and_deleted_should_follow_kafka_rules() {
+async fn given_active_and_empty_groups_when_listed_described_and_deleted_should_follow_kafka_rules()
+{
     let broker = fast_broker();
     let topic = unique_topic("adm");
     broker.create_topic(&topic, 2, &[]).await;
     let (idle, active) = (unique_topic("g-idle"), unique_topic("g-active"));
     commit(&broker, &idle, &topic, &[(0, 1), (1, 2)]);
     let members = vec![Member::classic(&broker, &active, &topic, "range")];
-    assert!(poll_until(&members, Duration::from_secs(20), |ms| ms[0].owned().len() == 2));
+    assert!(poll_until(&members, Duration::from_secs(20), |ms| ms[0]
+        .owned()
+        .len()
+        == 2));
 
-    let list = broker.raw_request(4, &ListGroupsRequest::default().with_states_filter(vec![s("Stable")]));
-    let names: Vec<String> = list.groups.iter().map(|g| g.group_id.0.to_string()).collect();
-    assert!(names.contains(&active) && !names.contains(&idle), "{names:?}");
-    let list = broker.raw_request(4, &ListGroupsRequest::default().with_states_filter(vec![s("Empty")]));
+    let list = broker.raw_request(
+        4,
+        &ListGroupsRequest::default().with_states_filter(vec![s("Stable")]),
+    );
+    let names: Vec<String> = list
+        .groups
+        .iter()
+        .map(|g| g.group_id.0.to_string())
+        .collect();
+    assert!(
+        names.contains(&active) && !names.contains(&idle),
+        "{names:?}"
+    );
+    let list = broker.raw_request(
+        4,
+        &ListGroupsRequest::default().with_states_filter(vec![s("Empty")]),
+    );
     assert!(list.groups.iter().any(|g| g.group_id.0.as_str() == idle));
 
-    let desc = broker.raw_request(5, &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(&active))]));
+    let desc = broker.raw_request(
+        5,
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(&active))]),
+    );
     let g = &desc.groups[0];
     assert_eq!(g.group_state.as_str(), "Stable");
     assert_eq!(g.protocol_data.as_str(), "range");
@@ -77,17 +113,31 @@ async fn given_active_and_empty_groups_when_listed_described_and_deleted_should_
     assert_ne!(admin_commit(&broker, &active, &topic, 7), 0);
 
     // OffsetDelete refuses subscribed topics.
-    let del = OffsetDeleteRequest::default().with_group_id(GroupId(s(&active))).with_topics(vec![
-        OffsetDeleteRequestTopic::default().with_name(TopicName(s(&topic))).with_partitions(vec![OffsetDeleteRequestPartition::default()]),
-    ]);
+    let del = OffsetDeleteRequest::default()
+        .with_group_id(GroupId(s(&active)))
+        .with_topics(vec![OffsetDeleteRequestTopic::default()
+            .with_name(TopicName(s(&topic)))
+            .with_partitions(vec![OffsetDeleteRequestPartition::default()])]);
     let resp = broker.raw_request(0, &del);
-    assert_eq!(resp.topics[0].partitions[0].error_code, ResponseError::GroupSubscribedToTopic.code());
+    assert_eq!(
+        resp.topics[0].partitions[0].error_code,
+        ResponseError::GroupSubscribedToTopic.code()
+    );
 
     let admin = broker.admin();
-    let res = admin.delete_groups(&[active.as_str(), idle.as_str()], &admin_opts()).await.expect("DeleteGroups");
-    assert!(res[0].is_err(), "an active group must not be deleted: {res:?}");
+    let res = admin
+        .delete_groups(&[active.as_str(), idle.as_str()], &admin_opts())
+        .await
+        .expect("DeleteGroups");
+    assert!(
+        res[0].is_err(),
+        "an active group must not be deleted: {res:?}"
+    );
     assert!(res[1].is_ok(), "{res:?}");
-    let desc = broker.raw_request(5, &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(&idle))]));
+    let desc = broker.raw_request(
+        5,
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(&idle))]),
+    );
     assert_eq!(desc.groups[0].group_state.as_str(), "Dead");
     drop(members);
 }
@@ -104,7 +154,9 @@ async fn given_static_instance_when_it_rejoins_should_fence_the_old_member_id() 
             .with_member_id(s(member))
             .with_group_instance_id(Some(s("instance-a")))
             .with_protocol_type(s("consumer"))
-            .with_protocols(vec![JoinGroupRequestProtocol::default().with_name(s("range")).with_metadata(Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0]))])
+            .with_protocols(vec![JoinGroupRequestProtocol::default()
+                .with_name(s("range"))
+                .with_metadata(Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0]))])
     };
     let first = broker.raw_request(5, &join(""));
     assert_eq!(first.error_code, 0);
@@ -116,7 +168,10 @@ async fn given_static_instance_when_it_rejoins_should_fence_the_old_member_id() 
         .with_generation_id(first.generation_id)
         .with_member_id(first.member_id.clone())
         .with_group_instance_id(Some(s("instance-a")));
-    assert_eq!(broker.raw_request(3, &hb).error_code, ResponseError::FencedInstanceId.code());
+    assert_eq!(
+        broker.raw_request(3, &hb).error_code,
+        ResponseError::FencedInstanceId.code()
+    );
 }
 
 #[tokio::test]
@@ -133,24 +188,70 @@ async fn given_lagging_group_when_using_cli_should_describe_lag_and_reset_offset
     assert!(ok && out.contains(&group), "{out}");
     let (ok, out) = cli(&broker, &["group", "describe", &group]);
     assert!(ok, "{out}");
-    let row = out.lines().find(|l| l.starts_with(&topic)).unwrap_or_else(|| panic!("no row: {out}"));
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(&topic))
+        .unwrap_or_else(|| panic!("no row: {out}"));
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(&cols[1..5], &["0", "4", "10", "6"], "{row}");
-    assert!(cols[5].ends_with('s') && cols[5] != "0.0s", "lag in time: {row}");
+    assert!(
+        cols[5].ends_with('s') && cols[5] != "0.0s",
+        "lag in time: {row}"
+    );
 
-    let (ok, out) = cli(&broker, &["group", "reset-offsets", &group, "--topic", &topic, "--to-earliest", "--dry-run"]);
+    let (ok, out) = cli(
+        &broker,
+        &[
+            "group",
+            "reset-offsets",
+            &group,
+            "--topic",
+            &topic,
+            "--to-earliest",
+            "--dry-run",
+        ],
+    );
     assert!(ok && out.contains("dry run"), "{out}");
-    let (ok, out) = cli(&broker, &["group", "reset-offsets", &group, "--topic", &topic, "--shift-by", "-2", "--execute"]);
+    let (ok, out) = cli(
+        &broker,
+        &[
+            "group",
+            "reset-offsets",
+            &group,
+            "--topic",
+            &topic,
+            "--shift-by",
+            "-2",
+            "--execute",
+        ],
+    );
     assert!(ok, "{out}");
     let c = broker.base_consumer(&[("group.id", group.as_str())]);
     let mut ask = TopicPartitionList::new();
     ask.add_partition(&topic, 0);
     let got = c.committed_offsets(ask, OP_TIMEOUT).unwrap();
-    assert_eq!(got.find_partition(&topic, 0).unwrap().offset(), Offset::Offset(2));
+    assert_eq!(
+        got.find_partition(&topic, 0).unwrap().offset(),
+        Offset::Offset(2)
+    );
 
     let members = vec![Member::classic(&broker, &group, &topic, "range")];
-    assert!(poll_until(&members, Duration::from_secs(20), |ms| ms[0].owned().len() == 1));
-    let (ok, out) = cli(&broker, &["group", "reset-offsets", &group, "--topic", &topic, "--to-latest", "--execute"]);
+    assert!(poll_until(&members, Duration::from_secs(20), |ms| ms[0]
+        .owned()
+        .len()
+        == 1));
+    let (ok, out) = cli(
+        &broker,
+        &[
+            "group",
+            "reset-offsets",
+            &group,
+            "--topic",
+            &topic,
+            "--to-latest",
+            "--execute",
+        ],
+    );
     assert!(!ok && out.contains("active"), "{out}");
     drop(members);
     let (ok, out) = cli(&broker, &["group", "delete", &group]);

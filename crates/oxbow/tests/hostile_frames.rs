@@ -33,7 +33,8 @@ fn framed(body: &[u8]) -> Vec<u8> {
 /// Sends raw bytes and reports whether the broker closed the connection without answering.
 fn closed_after(addr: &str, bytes: &[u8]) -> bool {
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     let _ = s.write_all(bytes);
     let mut buf = [0u8; 64];
     matches!(s.read(&mut buf), Ok(0) | Err(_))
@@ -62,7 +63,11 @@ fn given_metadata_v1_claiming_2pow31_topics_when_sent_should_close_only_that_con
     let mut bystander = TcpStream::connect(&addr).expect("connect");
     let mut body = header(ApiKey::Metadata as i16, 1, false);
     body.put_i32(i32::MAX);
-    assert_eq!(body.len() + 4, 18, "a tiny frame claiming tens of GiB of topics");
+    assert_eq!(
+        body.len() + 4,
+        18,
+        "a tiny frame claiming tens of GiB of topics"
+    );
     for _ in 0..50 {
         assert!(closed_after(&addr, &framed(&body)));
     }
@@ -74,10 +79,16 @@ fn given_metadata_v1_claiming_2pow31_topics_when_sent_should_close_only_that_con
     // The bystander connection still works.
     let mut req = header(ApiKey::ApiVersions as i16, 0, false);
     req.put_slice(&[]);
-    bystander.write_all(&framed(&req)).expect("bystander writes");
+    bystander
+        .write_all(&framed(&req))
+        .expect("bystander writes");
     let mut len = [0u8; 4];
-    bystander.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    bystander.read_exact(&mut len).expect("bystander gets an answer");
+    bystander
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    bystander
+        .read_exact(&mut len)
+        .expect("bystander gets an answer");
     assert!(i32::from_be_bytes(len) > 6);
 }
 
@@ -86,8 +97,14 @@ fn given_bad_frame_sizes_when_sent_should_close_the_connection() {
     let broker = TestBroker::start();
     let addr = broker.bootstrap();
     assert!(closed_after(&addr, &(-1i32).to_be_bytes()), "negative size");
-    assert!(closed_after(&addr, &i32::MAX.to_be_bytes()), "size above socket.request.max.bytes");
-    assert!(closed_after(&addr, &3i32.to_be_bytes()), "too short for a header");
+    assert!(
+        closed_after(&addr, &i32::MAX.to_be_bytes()),
+        "size above socket.request.max.bytes"
+    );
+    assert!(
+        closed_after(&addr, &3i32.to_be_bytes()),
+        "too short for a header"
+    );
     assert_alive(&broker);
 }
 
@@ -95,28 +112,51 @@ fn given_bad_frame_sizes_when_sent_should_close_the_connection() {
 fn given_unknown_api_key_or_unserved_version_when_sent_should_close_the_connection() {
     let broker = TestBroker::start();
     let addr = broker.bootstrap();
-    assert!(closed_after(&addr, &framed(&header(999, 0, false))), "unknown key");
-    assert!(closed_after(&addr, &framed(&header(ApiKey::Produce as i16, 99, true))), "produce v99");
-    assert!(closed_after(&addr, &framed(&header(ApiKey::Produce as i16, 0, false))), "produce v0 (pre KIP-896)");
+    assert!(
+        closed_after(&addr, &framed(&header(999, 0, false))),
+        "unknown key"
+    );
+    assert!(
+        closed_after(&addr, &framed(&header(ApiKey::Produce as i16, 99, true))),
+        "produce v99"
+    );
+    assert!(
+        closed_after(&addr, &framed(&header(ApiKey::Produce as i16, 0, false))),
+        "produce v0 (pre KIP-896)"
+    );
     assert_alive(&broker);
 }
 
 #[test]
-fn given_api_versions_newer_than_served_when_sent_should_answer_unsupported_version_with_the_table() {
+fn given_api_versions_newer_than_served_when_sent_should_answer_unsupported_version_with_the_table()
+{
     let broker = TestBroker::start();
     let resp = broker.raw_request(0, &ApiVersionsRequest::default());
     assert_eq!(resp.error_code, 0);
-    assert!(resp.api_keys.iter().any(|k| k.api_key == ApiKey::Produce as i16 && k.min_version == 3));
+    assert!(resp
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == ApiKey::Produce as i16 && k.min_version == 3));
     // Version 127 is newer than anything served: the answer comes in v0 with error 35.
     let mut s = TcpStream::connect(broker.bootstrap()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    s.write_all(&framed(&header(ApiKey::ApiVersions as i16, 127, true))).expect("send");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(&framed(&header(ApiKey::ApiVersions as i16, 127, true)))
+        .expect("send");
     let mut len = [0u8; 4];
     s.read_exact(&mut len).expect("answered");
     let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
     s.read_exact(&mut body).expect("body");
-    assert_eq!(i32::from_be_bytes([body[0], body[1], body[2], body[3]]), 42, "correlation id");
-    assert_eq!(i16::from_be_bytes([body[4], body[5]]), 35, "UNSUPPORTED_VERSION");
+    assert_eq!(
+        i32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+        42,
+        "correlation id"
+    );
+    assert_eq!(
+        i16::from_be_bytes([body[4], body[5]]),
+        35,
+        "UNSUPPORTED_VERSION"
+    );
     let count = i32::from_be_bytes([body[6], body[7], body[8], body[9]]);
     assert!(count >= 5, "the served table comes with the error");
 }
@@ -147,21 +187,28 @@ async fn given_thousands_of_garbage_requests_when_sent_should_keep_serving_with_
             body.put_i32(i32::MAX - (i as i32));
         }
         let mut s = TcpStream::connect(&addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
         let _ = s.write_all(&framed(&body));
         let mut buf = [0u8; 256];
         let _ = s.read(&mut buf);
     }
     assert_alive(&broker);
     let after = rss_kib(pid);
-    assert!(after < before + 200 * 1024, "RSS grew from {before} KiB to {after} KiB");
+    assert!(
+        after < before + 200 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
 
     // And real clients are still served.
     let topic = common::unique_topic("after-garbage");
     broker.create_topic(&topic, 1, &[]).await;
     let producer = broker.producer(&[]);
     producer
-        .send(FutureRecord::to(&topic).key("k").payload("v"), Duration::from_secs(10))
+        .send(
+            FutureRecord::to(&topic).key("k").payload("v"),
+            Duration::from_secs(10),
+        )
         .await
         .expect("produce after garbage");
 }

@@ -16,7 +16,8 @@ use rdkafka::Message;
 const RECORDS: usize = 20_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_idempotent_producer_when_broker_is_killed_mid_stream_should_store_each_record_once_in_order() {
+async fn given_idempotent_producer_when_broker_is_killed_mid_stream_should_store_each_record_once_in_order(
+) {
     let mut broker = TestBroker::start();
     let topic = unique_topic("idem-restart");
     broker.create_topic(&topic, 1, &[]).await;
@@ -32,7 +33,10 @@ async fn given_idempotent_producer_when_broker_is_killed_mid_stream_should_store
     let mut pending = Vec::with_capacity(RECORDS);
     for i in 0..RECORDS {
         let value = format!("v{i:06}");
-        let mut record = FutureRecord::to(&topic).partition(0).key("k").payload(&value);
+        let mut record = FutureRecord::to(&topic)
+            .partition(0)
+            .key("k")
+            .payload(&value);
         loop {
             match producer.send_result(record) {
                 Ok(f) => {
@@ -65,12 +69,19 @@ async fn given_idempotent_producer_when_broker_is_killed_mid_stream_should_store
     assert_eq!(acked, RECORDS);
     drop(producer);
 
-    let messages = broker.consume_to_end(&topic, &[0], Duration::from_secs(60)).await;
+    let messages = broker
+        .consume_to_end(&topic, &[0], Duration::from_secs(60))
+        .await;
     let values: Vec<String> = messages.iter().map(value).collect();
     let unique: HashSet<&String> = values.iter().collect();
     assert_eq!(unique.len(), values.len(), "no record stored twice");
     assert_eq!(values.len(), RECORDS, "every record stored");
     for (i, v) in values.iter().enumerate() {
-        assert_eq!(v, &format!("v{i:06}"), "in order at offset {}", messages[i].offset());
+        assert_eq!(
+            v,
+            &format!("v{i:06}"),
+            "in order at offset {}",
+            messages[i].offset()
+        );
     }
 }

@@ -12,23 +12,31 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::*;
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::PartitionProduceResponse;
-use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, DeleteRecordsRequest, FetchRequest, GroupId,
-    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
-    ProduceRequest, RequestHeader, ResponseHeader, TopicName,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, ProduceRequest, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use rdkafka::consumer::Consumer;
 use rdkafka::message::Timestamp;
 use rdkafka::producer::FutureRecord;
@@ -69,8 +77,15 @@ fn batch(values: &[Vec<u8>], timestamps: &[i64], compression: Compression) -> By
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression })
-        .expect("encode batch");
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .expect("encode batch");
     buf.freeze()
 }
 
@@ -79,13 +94,23 @@ fn values(n: usize, size: usize) -> Vec<Vec<u8>> {
 }
 
 fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
-    ProduceRequest::default().with_acks(acks).with_timeout_ms(10_000).with_topic_data(vec![TopicProduceData::default()
-        .with_name(name(topic))
-        .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(records))])])
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
 }
 
 /// Produce v9 with acks=1; the one partition's answer.
-fn produce(broker: &TestBroker, topic: &str, partition: i32, records: Bytes) -> PartitionProduceResponse {
+fn produce(
+    broker: &TestBroker,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+) -> PartitionProduceResponse {
     let resp = broker.raw_request(9, &produce_request(topic, partition, records, 1));
     resp.responses[0].partition_responses[0].clone()
 }
@@ -97,7 +122,13 @@ fn produce_ok(broker: &TestBroker, topic: &str, partition: i32, records: Bytes) 
 }
 
 /// A sessionless Fetch v12 request.
-fn fetch_request(topic: &str, parts: &[(i32, i64, i32)], max_bytes: i32, min_bytes: i32, max_wait_ms: i32) -> FetchRequest {
+fn fetch_request(
+    topic: &str,
+    parts: &[(i32, i64, i32)],
+    max_bytes: i32,
+    min_bytes: i32,
+    max_wait_ms: i32,
+) -> FetchRequest {
     FetchRequest::default()
         .with_replica_id(kafka_protocol::messages::BrokerId(-1))
         .with_max_wait_ms(max_wait_ms)
@@ -105,24 +136,30 @@ fn fetch_request(topic: &str, parts: &[(i32, i64, i32)], max_bytes: i32, min_byt
         .with_max_bytes(max_bytes)
         .with_session_id(0)
         .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default().with_topic(name(topic)).with_partitions(
-            parts
-                .iter()
-                .map(|(p, offset, max)| {
-                    FetchPartition::default()
-                        .with_partition(*p)
-                        .with_fetch_offset(*offset)
-                        .with_partition_max_bytes(*max)
-                        .with_log_start_offset(-1)
-                })
-                .collect(),
-        )])
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(
+                parts
+                    .iter()
+                    .map(|(p, offset, max)| {
+                        FetchPartition::default()
+                            .with_partition(*p)
+                            .with_fetch_offset(*offset)
+                            .with_partition_max_bytes(*max)
+                            .with_log_start_offset(-1)
+                    })
+                    .collect(),
+            )])
 }
 
 fn fetch(broker: &TestBroker, req: &FetchRequest) -> Vec<PartitionData> {
     let resp = broker.raw_request(12, req);
     assert_eq!(resp.error_code, 0, "fetch error: {resp:?}");
-    let mut parts: Vec<PartitionData> = resp.responses.into_iter().flat_map(|t| t.partitions).collect();
+    let mut parts: Vec<PartitionData> = resp
+        .responses
+        .into_iter()
+        .flat_map(|t| t.partitions)
+        .collect();
     parts.sort_by_key(|p| p.partition_index);
     parts
 }
@@ -143,45 +180,67 @@ fn decode(p: &PartitionData) -> Vec<(i64, Vec<i64>)> {
         .collect()
 }
 
-fn list_offset(broker: &TestBroker, topic: &str, partition: i32, timestamp: i64) -> (i16, i64, i64) {
-    let req = ListOffsetsRequest::default().with_replica_id(kafka_protocol::messages::BrokerId(-1)).with_topics(vec![
-        ListOffsetsTopic::default().with_name(name(topic)).with_partitions(vec![ListOffsetsPartition::default()
-            .with_partition_index(partition)
-            .with_timestamp(timestamp)
-            .with_current_leader_epoch(-1)]),
-    ]);
+fn list_offset(
+    broker: &TestBroker,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+) -> (i16, i64, i64) {
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(timestamp)
+                .with_current_leader_epoch(-1)])]);
     let resp = broker.raw_request(7, &req);
     let p = &resp.topics[0].partitions[0];
     (p.error_code, p.offset, p.timestamp)
 }
 
 fn alter_topic_config(broker: &TestBroker, topic: &str, key: &str, value: &str) {
-    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
-        .with_resource_type(2)
-        .with_resource_name(StrBytes::from_string(topic.to_string()))
-        .with_configs(vec![AlterableConfig::default()
-            .with_name(StrBytes::from_string(key.to_string()))
-            .with_config_operation(0)
-            .with_value(Some(StrBytes::from_string(value.to_string())))])]);
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_string(topic.to_string()))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(StrBytes::from_string(key.to_string()))
+                .with_config_operation(0)
+                .with_value(Some(StrBytes::from_string(value.to_string())))]),
+    ]);
     let resp = broker.raw_request(1, &req);
     assert_eq!(resp.responses[0].error_code, 0, "altering {key}: {resp:?}");
 }
 
 fn metadata_v12(broker: &TestBroker, topics: &[&str]) -> Vec<(String, i16, [u8; 16], bool)> {
-    let req = MetadataRequest::default().with_allow_auto_topic_creation(false).with_topics(Some(
-        topics.iter().map(|t| MetadataRequestTopic::default().with_name(Some(name(t)))).collect(),
-    ));
+    let req = MetadataRequest::default()
+        .with_allow_auto_topic_creation(false)
+        .with_topics(Some(
+            topics
+                .iter()
+                .map(|t| MetadataRequestTopic::default().with_name(Some(name(t))))
+                .collect(),
+        ));
     let resp = broker.raw_request(12, &req);
     resp.topics
         .iter()
-        .map(|t| (t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default(), t.error_code, *t.topic_id.as_bytes(), t.is_internal))
+        .map(|t| {
+            (
+                t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default(),
+                t.error_code,
+                *t.topic_id.as_bytes(),
+                t.is_internal,
+            )
+        })
         .collect()
 }
 
 // ---- Fetch sizes (KIP-74) ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_batches_larger_than_limits_when_fetching_should_return_first_batch_whole_and_nothing_after() {
+async fn given_batches_larger_than_limits_when_fetching_should_return_first_batch_whole_and_nothing_after(
+) {
     let broker = TestBroker::start();
     let topic = unique_topic("kip74");
     broker.create_topic(&topic, 2, &[]).await;
@@ -194,34 +253,61 @@ async fn given_batches_larger_than_limits_when_fetching_should_return_first_batc
 
     // Both limits far below one batch: the first partition with data still gets its first batch
     // whole; the next partition gets nothing (not an error).
-    let parts = fetch(&broker, &fetch_request(&topic, &[(0, 0, 100), (1, 0, 100)], 100, 1, 0));
+    let parts = fetch(
+        &broker,
+        &fetch_request(&topic, &[(0, 0, 100), (1, 0, 100)], 100, 1, 0),
+    );
     assert_eq!(parts[0].error_code, 0);
     assert_eq!(records_len(&parts[0]), size, "exactly the first batch");
     assert_eq!(decode(&parts[0]), vec![(0, vec![0, 1, 2, 3, 4])]);
     assert_eq!(parts[0].high_watermark, 15);
     assert_eq!(parts[1].error_code, 0);
-    assert_eq!(records_len(&parts[1]), 0, "a later partition gets nothing over the limit");
+    assert_eq!(
+        records_len(&parts[1]),
+        0,
+        "a later partition gets nothing over the limit"
+    );
     assert_eq!(parts[1].high_watermark, 5);
 
     // A small partition limit with a roomy response limit: the same.
-    let parts = fetch(&broker, &fetch_request(&topic, &[(0, 0, 100), (1, 0, 100)], 1 << 20, 1, 0));
+    let parts = fetch(
+        &broker,
+        &fetch_request(&topic, &[(0, 0, 100), (1, 0, 100)], 1 << 20, 1, 0),
+    );
     assert_eq!(records_len(&parts[0]), size);
     assert_eq!(records_len(&parts[1]), 0);
 
     // Empty first partition: the second one is now the first with data and gets its batch.
-    let parts = fetch(&broker, &fetch_request(&topic, &[(0, 15, 100), (1, 0, 100)], 100, 1, 0));
+    let parts = fetch(
+        &broker,
+        &fetch_request(&topic, &[(0, 15, 100), (1, 0, 100)], 100, 1, 0),
+    );
     assert_eq!(records_len(&parts[0]), 0);
     assert_eq!(records_len(&parts[1]), size);
 
     // Response limit just over one batch: never more than max_bytes in total.
-    let parts = fetch(&broker, &fetch_request(&topic, &[(0, 0, 1 << 20), (1, 0, 1 << 20)], size as i32 + 10, 1, 0));
+    let parts = fetch(
+        &broker,
+        &fetch_request(
+            &topic,
+            &[(0, 0, 1 << 20), (1, 0, 1 << 20)],
+            size as i32 + 10,
+            1,
+            0,
+        ),
+    );
     let total: usize = parts.iter().map(records_len).sum();
-    assert!(total <= size + 10, "total {total} over max_bytes {}", size + 10);
+    assert!(
+        total <= size + 10,
+        "total {total} over max_bytes {}",
+        size + 10
+    );
     assert!(records_len(&parts[0]) >= size);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_many_partitions_when_fetching_with_small_max_bytes_should_respect_the_response_limit() {
+async fn given_many_partitions_when_fetching_with_small_max_bytes_should_respect_the_response_limit(
+) {
     let broker = TestBroker::start();
     let topic = unique_topic("manyparts");
     broker.create_topic(&topic, 8, &[]).await;
@@ -237,48 +323,78 @@ async fn given_many_partitions_when_fetching_with_small_max_bytes_should_respect
     assert!(total <= max as usize, "{total} bytes over max_bytes {max}");
     let whole = got.iter().filter(|p| records_len(p) == b.len()).count();
     assert_eq!(whole, 3, "three whole batches fit");
-    assert!(got.iter().all(|p| p.error_code == 0 && p.high_watermark == 2));
+    assert!(got
+        .iter()
+        .all(|p| p.error_code == 0 && p.high_watermark == 2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_offset_inside_a_batch_when_fetching_should_return_the_whole_batch_and_clients_skip() {
+async fn given_offset_inside_a_batch_when_fetching_should_return_the_whole_batch_and_clients_skip()
+{
     let broker = TestBroker::start();
     let topic = unique_topic("midbatch");
     broker.create_topic(&topic, 1, &[]).await;
     let vals: Vec<Vec<u8>> = (0..5).map(|i| format!("v{i}").into_bytes()).collect();
-    produce_ok(&broker, &topic, 0, batch(&vals, &[now_ms(); 5], Compression::Lz4));
-    produce_ok(&broker, &topic, 0, batch(&vals, &[now_ms(); 5], Compression::None));
+    produce_ok(
+        &broker,
+        &topic,
+        0,
+        batch(&vals, &[now_ms(); 5], Compression::Lz4),
+    );
+    produce_ok(
+        &broker,
+        &topic,
+        0,
+        batch(&vals, &[now_ms(); 5], Compression::None),
+    );
 
-    let parts = fetch(&broker, &fetch_request(&topic, &[(0, 2, 1 << 20)], 1 << 20, 1, 0));
+    let parts = fetch(
+        &broker,
+        &fetch_request(&topic, &[(0, 2, 1 << 20)], 1 << 20, 1, 0),
+    );
     let batches = decode(&parts[0]);
     assert_eq!(batches[0].0, 0, "the batch holding offset 2 starts at 0");
-    let parts = fetch(&broker, &fetch_request(&topic, &[(0, 7, 1 << 20)], 1 << 20, 1, 0));
+    let parts = fetch(
+        &broker,
+        &fetch_request(&topic, &[(0, 7, 1 << 20)], 1 << 20, 1, 0),
+    );
     assert_eq!(decode(&parts[0]), vec![(5, vec![5, 6, 7, 8, 9])]);
 
     // librdkafka drops the records before its position.
     let consumer = broker.consumer(&[("fetch.wait.max.ms", "50"), ("check.crcs", "true")]);
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Offset(3)).unwrap();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(3))
+        .unwrap();
     consumer.assign(&tpl).unwrap();
     let mut offsets = Vec::new();
     while offsets.len() < 7 {
-        let m = tokio::time::timeout(Duration::from_secs(10), consumer.recv()).await.expect("record in time").expect("record");
+        let m = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
+            .await
+            .expect("record in time")
+            .expect("record");
         offsets.push(m.offset());
     }
     assert_eq!(offsets, (3..10).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_min_bytes_above_available_when_fetching_should_wait_max_wait_then_return_what_is_there() {
+async fn given_min_bytes_above_available_when_fetching_should_wait_max_wait_then_return_what_is_there(
+) {
     let broker = TestBroker::start();
     let topic = unique_topic("minbytes");
     broker.create_topic(&topic, 1, &[]).await;
     let b = batch(&values(1, 100), &[now_ms()], Compression::None);
     produce_ok(&broker, &topic, 0, b.clone());
     let started = Instant::now();
-    let parts = fetch(&broker, &fetch_request(&topic, &[(0, 0, 1 << 20)], 1 << 20, 1 << 20, 600));
+    let parts = fetch(
+        &broker,
+        &fetch_request(&topic, &[(0, 0, 1 << 20)], 1 << 20, 1 << 20, 600),
+    );
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(550), "answered after {waited:?}, before max_wait");
+    assert!(
+        waited >= Duration::from_millis(550),
+        "answered after {waited:?}, before max_wait"
+    );
     assert!(waited < Duration::from_secs(5), "answered after {waited:?}");
     assert_eq!(records_len(&parts[0]), b.len(), "what there is comes back");
 }
@@ -289,24 +405,52 @@ async fn given_min_bytes_above_available_when_fetching_should_wait_max_wait_then
 async fn given_log_append_time_topic_when_producing_should_stamp_broker_time_with_valid_crcs() {
     let broker = TestBroker::start();
     let topic = unique_topic("appendtime");
-    broker.create_topic(&topic, 1, &[("message.timestamp.type", "LogAppendTime")]).await;
+    broker
+        .create_topic(&topic, 1, &[("message.timestamp.type", "LogAppendTime")])
+        .await;
     let before = now_ms();
-    let plain = produce(&broker, &topic, 0, batch(&values(3, 20), &[BASE_TS, BASE_TS + 1, BASE_TS + 2], Compression::None));
-    let zipped = produce(&broker, &topic, 0, batch(&values(3, 20), &[BASE_TS; 3], Compression::Gzip));
+    let plain = produce(
+        &broker,
+        &topic,
+        0,
+        batch(
+            &values(3, 20),
+            &[BASE_TS, BASE_TS + 1, BASE_TS + 2],
+            Compression::None,
+        ),
+    );
+    let zipped = produce(
+        &broker,
+        &topic,
+        0,
+        batch(&values(3, 20), &[BASE_TS; 3], Compression::Gzip),
+    );
     let after = now_ms();
     for p in [&plain, &zipped] {
         assert_eq!(p.error_code, 0, "{p:?}");
-        assert!((before..=after).contains(&p.log_append_time_ms), "log_append_time_ms {} not broker time", p.log_append_time_ms);
+        assert!(
+            (before..=after).contains(&p.log_append_time_ms),
+            "log_append_time_ms {} not broker time",
+            p.log_append_time_ms
+        );
     }
     assert_eq!(zipped.base_offset, 3);
 
     let consumer = broker.consumer(&[("fetch.wait.max.ms", "50"), ("check.crcs", "true")]);
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(&topic, 0, Offset::Beginning)
+        .unwrap();
     consumer.assign(&tpl).unwrap();
     for i in 0..6 {
-        let m = tokio::time::timeout(Duration::from_secs(10), consumer.recv()).await.expect("record in time").expect("no CRC error");
-        let want = if i < 3 { plain.log_append_time_ms } else { zipped.log_append_time_ms };
+        let m = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
+            .await
+            .expect("record in time")
+            .expect("no CRC error");
+        let want = if i < 3 {
+            plain.log_append_time_ms
+        } else {
+            zipped.log_append_time_ms
+        };
         assert_eq!(m.timestamp(), Timestamp::LogAppendTime(want), "record {i}");
     }
 
@@ -314,23 +458,37 @@ async fn given_log_append_time_topic_when_producing_should_stamp_broker_time_wit
     let (code, offset, ts) = list_offset(&broker, &topic, 0, BASE_TS + 1);
     assert_eq!((code, offset, ts), (0, 0, plain.log_append_time_ms));
     let (code, _, ts) = list_offset(&broker, &topic, 0, -3);
-    assert_eq!((code, ts), (0, zipped.log_append_time_ms), "MAX_TIMESTAMP is the latest append time");
+    assert_eq!(
+        (code, ts),
+        (0, zipped.log_append_time_ms),
+        "MAX_TIMESTAMP is the latest append time"
+    );
 }
 
 // ---- DeleteRecords ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_deleted_records_when_fetching_below_start_should_answer_out_of_range_and_consumers_reset() {
+async fn given_deleted_records_when_fetching_below_start_should_answer_out_of_range_and_consumers_reset(
+) {
     let broker = TestBroker::start();
     let topic = unique_topic("delrecs");
     broker.create_topic(&topic, 1, &[]).await;
     for _ in 0..5 {
-        produce_ok(&broker, &topic, 0, batch(&values(2, 10), &[now_ms(); 2], Compression::None));
+        produce_ok(
+            &broker,
+            &topic,
+            0,
+            batch(&values(2, 10), &[now_ms(); 2], Compression::None),
+        );
     }
     let delete = |offset: i64| {
-        let req = DeleteRecordsRequest::default().with_timeout_ms(5000).with_topics(vec![DeleteRecordsTopic::default()
-            .with_name(name(&topic))
-            .with_partitions(vec![DeleteRecordsPartition::default().with_partition_index(0).with_offset(offset)])]);
+        let req = DeleteRecordsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(name(&topic))
+                .with_partitions(vec![DeleteRecordsPartition::default()
+                    .with_partition_index(0)
+                    .with_offset(offset)])]);
         let resp = broker.raw_request(2, &req);
         let p = &resp.topics[0].partitions[0];
         (p.error_code, p.low_watermark)
@@ -338,23 +496,44 @@ async fn given_deleted_records_when_fetching_below_start_should_answer_out_of_ra
     // Offset 5 is inside the batch 4..5: the log start becomes 5 all the same.
     assert_eq!(delete(5), (0, 5));
     assert_eq!(delete(2), (0, 5), "a lower offset changes nothing");
-    assert_eq!(delete(11).0, OFFSET_OUT_OF_RANGE, "beyond the high watermark");
+    assert_eq!(
+        delete(11).0,
+        OFFSET_OUT_OF_RANGE,
+        "beyond the high watermark"
+    );
 
-    let parts = fetch(&broker, &fetch_request(&topic, &[(0, 0, 1 << 20)], 1 << 20, 1, 0));
+    let parts = fetch(
+        &broker,
+        &fetch_request(&topic, &[(0, 0, 1 << 20)], 1 << 20, 1, 0),
+    );
     assert_eq!(parts[0].error_code, OFFSET_OUT_OF_RANGE);
     assert_eq!(parts[0].log_start_offset, 5);
-    let parts = fetch(&broker, &fetch_request(&topic, &[(0, 5, 1 << 20)], 1 << 20, 1, 0));
+    let parts = fetch(
+        &broker,
+        &fetch_request(&topic, &[(0, 5, 1 << 20)], 1 << 20, 1, 0),
+    );
     assert_eq!(parts[0].error_code, 0);
     assert_eq!(parts[0].log_start_offset, 5);
     assert_eq!(list_offset(&broker, &topic, 0, -2), (0, 5, -1));
-    assert_eq!(list_offset(&broker, &topic, 0, 0).1, 5, "by timestamp: the first record still there");
+    assert_eq!(
+        list_offset(&broker, &topic, 0, 0).1,
+        5,
+        "by timestamp: the first record still there"
+    );
 
     // A consumer asking for offset 0 resets to the earliest record still there.
-    let consumer = broker.consumer(&[("fetch.wait.max.ms", "50"), ("auto.offset.reset", "earliest")]);
+    let consumer = broker.consumer(&[
+        ("fetch.wait.max.ms", "50"),
+        ("auto.offset.reset", "earliest"),
+    ]);
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Offset(0)).unwrap();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(0))
+        .unwrap();
     consumer.assign(&tpl).unwrap();
-    let m = tokio::time::timeout(Duration::from_secs(10), consumer.recv()).await.expect("record in time").expect("record");
+    let m = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
+        .await
+        .expect("record in time")
+        .expect("record");
     assert_eq!(m.offset(), 5);
     assert_eq!(broker.watermarks(&topic, 0), (5, 10));
 }
@@ -366,24 +545,53 @@ async fn given_fetch_waiting_when_topic_is_deleted_should_answer_unknown_and_rec
     let broker = TestBroker::start();
     let topic = unique_topic("deltopic");
     broker.create_topic(&topic, 2, &[]).await;
-    produce_ok(&broker, &topic, 0, batch(&values(3, 10), &[now_ms(); 3], Compression::None));
+    produce_ok(
+        &broker,
+        &topic,
+        0,
+        batch(&values(3, 10), &[now_ms(); 3], Compression::None),
+    );
     let old_id = metadata_v12(&broker, &[&topic])[0].2;
 
     let addr = broker.bootstrap();
-    let req = fetch_request(&topic, &[(0, 3, 1 << 20), (1, 0, 1 << 20)], 1 << 20, 1, 20_000);
+    let req = fetch_request(
+        &topic,
+        &[(0, 3, 1 << 20), (1, 0, 1 << 20)],
+        1 << 20,
+        1,
+        20_000,
+    );
     let started = Instant::now();
     let waiter = tokio::task::spawn_blocking(move || raw_request(&addr, 12, &req));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let admin = broker.admin();
-    let res = admin.delete_topics(&[&topic], &admin_opts()).await.expect("DeleteTopics");
+    let res = admin
+        .delete_topics(&[&topic], &admin_opts())
+        .await
+        .expect("DeleteTopics");
     assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
     let resp = waiter.await.expect("fetch task");
-    assert!(started.elapsed() < Duration::from_secs(10), "the waiting fetch was released by the deletion");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the waiting fetch was released by the deletion"
+    );
     for p in resp.responses.iter().flat_map(|t| &t.partitions) {
         assert_eq!(p.error_code, UNKNOWN_TOPIC_OR_PARTITION, "{p:?}");
     }
-    assert_eq!(produce(&broker, &topic, 0, batch(&values(1, 10), &[now_ms()], Compression::None)).error_code, UNKNOWN_TOPIC_OR_PARTITION);
-    assert_eq!(metadata_v12(&broker, &[&topic])[0].1, UNKNOWN_TOPIC_OR_PARTITION);
+    assert_eq!(
+        produce(
+            &broker,
+            &topic,
+            0,
+            batch(&values(1, 10), &[now_ms()], Compression::None)
+        )
+        .error_code,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert_eq!(
+        metadata_v12(&broker, &[&topic])[0].1,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
 
     broker.create_topic(&topic, 1, &[]).await;
     let md = metadata_v12(&broker, &[&topic]);
@@ -391,7 +599,15 @@ async fn given_fetch_waiting_when_topic_is_deleted_should_answer_unknown_and_rec
     assert_ne!(md[0].2, old_id, "a re-created topic gets a new id");
     assert_ne!(md[0].2, [0u8; 16]);
     assert_eq!(broker.watermarks(&topic, 0), (0, 0));
-    assert_eq!(produce_ok(&broker, &topic, 0, batch(&values(1, 10), &[now_ms()], Compression::None)), 0);
+    assert_eq!(
+        produce_ok(
+            &broker,
+            &topic,
+            0,
+            batch(&values(1, 10), &[now_ms()], Compression::None)
+        ),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -402,7 +618,12 @@ async fn given_committed_offsets_when_topic_is_deleted_and_recreated_should_not_
     broker.create_topic(&topic, 1, &[]).await;
     broker.create_topic(&other, 1, &[]).await;
     for t in [&topic, &other] {
-        produce_ok(&broker, t, 0, batch(&values(5, 10), &[now_ms(); 5], Compression::None));
+        produce_ok(
+            &broker,
+            t,
+            0,
+            batch(&values(5, 10), &[now_ms(); 5], Compression::None),
+        );
     }
     let commit = OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_static_str("g-del")))
@@ -412,14 +633,22 @@ async fn given_committed_offsets_when_topic_is_deleted_and_recreated_should_not_
             [&topic, &other]
                 .iter()
                 .map(|t| {
-                    OffsetCommitRequestTopic::default().with_name(name(t)).with_partitions(vec![
-                        OffsetCommitRequestPartition::default().with_partition_index(0).with_committed_offset(4),
-                    ])
+                    OffsetCommitRequestTopic::default()
+                        .with_name(name(t))
+                        .with_partitions(vec![OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(4)])
                 })
                 .collect(),
         );
     let resp = broker.raw_request(8, &commit);
-    assert!(resp.topics.iter().flat_map(|t| &t.partitions).all(|p| p.error_code == 0), "{resp:?}");
+    assert!(
+        resp.topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .all(|p| p.error_code == 0),
+        "{resp:?}"
+    );
 
     let fetch_offsets = |broker: &TestBroker, group: &'static str| {
         let req = OffsetFetchRequest::default().with_groups(vec![OffsetFetchRequestGroup::default()
@@ -436,20 +665,41 @@ async fn given_committed_offsets_when_topic_is_deleted_and_recreated_should_not_
             ))]);
         let resp = broker.raw_request(8, &req);
         assert_eq!(resp.groups[0].error_code, 0);
-        resp.groups[0].topics.iter().map(|t| (t.name.0.to_string(), t.partitions[0].committed_offset)).collect::<Vec<_>>()
+        resp.groups[0]
+            .topics
+            .iter()
+            .map(|t| (t.name.0.to_string(), t.partitions[0].committed_offset))
+            .collect::<Vec<_>>()
     };
-    assert_eq!(fetch_offsets(&broker, "g-del"), vec![(topic.clone(), 4), (other.clone(), 4)]);
-    assert_eq!(fetch_offsets(&broker, "g-never"), vec![(topic.clone(), -1), (other.clone(), -1)], "unknown group: no offsets");
+    assert_eq!(
+        fetch_offsets(&broker, "g-del"),
+        vec![(topic.clone(), 4), (other.clone(), 4)]
+    );
+    assert_eq!(
+        fetch_offsets(&broker, "g-never"),
+        vec![(topic.clone(), -1), (other.clone(), -1)],
+        "unknown group: no offsets"
+    );
 
     let admin = broker.admin();
-    admin.delete_topics(&[&topic], &admin_opts()).await.expect("DeleteTopics");
+    admin
+        .delete_topics(&[&topic], &admin_opts())
+        .await
+        .expect("DeleteTopics");
     broker.create_topic(&topic, 1, &[]).await;
     // As in Kafka, deleting a topic drops the offsets committed for it: a consumer of the new
     // topic must not start at the old topic's position.
-    assert_eq!(fetch_offsets(&broker, "g-del"), vec![(topic.clone(), -1), (other.clone(), 4)]);
+    assert_eq!(
+        fetch_offsets(&broker, "g-del"),
+        vec![(topic.clone(), -1), (other.clone(), 4)]
+    );
     let mut broker = broker;
     broker.restart();
-    assert_eq!(fetch_offsets(&broker, "g-del"), vec![(topic.clone(), -1), (other.clone(), 4)], "also after a restart");
+    assert_eq!(
+        fetch_offsets(&broker, "g-del"),
+        vec![(topic.clone(), -1), (other.clone(), 4)],
+        "also after a restart"
+    );
 }
 
 // ---- Runtime config changes ----
@@ -464,21 +714,40 @@ async fn given_topic_config_changed_at_runtime_when_producing_should_apply_it_at
     alter_topic_config(&broker, &topic, "max.message.bytes", "5000");
     let p = produce(&broker, &topic, 0, big.clone());
     assert_eq!(p.error_code, MESSAGE_TOO_LARGE, "{p:?}");
-    produce_ok(&broker, &topic, 0, batch(&values(1, 100), &[now_ms()], Compression::None));
+    produce_ok(
+        &broker,
+        &topic,
+        0,
+        batch(&values(1, 100), &[now_ms()], Compression::None),
+    );
 
     let dir = broker.data_dir().join(format!("{topic}-0"));
     assert_eq!(segment_count(&dir), 1);
     alter_topic_config(&broker, &topic, "segment.bytes", "2000");
     for _ in 0..3 {
-        produce_ok(&broker, &topic, 0, batch(&values(1, 1500), &[now_ms()], Compression::None));
+        produce_ok(
+            &broker,
+            &topic,
+            0,
+            batch(&values(1, 1500), &[now_ms()], Compression::None),
+        );
     }
-    assert!(segment_count(&dir) >= 3, "segments roll at the new size: {}", segment_count(&dir));
+    assert!(
+        segment_count(&dir) >= 3,
+        "segments roll at the new size: {}",
+        segment_count(&dir)
+    );
     assert_eq!(broker.watermarks(&topic, 0), (0, 5));
 }
 
 // ---- acks=0 ----
 
-fn frame<R: Encodable + HeaderVersion>(key: ApiKey, version: i16, correlation_id: i32, req: &R) -> Vec<u8>
+fn frame<R: Encodable + HeaderVersion>(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    req: &R,
+) -> Vec<u8>
 where
     R: kafka_protocol::protocol::Request,
 {
@@ -488,7 +757,9 @@ where
         .with_correlation_id(correlation_id)
         .with_client_id(Some(StrBytes::from_static_str("oxbow-it")));
     let mut body = BytesMut::new();
-    header.encode(&mut body, R::header_version(version)).unwrap();
+    header
+        .encode(&mut body, R::header_version(version))
+        .unwrap();
     req.encode(&mut body, version).unwrap();
     let mut out = Vec::with_capacity(body.len() + 4);
     out.put_i32(body.len() as i32);
@@ -504,19 +775,34 @@ async fn given_acks_zero_when_producing_should_store_records_and_answer_only_lat
     let mut s = TcpStream::connect(broker.bootstrap()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     for i in 0..3 {
-        let req = produce_request(&topic, 0, batch(&values(2, 10), &[now_ms(); 2], Compression::None), 0);
-        s.write_all(&frame(ApiKey::Produce, 9, 100 + i, &req)).unwrap();
+        let req = produce_request(
+            &topic,
+            0,
+            batch(&values(2, 10), &[now_ms(); 2], Compression::None),
+            0,
+        );
+        s.write_all(&frame(ApiKey::Produce, 9, 100 + i, &req))
+            .unwrap();
     }
-    s.write_all(&frame(ApiKey::ApiVersions, 3, 200, &ApiVersionsRequest::default()
-        .with_client_software_name(StrBytes::from_static_str("it"))
-        .with_client_software_version(StrBytes::from_static_str("1")))).unwrap();
+    s.write_all(&frame(
+        ApiKey::ApiVersions,
+        3,
+        200,
+        &ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("it"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+    ))
+    .unwrap();
     let mut len = [0u8; 4];
     s.read_exact(&mut len).unwrap();
     let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
     s.read_exact(&mut buf).unwrap();
     let mut buf = Bytes::from(buf);
     let h = ResponseHeader::decode(&mut buf, 0).unwrap();
-    assert_eq!(h.correlation_id, 200, "the first answer is the ApiVersions one: acks=0 produces get none");
+    assert_eq!(
+        h.correlation_id, 200,
+        "the first answer is the ApiVersions one: acks=0 produces get none"
+    );
     let v = ApiVersionsResponse::decode(&mut buf, 3).unwrap();
     assert_eq!(v.error_code, 0);
     assert_eq!(buf.remaining(), 0);
@@ -524,16 +810,30 @@ async fn given_acks_zero_when_producing_should_store_records_and_answer_only_lat
 
     // An acks=0 produce that fails (unknown partition): as Kafka, the broker closes that
     // connection (the client's cue to refresh metadata) and keeps serving new ones.
-    let req = produce_request(&topic, 7, batch(&values(1, 10), &[now_ms()], Compression::None), 0);
+    let req = produce_request(
+        &topic,
+        7,
+        batch(&values(1, 10), &[now_ms()], Compression::None),
+        0,
+    );
     s.write_all(&frame(ApiKey::Produce, 9, 300, &req)).unwrap();
     let mut rest = Vec::new();
     let closed = s.read_to_end(&mut rest);
     assert!(
-        matches!(closed, Ok(0)) || matches!(&closed, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        matches!(closed, Ok(0))
+            || matches!(&closed, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
         "the connection is closed without a reply: {closed:?}, {} bytes",
         rest.len()
     );
-    assert_eq!(produce_ok(&broker, &topic, 0, batch(&values(1, 10), &[now_ms()], Compression::None)), 6);
+    assert_eq!(
+        produce_ok(
+            &broker,
+            &topic,
+            0,
+            batch(&values(1, 10), &[now_ms()], Compression::None)
+        ),
+        6
+    );
 }
 
 // ---- Produce and Metadata error codes ----
@@ -544,20 +844,39 @@ async fn given_bad_targets_when_producing_should_answer_kafka_codes() {
     let topic = unique_topic("badtarget");
     broker.create_topic(&topic, 1, &[]).await;
     let b = || batch(&values(1, 10), &[now_ms()], Compression::None);
-    assert_eq!(produce(&broker, &topic, 1, b()).error_code, UNKNOWN_TOPIC_OR_PARTITION, "partition past the count");
-    assert_eq!(produce(&broker, &topic, -1, b()).error_code, UNKNOWN_TOPIC_OR_PARTITION, "negative partition");
-    assert_eq!(produce(&broker, "no-such-topic", 0, b()).error_code, UNKNOWN_TOPIC_OR_PARTITION);
-    assert_eq!(produce(&broker, "bad name!", 0, b()).error_code, UNKNOWN_TOPIC_OR_PARTITION);
-    assert!(!broker.topic_names().contains(&"no-such-topic".to_string()), "Produce never creates topics");
+    assert_eq!(
+        produce(&broker, &topic, 1, b()).error_code,
+        UNKNOWN_TOPIC_OR_PARTITION,
+        "partition past the count"
+    );
+    assert_eq!(
+        produce(&broker, &topic, -1, b()).error_code,
+        UNKNOWN_TOPIC_OR_PARTITION,
+        "negative partition"
+    );
+    assert_eq!(
+        produce(&broker, "no-such-topic", 0, b()).error_code,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert_eq!(
+        produce(&broker, "bad name!", 0, b()).error_code,
+        UNKNOWN_TOPIC_OR_PARTITION
+    );
+    assert!(
+        !broker.topic_names().contains(&"no-such-topic".to_string()),
+        "Produce never creates topics"
+    );
 
     // Clients may not append to the internal offsets topic.
     let commit = OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_static_str("g")))
         .with_generation_id_or_member_epoch(-1)
         .with_member_id(StrBytes::from_static_str(""))
-        .with_topics(vec![OffsetCommitRequestTopic::default().with_name(name(&topic)).with_partitions(vec![
-            OffsetCommitRequestPartition::default().with_partition_index(0).with_committed_offset(0),
-        ])]);
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(name(&topic))
+            .with_partitions(vec![OffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(0)])]);
     broker.raw_request(8, &commit);
     let (lo, hi) = broker.watermarks("__consumer_offsets", 0);
     let p = produce(&broker, "__consumer_offsets", 0, b());
@@ -572,29 +891,52 @@ async fn given_mixed_topics_when_fetching_metadata_without_auto_create_should_an
     let user_internal_looking = unique_topic("__user");
     broker.create_topic(&topic, 2, &[]).await;
     broker.create_topic(&user_internal_looking, 1, &[]).await;
-    let md = metadata_v12(&broker, &[&topic, "md-missing", "bad name!", &user_internal_looking]);
+    let md = metadata_v12(
+        &broker,
+        &[&topic, "md-missing", "bad name!", &user_internal_looking],
+    );
     assert_eq!(md.len(), 4);
     assert_eq!((md[0].0.as_str(), md[0].1), (topic.as_str(), 0));
     assert_ne!(md[0].2, [0u8; 16]);
-    assert_eq!((md[1].0.as_str(), md[1].1), ("md-missing", UNKNOWN_TOPIC_OR_PARTITION));
-    assert_eq!((md[2].0.as_str(), md[2].1), ("bad name!", INVALID_TOPIC_EXCEPTION));
+    assert_eq!(
+        (md[1].0.as_str(), md[1].1),
+        ("md-missing", UNKNOWN_TOPIC_OR_PARTITION)
+    );
+    assert_eq!(
+        (md[2].0.as_str(), md[2].1),
+        ("bad name!", INVALID_TOPIC_EXCEPTION)
+    );
     // Only Kafka's own topics are internal, not every name starting with "__".
     assert_eq!(md[3].1, 0);
-    assert!(!md[3].3, "a user topic named {user_internal_looking} is not internal");
+    assert!(
+        !md[3].3,
+        "a user topic named {user_internal_looking} is not internal"
+    );
     assert!(!broker.topic_names().contains(&"md-missing".to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_auto_create_disabled_when_producing_to_unknown_topic_should_fail_the_records() {
-    let broker = TestBroker::builder().with_env("OXBOW_LOG_AUTO_CREATE_TOPICS", "false").start();
-    let producer = broker.producer(&[("message.timeout.ms", "3000"), ("topic.metadata.propagation.max.ms", "500")]);
-    let r = producer.send(FutureRecord::<(), _>::to("never-created").payload("x"), Duration::from_secs(5)).await;
+    let broker = TestBroker::builder()
+        .with_env("OXBOW_LOG_AUTO_CREATE_TOPICS", "false")
+        .start();
+    let producer = broker.producer(&[
+        ("message.timeout.ms", "3000"),
+        ("topic.metadata.propagation.max.ms", "500"),
+    ]);
+    let r = producer
+        .send(
+            FutureRecord::<(), _>::to("never-created").payload("x"),
+            Duration::from_secs(5),
+        )
+        .await;
     let (err, _) = r.expect_err("the record must fail");
     let code = err.rdkafka_error_code();
     assert!(
         matches!(
             code,
-            Some(rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition) | Some(rdkafka::types::RDKafkaErrorCode::UnknownTopic)
+            Some(rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition)
+                | Some(rdkafka::types::RDKafkaErrorCode::UnknownTopic)
         ),
         "{err:?}"
     );
@@ -607,16 +949,59 @@ async fn given_auto_create_disabled_when_producing_to_unknown_topic_should_fail_
 async fn given_out_of_order_timestamps_when_listing_max_timestamp_should_find_that_record() {
     let broker = TestBroker::start();
     let topic = unique_topic("maxts");
-    broker.create_topic(&topic, 1, &[("retention.ms", "-1"), ("segment.bytes", "300")]).await;
-    assert_eq!(list_offset(&broker, &topic, 0, -3), (0, -1, -1), "empty log: no record");
+    broker
+        .create_topic(
+            &topic,
+            1,
+            &[("retention.ms", "-1"), ("segment.bytes", "300")],
+        )
+        .await;
+    assert_eq!(
+        list_offset(&broker, &topic, 0, -3),
+        (0, -1, -1),
+        "empty log: no record"
+    );
     // offsets 0..2, 3..5, 6..8 in their own batches (and segments); the newest time is at 4.
-    produce_ok(&broker, &topic, 0, batch(&values(3, 30), &[BASE_TS + 10, BASE_TS + 30, BASE_TS + 20], Compression::None));
-    produce_ok(&broker, &topic, 0, batch(&values(3, 30), &[BASE_TS + 5, BASE_TS + 90, BASE_TS + 40], Compression::Snappy));
-    produce_ok(&broker, &topic, 0, batch(&values(3, 30), &[BASE_TS + 50, BASE_TS + 60, BASE_TS + 1], Compression::None));
+    produce_ok(
+        &broker,
+        &topic,
+        0,
+        batch(
+            &values(3, 30),
+            &[BASE_TS + 10, BASE_TS + 30, BASE_TS + 20],
+            Compression::None,
+        ),
+    );
+    produce_ok(
+        &broker,
+        &topic,
+        0,
+        batch(
+            &values(3, 30),
+            &[BASE_TS + 5, BASE_TS + 90, BASE_TS + 40],
+            Compression::Snappy,
+        ),
+    );
+    produce_ok(
+        &broker,
+        &topic,
+        0,
+        batch(
+            &values(3, 30),
+            &[BASE_TS + 50, BASE_TS + 60, BASE_TS + 1],
+            Compression::None,
+        ),
+    );
     assert_eq!(list_offset(&broker, &topic, 0, -3), (0, 4, BASE_TS + 90));
     // By timestamp: the first offset whose timestamp is at or after the target.
-    assert_eq!(list_offset(&broker, &topic, 0, BASE_TS + 35), (0, 4, BASE_TS + 90));
-    assert_eq!(list_offset(&broker, &topic, 0, BASE_TS + 25), (0, 1, BASE_TS + 30));
+    assert_eq!(
+        list_offset(&broker, &topic, 0, BASE_TS + 35),
+        (0, 4, BASE_TS + 90)
+    );
+    assert_eq!(
+        list_offset(&broker, &topic, 0, BASE_TS + 25),
+        (0, 1, BASE_TS + 30)
+    );
     assert_eq!(list_offset(&broker, &topic, 0, BASE_TS + 91), (0, -1, -1));
 }
 
@@ -628,13 +1013,36 @@ async fn given_record_near_max_message_bytes_when_compressed_or_not_should_round
     let topic = unique_topic("nearmax");
     broker.create_topic(&topic, 1, &[]).await;
     // Just under the 1048588-byte default limit once framed.
-    let raw: Vec<u8> = (0..1_048_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
-    produce_ok(&broker, &topic, 0, batch(&[raw.clone()], &[now_ms()], Compression::None));
+    let raw: Vec<u8> = (0..1_048_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    produce_ok(
+        &broker,
+        &topic,
+        0,
+        batch(&[raw.clone()], &[now_ms()], Compression::None),
+    );
     let over: Vec<u8> = vec![7u8; 1_048_600];
-    assert_eq!(produce(&broker, &topic, 0, batch(&[over.clone()], &[now_ms()], Compression::None)).error_code, MESSAGE_TOO_LARGE);
+    assert_eq!(
+        produce(
+            &broker,
+            &topic,
+            0,
+            batch(&[over.clone()], &[now_ms()], Compression::None)
+        )
+        .error_code,
+        MESSAGE_TOO_LARGE
+    );
     // Compressed, the same bytes fit: the limit applies to the batch as stored.
-    produce_ok(&broker, &topic, 0, batch(&[over.clone()], &[now_ms()], Compression::Zstd));
-    let msgs = broker.consume_n(&topic, &[0], 2, Duration::from_secs(15)).await;
+    produce_ok(
+        &broker,
+        &topic,
+        0,
+        batch(&[over.clone()], &[now_ms()], Compression::Zstd),
+    );
+    let msgs = broker
+        .consume_n(&topic, &[0], 2, Duration::from_secs(15))
+        .await;
     assert_eq!(msgs.len(), 2);
     assert_eq!(msgs[0].payload(), Some(&raw[..]));
     assert_eq!(msgs[1].payload(), Some(&over[..]));
@@ -647,11 +1055,23 @@ async fn given_producer_running_when_partitions_are_added_should_use_the_new_one
     let broker = TestBroker::start();
     let topic = unique_topic("grow");
     broker.create_topic(&topic, 1, &[]).await;
-    let producer = broker.producer(&[("linger.ms", "0"), ("topic.metadata.refresh.interval.ms", "300")]);
-    producer.send(FutureRecord::to(&topic).key("a").payload("first"), Duration::from_secs(5)).await.expect("first");
+    let producer = broker.producer(&[
+        ("linger.ms", "0"),
+        ("topic.metadata.refresh.interval.ms", "300"),
+    ]);
+    producer
+        .send(
+            FutureRecord::to(&topic).key("a").payload("first"),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("first");
     let admin = broker.admin();
     let res = admin
-        .create_partitions(&[rdkafka::admin::NewPartitions::new(&topic, 3)], &admin_opts())
+        .create_partitions(
+            &[rdkafka::admin::NewPartitions::new(&topic, 3)],
+            &admin_opts(),
+        )
         .await
         .expect("CreatePartitions");
     assert!(res.iter().all(|r| r.is_ok()), "{res:?}");
@@ -660,13 +1080,21 @@ async fn given_producer_running_when_partitions_are_added_should_use_the_new_one
     while seen.len() < 3 && Instant::now() < deadline {
         for p in 0..3 {
             // Until librdkafka's next metadata refresh it refuses the new partitions locally.
-            if let Ok(d) = producer.send(FutureRecord::<(), _>::to(&topic).partition(p).payload("x"), Duration::from_secs(5)).await {
+            if let Ok(d) = producer
+                .send(
+                    FutureRecord::<(), _>::to(&topic).partition(p).payload("x"),
+                    Duration::from_secs(5),
+                )
+                .await
+            {
                 seen.insert(d.partition);
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(seen.len(), 3, "every new partition accepted records");
-    let msgs = broker.consume_n(&topic, &[1, 2], 2, Duration::from_secs(10)).await;
+    let msgs = broker
+        .consume_n(&topic, &[1, 2], 2, Duration::from_secs(10))
+        .await;
     assert!(msgs.len() >= 2);
 }

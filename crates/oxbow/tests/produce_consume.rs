@@ -46,9 +46,18 @@ async fn round_trip(codec: &str) {
         }
         if i % 10 != 5 {
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "seq", value: Some(&i.to_string()) })
-                .insert(Header { key: "codec", value: Some(codec) })
-                .insert(Header { key: "null-header", value: None::<&[u8]> });
+                .insert(Header {
+                    key: "seq",
+                    value: Some(&i.to_string()),
+                })
+                .insert(Header {
+                    key: "codec",
+                    value: Some(codec),
+                })
+                .insert(Header {
+                    key: "null-header",
+                    value: None::<&[u8]>,
+                });
             record = record.headers(headers);
         }
         if i % 100 == 3 {
@@ -59,17 +68,34 @@ async fn round_trip(codec: &str) {
     let results = join_all(futures).await;
     let mut sent_to: HashMap<usize, (i32, i64)> = HashMap::new();
     for (i, r) in results.into_iter().enumerate() {
-        let d = r.unwrap_or_else(|(e, _)| panic!("record {i} not delivered with {codec}: {e}; log:\n{}", broker.log_tail(40)));
+        let d = r.unwrap_or_else(|(e, _)| {
+            panic!(
+                "record {i} not delivered with {codec}: {e}; log:\n{}",
+                broker.log_tail(40)
+            )
+        });
         sent_to.insert(i, (d.partition, d.offset));
     }
 
     // No duplicates written: the logs hold exactly RECORDS records.
-    let total: i64 = (0..PARTITIONS).map(|p| broker.watermarks(&topic, p)).map(|(lo, hi)| hi - lo).sum();
+    let total: i64 = (0..PARTITIONS)
+        .map(|p| broker.watermarks(&topic, p))
+        .map(|(lo, hi)| hi - lo)
+        .sum();
     assert_eq!(total, RECORDS as i64, "records in the log");
     let msgs = broker
-        .consume_n(&topic, &(0..PARTITIONS).collect::<Vec<_>>(), RECORDS, Duration::from_secs(30))
+        .consume_n(
+            &topic,
+            &(0..PARTITIONS).collect::<Vec<_>>(),
+            RECORDS,
+            Duration::from_secs(30),
+        )
         .await;
-    assert_eq!(msgs.len(), RECORDS, "every record exactly once (no duplicates, none missing)");
+    assert_eq!(
+        msgs.len(),
+        RECORDS,
+        "every record exactly once (no duplicates, none missing)"
+    );
 
     let mut next_offset: HashMap<i32, i64> = HashMap::new();
     let mut last_seq: HashMap<i32, i64> = HashMap::new();
@@ -81,9 +107,15 @@ async fn round_trip(codec: &str) {
     for m in &msgs {
         let p = m.partition();
         let expected_offset = next_offset.entry(p).or_insert(0);
-        assert_eq!(m.offset(), *expected_offset, "offsets are dense and ascending in partition {p}");
+        assert_eq!(
+            m.offset(),
+            *expected_offset,
+            "offsets are dense and ascending in partition {p}"
+        );
         *expected_offset += 1;
-        let i = *seq_by_offset.get(&(p, m.offset())).expect("offset was acknowledged to the producer");
+        let i = *seq_by_offset
+            .get(&(p, m.offset()))
+            .expect("offset was acknowledged to the producer");
         assert!(!seen[i], "record {i} seen twice");
         seen[i] = true;
         let prev = last_seq.insert(p, i as i64).unwrap_or(-1);
@@ -96,7 +128,10 @@ async fn round_trip(codec: &str) {
             assert_eq!(key(m), Some(format!("key-{}", i % 17)));
         }
         if i % 10 == 5 {
-            assert!(m.headers().is_none() || header(m, "seq").is_none(), "record {i} had no headers");
+            assert!(
+                m.headers().is_none() || header(m, "seq").is_none(),
+                "record {i} had no headers"
+            );
         } else {
             assert_eq!(header(m, "seq"), Some(i.to_string()));
             assert_eq!(header(m, "codec").as_deref(), Some(codec));
@@ -107,7 +142,10 @@ async fn round_trip(codec: &str) {
             assert_eq!(null.key, "null-header");
             assert!(null.value.is_none(), "null header value stays null");
         }
-        assert!(m.timestamp().to_millis().is_some_and(|t| t > 0), "timestamp kept");
+        assert!(
+            m.timestamp().to_millis().is_some_and(|t| t > 0),
+            "timestamp kept"
+        );
     }
     assert!(seen.iter().all(|s| *s));
 
@@ -157,7 +195,14 @@ async fn given_records_when_consuming_from_an_offset_should_start_there() {
             let v = format!("v{i}");
             let producer = &producer;
             let topic = &topic;
-            async move { producer.send(FutureRecord::<(), _>::to(topic).partition(0).payload(&v), Duration::from_secs(10)).await }
+            async move {
+                producer
+                    .send(
+                        FutureRecord::<(), _>::to(topic).partition(0).payload(&v),
+                        Duration::from_secs(10),
+                    )
+                    .await
+            }
         })
         .collect();
     for r in join_all(futs).await {
@@ -165,12 +210,19 @@ async fn given_records_when_consuming_from_an_offset_should_start_there() {
     }
     let consumer = broker.consumer(&[]);
     let mut tpl = rdkafka::TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(42)).unwrap();
+    tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(42))
+        .unwrap();
     use rdkafka::consumer::Consumer;
     consumer.assign(&tpl).unwrap();
     for expect in 42..50 {
-        let m = tokio::time::timeout(Duration::from_secs(20), consumer.recv()).await.expect("record in time").expect("record");
+        let m = tokio::time::timeout(Duration::from_secs(20), consumer.recv())
+            .await
+            .expect("record in time")
+            .expect("record");
         assert_eq!(m.offset(), expect);
-        assert_eq!(m.payload_view::<str>().unwrap().unwrap(), format!("v{expect}"));
+        assert_eq!(
+            m.payload_view::<str>().unwrap().unwrap(),
+            format!("v{expect}")
+        );
     }
 }

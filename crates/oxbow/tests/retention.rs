@@ -15,7 +15,12 @@ async fn produce_in_batches(broker: &TestBroker, topic: &str, batches: usize, pe
         let payloads: Vec<String> = (0..per_batch).map(|j| format!("{:0>200}", n + j)).collect();
         let futs: Vec<_> = payloads
             .iter()
-            .map(|p| producer.send(FutureRecord::<(), _>::to(topic).partition(0).payload(p), Duration::from_secs(10)))
+            .map(|p| {
+                producer.send(
+                    FutureRecord::<(), _>::to(topic).partition(0).payload(p),
+                    Duration::from_secs(10),
+                )
+            })
             .collect();
         for r in futures::future::join_all(futs).await {
             r.unwrap_or_else(|(e, _)| panic!("produce: {e}; log:\n{}", broker.log_tail(40)));
@@ -36,26 +41,50 @@ async fn given_small_segments_and_short_retention_when_time_passes_should_delete
     let broker = broker_with_fast_retention();
     let topic = unique_topic("ret-time");
     broker
-        .create_topic(&topic, 1, &[("segment.bytes", "4096"), ("retention.ms", "1500")])
+        .create_topic(
+            &topic,
+            1,
+            &[("segment.bytes", "4096"), ("retention.ms", "1500")],
+        )
         .await;
     produce_in_batches(&broker, &topic, 20, 10).await;
     let dir = broker.data_dir().join(format!("{topic}-0"));
     let (lo, hi) = broker.watermarks(&topic, 0);
     assert_eq!((lo, hi), (0, 200));
     let before = segment_count(&dir);
-    assert!(before >= 5, "small segment.bytes rolls segments: {before} segment(s)");
+    assert!(
+        before >= 5,
+        "small segment.bytes rolls segments: {before} segment(s)"
+    );
 
-    let advanced = wait_until(Duration::from_secs(20), || broker.watermarks(&topic, 0).0 > 0).await;
-    assert!(advanced, "log start offset never advanced; log:\n{}", broker.log_tail(40));
+    let advanced = wait_until(Duration::from_secs(20), || {
+        broker.watermarks(&topic, 0).0 > 0
+    })
+    .await;
+    assert!(
+        advanced,
+        "log start offset never advanced; log:\n{}",
+        broker.log_tail(40)
+    );
     let gone = wait_until(Duration::from_secs(20), || segment_count(&dir) < before).await;
-    assert!(gone, "old segment files still there ({} of {before})", segment_count(&dir));
+    assert!(
+        gone,
+        "old segment files still there ({} of {before})",
+        segment_count(&dir)
+    );
 
     let (lo, hi) = broker.watermarks(&topic, 0);
     assert!(lo > 0 && lo <= hi && hi == 200, "watermarks ({lo}, {hi})");
     // Reading from the beginning starts at the new log start.
-    let msgs = broker.consume_n(&topic, &[0], 1, Duration::from_secs(10)).await;
+    let msgs = broker
+        .consume_n(&topic, &[0], 1, Duration::from_secs(10))
+        .await;
     if let Some(m) = msgs.first() {
-        assert!(m.offset() >= lo, "first readable offset {} >= log start {lo}", m.offset());
+        assert!(
+            m.offset() >= lo,
+            "first readable offset {} >= log start {lo}",
+            m.offset()
+        );
     }
     // New records are still accepted at the end.
     produce_in_batches(&broker, &topic, 1, 1).await;
@@ -67,7 +96,15 @@ async fn given_retention_bytes_when_log_grows_should_keep_only_about_that_much()
     let broker = broker_with_fast_retention();
     let topic = unique_topic("ret-bytes");
     broker
-        .create_topic(&topic, 1, &[("segment.bytes", "4096"), ("retention.bytes", "8192"), ("retention.ms", "-1")])
+        .create_topic(
+            &topic,
+            1,
+            &[
+                ("segment.bytes", "4096"),
+                ("retention.bytes", "8192"),
+                ("retention.ms", "-1"),
+            ],
+        )
         .await;
     produce_in_batches(&broker, &topic, 30, 10).await;
     let dir = broker.data_dir().join(format!("{topic}-0"));
@@ -78,7 +115,11 @@ async fn given_retention_bytes_when_log_grows_should_keep_only_about_that_much()
     })
     .await;
     let (lo, hi) = broker.watermarks(&topic, 0);
-    assert!(trimmed, "log not trimmed to retention.bytes: watermarks ({lo}, {hi}); log:\n{}", broker.log_tail(40));
+    assert!(
+        trimmed,
+        "log not trimmed to retention.bytes: watermarks ({lo}, {hi}); log:\n{}",
+        broker.log_tail(40)
+    );
     assert_eq!(hi, 300);
     let trimmed = wait_until(Duration::from_secs(10), || segment_count(&dir) <= 6).await;
     assert!(trimmed, "{} segment files left", segment_count(&dir));

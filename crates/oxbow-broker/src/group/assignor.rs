@@ -27,10 +27,20 @@ pub fn assign(
     }
 }
 
-fn range(members: &[AssignInput<'_>], partitions: &BTreeMap<String, i32>) -> BTreeMap<String, Assignment> {
-    let mut out: BTreeMap<String, Assignment> = members.iter().map(|m| (m.member_id.to_string(), Assignment::new())).collect();
+fn range(
+    members: &[AssignInput<'_>],
+    partitions: &BTreeMap<String, i32>,
+) -> BTreeMap<String, Assignment> {
+    let mut out: BTreeMap<String, Assignment> = members
+        .iter()
+        .map(|m| (m.member_id.to_string(), Assignment::new()))
+        .collect();
     for (topic, &count) in partitions {
-        let mut subs: Vec<&str> = members.iter().filter(|m| m.topics.contains(topic)).map(|m| m.member_id).collect();
+        let mut subs: Vec<&str> = members
+            .iter()
+            .filter(|m| m.topics.contains(topic))
+            .map(|m| m.member_id)
+            .collect();
         subs.sort_unstable();
         if subs.is_empty() {
             continue;
@@ -42,7 +52,9 @@ fn range(members: &[AssignInput<'_>], partitions: &BTreeMap<String, i32>) -> BTr
             let set: BTreeSet<i32> = (next..next + n as i32).collect();
             next += n as i32;
             if !set.is_empty() {
-                out.entry(id.to_string()).or_default().insert(topic.clone(), set);
+                out.entry(id.to_string())
+                    .or_default()
+                    .insert(topic.clone(), set);
             }
         }
     }
@@ -56,17 +68,26 @@ fn uniform(
 ) -> BTreeMap<String, Assignment> {
     let mut ids: Vec<&str> = members.iter().map(|m| m.member_id).collect();
     ids.sort_unstable();
-    let subscribed = |id: &str, topic: &str| members.iter().any(|m| m.member_id == id && m.topics.iter().any(|t| t == topic));
+    let subscribed = |id: &str, topic: &str| {
+        members
+            .iter()
+            .any(|m| m.member_id == id && m.topics.iter().any(|t| t == topic))
+    };
     let all: Vec<(String, i32)> = partitions
         .iter()
         .filter(|(t, _)| members.iter().any(|m| m.topics.contains(t)))
         .flat_map(|(t, &n)| (0..n).map(move |p| (t.clone(), p)))
         .collect();
-    let mut owned: BTreeMap<&str, Vec<(String, i32)>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    let mut owned: BTreeMap<&str, Vec<(String, i32)>> =
+        ids.iter().map(|id| (*id, Vec::new())).collect();
     let mut free: Vec<(String, i32)> = Vec::new();
     for (t, p) in &all {
         let keeper = ids.iter().find(|id| {
-            subscribed(id, t) && previous.get(**id).and_then(|a| a.get(t)).is_some_and(|s| s.contains(p))
+            subscribed(id, t)
+                && previous
+                    .get(**id)
+                    .and_then(|a| a.get(t))
+                    .is_some_and(|s| s.contains(p))
         });
         match keeper {
             Some(id) => owned.entry(id).or_default().push((t.clone(), *p)),
@@ -133,21 +154,42 @@ mod tests {
     fn given_third_member_when_uniform_assigns_should_move_only_needed_partitions() {
         let topics = vec!["t".to_string()];
         let parts: BTreeMap<String, i32> = [("t".to_string(), 6)].into();
-        let two = [AssignInput { member_id: "a", topics: &topics }, AssignInput { member_id: "b", topics: &topics }];
+        let two = [
+            AssignInput {
+                member_id: "a",
+                topics: &topics,
+            },
+            AssignInput {
+                member_id: "b",
+                topics: &topics,
+            },
+        ];
         let first = assign("uniform", &two, &parts, &BTreeMap::new());
         assert_eq!(count(&first["a"]), 3);
         assert_eq!(count(&first["b"]), 3);
         let three = [
-            AssignInput { member_id: "a", topics: &topics },
-            AssignInput { member_id: "b", topics: &topics },
-            AssignInput { member_id: "c", topics: &topics },
+            AssignInput {
+                member_id: "a",
+                topics: &topics,
+            },
+            AssignInput {
+                member_id: "b",
+                topics: &topics,
+            },
+            AssignInput {
+                member_id: "c",
+                topics: &topics,
+            },
         ];
         let second = assign("uniform", &three, &parts, &first);
         for id in ["a", "b", "c"] {
             assert_eq!(count(&second[id]), 2, "{id}: {second:?}");
         }
         for id in ["a", "b"] {
-            assert!(second[id]["t"].is_subset(&first[id]["t"]), "{id} gained a partition it did not own");
+            assert!(
+                second[id]["t"].is_subset(&first[id]["t"]),
+                "{id} gained a partition it did not own"
+            );
         }
     }
 
@@ -155,7 +197,16 @@ mod tests {
     fn given_range_when_assigning_should_give_contiguous_ranges() {
         let topics = vec!["t".to_string()];
         let parts: BTreeMap<String, i32> = [("t".to_string(), 5)].into();
-        let ms = [AssignInput { member_id: "a", topics: &topics }, AssignInput { member_id: "b", topics: &topics }];
+        let ms = [
+            AssignInput {
+                member_id: "a",
+                topics: &topics,
+            },
+            AssignInput {
+                member_id: "b",
+                topics: &topics,
+            },
+        ];
         let out = assign("range", &ms, &parts, &BTreeMap::new());
         assert_eq!(out["a"]["t"], [0, 1, 2].into());
         assert_eq!(out["b"]["t"], [3, 4].into());

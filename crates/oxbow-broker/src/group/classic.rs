@@ -52,7 +52,12 @@ pub struct JoinOutcome {
 
 impl JoinOutcome {
     pub fn error(e: ResponseError, member_id: &str) -> Self {
-        JoinOutcome { error: Some(e), generation: -1, member_id: member_id.to_string(), ..Default::default() }
+        JoinOutcome {
+            error: Some(e),
+            generation: -1,
+            member_id: member_id.to_string(),
+            ..Default::default()
+        }
     }
 }
 
@@ -67,7 +72,10 @@ pub struct SyncOutcome {
 
 impl SyncOutcome {
     pub fn error(e: ResponseError) -> Self {
-        SyncOutcome { error: Some(e), ..Default::default() }
+        SyncOutcome {
+            error: Some(e),
+            ..Default::default()
+        }
     }
 }
 
@@ -110,13 +118,18 @@ impl Member {
     /// Metadata this member sent for `protocol`.
     pub fn metadata(&self, protocol: Option<&str>) -> Bytes {
         let p = protocol.unwrap_or_default();
-        self.protocols.iter().find(|(n, _)| n == p).map(|(_, m)| m.clone()).unwrap_or_default()
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == p)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
     }
 
     pub(super) fn expired(&self, now: Instant) -> bool {
         self.join_waiter.is_none()
             && self.sync_waiter.is_none()
-            && now.duration_since(self.last_seen) > Duration::from_millis(self.session_timeout_ms.max(0) as u64)
+            && now.duration_since(self.last_seen)
+                > Duration::from_millis(self.session_timeout_ms.max(0) as u64)
     }
 }
 
@@ -187,7 +200,11 @@ impl ClassicGroup {
                 },
             );
         }
-        c.state = if c.members.is_empty() { ClassicState::Empty } else { ClassicState::Stable };
+        c.state = if c.members.is_empty() {
+            ClassicState::Empty
+        } else {
+            ClassicState::Stable
+        };
         c
     }
 
@@ -226,14 +243,27 @@ impl ClassicGroup {
         if self.state == ClassicState::Dead {
             return err(ResponseError::CoordinatorNotAvailable);
         }
-        if p.session_timeout_ms < cfg.min_session_timeout_ms || p.session_timeout_ms > cfg.max_session_timeout_ms {
+        if p.session_timeout_ms < cfg.min_session_timeout_ms
+            || p.session_timeout_ms > cfg.max_session_timeout_ms
+        {
             return err(ResponseError::InvalidSessionTimeout);
         }
-        if p.protocol_type.is_empty() || p.protocols.is_empty() || !self.supports(&p.protocol_type, &p.protocols, &p.member_id) {
+        if p.protocol_type.is_empty()
+            || p.protocols.is_empty()
+            || !self.supports(&p.protocol_type, &p.protocols, &p.member_id)
+        {
             return err(ResponseError::InconsistentGroupProtocol);
         }
         if p.member_id.is_empty() {
-            let new_id = format!("{}-{}", if p.client_id.is_empty() { "member" } else { &p.client_id }, uuid::Uuid::new_v4());
+            let new_id = format!(
+                "{}-{}",
+                if p.client_id.is_empty() {
+                    "member"
+                } else {
+                    &p.client_id
+                },
+                uuid::Uuid::new_v4()
+            );
             if let Some(inst) = p.instance_id.clone() {
                 if let Some(old) = self.statics.get(&inst).cloned() {
                     return self.replace_static(cfg, &old, new_id, p, now);
@@ -243,7 +273,12 @@ impl ClassicGroup {
             if p.require_known_member_id {
                 let deadline = now + Duration::from_millis(p.session_timeout_ms as u64);
                 self.pending.insert(new_id.clone(), deadline);
-                info!(group = self.group_id, member = new_id, client_id = p.client_id, "member id required");
+                info!(
+                    group = self.group_id,
+                    member = new_id,
+                    client_id = p.client_id,
+                    "member id required"
+                );
                 return Pending::Now(JoinOutcome::error(ResponseError::MemberIdRequired, &new_id));
             }
             return self.add_member(cfg, new_id, p, now);
@@ -267,8 +302,12 @@ impl ClassicGroup {
                 self.maybe_complete_join(now);
                 Pending::Wait(rx)
             }
-            ClassicState::CompletingRebalance if unchanged => Pending::Now(self.outcome_for(&p.member_id)),
-            ClassicState::Stable if unchanged && self.leader.as_deref() != Some(p.member_id.as_str()) => {
+            ClassicState::CompletingRebalance if unchanged => {
+                Pending::Now(self.outcome_for(&p.member_id))
+            }
+            ClassicState::Stable
+                if unchanged && self.leader.as_deref() != Some(p.member_id.as_str()) =>
+            {
                 Pending::Now(self.outcome_for(&p.member_id))
             }
             ClassicState::CompletingRebalance | ClassicState::Stable => {
@@ -286,23 +325,48 @@ impl ClassicGroup {
         let inst = instance?;
         match self.statics.get(inst) {
             Some(id) if id != member_id => Some(ResponseError::FencedInstanceId),
-            None if !member_id.is_empty() && !self.members.contains_key(member_id) => Some(ResponseError::UnknownMemberId),
+            None if !member_id.is_empty() && !self.members.contains_key(member_id) => {
+                Some(ResponseError::UnknownMemberId)
+            }
             _ => None,
         }
     }
 
-    fn supports(&self, protocol_type: &str, protocols: &[(String, Bytes)], member_id: &str) -> bool {
-        let others: Vec<&Member> = self.members.values().filter(|m| m.id != member_id).collect();
+    fn supports(
+        &self,
+        protocol_type: &str,
+        protocols: &[(String, Bytes)],
+        member_id: &str,
+    ) -> bool {
+        let others: Vec<&Member> = self
+            .members
+            .values()
+            .filter(|m| m.id != member_id)
+            .collect();
         if others.is_empty() {
             return true;
         }
-        if self.protocol_type.as_deref().is_some_and(|t| t != protocol_type) {
+        if self
+            .protocol_type
+            .as_deref()
+            .is_some_and(|t| t != protocol_type)
+        {
             return false;
         }
-        protocols.iter().any(|(name, _)| others.iter().all(|m| m.protocols.iter().any(|(n, _)| n == name)))
+        protocols.iter().any(|(name, _)| {
+            others
+                .iter()
+                .all(|m| m.protocols.iter().any(|(n, _)| n == name))
+        })
     }
 
-    fn add_member(&mut self, cfg: &GroupConfig, id: String, p: JoinParams, now: Instant) -> Pending<JoinOutcome> {
+    fn add_member(
+        &mut self,
+        cfg: &GroupConfig,
+        id: String,
+        p: JoinParams,
+        now: Instant,
+    ) -> Pending<JoinOutcome> {
         let (tx, rx) = oneshot::channel();
         if let Some(inst) = &p.instance_id {
             self.statics.insert(inst.clone(), id.clone());
@@ -342,7 +406,14 @@ impl ClassicGroup {
 
     /// A static member rejoining with a new member id takes over its old id's place and assignment
     /// without a rebalance (KIP-345), unless its subscription changed.
-    fn replace_static(&mut self, cfg: &GroupConfig, old: &str, new_id: String, p: JoinParams, now: Instant) -> Pending<JoinOutcome> {
+    fn replace_static(
+        &mut self,
+        cfg: &GroupConfig,
+        old: &str,
+        new_id: String,
+        p: JoinParams,
+        now: Instant,
+    ) -> Pending<JoinOutcome> {
         let Some(mut m) = self.members.remove(old) else {
             return self.add_member(cfg, new_id, p, now);
         };
@@ -370,11 +441,18 @@ impl ClassicGroup {
         self.members.insert(new_id.clone(), m);
         self.dirty = true;
         match self.state {
-            ClassicState::Stable | ClassicState::CompletingRebalance if !changed => Pending::Now(self.outcome_for(&new_id)),
+            ClassicState::Stable | ClassicState::CompletingRebalance if !changed => {
+                Pending::Now(self.outcome_for(&new_id))
+            }
             _ => {
                 let rx = match self.members.get_mut(&new_id) {
                     Some(m) => update_member(m, &p),
-                    None => return Pending::Now(JoinOutcome::error(ResponseError::UnknownMemberId, &new_id)),
+                    None => {
+                        return Pending::Now(JoinOutcome::error(
+                            ResponseError::UnknownMemberId,
+                            &new_id,
+                        ))
+                    }
                 };
                 if self.state != ClassicState::PreparingRebalance {
                     self.prepare_rebalance(cfg, now, "static member changed its subscription");
@@ -398,7 +476,13 @@ impl ClassicGroup {
             members: if is_leader {
                 self.members
                     .values()
-                    .map(|m| (m.id.clone(), m.instance_id.clone(), m.metadata(self.protocol.as_deref())))
+                    .map(|m| {
+                        (
+                            m.id.clone(),
+                            m.instance_id.clone(),
+                            m.metadata(self.protocol.as_deref()),
+                        )
+                    })
                     .collect()
             } else {
                 Vec::new()

@@ -23,17 +23,29 @@ impl ClassicGroup {
             }
         }
         let was_empty = self.state == ClassicState::Empty;
-        let timeout = self.members.values().map(|m| m.rebalance_timeout_ms).max().unwrap_or(0).max(0) as u64;
+        let timeout = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout_ms)
+            .max()
+            .unwrap_or(0)
+            .max(0) as u64;
         self.rebalance_deadline = Some(now + Duration::from_millis(timeout));
         if was_empty && cfg.initial_rebalance_delay_ms > 0 {
             self.delay_until = Some(now + Duration::from_millis(cfg.initial_rebalance_delay_ms));
-            self.delay_cap = Some(now + Duration::from_millis(timeout.max(cfg.initial_rebalance_delay_ms)));
+            self.delay_cap =
+                Some(now + Duration::from_millis(timeout.max(cfg.initial_rebalance_delay_ms)));
         } else {
             self.delay_until = None;
             self.delay_cap = None;
         }
-        info!(group = self.group_id, generation = self.generation, members = self.members.len(), reason,
-            "preparing rebalance");
+        info!(
+            group = self.group_id,
+            generation = self.generation,
+            members = self.members.len(),
+            reason,
+            "preparing rebalance"
+        );
         self.state = ClassicState::PreparingRebalance;
     }
 
@@ -46,7 +58,8 @@ impl ClassicGroup {
         if self.delay_until.is_some_and(|d| now < d) {
             return;
         }
-        let all_joined = self.pending.is_empty() && self.members.values().all(|m| m.join_waiter.is_some());
+        let all_joined =
+            self.pending.is_empty() && self.members.values().all(|m| m.join_waiter.is_some());
         let deadline_passed = self.rebalance_deadline.is_none_or(|d| now >= d);
         if all_joined || deadline_passed {
             self.complete_join(now);
@@ -54,9 +67,18 @@ impl ClassicGroup {
     }
 
     fn complete_join(&mut self, now: Instant) {
-        let stale: Vec<String> = self.members.values().filter(|m| m.join_waiter.is_none()).map(|m| m.id.clone()).collect();
+        let stale: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none())
+            .map(|m| m.id.clone())
+            .collect();
         for id in stale {
-            info!(group = self.group_id, member = id, "member did not rejoin in time; removing");
+            info!(
+                group = self.group_id,
+                member = id,
+                "member did not rejoin in time; removing"
+            );
             self.remove_member(&id);
         }
         self.pending.clear();
@@ -69,11 +91,19 @@ impl ClassicGroup {
             self.state = ClassicState::Empty;
             self.protocol = None;
             self.leader = None;
-            info!(group = self.group_id, generation = self.generation, "group is empty");
+            info!(
+                group = self.group_id,
+                generation = self.generation,
+                "group is empty"
+            );
             return;
         }
         self.protocol = self.select_protocol();
-        if self.leader.as_ref().is_none_or(|l| !self.members.contains_key(l)) {
+        if self
+            .leader
+            .as_ref()
+            .is_none_or(|l| !self.members.contains_key(l))
+        {
             self.leader = self.members.keys().next().cloned();
         }
         self.state = ClassicState::CompletingRebalance;
@@ -98,7 +128,11 @@ impl ClassicGroup {
             .protocols
             .iter()
             .map(|(n, _)| n)
-            .filter(|n| self.members.values().all(|m| m.protocols.iter().any(|(x, _)| x == *n)))
+            .filter(|n| {
+                self.members
+                    .values()
+                    .all(|m| m.protocols.iter().any(|(x, _)| x == *n))
+            })
             .collect();
         let mut votes: Vec<(usize, &String)> = candidates.iter().map(|c| (0usize, *c)).collect();
         for m in self.members.values() {
@@ -109,7 +143,10 @@ impl ClassicGroup {
             }
         }
         let best = votes.iter().map(|(n, _)| *n).max()?;
-        votes.iter().find(|(n, _)| *n == best).map(|(_, c)| (*c).clone())
+        votes
+            .iter()
+            .find(|(n, _)| *n == best)
+            .map(|(_, c)| (*c).clone())
     }
 
     /// Removes a member, answering any request it has waiting with UNKNOWN_MEMBER_ID.
@@ -136,12 +173,26 @@ impl ClassicGroup {
     /// Expires pending ids and silent members, and completes a join phase whose time has come.
     pub fn tick(&mut self, cfg: &GroupConfig, now: Instant) {
         self.pending.retain(|_, deadline| *deadline > now);
-        let expired: Vec<String> = self.members.values().filter(|m| m.expired(now)).map(|m| m.id.clone()).collect();
+        let expired: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.expired(now))
+            .map(|m| m.id.clone())
+            .collect();
         for id in &expired {
-            info!(group = self.group_id, member = id, "session timeout expired; removing member");
+            info!(
+                group = self.group_id,
+                member = id,
+                "session timeout expired; removing member"
+            );
             self.remove_member(id);
         }
-        if !expired.is_empty() && matches!(self.state, ClassicState::Stable | ClassicState::CompletingRebalance) {
+        if !expired.is_empty()
+            && matches!(
+                self.state,
+                ClassicState::Stable | ClassicState::CompletingRebalance
+            )
+        {
             self.prepare_rebalance(cfg, now, "member session expired");
         }
         self.maybe_complete_join(now);

@@ -38,8 +38,14 @@ impl ClassicGroup {
         if p.generation != self.generation {
             return err(ResponseError::IllegalGeneration);
         }
-        let type_mismatch = p.protocol_type.as_ref().is_some_and(|t| Some(t) != self.protocol_type.as_ref());
-        let name_mismatch = p.protocol.as_ref().is_some_and(|n| Some(n) != self.protocol.as_ref());
+        let type_mismatch = p
+            .protocol_type
+            .as_ref()
+            .is_some_and(|t| Some(t) != self.protocol_type.as_ref());
+        let name_mismatch = p
+            .protocol
+            .as_ref()
+            .is_some_and(|n| Some(n) != self.protocol.as_ref());
         if type_mismatch || name_mismatch {
             return err(ResponseError::InconsistentGroupProtocol);
         }
@@ -70,12 +76,22 @@ impl ClassicGroup {
                     }
                     self.state = ClassicState::Stable;
                     self.dirty = true;
-                    info!(group = self.group_id, generation = self.generation, members = self.members.len(),
-                        leader = p.member_id, "assignment received; group is stable");
-                    let outcomes: Vec<(String, SyncOutcome)> =
-                        self.members.values().map(|m| (m.id.clone(), self.sync_ok(m.assignment.clone()))).collect();
+                    info!(
+                        group = self.group_id,
+                        generation = self.generation,
+                        members = self.members.len(),
+                        leader = p.member_id,
+                        "assignment received; group is stable"
+                    );
+                    let outcomes: Vec<(String, SyncOutcome)> = self
+                        .members
+                        .values()
+                        .map(|m| (m.id.clone(), self.sync_ok(m.assignment.clone())))
+                        .collect();
                     for (id, outcome) in outcomes {
-                        if let Some(w) = self.members.get_mut(&id).and_then(|m| m.sync_waiter.take()) {
+                        if let Some(w) =
+                            self.members.get_mut(&id).and_then(|m| m.sync_waiter.take())
+                        {
                             let _ = w.send(outcome);
                         }
                     }
@@ -96,7 +112,13 @@ impl ClassicGroup {
     }
 
     /// Handles a Heartbeat; REBALANCE_IN_PROGRESS tells the member to rejoin.
-    pub fn heartbeat(&mut self, member_id: &str, instance_id: Option<&str>, generation: i32, now: Instant) -> Option<ResponseError> {
+    pub fn heartbeat(
+        &mut self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        now: Instant,
+    ) -> Option<ResponseError> {
         if self.state == ClassicState::Dead {
             return Some(ResponseError::CoordinatorNotAvailable);
         }
@@ -122,7 +144,13 @@ impl ClassicGroup {
     }
 
     /// Handles one identity of a LeaveGroup.
-    pub fn leave(&mut self, cfg: &GroupConfig, member_id: &str, instance_id: Option<&str>, now: Instant) -> Option<ResponseError> {
+    pub fn leave(
+        &mut self,
+        cfg: &GroupConfig,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now: Instant,
+    ) -> Option<ResponseError> {
         if self.state == ClassicState::Dead {
             return Some(ResponseError::CoordinatorNotAvailable);
         }
@@ -147,7 +175,10 @@ impl ClassicGroup {
         }
         info!(group = self.group_id, member = id, instance = ?instance_id, "member left the group");
         self.remove_member(&id);
-        if matches!(self.state, ClassicState::Stable | ClassicState::CompletingRebalance) {
+        if matches!(
+            self.state,
+            ClassicState::Stable | ClassicState::CompletingRebalance
+        ) {
             self.prepare_rebalance(cfg, now, "member left");
         }
         self.maybe_complete_join(now);
@@ -155,7 +186,12 @@ impl ClassicGroup {
     }
 
     /// Whether an OffsetCommit from this member and generation may write.
-    pub fn validate_commit(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Option<ResponseError> {
+    pub fn validate_commit(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Option<ResponseError> {
         if self.state == ClassicState::Dead {
             return Some(ResponseError::CoordinatorNotAvailable);
         }

@@ -97,7 +97,11 @@ impl ConsumerGroup {
             "Empty"
         } else if self.assignment_epoch < self.group_epoch {
             "Assigning"
-        } else if self.members.values().any(|m| m.epoch != self.assignment_epoch || !m.revoking.is_empty()) {
+        } else if self
+            .members
+            .values()
+            .any(|m| m.epoch != self.assignment_epoch || !m.revoking.is_empty())
+        {
             "Reconciling"
         } else {
             "Stable"
@@ -105,12 +109,21 @@ impl ConsumerGroup {
     }
 
     pub fn subscribed_topics(&self) -> Vec<String> {
-        let set: BTreeSet<&String> = self.members.values().flat_map(|m| m.subscribed.iter()).collect();
+        let set: BTreeSet<&String> = self
+            .members
+            .values()
+            .flat_map(|m| m.subscribed.iter())
+            .collect();
         set.into_iter().cloned().collect()
     }
 
     /// Handles one heartbeat. `counts` gives a topic's partition count (None: no such topic).
-    pub fn heartbeat(&mut self, p: HeartbeatParams, counts: &dyn Fn(&str) -> Option<i32>, now: Instant) -> HeartbeatOutcome {
+    pub fn heartbeat(
+        &mut self,
+        p: HeartbeatParams,
+        counts: &dyn Fn(&str) -> Option<i32>,
+        now: Instant,
+    ) -> HeartbeatOutcome {
         let fail = |e: ResponseError, msg: &str| HeartbeatOutcome {
             error: Some(e),
             message: Some(msg.to_string()),
@@ -120,7 +133,10 @@ impl ConsumerGroup {
         };
         if let Some(a) = &p.server_assignor {
             if a != "uniform" && a != "range" {
-                return fail(ResponseError::UnsupportedAssignor, "supported assignors: uniform, range");
+                return fail(
+                    ResponseError::UnsupportedAssignor,
+                    "supported assignors: uniform, range",
+                );
             }
         }
         if p.epoch < 0 {
@@ -128,16 +144,26 @@ impl ConsumerGroup {
         }
         let mut changed = false;
         let id = if p.epoch == 0 {
-            let id = if p.member_id.is_empty() { uuid::Uuid::new_v4().simple().to_string() } else { p.member_id.clone() };
+            let id = if p.member_id.is_empty() {
+                uuid::Uuid::new_v4().simple().to_string()
+            } else {
+                p.member_id.clone()
+            };
             let subscribed = p.subscribed.clone().unwrap_or_default();
             if subscribed.is_empty() && p.regex.is_none() {
-                return fail(ResponseError::InvalidRequest, "a joining member must subscribe to topics");
+                return fail(
+                    ResponseError::InvalidRequest,
+                    "a joining member must subscribe to topics",
+                );
             }
             let mut taken = None;
             if let Some(inst) = &p.instance_id {
                 if let Some(old) = self.statics.get(inst).cloned() {
                     if old != id && self.members.get(&old).is_some_and(|m| !m.departed) {
-                        return fail(ResponseError::UnreleasedInstanceId, "instance id is used by an active member");
+                        return fail(
+                            ResponseError::UnreleasedInstanceId,
+                            "instance id is used by an active member",
+                        );
                     }
                     taken = self.members.remove(&old);
                     let target = self.target.remove(&old);
@@ -168,7 +194,11 @@ impl ConsumerGroup {
                     subscribed,
                     regex: p.regex.clone(),
                     server_assignor: p.server_assignor.clone(),
-                    rebalance_timeout_ms: if p.rebalance_timeout_ms > 0 { p.rebalance_timeout_ms } else { 300_000 },
+                    rebalance_timeout_ms: if p.rebalance_timeout_ms > 0 {
+                        p.rebalance_timeout_ms
+                    } else {
+                        300_000
+                    },
                     assigned,
                     revoking: Assignment::new(),
                     last_sent: None,
@@ -182,11 +212,18 @@ impl ConsumerGroup {
             let Some(m) = self.members.get_mut(&p.member_id) else {
                 return fail(ResponseError::UnknownMemberId, "unknown member id");
             };
-            if m.instance_id.is_some() && p.instance_id.is_some() && m.instance_id != p.instance_id {
-                return fail(ResponseError::FencedInstanceId, "instance id does not match the member");
+            if m.instance_id.is_some() && p.instance_id.is_some() && m.instance_id != p.instance_id
+            {
+                return fail(
+                    ResponseError::FencedInstanceId,
+                    "instance id does not match the member",
+                );
             }
             if p.epoch != m.epoch && p.epoch != m.previous_epoch {
-                return fail(ResponseError::FencedMemberEpoch, "member epoch is fenced; rejoin with epoch 0");
+                return fail(
+                    ResponseError::FencedMemberEpoch,
+                    "member epoch is fenced; rejoin with epoch 0",
+                );
             }
             m.last_seen = now;
             if p.rebalance_timeout_ms > 0 {
@@ -212,25 +249,48 @@ impl ConsumerGroup {
     }
 
     fn counts(&self, counts: &dyn Fn(&str) -> Option<i32>) -> BTreeMap<String, i32> {
-        self.subscribed_topics().into_iter().filter_map(|t| counts(&t).map(|n| (t, n))).collect()
+        self.subscribed_topics()
+            .into_iter()
+            .filter_map(|t| counts(&t).map(|n| (t, n)))
+            .collect()
     }
 
-    fn leave(&mut self, p: HeartbeatParams, counts: &dyn Fn(&str) -> Option<i32>) -> HeartbeatOutcome {
+    fn leave(
+        &mut self,
+        p: HeartbeatParams,
+        counts: &dyn Fn(&str) -> Option<i32>,
+    ) -> HeartbeatOutcome {
         let id = match (&p.instance_id, self.members.contains_key(&p.member_id)) {
             (_, true) => p.member_id.clone(),
             (Some(inst), false) => self.statics.get(inst).cloned().unwrap_or_default(),
             _ => String::new(),
         };
-        let out = HeartbeatOutcome { member_id: p.member_id.clone(), epoch: p.epoch, ..Default::default() };
+        let out = HeartbeatOutcome {
+            member_id: p.member_id.clone(),
+            epoch: p.epoch,
+            ..Default::default()
+        };
         let Some(m) = self.members.get_mut(&id) else {
-            return HeartbeatOutcome { error: Some(ResponseError::UnknownMemberId), ..out };
+            return HeartbeatOutcome {
+                error: Some(ResponseError::UnknownMemberId),
+                ..out
+            };
         };
         if p.epoch == -2 && m.instance_id.is_some() {
-            info!(group = self.group_id, member = id, "static consumer member left temporarily");
+            info!(
+                group = self.group_id,
+                member = id,
+                "static consumer member left temporarily"
+            );
             m.departed = true;
             return out;
         }
-        info!(group = self.group_id, member = id, client_id = p.client_id, "consumer member left");
+        info!(
+            group = self.group_id,
+            member = id,
+            client_id = p.client_id,
+            "consumer member left"
+        );
         self.remove(&id);
         let c = self.counts(counts);
         self.bump_with(c);
@@ -251,8 +311,14 @@ impl ConsumerGroup {
     /// A new group epoch: recompute the target assignment.
     fn bump_with(&mut self, counts: BTreeMap<String, i32>) {
         self.group_epoch += 1;
-        let inputs: Vec<AssignInput<'_>> =
-            self.members.values().map(|m| AssignInput { member_id: &m.id, topics: &m.subscribed }).collect();
+        let inputs: Vec<AssignInput<'_>> = self
+            .members
+            .values()
+            .map(|m| AssignInput {
+                member_id: &m.id,
+                topics: &m.subscribed,
+            })
+            .collect();
         let assignor = self
             .members
             .values()
@@ -262,11 +328,22 @@ impl ConsumerGroup {
         self.assignor = assignor;
         self.topic_counts = counts;
         self.assignment_epoch = self.group_epoch;
-        info!(group = self.group_id, epoch = self.group_epoch, members = self.members.len(), "new target assignment");
+        info!(
+            group = self.group_id,
+            epoch = self.group_epoch,
+            members = self.members.len(),
+            "new target assignment"
+        );
     }
 
     /// Moves a member towards its target: revoke first, then take what others have released.
-    fn reconcile(&mut self, id: &str, owned: Option<&Assignment>, full: bool, now: Instant) -> HeartbeatOutcome {
+    fn reconcile(
+        &mut self,
+        id: &str,
+        owned: Option<&Assignment>,
+        full: bool,
+        now: Instant,
+    ) -> HeartbeatOutcome {
         let target = self.target.get(id).cloned().unwrap_or_default();
         let others: Assignment = self
             .members
@@ -276,10 +353,14 @@ impl ConsumerGroup {
         let assignment_epoch = self.assignment_epoch;
         let group_id = self.group_id.clone();
         let Some(m) = self.members.get_mut(id) else {
-            return HeartbeatOutcome { error: Some(ResponseError::UnknownMemberId), ..Default::default() };
+            return HeartbeatOutcome {
+                error: Some(ResponseError::UnknownMemberId),
+                ..Default::default()
+            };
         };
         let revoke = subtract(&m.assigned, &target);
-        let confirmed = !revoke.is_empty() && owned.is_some_and(|o| intersect(o, &revoke).is_empty());
+        let confirmed =
+            !revoke.is_empty() && owned.is_some_and(|o| intersect(o, &revoke).is_empty());
         if revoke.is_empty() {
             m.revoking.clear();
             m.revoke_deadline = None;
@@ -290,7 +371,8 @@ impl ConsumerGroup {
         } else if !revoke.is_empty() {
             if m.revoking != revoke {
                 info!(group = group_id, member = id, revoking = ?revoke, "asking member to revoke partitions");
-                m.revoke_deadline = Some(now + Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64));
+                m.revoke_deadline =
+                    Some(now + Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64));
             }
             m.revoking = revoke;
         }
@@ -303,11 +385,18 @@ impl ConsumerGroup {
             }
         }
         let current = m.current();
-        let send = full || m.last_sent.as_ref() != Some(&current) || owned.is_some_and(|o| *o != current);
+        let send =
+            full || m.last_sent.as_ref() != Some(&current) || owned.is_some_and(|o| *o != current);
         if send {
             m.last_sent = Some(current.clone());
         }
-        HeartbeatOutcome { error: None, message: None, member_id: id.to_string(), epoch: m.epoch, assignment: send.then_some(current) }
+        HeartbeatOutcome {
+            error: None,
+            message: None,
+            member_id: id.to_string(),
+            epoch: m.epoch,
+            assignment: send.then_some(current),
+        }
     }
 
     /// Expires silent members and members that did not revoke in time.
@@ -316,14 +405,21 @@ impl ConsumerGroup {
         let dead: Vec<String> = self
             .members
             .values()
-            .filter(|m| now.duration_since(m.last_seen) > session || m.revoke_deadline.is_some_and(|d| now > d))
+            .filter(|m| {
+                now.duration_since(m.last_seen) > session
+                    || m.revoke_deadline.is_some_and(|d| now > d)
+            })
             .map(|m| m.id.clone())
             .collect();
         if dead.is_empty() {
             return;
         }
         for id in &dead {
-            info!(group = self.group_id, member = id, "consumer member expired (session or revocation timeout)");
+            info!(
+                group = self.group_id,
+                member = id,
+                "consumer member expired (session or revocation timeout)"
+            );
             self.remove(id);
         }
         let counts = self.topic_counts.clone();
@@ -331,7 +427,12 @@ impl ConsumerGroup {
     }
 
     /// Whether an OffsetCommit/OffsetFetch from this member and epoch is current.
-    pub fn validate_member(&self, member_id: &str, epoch: i32, version_has_epoch: bool) -> Option<ResponseError> {
+    pub fn validate_member(
+        &self,
+        member_id: &str,
+        epoch: i32,
+        version_has_epoch: bool,
+    ) -> Option<ResponseError> {
         if member_id.is_empty() && epoch < 0 {
             return (!self.members.is_empty()).then_some(ResponseError::UnknownMemberId);
         }
@@ -339,7 +440,11 @@ impl ConsumerGroup {
             return Some(ResponseError::UnknownMemberId);
         };
         if epoch != m.epoch && epoch != m.previous_epoch {
-            return Some(if version_has_epoch { ResponseError::StaleMemberEpoch } else { ResponseError::IllegalGeneration });
+            return Some(if version_has_epoch {
+                ResponseError::StaleMemberEpoch
+            } else {
+                ResponseError::IllegalGeneration
+            });
         }
         None
     }
@@ -356,7 +461,11 @@ fn union(a: &Assignment, b: &Assignment) -> Assignment {
 fn subtract(a: &Assignment, b: &Assignment) -> Assignment {
     a.iter()
         .filter_map(|(t, ps)| {
-            let rest: BTreeSet<i32> = ps.iter().copied().filter(|p| !b.get(t).is_some_and(|s| s.contains(p))).collect();
+            let rest: BTreeSet<i32> = ps
+                .iter()
+                .copied()
+                .filter(|p| !b.get(t).is_some_and(|s| s.contains(p)))
+                .collect();
             (!rest.is_empty()).then(|| (t.clone(), rest))
         })
         .collect()
@@ -365,7 +474,11 @@ fn subtract(a: &Assignment, b: &Assignment) -> Assignment {
 fn intersect(a: &Assignment, b: &Assignment) -> Assignment {
     a.iter()
         .filter_map(|(t, ps)| {
-            let both: BTreeSet<i32> = ps.iter().copied().filter(|p| b.get(t).is_some_and(|s| s.contains(p))).collect();
+            let both: BTreeSet<i32> = ps
+                .iter()
+                .copied()
+                .filter(|p| b.get(t).is_some_and(|s| s.contains(p)))
+                .collect();
             (!both.is_empty()).then(|| (t.clone(), both))
         })
         .collect()

@@ -3,7 +3,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as AssignedTopic;
-use kafka_protocol::messages::{ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName};
+use kafka_protocol::messages::{
+    ConsumerProtocolAssignment, ConsumerProtocolSubscription, TopicName,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use super::assignor::Assignment;
@@ -81,7 +83,11 @@ fn decode_versioned<T: Decodable>(bytes: &Bytes) -> Option<T> {
         return None;
     }
     let version = buf.get_i16().clamp(0, 3);
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || T::decode(&mut buf, version).ok())).ok().flatten()
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        T::decode(&mut buf, version).ok()
+    }))
+    .ok()
+    .flatten()
 }
 
 fn encode_versioned<T: Encodable>(value: &T, version: i16) -> Bytes {
@@ -103,13 +109,22 @@ pub fn subscription_topics(metadata: &Bytes) -> Vec<String> {
 /// (topic, partitions) of a consumer-protocol assignment.
 pub fn assignment_partitions(assignment: &Bytes) -> Vec<(String, Vec<i32>)> {
     decode_versioned::<ConsumerProtocolAssignment>(assignment)
-        .map(|a| a.assigned_partitions.into_iter().map(|t| (t.topic.0.to_string(), t.partitions)).collect())
+        .map(|a| {
+            a.assigned_partitions
+                .into_iter()
+                .map(|t| (t.topic.0.to_string(), t.partitions))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 pub fn encode_subscription(topics: &[String]) -> Bytes {
-    let s = ConsumerProtocolSubscription::default()
-        .with_topics(topics.iter().map(|t| StrBytes::from_string(t.clone())).collect());
+    let s = ConsumerProtocolSubscription::default().with_topics(
+        topics
+            .iter()
+            .map(|t| StrBytes::from_string(t.clone()))
+            .collect(),
+    );
     encode_versioned(&s, 0)
 }
 
@@ -122,7 +137,10 @@ pub fn encode_assignment(a: &Assignment) -> Bytes {
                 .with_partitions(ps.iter().copied().collect())
         })
         .collect();
-    encode_versioned(&ConsumerProtocolAssignment::default().with_assigned_partitions(parts), 0)
+    encode_versioned(
+        &ConsumerProtocolAssignment::default().with_assigned_partitions(parts),
+        0,
+    )
 }
 
 #[cfg(test)]
@@ -132,8 +150,14 @@ mod tests {
     #[test]
     fn given_assignment_when_encoded_should_decode_back() {
         let a: Assignment = [("t".to_string(), [0, 2].into())].into();
-        assert_eq!(assignment_partitions(&encode_assignment(&a)), vec![("t".to_string(), vec![0, 2])]);
-        assert_eq!(subscription_topics(&encode_subscription(&["x".into()])), vec!["x".to_string()]);
+        assert_eq!(
+            assignment_partitions(&encode_assignment(&a)),
+            vec![("t".to_string(), vec![0, 2])]
+        );
+        assert_eq!(
+            subscription_topics(&encode_subscription(&["x".into()])),
+            vec!["x".to_string()]
+        );
         assert!(assignment_partitions(&Bytes::from_static(&[0, 0, 255, 255, 255])).is_empty());
     }
 }

@@ -24,7 +24,10 @@ fn consumer_group(id: &str, cfg: &oxbow_config::GroupConfig) -> Group {
 impl GroupCoordinator {
     pub fn join(&self, broker: &Broker, group_id: &str, p: JoinParams) -> Pending<JoinOutcome> {
         if group_id.is_empty() {
-            return Pending::Now(JoinOutcome::error(ResponseError::InvalidGroupId, &p.member_id));
+            return Pending::Now(JoinOutcome::error(
+                ResponseError::InvalidGroupId,
+                &p.member_id,
+            ));
         }
         let log = match self.ensure_ready(broker) {
             Ok(l) => l,
@@ -34,16 +37,27 @@ impl GroupCoordinator {
         let r = self.with_group(&log, group_id, Some(classic_group), |g, cfg| {
             if let Protocol::Consumer(c) = &g.protocol {
                 if !c.members.is_empty() {
-                    return Pending::Now(JoinOutcome::error(ResponseError::InconsistentGroupProtocol, &p.member_id));
+                    return Pending::Now(JoinOutcome::error(
+                        ResponseError::InconsistentGroupProtocol,
+                        &p.member_id,
+                    ));
                 }
                 g.protocol = Protocol::Classic(ClassicGroup::new(group_id));
             }
             match &mut g.protocol {
                 Protocol::Classic(c) => c.join(cfg, p, Instant::now()),
-                Protocol::Consumer(_) => Pending::Now(JoinOutcome::error(ResponseError::InconsistentGroupProtocol, "")),
+                Protocol::Consumer(_) => Pending::Now(JoinOutcome::error(
+                    ResponseError::InconsistentGroupProtocol,
+                    "",
+                )),
             }
         });
-        r.unwrap_or_else(|| Pending::Now(JoinOutcome::error(ResponseError::CoordinatorNotAvailable, &member_id)))
+        r.unwrap_or_else(|| {
+            Pending::Now(JoinOutcome::error(
+                ResponseError::CoordinatorNotAvailable,
+                &member_id,
+            ))
+        })
     }
 
     pub fn sync(&self, broker: &Broker, group_id: &str, p: SyncParams) -> Pending<SyncOutcome> {
@@ -53,12 +67,21 @@ impl GroupCoordinator {
         };
         self.with_group(&log, group_id, None, |g, _| match &mut g.protocol {
             Protocol::Classic(c) => c.sync(p, Instant::now()),
-            Protocol::Consumer(_) => Pending::Now(SyncOutcome::error(ResponseError::UnknownMemberId)),
+            Protocol::Consumer(_) => {
+                Pending::Now(SyncOutcome::error(ResponseError::UnknownMemberId))
+            }
         })
         .unwrap_or_else(|| Pending::Now(SyncOutcome::error(ResponseError::UnknownMemberId)))
     }
 
-    pub fn heartbeat(&self, broker: &Broker, group_id: &str, member_id: &str, instance_id: Option<&str>, generation: i32) -> Option<ResponseError> {
+    pub fn heartbeat(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Option<ResponseError> {
         let log = match self.ensure_ready(broker) {
             Ok(l) => l,
             Err(e) => return Some(e),
@@ -71,12 +94,20 @@ impl GroupCoordinator {
     }
 
     /// LeaveGroup for each (member id, instance id); one error per identity.
-    pub fn leave(&self, broker: &Broker, group_id: &str, who: &[(String, Option<String>)]) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+    pub fn leave(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        who: &[(String, Option<String>)],
+    ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
         let log = self.ensure_ready(broker)?;
         self.with_group(&log, group_id, None, |g, cfg| match &mut g.protocol {
             Protocol::Classic(c) => {
                 let now = Instant::now();
-                Ok(who.iter().map(|(m, i)| c.leave(cfg, m, i.as_deref(), now)).collect())
+                Ok(who
+                    .iter()
+                    .map(|(m, i)| c.leave(cfg, m, i.as_deref(), now))
+                    .collect())
             }
             Protocol::Consumer(_) => Err(ResponseError::UnknownMemberId),
         })
@@ -84,7 +115,12 @@ impl GroupCoordinator {
     }
 
     /// ConsumerGroupHeartbeat (KIP-848).
-    pub fn consumer_heartbeat(&self, broker: &Broker, group_id: &str, p: HeartbeatParams) -> HeartbeatOutcome {
+    pub fn consumer_heartbeat(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        p: HeartbeatParams,
+    ) -> HeartbeatOutcome {
         let fail = |e: ResponseError, msg: &str| HeartbeatOutcome {
             error: Some(e),
             message: Some(msg.to_string()),
@@ -100,17 +136,26 @@ impl GroupCoordinator {
             Err(e) => return fail(e, "coordinator not available"),
         };
         let counts = |t: &str| broker.topic(t).map(|s| s.meta.partitions);
-        let create = if p.epoch == 0 { Some(consumer_group as fn(&str, &oxbow_config::GroupConfig) -> Group) } else { None };
+        let create = if p.epoch == 0 {
+            Some(consumer_group as fn(&str, &oxbow_config::GroupConfig) -> Group)
+        } else {
+            None
+        };
         let mut p = Some(p);
         let out = self.with_group(&log, group_id, create, |g, cfg| {
             if let Protocol::Classic(c) = &g.protocol {
                 if !c.is_empty() {
                     return None;
                 }
-                g.protocol = Protocol::Consumer(ConsumerGroup::new(group_id, &cfg.consumer_default_assignor));
+                g.protocol = Protocol::Consumer(ConsumerGroup::new(
+                    group_id,
+                    &cfg.consumer_default_assignor,
+                ));
             }
             match (&mut g.protocol, p.take()) {
-                (Protocol::Consumer(c), Some(params)) => Some(c.heartbeat(params, &counts, Instant::now())),
+                (Protocol::Consumer(c), Some(params)) => {
+                    Some(c.heartbeat(params, &counts, Instant::now()))
+                }
                 _ => None,
             }
         });
@@ -128,7 +173,10 @@ impl GroupCoordinator {
                 epoch: p.epoch,
                 assignment: None,
             },
-            (None, None) => HeartbeatOutcome { error: Some(ResponseError::UnknownMemberId), ..Default::default() },
+            (None, None) => HeartbeatOutcome {
+                error: Some(ResponseError::UnknownMemberId),
+                ..Default::default()
+            },
         }
     }
 }

@@ -51,7 +51,12 @@ pub struct Group {
 
 impl Group {
     pub fn new_classic(id: &str) -> Self {
-        Group { id: id.to_string(), protocol: Protocol::Classic(ClassicGroup::new(id)), offsets: BTreeMap::new(), empty_since_ms: Some(crate::now_ms()) }
+        Group {
+            id: id.to_string(),
+            protocol: Protocol::Classic(ClassicGroup::new(id)),
+            offsets: BTreeMap::new(),
+            empty_since_ms: Some(crate::now_ms()),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -140,10 +145,23 @@ impl GroupCoordinator {
         let mut stored_groups = HashMap::new();
         let mut offsets: HashMap<String, BTreeMap<(String, i32), OffsetEntry>> = HashMap::new();
         let n = store::replay(&p.log, |rec| match rec {
-            StoreRecord::Offset { group, topic, partition, value: Some(v) } => {
-                offsets.entry(group).or_default().insert((topic, partition), v);
+            StoreRecord::Offset {
+                group,
+                topic,
+                partition,
+                value: Some(v),
+            } => {
+                offsets
+                    .entry(group)
+                    .or_default()
+                    .insert((topic, partition), v);
             }
-            StoreRecord::Offset { group, topic, partition, value: None } => {
+            StoreRecord::Offset {
+                group,
+                topic,
+                partition,
+                value: None,
+            } => {
                 if let Some(g) = offsets.get_mut(&group) {
                     g.remove(&(topic, partition));
                 }
@@ -167,14 +185,22 @@ impl GroupCoordinator {
             if offs.is_empty() {
                 continue;
             }
-            groups.entry(id.clone()).or_insert_with(|| Group::new_classic(&id)).offsets = offs;
+            groups
+                .entry(id.clone())
+                .or_insert_with(|| Group::new_classic(&id))
+                .offsets = offs;
         }
         let now_ms = crate::now_ms();
         for g in groups.values_mut() {
             g.note_emptiness(now_ms);
         }
         *self.inner.log.write() = Some(p.log.clone());
-        info!(records = n, groups = groups.len(), ms = started.elapsed().as_millis() as u64, "loaded group state from {OFFSETS_TOPIC}");
+        info!(
+            records = n,
+            groups = groups.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "loaded group state from {OFFSETS_TOPIC}"
+        );
         Ok(())
     }
 
@@ -204,7 +230,10 @@ impl GroupCoordinator {
                 }
             }
         }
-        let log = broker.partition(OFFSETS_TOPIC, 0).map(|p| p.log.clone()).ok_or(ResponseError::CoordinatorNotAvailable)?;
+        let log = broker
+            .partition(OFFSETS_TOPIC, 0)
+            .map(|p| p.log.clone())
+            .ok_or(ResponseError::CoordinatorNotAvailable)?;
         *slot = Some(log.clone());
         Ok(log)
     }
@@ -218,7 +247,8 @@ impl GroupCoordinator {
             return;
         };
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        let expiry_every = Duration::from_millis(self.inner.cfg.offsets_retention_check_interval_ms);
+        let expiry_every =
+            Duration::from_millis(self.inner.cfg.offsets_retention_check_interval_ms);
         handle.spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(50));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -303,11 +333,16 @@ impl Inner {
     /// Writes a classic group's metadata record after a change (not waited for: group metadata
     /// only spares members a rejoin after a restart; offsets are what must be durable).
     pub(crate) fn persist_if_dirty(&self, log: &UnifiedLog, g: &mut Group) {
-        let Protocol::Classic(c) = &mut g.protocol else { return };
+        let Protocol::Classic(c) = &mut g.protocol else {
+            return;
+        };
         if !std::mem::take(&mut c.dirty) {
             return;
         }
-        let rec = StoreRecord::Group { group: g.id.clone(), value: Some(c.to_stored(crate::now_ms())) };
+        let rec = StoreRecord::Group {
+            group: g.id.clone(),
+            value: Some(c.to_stored(crate::now_ms())),
+        };
         if let Err(e) = store::append(log, &[rec], crate::now_ms()) {
             warn!(group = g.id, error = %e, "cannot persist group metadata");
         }
@@ -315,24 +350,40 @@ impl Inner {
 
     /// Removes offsets of groups that have been empty for longer than the retention period.
     fn expire_offsets(&self, now_ms: i64) {
-        let Some(log) = self.log.read().clone() else { return };
+        let Some(log) = self.log.read().clone() else {
+            return;
+        };
         let retention_ms = (self.cfg.offsets_retention_minutes as i64).saturating_mul(60_000);
         let mut groups = self.groups.lock();
         let mut dead = Vec::new();
         for g in groups.values_mut() {
-            let Some(since) = g.empty_since_ms else { continue };
+            let Some(since) = g.empty_since_ms else {
+                continue;
+            };
             if now_ms - since < retention_ms {
                 continue;
             }
             let mut records: Vec<StoreRecord> = g
                 .offsets
                 .keys()
-                .map(|(t, p)| StoreRecord::Offset { group: g.id.clone(), topic: t.clone(), partition: *p, value: None })
+                .map(|(t, p)| StoreRecord::Offset {
+                    group: g.id.clone(),
+                    topic: t.clone(),
+                    partition: *p,
+                    value: None,
+                })
                 .collect();
-            records.push(StoreRecord::Group { group: g.id.clone(), value: None });
+            records.push(StoreRecord::Group {
+                group: g.id.clone(),
+                value: None,
+            });
             match store::append(&log, &records, now_ms) {
                 Ok(_) => {
-                    info!(group = g.id, offsets = g.offsets.len(), "expired offsets of a group empty past offsets_retention_minutes");
+                    info!(
+                        group = g.id,
+                        offsets = g.offsets.len(),
+                        "expired offsets of a group empty past offsets_retention_minutes"
+                    );
                     dead.push(g.id.clone());
                 }
                 Err(e) => warn!(group = g.id, error = %e, "cannot write offset expiry tombstones"),

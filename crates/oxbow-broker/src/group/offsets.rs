@@ -39,13 +39,27 @@ pub type PartitionCodes = Vec<(String, Vec<(i32, i16)>)>;
 pub type FetchedOffsets = Vec<(String, Vec<(i32, Option<OffsetEntry>)>)>;
 
 fn all_with(topics: &[(String, Vec<CommitPartition>)], e: ResponseError) -> PartitionCodes {
-    topics.iter().map(|(t, ps)| (t.clone(), ps.iter().map(|p| (p.partition, e.code())).collect())).collect()
+    topics
+        .iter()
+        .map(|(t, ps)| {
+            (
+                t.clone(),
+                ps.iter().map(|p| (p.partition, e.code())).collect(),
+            )
+        })
+        .collect()
 }
 
 impl GroupCoordinator {
     /// Validates and writes a commit; the future resolves once it is durable.
-    pub fn commit(&self, broker: &Arc<Broker>, p: CommitParams) -> BoxFuture<'static, PartitionCodes> {
-        let ready = |codes: PartitionCodes| -> BoxFuture<'static, PartitionCodes> { Box::pin(async move { codes }) };
+    pub fn commit(
+        &self,
+        broker: &Arc<Broker>,
+        p: CommitParams,
+    ) -> BoxFuture<'static, PartitionCodes> {
+        let ready = |codes: PartitionCodes| -> BoxFuture<'static, PartitionCodes> {
+            Box::pin(async move { codes })
+        };
         if p.group_id.is_empty() {
             return ready(all_with(&p.topics, ResponseError::InvalidGroupId));
         }
@@ -55,13 +69,22 @@ impl GroupCoordinator {
         };
         let max_meta = self.config().offset_metadata_max_bytes;
         let simple = p.generation_or_epoch < 0 && p.member_id.is_empty();
-        let create: Option<fn(&str, &oxbow_config::GroupConfig) -> Group> =
-            if simple { Some(|id, _| Group::new_classic(id)) } else { None };
+        let create: Option<fn(&str, &oxbow_config::GroupConfig) -> Group> = if simple {
+            Some(|id, _| Group::new_classic(id))
+        } else {
+            None
+        };
         let now_ms = crate::now_ms();
         let outcome = self.with_group(&log, &p.group_id, create, |g, _| {
             let refused = match &g.protocol {
-                Protocol::Classic(c) => c.validate_commit(&p.member_id, p.instance_id.as_deref(), p.generation_or_epoch),
-                Protocol::Consumer(c) => c.validate_member(&p.member_id, p.generation_or_epoch, p.uses_member_epoch),
+                Protocol::Classic(c) => c.validate_commit(
+                    &p.member_id,
+                    p.instance_id.as_deref(),
+                    p.generation_or_epoch,
+                ),
+                Protocol::Consumer(c) => {
+                    c.validate_member(&p.member_id, p.generation_or_epoch, p.uses_member_epoch)
+                }
             };
             if let Some(e) = refused {
                 return Err(e);
@@ -78,8 +101,19 @@ impl GroupCoordinator {
                     } else if broker.partition(topic, part.partition).is_none() {
                         ResponseError::UnknownTopicOrPartition.code()
                     } else {
-                        let entry = OffsetEntry { offset: part.offset, leader_epoch: part.leader_epoch, metadata: meta, commit_timestamp: now_ms, log_offset: -1 };
-                        records.push(StoreRecord::Offset { group: g.id.clone(), topic: topic.clone(), partition: part.partition, value: Some(entry) });
+                        let entry = OffsetEntry {
+                            offset: part.offset,
+                            leader_epoch: part.leader_epoch,
+                            metadata: meta,
+                            commit_timestamp: now_ms,
+                            log_offset: -1,
+                        };
+                        records.push(StoreRecord::Offset {
+                            group: g.id.clone(),
+                            topic: topic.clone(),
+                            partition: part.partition,
+                            value: Some(entry),
+                        });
                         slots.push((ti, codes[ti].1.len()));
                         0
                     };
@@ -114,7 +148,10 @@ impl GroupCoordinator {
         Box::pin(async move {
             let ok = matches!(durable.await, Ok(Ok(())));
             if !ok {
-                warn!(group = group_id, "fsync of offset commit failed; answering KAFKA_STORAGE_ERROR");
+                warn!(
+                    group = group_id,
+                    "fsync of offset commit failed; answering KAFKA_STORAGE_ERROR"
+                );
                 for (ti, pi) in slots {
                     codes[ti].1[pi].1 = ResponseError::KafkaStorageError.code();
                 }
@@ -124,10 +161,19 @@ impl GroupCoordinator {
             let mut groups = inner_groups.groups.lock();
             if let Some(g) = groups.get_mut(&group_id) {
                 for (i, rec) in records.into_iter().enumerate() {
-                    if let StoreRecord::Offset { topic, partition, value: Some(mut v), .. } = rec {
+                    if let StoreRecord::Offset {
+                        topic,
+                        partition,
+                        value: Some(mut v),
+                        ..
+                    } = rec
+                    {
                         v.log_offset = first + i as i64;
                         let key = (topic, partition);
-                        if g.offsets.get(&key).is_none_or(|old| old.log_offset < v.log_offset) {
+                        if g.offsets
+                            .get(&key)
+                            .is_none_or(|old| old.log_offset < v.log_offset)
+                        {
                             g.offsets.insert(key, v);
                         }
                     }
@@ -152,17 +198,25 @@ impl GroupCoordinator {
                     }
                 }
             }
-            let lookup = |t: &str, p: i32| g.and_then(|g| g.offsets.get(&(t.to_string(), p)).cloned());
+            let lookup =
+                |t: &str, p: i32| g.and_then(|g| g.offsets.get(&(t.to_string(), p)).cloned());
             Ok(match topics {
-                Some(ts) => ts.into_iter().map(|(t, ps)| {
-                    let parts = ps.into_iter().map(|p| (p, lookup(&t, p))).collect();
-                    (t, parts)
-                }).collect(),
+                Some(ts) => ts
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        let parts = ps.into_iter().map(|p| (p, lookup(&t, p))).collect();
+                        (t, parts)
+                    })
+                    .collect(),
                 None => {
-                    let mut by_topic: BTreeMap<String, Vec<(i32, Option<OffsetEntry>)>> = BTreeMap::new();
+                    let mut by_topic: BTreeMap<String, Vec<(i32, Option<OffsetEntry>)>> =
+                        BTreeMap::new();
                     if let Some(g) = g {
                         for ((t, p), e) in &g.offsets {
-                            by_topic.entry(t.clone()).or_default().push((*p, Some(e.clone())));
+                            by_topic
+                                .entry(t.clone())
+                                .or_default()
+                                .push((*p, Some(e.clone())));
                         }
                     }
                     by_topic.into_iter().collect()
@@ -172,7 +226,12 @@ impl GroupCoordinator {
     }
 
     /// OffsetDelete: removes committed offsets of topics no active member subscribes to.
-    pub fn delete_offsets(&self, broker: &Broker, group_id: &str, topics: Vec<(String, Vec<i32>)>) -> Result<PartitionCodes, ResponseError> {
+    pub fn delete_offsets(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        topics: Vec<(String, Vec<i32>)>,
+    ) -> Result<PartitionCodes, ResponseError> {
         let log = self.ensure_ready(broker)?;
         let result = self.with_group(&log, group_id, None, |g, _| {
             let subscribed = g.subscribed_topics();
@@ -187,7 +246,12 @@ impl GroupCoordinator {
                             return (p, ResponseError::GroupSubscribedToTopic.code());
                         }
                         if g.offsets.remove(&(t.clone(), p)).is_some() {
-                            records.push(StoreRecord::Offset { group: g.id.clone(), topic: t.clone(), partition: p, value: None });
+                            records.push(StoreRecord::Offset {
+                                group: g.id.clone(),
+                                topic: t.clone(),
+                                partition: p,
+                                value: None,
+                            });
                         }
                         (p, 0)
                     })
@@ -199,7 +263,11 @@ impl GroupCoordinator {
                     warn!(group = g.id, error = %e, "cannot write offset tombstones");
                     return Err(ResponseError::KafkaStorageError);
                 }
-                info!(group = g.id, partitions = records.len(), "deleted committed offsets");
+                info!(
+                    group = g.id,
+                    partitions = records.len(),
+                    "deleted committed offsets"
+                );
             }
             Ok(out)
         });
@@ -211,14 +279,26 @@ impl GroupCoordinator {
     /// A deleted topic's committed offsets go with it (Kafka's `onPartitionsDeleted`): tombstones
     /// in `__consumer_offsets`, so a topic re-created under the same name starts without them.
     pub fn forget_topic(&self, broker: &Broker, topic: &str) {
-        let Some(log) = self.inner().log.read().clone() else { return };
+        let Some(log) = self.inner().log.read().clone() else {
+            return;
+        };
         let mut groups = self.inner().groups.lock();
         let mut records = Vec::new();
         for g in groups.values_mut() {
-            let keys: Vec<(String, i32)> = g.offsets.keys().filter(|(t, _)| t == topic).cloned().collect();
+            let keys: Vec<(String, i32)> = g
+                .offsets
+                .keys()
+                .filter(|(t, _)| t == topic)
+                .cloned()
+                .collect();
             for key in keys {
                 g.offsets.remove(&key);
-                records.push(StoreRecord::Offset { group: g.id.clone(), topic: key.0, partition: key.1, value: None });
+                records.push(StoreRecord::Offset {
+                    group: g.id.clone(),
+                    topic: key.0,
+                    partition: key.1,
+                    value: None,
+                });
             }
         }
         drop(groups);
@@ -226,14 +306,24 @@ impl GroupCoordinator {
             return;
         }
         match store::append(&log, &records, crate::now_ms()) {
-            Ok(_) => info!(topic, offsets = records.len(), "deleted committed offsets of a deleted topic"),
-            Err(e) => warn!(topic, error = %e, "cannot write offset tombstones for a deleted topic"),
+            Ok(_) => info!(
+                topic,
+                offsets = records.len(),
+                "deleted committed offsets of a deleted topic"
+            ),
+            Err(e) => {
+                warn!(topic, error = %e, "cannot write offset tombstones for a deleted topic")
+            }
         }
         drop(broker.logs.flush(vec![(log.clone(), log.log_end_offset())]));
     }
 
     /// DeleteGroups: removes empty groups and their offsets.
-    pub fn delete_groups(&self, broker: &Broker, ids: &[String]) -> Vec<(String, Option<ResponseError>)> {
+    pub fn delete_groups(
+        &self,
+        broker: &Broker,
+        ids: &[String],
+    ) -> Vec<(String, Option<ResponseError>)> {
         let log = match self.ensure_ready(broker) {
             Ok(l) => l,
             Err(e) => return ids.iter().map(|id| (id.clone(), Some(e))).collect(),
@@ -248,9 +338,17 @@ impl GroupCoordinator {
                     let mut records: Vec<StoreRecord> = g
                         .offsets
                         .keys()
-                        .map(|(t, p)| StoreRecord::Offset { group: id.clone(), topic: t.clone(), partition: *p, value: None })
+                        .map(|(t, p)| StoreRecord::Offset {
+                            group: id.clone(),
+                            topic: t.clone(),
+                            partition: *p,
+                            value: None,
+                        })
                         .collect();
-                    records.push(StoreRecord::Group { group: id.clone(), value: None });
+                    records.push(StoreRecord::Group {
+                        group: id.clone(),
+                        value: None,
+                    });
                     match store::append(&log, &records, crate::now_ms()) {
                         Ok(_) => {
                             groups.remove(id);

@@ -54,15 +54,28 @@ pub struct StoredGroup {
 /// What one record of the offsets log says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreRecord {
-    Offset { group: String, topic: String, partition: i32, value: Option<OffsetEntry> },
-    Group { group: String, value: Option<StoredGroup> },
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+        value: Option<OffsetEntry>,
+    },
+    Group {
+        group: String,
+        value: Option<StoredGroup>,
+    },
 }
 
 impl StoreRecord {
     fn key(&self) -> Bytes {
         let mut b = BytesMut::new();
         match self {
-            StoreRecord::Offset { group, topic, partition, .. } => {
+            StoreRecord::Offset {
+                group,
+                topic,
+                partition,
+                ..
+            } => {
                 b.put_i16(1);
                 put_str(&mut b, group);
                 put_str(&mut b, topic);
@@ -126,10 +139,21 @@ impl StoreRecord {
                         let leader_epoch = get_i32(&mut v)?;
                         let metadata = get_str(&mut v)?;
                         let commit_timestamp = get_i64(&mut v)?;
-                        Some(OffsetEntry { offset, leader_epoch, metadata, commit_timestamp, log_offset })
+                        Some(OffsetEntry {
+                            offset,
+                            leader_epoch,
+                            metadata,
+                            commit_timestamp,
+                            log_offset,
+                        })
                     }
                 };
-                Some(StoreRecord::Offset { group, topic, partition, value })
+                Some(StoreRecord::Offset {
+                    group,
+                    topic,
+                    partition,
+                    value,
+                })
             }
             2 => {
                 let group = get_str(&mut key)?;
@@ -165,7 +189,14 @@ fn parse_group(mut v: Bytes) -> Option<StoredGroup> {
             assignment: get_bytes(&mut v)?,
         });
     }
-    Some(StoredGroup { protocol_type, generation, protocol, leader, state_timestamp, members })
+    Some(StoredGroup {
+        protocol_type,
+        generation,
+        protocol,
+        leader,
+        state_timestamp,
+        members,
+    })
 }
 
 /// Encodes records as one v2 batch (offsets are assigned by the log).
@@ -190,7 +221,10 @@ pub fn encode_batch(records: &[StoreRecord], now_ms: i64) -> Result<Bytes, Strin
         })
         .collect();
     let mut buf = BytesMut::new();
-    let opts = RecordEncodeOptions { version: 2, compression: Compression::None };
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
     RecordBatchEncoder::encode(&mut buf, &recs, &opts).map_err(|e| e.to_string())?;
     Ok(buf.freeze())
 }
@@ -202,7 +236,10 @@ pub fn append(log: &UnifiedLog, records: &[StoreRecord], now_ms: i64) -> Result<
 }
 
 /// Reads the whole log, calling `visit` for every record in offset order.
-pub fn replay(log: &Arc<UnifiedLog>, mut visit: impl FnMut(StoreRecord)) -> Result<usize, StorageError> {
+pub fn replay(
+    log: &Arc<UnifiedLog>,
+    mut visit: impl FnMut(StoreRecord),
+) -> Result<usize, StorageError> {
     let mut next = log.log_start_offset();
     let end = log.high_watermark();
     let mut count = 0;
@@ -303,7 +340,13 @@ mod tests {
             group: "g".into(),
             topic: "t".into(),
             partition: 3,
-            value: Some(OffsetEntry { offset: 42, leader_epoch: -1, metadata: "m".into(), commit_timestamp: 7, log_offset: 9 }),
+            value: Some(OffsetEntry {
+                offset: 42,
+                leader_epoch: -1,
+                metadata: "m".into(),
+                commit_timestamp: 7,
+                log_offset: 9,
+            }),
         };
         let grp = StoreRecord::Group {
             group: "g".into(),
@@ -327,14 +370,22 @@ mod tests {
         };
         assert_eq!(StoreRecord::parse(off.key(), off.value(), 9), Some(off));
         assert_eq!(StoreRecord::parse(grp.key(), grp.value(), 0), Some(grp));
-        let tomb = StoreRecord::Group { group: "g".into(), value: None };
+        let tomb = StoreRecord::Group {
+            group: "g".into(),
+            value: None,
+        };
         assert_eq!(tomb.value(), None);
         assert_eq!(StoreRecord::parse(tomb.key(), None, 0), Some(tomb));
     }
 
     #[test]
     fn given_truncated_value_when_parsed_should_return_none() {
-        let off = StoreRecord::Offset { group: "g".into(), topic: "t".into(), partition: 0, value: None };
+        let off = StoreRecord::Offset {
+            group: "g".into(),
+            topic: "t".into(),
+            partition: 0,
+            value: None,
+        };
         assert!(StoreRecord::parse(off.key(), Some(Bytes::from_static(&[0, 3, 1])), 0).is_none());
         assert!(StoreRecord::parse(Bytes::from_static(&[0]), None, 0).is_none());
     }

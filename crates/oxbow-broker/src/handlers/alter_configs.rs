@@ -12,7 +12,8 @@ use kafka_protocol::protocol::VersionRange;
 
 use super::{message, versions, Reply, RequestContext};
 use crate::admin::{
-    alter_each, broker_level, validate_dynamic_broker_config, AdminFailure, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
+    alter_each, broker_level, validate_dynamic_broker_config, AdminFailure, RESOURCE_BROKER,
+    RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
 };
 use crate::broker::TopicError;
 use crate::Broker;
@@ -44,19 +45,29 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: AlterConfig
             out
         })
         .collect();
-    Reply::Now(ResponseKind::AlterConfigs(AlterConfigsResponse::default().with_responses(responses)))
+    Reply::Now(ResponseKind::AlterConfigs(
+        AlterConfigsResponse::default().with_responses(responses),
+    ))
 }
 
-fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) -> Result<(), AdminFailure> {
+fn alter(
+    broker: &Broker,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), AdminFailure> {
     let name = resource.resource_name.as_str();
     let mut configs = BTreeMap::new();
     for c in &resource.configs {
         let key = c.name.to_string();
         let Some(value) = &c.value else {
-            return Err(AdminFailure::invalid_request(format!("Null value not supported for : {key}")));
+            return Err(AdminFailure::invalid_request(format!(
+                "Null value not supported for : {key}"
+            )));
         };
         if configs.insert(key, value.to_string()).is_some() {
-            return Err(AdminFailure::invalid_request("Error due to duplicate config keys"));
+            return Err(AdminFailure::invalid_request(
+                "Error due to duplicate config keys",
+            ));
         }
     }
     match resource.resource_type {
@@ -69,8 +80,11 @@ fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) 
         }
         RESOURCE_BROKER => {
             let cluster_wide = broker_level(broker.node_id, name)?;
-            let refused: Vec<&str> =
-                configs.keys().map(String::as_str).filter(|k| !crate::admin::is_dynamic_broker_key(k)).collect();
+            let refused: Vec<&str> = configs
+                .keys()
+                .map(String::as_str)
+                .filter(|k| !crate::admin::is_dynamic_broker_key(k))
+                .collect();
             if !refused.is_empty() {
                 return Err(AdminFailure::invalid_request(format!(
                     "Cannot update these configs dynamically: Set({})",
@@ -86,7 +100,11 @@ fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) 
             let _guard = broker.config_update_guard();
             Ok(broker.replace_dynamic_broker_configs(cluster_wide, configs)?)
         }
-        RESOURCE_BROKER_LOGGER => Err(AdminFailure::invalid_request("BROKER_LOGGER resources are not supported")),
-        other => Err(AdminFailure::invalid_request(format!("Unsupported resource type: {other}"))),
+        RESOURCE_BROKER_LOGGER => Err(AdminFailure::invalid_request(
+            "BROKER_LOGGER resources are not supported",
+        )),
+        other => Err(AdminFailure::invalid_request(format!(
+            "Unsupported resource type: {other}"
+        ))),
     }
 }

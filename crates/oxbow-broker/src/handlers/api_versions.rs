@@ -15,10 +15,21 @@ pub const VERSIONS: VersionRange = versions(0, 4);
 pub fn served_api_keys() -> Vec<ApiVersion> {
     SERVED
         .iter()
-        .map(|(key, v)| ApiVersion::default().with_api_key(*key as i16).with_min_version(v.min).with_max_version(v.max))
+        .map(|(key, v)| {
+            ApiVersion::default()
+                .with_api_key(*key as i16)
+                .with_min_version(v.min)
+                .with_max_version(v.max)
+        })
         .collect()
 }
 
-pub async fn handle(_broker: &Arc<Broker>, _ctx: &RequestContext, _req: ApiVersionsRequest) -> Reply {
-    Reply::Now(ResponseKind::ApiVersions(ApiVersionsResponse::default().with_api_keys(served_api_keys())))
+pub async fn handle(
+    _broker: &Arc<Broker>,
+    _ctx: &RequestContext,
+    _req: ApiVersionsRequest,
+) -> Reply {
+    Reply::Now(ResponseKind::ApiVersions(
+        ApiVersionsResponse::default().with_api_keys(served_api_keys()),
+    ))
 }

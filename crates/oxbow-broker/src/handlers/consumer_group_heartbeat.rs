@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
-use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, ResponseKind};
+use kafka_protocol::messages::{
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, ResponseKind,
+};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use tracing::debug;
 
@@ -15,13 +17,19 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 1);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ConsumerGroupHeartbeatRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: ConsumerGroupHeartbeatRequest,
+) -> Reply {
     let group_id = req.group_id.0.to_string();
     let owned = req.topic_partitions.as_ref().map(|tps| {
         let mut a = assignor::Assignment::new();
         for tp in tps {
             if let Some(t) = broker.topics.get_by_id(&tp.topic_id) {
-                a.entry(t.meta.name.clone()).or_default().extend(tp.partitions.iter().copied());
+                a.entry(t.meta.name.clone())
+                    .or_default()
+                    .extend(tp.partitions.iter().copied());
             }
         }
         a
@@ -32,8 +40,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ConsumerGro
         instance_id: req.instance_id.as_ref().map(|s| s.to_string()),
         rack_id: req.rack_id.as_ref().map(|s| s.to_string()),
         rebalance_timeout_ms: req.rebalance_timeout_ms,
-        subscribed: req.subscribed_topic_names.as_ref().map(|ts| ts.iter().map(|t| t.0.to_string()).collect()),
-        regex: req.subscribed_topic_regex.as_ref().map(|s| s.to_string()).filter(|_| ctx.api_version >= 1),
+        subscribed: req
+            .subscribed_topic_names
+            .as_ref()
+            .map(|ts| ts.iter().map(|t| t.0.to_string()).collect()),
+        regex: req
+            .subscribed_topic_regex
+            .as_ref()
+            .map(|s| s.to_string())
+            .filter(|_| ctx.api_version >= 1),
         server_assignor: req.server_assignor.as_ref().map(|s| s.to_string()),
         owned,
         client_id: ctx.client_id.clone(),
@@ -55,7 +70,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ConsumerGro
                 .into_iter()
                 .filter_map(|(t, ps)| {
                     let id = broker.topic(&t)?.meta.id;
-                    Some(TopicPartitions::default().with_topic_id(id).with_partitions(ps.into_iter().collect()))
+                    Some(
+                        TopicPartitions::default()
+                            .with_topic_id(id)
+                            .with_partitions(ps.into_iter().collect()),
+                    )
                 })
                 .collect();
             Assignment::default().with_topic_partitions(tps)

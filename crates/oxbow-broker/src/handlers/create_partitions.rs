@@ -19,7 +19,11 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 3);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: CreatePartitionsRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: CreatePartitionsRequest,
+) -> Reply {
     let mut count: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
         *count.entry(t.name.0.to_string()).or_default() += 1;
@@ -47,11 +51,20 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateParti
         }
         results.push(out);
     }
-    Reply::Now(ResponseKind::CreatePartitions(CreatePartitionsResponse::default().with_results(results)))
+    Reply::Now(ResponseKind::CreatePartitions(
+        CreatePartitionsResponse::default().with_results(results),
+    ))
 }
 
-fn grow(broker: &Broker, name: &str, topic: &CreatePartitionsTopic, validate_only: bool) -> Result<(), AdminFailure> {
-    let state = broker.topic(name).ok_or_else(|| AdminFailure::from(TopicError::Unknown(name.to_string())))?;
+fn grow(
+    broker: &Broker,
+    name: &str,
+    topic: &CreatePartitionsTopic,
+    validate_only: bool,
+) -> Result<(), AdminFailure> {
+    let state = broker
+        .topic(name)
+        .ok_or_else(|| AdminFailure::from(TopicError::Unknown(name.to_string())))?;
     let current = state.meta.partitions;
     let total = topic.count;
     if total < current {

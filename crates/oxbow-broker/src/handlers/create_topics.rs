@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_request::{CreatableReplicaAssignment, CreatableTopic};
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, ResponseKind};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
@@ -38,7 +40,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateTopic
         } else {
             create(broker, &name, topic, req.validate_only)
         };
-        let mut result = CreatableTopicResult::default().with_name(topic_name(&name)).with_error_message(None);
+        let mut result = CreatableTopicResult::default()
+            .with_name(topic_name(&name))
+            .with_error_message(None);
         match outcome {
             Ok(meta) => {
                 if !req.validate_only {
@@ -61,13 +65,23 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateTopic
         }
         results.push(result);
     }
-    Reply::Now(ResponseKind::CreateTopics(CreateTopicsResponse::default().with_topics(results)))
+    Reply::Now(ResponseKind::CreateTopics(
+        CreateTopicsResponse::default().with_topics(results),
+    ))
 }
 
-fn create(broker: &Broker, name: &str, topic: CreatableTopic, validate_only: bool) -> Result<TopicMeta, AdminFailure> {
+fn create(
+    broker: &Broker,
+    name: &str,
+    topic: CreatableTopic,
+    validate_only: bool,
+) -> Result<TopicMeta, AdminFailure> {
     validate_name(name).map_err(|m| AdminFailure::new(ResponseError::InvalidTopicException, m))?;
     if broker.topic(name).is_some() {
-        return Err(AdminFailure::new(ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
+        return Err(AdminFailure::new(
+            ResponseError::TopicAlreadyExists,
+            format!("Topic '{name}' already exists."),
+        ));
     }
     let (partitions, replication) = if topic.assignments.is_empty() {
         (topic.num_partitions, topic.replication_factor)
@@ -100,7 +114,9 @@ fn create(broker: &Broker, name: &str, topic: CreatableTopic, validate_only: boo
     for c in topic.configs {
         let key = c.name.to_string();
         let Some(value) = c.value else {
-            return Err(AdminFailure::invalid_config(format!("Null value not supported for topic configs: {key}")));
+            return Err(AdminFailure::invalid_config(format!(
+                "Null value not supported for topic configs: {key}"
+            )));
         };
         configs.insert(key, value.to_string());
     }
@@ -108,18 +124,26 @@ fn create(broker: &Broker, name: &str, topic: CreatableTopic, validate_only: boo
 }
 
 /// Checks a manual assignment (every partition on exactly this node, indexes 0..n) and returns n.
-fn check_assignments(node_id: i32, assignments: &[CreatableReplicaAssignment]) -> Result<i32, AdminFailure> {
+fn check_assignments(
+    node_id: i32,
+    assignments: &[CreatableReplicaAssignment],
+) -> Result<i32, AdminFailure> {
     let bad = |m: String| AdminFailure::new(ResponseError::InvalidReplicaAssignment, m);
     let mut indexes = std::collections::BTreeSet::new();
     for a in assignments {
         if !indexes.insert(a.partition_index) {
-            return Err(bad(format!("Found multiple manual partition assignments for partition {}", a.partition_index)));
+            return Err(bad(format!(
+                "Found multiple manual partition assignments for partition {}",
+                a.partition_index
+            )));
         }
         check_replicas(node_id, a.broker_ids.iter().map(|b| b.0)).map_err(bad)?;
     }
     let n = i32::try_from(indexes.len()).unwrap_or(i32::MAX);
     if indexes.iter().copied().ne(0..n) {
-        return Err(bad("Partitions should be a consecutive 0-based integer sequence".into()));
+        return Err(bad(
+            "Partitions should be a consecutive 0-based integer sequence".into(),
+        ));
     }
     Ok(n)
 }
@@ -132,7 +156,9 @@ pub fn check_replicas(node_id: i32, replicas: impl Iterator<Item = i32>) -> Resu
     }
     for (i, r) in replicas.iter().enumerate() {
         if replicas[..i].contains(r) {
-            return Err(format!("The manual partition assignment includes the broker {r} more than once."));
+            return Err(format!(
+                "The manual partition assignment includes the broker {r} more than once."
+            ));
         }
         if *r != node_id {
             return Err(format!(
@@ -172,7 +198,10 @@ mod tests {
 
     #[test]
     fn given_manual_assignments_when_checking_should_require_this_node_and_dense_indexes() {
-        assert_eq!(check_assignments(0, &[assignment(0, &[0]), assignment(1, &[0])]), Ok(2));
+        assert_eq!(
+            check_assignments(0, &[assignment(0, &[0]), assignment(1, &[0])]),
+            Ok(2)
+        );
         assert!(check_assignments(0, &[assignment(0, &[0]), assignment(2, &[0])]).is_err());
         assert!(check_assignments(0, &[assignment(0, &[0]), assignment(0, &[0])]).is_err());
         assert!(check_assignments(0, &[assignment(0, &[1])]).is_err());

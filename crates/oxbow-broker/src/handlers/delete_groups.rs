@@ -25,5 +25,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteGroup
                 .with_error_code(e.map_or(0, |e| e.code()))
         })
         .collect();
-    Reply::Now(ResponseKind::DeleteGroups(DeleteGroupsResponse::default().with_results(results)))
+    Reply::Now(ResponseKind::DeleteGroups(
+        DeleteGroupsResponse::default().with_results(results),
+    ))
 }

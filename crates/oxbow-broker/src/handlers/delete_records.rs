@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
@@ -16,7 +18,11 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 2);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteRecordsRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DeleteRecordsRequest,
+) -> Reply {
     let mut topics = Vec::with_capacity(req.topics.len());
     for topic in req.topics {
         let name = topic.name.0.to_string();
@@ -24,7 +30,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteRecor
         let deletable = state.as_ref().map(|s| {
             let defaults = broker.defaults.read();
             topic_config::find("cleanup.policy")
-                .map(|def| defaults.effective(def, &s.meta.configs).0.split(',').any(|p| p.trim() == "delete"))
+                .map(|def| {
+                    defaults
+                        .effective(def, &s.meta.configs)
+                        .0
+                        .split(',')
+                        .any(|p| p.trim() == "delete")
+                })
                 .unwrap_or(true)
         });
         let mut partitions = Vec::with_capacity(topic.partitions.len());
@@ -46,7 +58,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteRecor
             let hw = log.high_watermark();
             let offset = if p.offset == -1 { hw } else { p.offset };
             if offset < 0 || offset > hw {
-                debug!(topic = name, partition = p.partition_index, offset = p.offset, hw, "DeleteRecords offset out of range");
+                debug!(
+                    topic = name,
+                    partition = p.partition_index,
+                    offset = p.offset,
+                    hw,
+                    "DeleteRecords offset out of range"
+                );
                 out.error_code = ResponseError::OffsetOutOfRange.code();
                 partitions.push(out);
                 continue;
@@ -63,7 +81,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteRecor
             }
             partitions.push(out);
         }
-        topics.push(DeleteRecordsTopicResult::default().with_name(topic_name(&name)).with_partitions(partitions));
+        topics.push(
+            DeleteRecordsTopicResult::default()
+                .with_name(topic_name(&name))
+                .with_partitions(partitions),
+        );
     }
-    Reply::Now(ResponseKind::DeleteRecords(DeleteRecordsResponse::default().with_topics(topics)))
+    Reply::Now(ResponseKind::DeleteRecords(
+        DeleteRecordsResponse::default().with_topics(topics),
+    ))
 }

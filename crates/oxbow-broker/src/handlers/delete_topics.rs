@@ -25,7 +25,11 @@ enum Target {
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopicsRequest) -> Reply {
     let version = ctx.api_version;
-    let mut targets: Vec<Target> = req.topic_names.iter().map(|n| Target::Name(n.0.to_string())).collect();
+    let mut targets: Vec<Target> = req
+        .topic_names
+        .iter()
+        .map(|n| Target::Name(n.0.to_string()))
+        .collect();
     for t in &req.topics {
         targets.push(match (&t.name, t.topic_id.is_nil()) {
             (Some(n), true) => Target::Name(n.0.to_string()),
@@ -50,14 +54,19 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopic
             Target::Both(name, id) => {
                 out.name = Some(topic_name(&name));
                 out.topic_id = id;
-                Err(AdminFailure::invalid_request("You may not specify both topic name and topic id."))
+                Err(AdminFailure::invalid_request(
+                    "You may not specify both topic name and topic id.",
+                ))
             }
             Target::Name(name) => {
                 out.name = Some(topic_name(&name));
                 if name_count.get(&name).copied().unwrap_or(0) > 1 {
                     Err(AdminFailure::invalid_request("Duplicate topic name."))
                 } else {
-                    broker.delete_topic(&name).map(|id| out.topic_id = id).map_err(AdminFailure::from)
+                    broker
+                        .delete_topic(&name)
+                        .map(|id| out.topic_id = id)
+                        .map_err(AdminFailure::from)
                 }
             }
             Target::Id(id) => {
@@ -67,11 +76,17 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopic
                     Err(AdminFailure::invalid_request("Duplicate topic id."))
                 } else {
                     match broker.topics.get_by_id(&id) {
-                        None => Err(AdminFailure::new(ResponseError::UnknownTopicId, format!("Topic id {id} does not exist."))),
+                        None => Err(AdminFailure::new(
+                            ResponseError::UnknownTopicId,
+                            format!("Topic id {id} does not exist."),
+                        )),
                         Some(state) => {
                             let name = state.meta.name.clone();
                             out.name = Some(topic_name(&name));
-                            broker.delete_topic(&name).map(|_| ()).map_err(AdminFailure::from)
+                            broker
+                                .delete_topic(&name)
+                                .map(|_| ())
+                                .map_err(AdminFailure::from)
                         }
                     }
                 }
@@ -97,5 +112,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopic
         }
         responses.push(out);
     }
-    Reply::Now(ResponseKind::DeleteTopics(DeleteTopicsResponse::default().with_responses(responses)))
+    Reply::Now(ResponseKind::DeleteTopics(
+        DeleteTopicsResponse::default().with_responses(responses),
+    ))
 }

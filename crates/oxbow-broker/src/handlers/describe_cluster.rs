@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse, ResponseKind};
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, ResponseKind,
+};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
@@ -17,17 +19,25 @@ const ENDPOINT_BROKERS: i8 = 1;
 
 /// Without ACLs every cluster operation is allowed: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
 /// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
-pub const CLUSTER_OPERATIONS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+pub const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 /// Without ACLs every group operation is allowed: READ, DELETE, DESCRIBE (Kafka's group resource
 /// supports no others). Answered by DescribeGroups v3+ and ConsumerGroupDescribe when asked.
 pub const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeClusterRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeClusterRequest,
+) -> Reply {
     let mut resp = DescribeClusterResponse::default().with_error_message(None);
     if ctx.api_version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
         resp.error_code = ResponseError::UnsupportedEndpointType.code();
-        resp.error_message = message(format!("The broker only handles endpoint type {ENDPOINT_BROKERS} (brokers), not {}", req.endpoint_type));
+        resp.error_message = message(format!(
+            "The broker only handles endpoint type {ENDPOINT_BROKERS} (brokers), not {}",
+            req.endpoint_type
+        ));
         resp.endpoint_type = req.endpoint_type;
         return Reply::Now(ResponseKind::DescribeCluster(resp));
     }

@@ -15,8 +15,8 @@ use tracing::debug;
 
 use super::{message, versions, Reply, RequestContext};
 use crate::admin::{
-    broker_level, source_id, topic_entry, AdminFailure, ConfigEntry, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER,
-    RESOURCE_TOPIC,
+    broker_level, source_id, topic_entry, AdminFailure, ConfigEntry, RESOURCE_BROKER,
+    RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
 };
 use crate::topic_config::{ConfigSource, ConfigType, TOPIC_CONFIGS};
 use crate::topics::validate_name;
@@ -24,7 +24,11 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(1, 4);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeConfigsRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeConfigsRequest,
+) -> Reply {
     let version = ctx.api_version;
     let include_docs = version >= 3 && req.include_documentation;
     let mut results = Vec::with_capacity(req.resources.len());
@@ -35,7 +39,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeCon
             .with_error_message(None);
         match entries(broker, &resource) {
             Ok(entries) => {
-                let wanted = resource.configuration_keys.as_ref().filter(|keys| !keys.is_empty());
+                let wanted = resource
+                    .configuration_keys
+                    .as_ref()
+                    .filter(|keys| !keys.is_empty());
                 out.configs = entries
                     .into_iter()
                     .filter(|e| match wanted {
@@ -53,24 +60,39 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeCon
         }
         results.push(out);
     }
-    Reply::Now(ResponseKind::DescribeConfigs(DescribeConfigsResponse::default().with_results(results)))
+    Reply::Now(ResponseKind::DescribeConfigs(
+        DescribeConfigsResponse::default().with_results(results),
+    ))
 }
 
-fn entries(broker: &Broker, resource: &DescribeConfigsResource) -> Result<Vec<ConfigEntry>, AdminFailure> {
+fn entries(
+    broker: &Broker,
+    resource: &DescribeConfigsResource,
+) -> Result<Vec<ConfigEntry>, AdminFailure> {
     let name = resource.resource_name.as_str();
     match resource.resource_type {
         RESOURCE_TOPIC => {
-            validate_name(name).map_err(|m| AdminFailure::new(ResponseError::InvalidTopicException, m))?;
+            validate_name(name)
+                .map_err(|m| AdminFailure::new(ResponseError::InvalidTopicException, m))?;
             let state = broker.topic(name).ok_or_else(|| {
-                AdminFailure::new(ResponseError::UnknownTopicOrPartition, format!("Topic '{name}' does not exist."))
+                AdminFailure::new(
+                    ResponseError::UnknownTopicOrPartition,
+                    format!("Topic '{name}' does not exist."),
+                )
             })?;
             let defaults = broker.defaults.read();
-            let mut out: Vec<ConfigEntry> =
-                TOPIC_CONFIGS.iter().map(|def| topic_entry(&defaults, def, &state.meta.configs)).collect();
-            let asked = resource.configuration_keys.as_ref().is_some_and(|keys| {
-                keys.iter().any(|k| k.as_str().starts_with(CLEANER_PREFIX))
-            });
-            let compacted = state.partitions.iter().any(|p| p.log.config().cleanup_policy.compact);
+            let mut out: Vec<ConfigEntry> = TOPIC_CONFIGS
+                .iter()
+                .map(|def| topic_entry(&defaults, def, &state.meta.configs))
+                .collect();
+            let asked = resource
+                .configuration_keys
+                .as_ref()
+                .is_some_and(|keys| keys.iter().any(|k| k.as_str().starts_with(CLEANER_PREFIX)));
+            let compacted = state
+                .partitions
+                .iter()
+                .any(|p| p.log.config().cleanup_policy.compact);
             if asked || compacted {
                 out.extend(cleaner_entries(&state.partitions));
             }
@@ -83,8 +105,12 @@ fn entries(broker: &Broker, resource: &DescribeConfigsResource) -> Result<Vec<Co
                 Ok(broker.broker_config_entries())
             }
         }
-        RESOURCE_BROKER_LOGGER => Err(AdminFailure::invalid_request("BROKER_LOGGER resources are not supported")),
-        other => Err(AdminFailure::invalid_request(format!("Unsupported resource type: {other}"))),
+        RESOURCE_BROKER_LOGGER => Err(AdminFailure::invalid_request(
+            "BROKER_LOGGER resources are not supported",
+        )),
+        other => Err(AdminFailure::invalid_request(format!(
+            "Unsupported resource type: {other}"
+        ))),
     }
 }
 
@@ -94,7 +120,8 @@ pub const CLEANER_PREFIX: &str = "oxbow.cleaner.";
 /// The log cleaner's metrics for a topic, over its partitions: the highest dirty ratio, the most
 /// recent cleaning (and how long it took), the bytes read and written. -1 = never cleaned.
 fn cleaner_entries(partitions: &[Arc<crate::partition::Partition>]) -> Vec<ConfigEntry> {
-    let (mut ratio, mut last, mut duration, mut read, mut written) = (0f64, -1i64, -1i64, 0u64, 0u64);
+    let (mut ratio, mut last, mut duration, mut read, mut written) =
+        (0f64, -1i64, -1i64, 0u64, 0u64);
     for p in partitions {
         let m = p.log.cleaner_metrics();
         ratio = ratio.max(m.dirty_ratio);
@@ -122,7 +149,12 @@ fn cleaner_entries(partitions: &[Arc<crate::partition::Partition>]) -> Vec<Confi
     ]
 }
 
-fn encode(e: ConfigEntry, version: i16, include_synonyms: bool, include_docs: bool) -> DescribeConfigsResourceResult {
+fn encode(
+    e: ConfigEntry,
+    version: i16,
+    include_synonyms: bool,
+    include_docs: bool,
+) -> DescribeConfigsResourceResult {
     let mut out = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(e.name))
         .with_value(e.value.map(StrBytes::from_string))
@@ -143,7 +175,11 @@ fn encode(e: ConfigEntry, version: i16, include_synonyms: bool, include_docs: bo
     }
     if version >= 3 {
         out.config_type = e.type_id;
-        out.documentation = if include_docs { Some(StrBytes::from_static_str(e.doc)) } else { None };
+        out.documentation = if include_docs {
+            Some(StrBytes::from_static_str(e.doc))
+        } else {
+            None
+        };
     }
     out
 }

@@ -14,18 +14,27 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 5);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeGroupsRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeGroupsRequest,
+) -> Reply {
     let version = ctx.api_version;
     let s = StrBytes::from_string;
     let groups = req
         .groups
         .iter()
         .map(|gid| {
-            let summary = broker.groups.read(gid.0.as_str(), |g| g.map(|g| g.summary()));
+            let summary = broker
+                .groups
+                .read(gid.0.as_str(), |g| g.map(|g| g.summary()));
             let mut d = DescribedGroup::default().with_group_id(gid.clone());
             if version >= 3 {
-                d.authorized_operations =
-                    if req.include_authorized_operations { super::describe_cluster::GROUP_OPERATIONS } else { i32::MIN };
+                d.authorized_operations = if req.include_authorized_operations {
+                    super::describe_cluster::GROUP_OPERATIONS
+                } else {
+                    i32::MIN
+                };
             }
             match summary {
                 None => d.group_state = StrBytes::from_static_str("Dead"),
@@ -55,5 +64,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeGro
         })
         .collect();
     debug!(client_id = ctx.client_id, peer = %ctx.peer, "describe groups");
-    Reply::Now(ResponseKind::DescribeGroups(DescribeGroupsResponse::default().with_groups(groups)))
+    Reply::Now(ResponseKind::DescribeGroups(
+        DescribeGroupsResponse::default().with_groups(groups),
+    ))
 }

@@ -19,9 +19,16 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(1, 4);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeLogDirsRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeLogDirsRequest,
+) -> Reply {
     let dir = broker.data_dir();
-    let dir_name = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()).display().to_string();
+    let dir_name = std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string();
     let mut result = DescribeLogDirsResult::default().with_log_dir(StrBytes::from_string(dir_name));
     if broker.logs.is_offline() {
         result.error_code = ResponseError::KafkaStorageError.code();
@@ -53,10 +60,16 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeLog
             }
         }
     }
-    Reply::Now(ResponseKind::DescribeLogDirs(DescribeLogDirsResponse::default().with_results(vec![result])))
+    Reply::Now(ResponseKind::DescribeLogDirs(
+        DescribeLogDirsResponse::default().with_results(vec![result]),
+    ))
 }
 
-fn push_topic(out: &mut Vec<DescribeLogDirsTopic>, state: &TopicState, only: Option<&BTreeSet<i32>>) {
+fn push_topic(
+    out: &mut Vec<DescribeLogDirsTopic>,
+    state: &TopicState,
+    only: Option<&BTreeSet<i32>>,
+) {
     let partitions: Vec<DescribeLogDirsPartition> = state
         .partitions
         .iter()
@@ -73,7 +86,11 @@ fn push_topic(out: &mut Vec<DescribeLogDirsTopic>, state: &TopicState, only: Opt
         })
         .collect();
     if !partitions.is_empty() {
-        out.push(DescribeLogDirsTopic::default().with_name(topic_name(&state.meta.name)).with_partitions(partitions));
+        out.push(
+            DescribeLogDirsTopic::default()
+                .with_name(topic_name(&state.meta.name))
+                .with_partitions(partitions),
+        );
     }
 }
 

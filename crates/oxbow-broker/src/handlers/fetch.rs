@@ -65,7 +65,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         .iter()
         .flat_map(|f| {
             let name = if version >= 13 {
-                broker.topics.get_by_id(&f.topic_id).map(|t| t.meta.name.clone()).unwrap_or_default()
+                broker
+                    .topics
+                    .get_by_id(&f.topic_id)
+                    .map(|t| t.meta.name.clone())
+                    .unwrap_or_default()
             } else {
                 f.topic.0.to_string()
             };
@@ -73,11 +77,16 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         })
         .collect();
     let (mode, targets) = if version >= 7 {
-        match broker.fetch_sessions.begin(req.session_id, req.session_epoch, targets, &forgotten) {
+        match broker
+            .fetch_sessions
+            .begin(req.session_id, req.session_epoch, targets, &forgotten)
+        {
             Ok(x) => x,
             Err(code) => {
                 debug!(peer = %ctx.peer, client_id = ctx.client_id, ?code, "fetch session error");
-                let resp = FetchResponse::default().with_error_code(code.code()).with_session_id(req.session_id);
+                let resp = FetchResponse::default()
+                    .with_error_code(code.code())
+                    .with_session_id(req.session_id);
                 return Reply::Now(ResponseKind::Fetch(resp));
             }
         }
@@ -94,15 +103,17 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         targets,
         unknown,
     };
-    let partitions: Vec<Option<Arc<Partition>>> =
-        plan.targets.iter().map(|t| broker.partition(&t.topic, t.partition)).collect();
-
-    let max_wait = req.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
-    let catching_up = plan
+    let partitions: Vec<Option<Arc<Partition>>> = plan
         .targets
         .iter()
-        .zip(&partitions)
-        .any(|(t, p)| p.as_ref().is_some_and(|p| t.fetch_offset < p.log.active_segment_base()));
+        .map(|t| broker.partition(&t.topic, t.partition))
+        .collect();
+
+    let max_wait = req.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
+    let catching_up = plan.targets.iter().zip(&partitions).any(|(t, p)| {
+        p.as_ref()
+            .is_some_and(|p| t.fetch_offset < p.log.active_segment_base())
+    });
     if catching_up {
         // Even locating the batch may wait for the disk: keep the whole read off the async
         // threads that serve producers.
@@ -118,7 +129,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
                 Ok(x) => x,
                 Err(e) => {
                     tracing::error!(error = %e, "catch-up read task failed");
-                    let out = FetchOut { error_code: ResponseError::UnknownServerError.code(), ..FetchOut::default() };
+                    let out = FetchOut {
+                        error_code: ResponseError::UnknownServerError.code(),
+                        ..FetchOut::default()
+                    };
                     return fetch_encode::encode(version, correlation_id, &out);
                 }
             };
@@ -128,7 +142,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         }));
     }
     let pass = read_once(&plan, &partitions);
-    let ready = pass.total >= plan.min_bytes || pass.any_error || max_wait == 0 || partitions.iter().all(Option::is_none);
+    let ready = pass.total >= plan.min_bytes
+        || pass.any_error
+        || max_wait == 0
+        || partitions.iter().all(Option::is_none);
     if ready && !pass.has_cold() {
         return Reply::NowEncoded(assemble(broker, &plan, pass));
     }
@@ -148,7 +165,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
                 w.as_mut().enable();
             }
             let pass = read_once(&plan, &partitions);
-            if pass.total >= plan.min_bytes || pass.any_error || tokio::time::Instant::now() >= deadline {
+            if pass.total >= plan.min_bytes
+                || pass.any_error
+                || tokio::time::Instant::now() >= deadline
+            {
                 let pass = read_cold(&broker, pass).await;
                 return assemble(&broker, &plan, pass);
             }
@@ -176,7 +196,9 @@ struct Pass {
 impl Pass {
     /// Whether some records lie in older segments (a reader catching up).
     fn has_cold(&self) -> bool {
-        self.parts.iter().any(|p| matches!(&p.records, Records::File(f) if f.cold))
+        self.parts
+            .iter()
+            .any(|p| matches!(&p.records, Records::File(f) if f.cold))
     }
 }
 
@@ -184,7 +206,9 @@ impl Pass {
 /// threads; tail ranges stay file ranges for `sendfile`.
 async fn read_cold(broker: &Broker, mut pass: Pass) -> Pass {
     for part in &mut pass.parts {
-        let Records::File(f) = &part.records else { continue };
+        let Records::File(f) = &part.records else {
+            continue;
+        };
         if !f.cold {
             continue;
         }
@@ -215,15 +239,25 @@ fn read_once(plan: &Plan, partitions: &[Option<Arc<Partition>>]) -> Pass {
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,
-            aborted: if plan.read_committed { Some(Vec::new()) } else { None },
+            aborted: if plan.read_committed {
+                Some(Vec::new())
+            } else {
+                None
+            },
             records: Records::Bytes(Bytes::new()),
         };
         match partition {
             None => out.error_code = ResponseError::UnknownTopicOrPartition.code(),
             Some(p) => {
                 let log = &p.log;
-                let upper = if plan.read_committed { log.last_stable_offset() } else { log.high_watermark() };
-                let limit = usize::try_from(target.max_bytes).unwrap_or(0).min(remaining);
+                let upper = if plan.read_committed {
+                    log.last_stable_offset()
+                } else {
+                    log.high_watermark()
+                };
+                let limit = usize::try_from(target.max_bytes)
+                    .unwrap_or(0)
+                    .min(remaining);
                 let min_one = total == 0;
                 match log.read_slice(target.fetch_offset, limit, upper, min_one) {
                     Ok((r, slice)) => {
@@ -258,25 +292,46 @@ fn read_once(plan: &Plan, partitions: &[Option<Arc<Partition>>]) -> Pass {
         news.push(out.error_code != 0 || !out.records.is_empty());
         parts.push(out);
     }
-    Pass { parts, marks, news, total, any_error: any_error || !plan.unknown.is_empty() }
+    Pass {
+        parts,
+        marks,
+        news,
+        total,
+        any_error: any_error || !plan.unknown.is_empty(),
+    }
 }
 
 /// Builds and encodes the response from a pass, recording in the fetch session what it carries.
 fn assemble(broker: &Broker, plan: &Plan, pass: Pass) -> Vec<fetch_encode::Chunk> {
-    let Pass { parts, marks, news, .. } = pass;
-    let include = broker.fetch_sessions.finish(plan.mode, &plan.targets, &marks, &news);
+    let Pass {
+        parts, marks, news, ..
+    } = pass;
+    let include = broker
+        .fetch_sessions
+        .finish(plan.mode, &plan.targets, &marks, &news);
     // Group partitions by topic, keeping request order.
     let mut topics: Vec<TopicOut> = Vec::new();
     for ((target, part), keep) in plan.targets.iter().zip(parts).zip(include) {
         if !keep {
             continue;
         }
-        match topics.iter_mut().find(|t| t.name == target.topic && t.id == target.topic_id) {
+        match topics
+            .iter_mut()
+            .find(|t| t.name == target.topic && t.id == target.topic_id)
+        {
             Some(t) => t.partitions.push(part),
-            None => topics.push(TopicOut { name: target.topic.clone(), id: target.topic_id, partitions: vec![part] }),
+            None => topics.push(TopicOut {
+                name: target.topic.clone(),
+                id: target.topic_id,
+                partitions: vec![part],
+            }),
         }
     }
-    let code = if plan.version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+    let code = if plan.version >= 13 {
+        ResponseError::UnknownTopicId
+    } else {
+        ResponseError::UnknownTopicOrPartition
+    };
     for (name, id, indexes) in &plan.unknown {
         let partitions = indexes
             .iter()
@@ -290,12 +345,20 @@ fn assemble(broker: &Broker, plan: &Plan, pass: Pass) -> Vec<fetch_encode::Chunk
                 records: Records::Bytes(Bytes::new()),
             })
             .collect();
-        topics.push(TopicOut { name: name.clone(), id: *id, partitions });
+        topics.push(TopicOut {
+            name: name.clone(),
+            id: *id,
+            partitions,
+        });
     }
     let session_id = match plan.mode {
         SessionMode::Sessionless => 0,
         SessionMode::New(id) | SessionMode::Incremental(id) => id,
     };
-    let out = FetchOut { error_code: 0, session_id, topics };
+    let out = FetchOut {
+        error_code: 0,
+        session_id,
+        topics,
+    };
     fetch_encode::encode(plan.version, plan.correlation_id, &out)
 }

@@ -75,7 +75,11 @@ pub struct FetchOut {
 /// Encodes the whole response frame (size prefix, header, body) as chunks.
 pub fn encode(version: i16, correlation_id: i32, out: &FetchOut) -> Vec<Chunk> {
     let flexible = version >= 12;
-    let mut enc = Encoder { chunks: Vec::new(), buf: BytesMut::with_capacity(256), flexible };
+    let mut enc = Encoder {
+        chunks: Vec::new(),
+        buf: BytesMut::with_capacity(256),
+        flexible,
+    };
     enc.buf.put_i32(0); // size, patched below
     enc.buf.put_i32(correlation_id);
     enc.tags();
@@ -233,7 +237,11 @@ mod tests {
                         },
                     ],
                 },
-                TopicOut { name: "x".into(), id: uuid::Uuid::from_u128(1), partitions: vec![] },
+                TopicOut {
+                    name: "x".into(),
+                    id: uuid::Uuid::from_u128(1),
+                    partitions: vec![],
+                },
             ],
         }
     }
@@ -269,7 +277,10 @@ mod tests {
                 assert_eq!(t.topic.0.as_str(), "orders");
             }
             let p0 = &t.partitions[0];
-            assert_eq!((p0.partition_index, p0.high_watermark, p0.last_stable_offset), (0, 10, 10));
+            assert_eq!(
+                (p0.partition_index, p0.high_watermark, p0.last_stable_offset),
+                (0, 10, 10)
+            );
             assert_eq!(p0.records.as_deref(), Some(&b"abcdef"[..]));
             assert!(p0.aborted_transactions.is_none());
             if version >= 5 {
@@ -278,7 +289,10 @@ mod tests {
             let p1 = &t.partitions[1];
             assert_eq!((p1.partition_index, p1.error_code), (3, 1));
             let aborted = p1.aborted_transactions.as_ref().unwrap();
-            assert_eq!((aborted[0].producer_id.0, aborted[0].first_offset), (9, 100));
+            assert_eq!(
+                (aborted[0].producer_id.0, aborted[0].first_offset),
+                (9, 100)
+            );
             if version >= 11 {
                 assert_eq!(p1.preferred_read_replica.0, -1);
             }

@@ -10,7 +10,9 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
-use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, ResponseKind};
+use kafka_protocol::messages::{
+    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, ResponseKind,
+};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 use tracing::debug;
@@ -20,15 +22,28 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 4);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FindCoordinatorRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: FindCoordinatorRequest,
+) -> Reply {
     let (host, port) = broker.advertised();
     let answer = |key_type: i8| -> Result<(), (ResponseError, &'static str)> {
         match key_type {
             0 => {}
             1 => return Ok(()),
-            _ => return Err((ResponseError::CoordinatorNotAvailable, "only group coordinators are served")),
+            _ => {
+                return Err((
+                    ResponseError::CoordinatorNotAvailable,
+                    "only group coordinators are served",
+                ))
+            }
         }
-        broker.groups.ensure_ready(broker).map(|_| ()).map_err(|e| (e, "the offsets log is not available"))
+        broker
+            .groups
+            .ensure_ready(broker)
+            .map(|_| ())
+            .map_err(|e| (e, "the offsets log is not available"))
     };
     let mut resp = FindCoordinatorResponse::default();
     if ctx.api_version >= 4 {

@@ -5,15 +5,19 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
-use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ResponseKind};
+use kafka_protocol::messages::{
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ResponseKind,
+};
 use kafka_protocol::protocol::VersionRange;
 
 use super::{message, versions, Reply, RequestContext};
 use crate::admin::{
-    alter_each, broker_level, is_dynamic_broker_key, validate_dynamic_broker_config, AdminFailure, RESOURCE_BROKER,
-    RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
+    alter_each, broker_level, is_dynamic_broker_key, validate_dynamic_broker_config, AdminFailure,
+    RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
 };
 use crate::broker::TopicError;
 use crate::topic_config::{self, BrokerDefaults, ConfigType};
@@ -26,7 +30,11 @@ const OP_DELETE: i8 = 1;
 const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: IncrementalAlterConfigsRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: IncrementalAlterConfigsRequest,
+) -> Reply {
     let outcomes = alter_each(
         "IncrementalAlterConfigs",
         ctx,
@@ -51,22 +59,31 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: Incremental
             out
         })
         .collect();
-    Reply::Now(ResponseKind::IncrementalAlterConfigs(IncrementalAlterConfigsResponse::default().with_responses(responses)))
+    Reply::Now(ResponseKind::IncrementalAlterConfigs(
+        IncrementalAlterConfigsResponse::default().with_responses(responses),
+    ))
 }
 
-fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) -> Result<(), AdminFailure> {
+fn alter(
+    broker: &Broker,
+    resource: &AlterConfigsResource,
+    validate_only: bool,
+) -> Result<(), AdminFailure> {
     preprocess(&resource.configs)?;
     let name = resource.resource_name.as_str();
     match resource.resource_type {
         RESOURCE_TOPIC => {
             let _guard = broker.config_update_guard();
-            let state = broker.topic(name).ok_or_else(|| AdminFailure::from(TopicError::Unknown(name.to_string())))?;
+            let state = broker
+                .topic(name)
+                .ok_or_else(|| AdminFailure::from(TopicError::Unknown(name.to_string())))?;
             let defaults = broker.defaults.read().clone();
             let mut configs = state.meta.configs.clone();
             for op in &resource.configs {
                 let key = op.name.as_str();
-                let def = topic_config::find(key)
-                    .ok_or_else(|| AdminFailure::invalid_config(format!("Unknown topic config name: {key}")))?;
+                let def = topic_config::find(key).ok_or_else(|| {
+                    AdminFailure::invalid_config(format!("Unknown topic config name: {key}"))
+                })?;
                 let current = || defaults.topic_default(def).0;
                 apply(&mut configs, key, def.kind, op, current)?;
             }
@@ -74,8 +91,12 @@ fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) 
         }
         RESOURCE_BROKER => {
             let cluster_wide = broker_level(broker.node_id, name)?;
-            let refused: Vec<&str> =
-                resource.configs.iter().map(|c| c.name.as_str()).filter(|k| !is_dynamic_broker_key(k)).collect();
+            let refused: Vec<&str> = resource
+                .configs
+                .iter()
+                .map(|c| c.name.as_str())
+                .filter(|k| !is_dynamic_broker_key(k))
+                .collect();
             if !refused.is_empty() {
                 return Err(AdminFailure::invalid_request(format!(
                     "Cannot update these configs dynamically: Set({})",
@@ -84,12 +105,18 @@ fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) 
             }
             let _guard = broker.config_update_guard();
             let mut configs = broker.dynamic_broker_configs(cluster_wide);
-            let static_only = BrokerDefaults { static_log: broker.defaults.read().static_log.clone(), dynamic: BTreeMap::new() };
+            let static_only = BrokerDefaults {
+                static_log: broker.defaults.read().static_log.clone(),
+                dynamic: BTreeMap::new(),
+            };
             for op in &resource.configs {
                 let key = op.name.as_str();
                 let def = topic_config::find_by_broker_key(key);
                 let kind = def.map_or(ConfigType::String, |d| d.kind);
-                let current = || def.map(|d| static_only.topic_default(d).0).unwrap_or_default();
+                let current = || {
+                    def.map(|d| static_only.topic_default(d).0)
+                        .unwrap_or_default()
+                };
                 apply(&mut configs, key, kind, op, current)?;
             }
             for (k, v) in &configs {
@@ -100,8 +127,12 @@ fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) 
             }
             Ok(broker.replace_dynamic_broker_configs(cluster_wide, configs)?)
         }
-        RESOURCE_BROKER_LOGGER => Err(AdminFailure::invalid_request("BROKER_LOGGER resources are not supported")),
-        other => Err(AdminFailure::invalid_request(format!("Unsupported resource type: {other}"))),
+        RESOURCE_BROKER_LOGGER => Err(AdminFailure::invalid_request(
+            "BROKER_LOGGER resources are not supported",
+        )),
+        other => Err(AdminFailure::invalid_request(format!(
+            "Unsupported resource type: {other}"
+        ))),
     }
 }
 
@@ -113,14 +144,25 @@ fn preprocess(ops: &[AlterableConfig]) -> Result<(), AdminFailure> {
         .map(|c| format!("{}:{}", c.name.as_str(), c.config_operation))
         .collect();
     if !nulls.is_empty() {
-        return Err(AdminFailure::invalid_request(format!("Null value not supported for : {}", nulls.join(","))));
+        return Err(AdminFailure::invalid_request(format!(
+            "Null value not supported for : {}",
+            nulls.join(",")
+        )));
     }
     let mut keys = HashSet::new();
     if !ops.iter().all(|c| keys.insert(c.name.as_str())) {
-        return Err(AdminFailure::invalid_request("Error due to duplicate config keys"));
+        return Err(AdminFailure::invalid_request(
+            "Error due to duplicate config keys",
+        ));
     }
-    if let Some(bad) = ops.iter().find(|c| !(OP_SET..=OP_SUBTRACT).contains(&c.config_operation)) {
-        return Err(AdminFailure::invalid_request(format!("Unknown alter config operation: {}", bad.config_operation)));
+    if let Some(bad) = ops
+        .iter()
+        .find(|c| !(OP_SET..=OP_SUBTRACT).contains(&c.config_operation))
+    {
+        return Err(AdminFailure::invalid_request(format!(
+            "Unknown alter config operation: {}",
+            bad.config_operation
+        )));
     }
     Ok(())
 }
@@ -143,7 +185,11 @@ fn apply(
             configs.remove(key);
         }
         OP_APPEND | OP_SUBTRACT => {
-            let verb = if op.config_operation == OP_APPEND { "append" } else { "subtract" };
+            let verb = if op.config_operation == OP_APPEND {
+                "append"
+            } else {
+                "subtract"
+            };
             if kind != ConfigType::List {
                 return Err(AdminFailure::invalid_config(format!(
                     "Config value {verb} is not allowed for config key: {key}"
@@ -163,13 +209,21 @@ fn apply(
             }
             configs.insert(key.to_string(), list.join(","));
         }
-        other => return Err(AdminFailure::invalid_request(format!("Unknown alter config operation: {other}"))),
+        other => {
+            return Err(AdminFailure::invalid_request(format!(
+                "Unknown alter config operation: {other}"
+            )))
+        }
     }
     Ok(())
 }
 
 fn split_list(v: &str) -> Vec<String> {
-    v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[cfg(test)]
@@ -187,14 +241,32 @@ mod tests {
     #[test]
     fn given_list_ops_when_applying_should_append_and_subtract_items() {
         let mut c = BTreeMap::new();
-        apply(&mut c, "cleanup.policy", ConfigType::List, &op("cleanup.policy", OP_APPEND, Some("compact")), || "delete".into())
-            .unwrap();
+        apply(
+            &mut c,
+            "cleanup.policy",
+            ConfigType::List,
+            &op("cleanup.policy", OP_APPEND, Some("compact")),
+            || "delete".into(),
+        )
+        .unwrap();
         assert_eq!(c["cleanup.policy"], "delete,compact");
-        apply(&mut c, "cleanup.policy", ConfigType::List, &op("cleanup.policy", OP_SUBTRACT, Some("delete")), || "x".into())
-            .unwrap();
+        apply(
+            &mut c,
+            "cleanup.policy",
+            ConfigType::List,
+            &op("cleanup.policy", OP_SUBTRACT, Some("delete")),
+            || "x".into(),
+        )
+        .unwrap();
         assert_eq!(c["cleanup.policy"], "compact");
-        let e = apply(&mut c, "retention.ms", ConfigType::Long, &op("retention.ms", OP_APPEND, Some("1")), String::new)
-            .unwrap_err();
+        let e = apply(
+            &mut c,
+            "retention.ms",
+            ConfigType::Long,
+            &op("retention.ms", OP_APPEND, Some("1")),
+            String::new,
+        )
+        .unwrap_err();
         assert_eq!(e.code, kafka_protocol::ResponseError::InvalidConfig);
     }
 

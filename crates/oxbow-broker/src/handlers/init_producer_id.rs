@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId, ResponseKind};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProducerId, ResponseKind,
+};
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 use tracing::{error, warn};
@@ -16,8 +18,14 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 5);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: InitProducerIdRequest) -> Reply {
-    let mut resp = InitProducerIdResponse::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: InitProducerIdRequest,
+) -> Reply {
+    let mut resp = InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
     if req.transactional_id.is_some() {
         warn!(peer = %ctx.peer, client_id = ctx.client_id, "transactional producer refused: transactions are not served yet");
         resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();

@@ -24,16 +24,26 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: JoinGroupRe
         client_id: ctx.client_id.clone(),
         client_host: format!("/{}", ctx.peer.ip()),
         session_timeout_ms: req.session_timeout_ms,
-        rebalance_timeout_ms: if version >= 1 { req.rebalance_timeout_ms } else { req.session_timeout_ms },
+        rebalance_timeout_ms: if version >= 1 {
+            req.rebalance_timeout_ms
+        } else {
+            req.session_timeout_ms
+        },
         protocol_type: req.protocol_type.to_string(),
-        protocols: req.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect(),
+        protocols: req
+            .protocols
+            .iter()
+            .map(|p| (p.name.to_string(), p.metadata.clone()))
+            .collect(),
         require_known_member_id: version >= 4,
     };
     debug!(group = group_id, member = params.member_id, client_id = ctx.client_id, peer = %ctx.peer, "join group");
     match broker.groups.join(broker, &group_id, params) {
         Pending::Now(o) => Reply::Now(response(version, o)),
         Pending::Wait(rx) => Reply::Later(Box::pin(async move {
-            let o = rx.await.unwrap_or_else(|_| JoinOutcome::error(ResponseError::RebalanceInProgress, ""));
+            let o = rx
+                .await
+                .unwrap_or_else(|_| JoinOutcome::error(ResponseError::RebalanceInProgress, ""));
             response(version, o)
         })),
     }
@@ -54,7 +64,9 @@ fn response(version: i16, o: JoinOutcome) -> ResponseKind {
         .members
         .into_iter()
         .map(|(id, inst, meta)| {
-            let mut m = JoinGroupResponseMember::default().with_member_id(s(id)).with_metadata(meta);
+            let mut m = JoinGroupResponseMember::default()
+                .with_member_id(s(id))
+                .with_metadata(meta);
             if version >= 5 {
                 m.group_instance_id = inst.map(s);
             }

@@ -15,7 +15,15 @@ pub const VERSIONS: VersionRange = versions(0, 5);
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: LeaveGroupRequest) -> Reply {
     let group_id = req.group_id.0.to_string();
     let who: Vec<(String, Option<String>)> = if ctx.api_version >= 3 {
-        req.members.iter().map(|m| (m.member_id.to_string(), m.group_instance_id.as_ref().map(|s| s.to_string()))).collect()
+        req.members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|s| s.to_string()),
+                )
+            })
+            .collect()
     } else {
         vec![(req.member_id.to_string(), None)]
     };

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
@@ -31,7 +33,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListOffsets
                 .partitions
                 .iter()
                 .map(|p| {
-                    let mut out = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+                    let mut out = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index);
                     let Some(partition) = broker.partition(name, p.partition_index) else {
                         out.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return out;
@@ -53,14 +56,27 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListOffsets
                     out
                 })
                 .collect();
-            ListOffsetsTopicResponse::default().with_name(topic_name(name)).with_partitions(partitions)
+            ListOffsetsTopicResponse::default()
+                .with_name(topic_name(name))
+                .with_partitions(partitions)
         })
         .collect();
-    Reply::Now(ResponseKind::ListOffsets(ListOffsetsResponse::default().with_topics(topics)))
+    Reply::Now(ResponseKind::ListOffsets(
+        ListOffsetsResponse::default().with_topics(topics),
+    ))
 }
 
-fn lookup(log: &UnifiedLog, timestamp: i64, read_committed: bool) -> Result<Option<OffsetAndTimestamp>, StorageError> {
-    let at = |offset| Some(OffsetAndTimestamp { offset, timestamp: -1 });
+fn lookup(
+    log: &UnifiedLog,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<Option<OffsetAndTimestamp>, StorageError> {
+    let at = |offset| {
+        Some(OffsetAndTimestamp {
+            offset,
+            timestamp: -1,
+        })
+    };
     match timestamp {
         LATEST if read_committed => Ok(at(log.last_stable_offset())),
         LATEST => Ok(at(log.high_watermark())),

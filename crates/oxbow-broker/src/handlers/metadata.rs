@@ -33,7 +33,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
     if version >= 2 {
         resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
     }
-    let auto_create = (version < 4 || req.allow_auto_topic_creation) && broker.defaults.read().auto_create_topics();
+    let auto_create = (version < 4 || req.allow_auto_topic_creation)
+        && broker.defaults.read().auto_create_topics();
     let include_ops = version >= 8 && req.include_topic_authorized_operations;
     // v8-v10 carry the cluster's operations too (later versions moved them to DescribeCluster);
     // librdkafka's DescribeCluster admin call asks for them here.
@@ -59,8 +60,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
             };
             let topic = match (state, by_name) {
                 (Some(state), _) => describe(&state, broker.node_id, version, include_ops),
-                (None, None) => error_topic(None, requested.topic_id, ResponseError::UnknownTopicId),
-                (None, Some(name)) if auto_create => auto_create_topic(broker, ctx, &name, version, include_ops),
+                (None, None) => {
+                    error_topic(None, requested.topic_id, ResponseError::UnknownTopicId)
+                }
+                (None, Some(name)) if auto_create => {
+                    auto_create_topic(broker, ctx, &name, version, include_ops)
+                }
                 (None, Some(name)) => {
                     let code = match crate::topics::validate_name(&name) {
                         Ok(()) => ResponseError::UnknownTopicOrPartition,
@@ -88,7 +93,11 @@ fn auto_create_topic(
             info!(topic = name, peer = %ctx.peer, client_id = ctx.client_id, "auto-created topic");
             match broker.topic(name) {
                 Some(state) => describe(&state, broker.node_id, version, include_ops),
-                None => error_topic(Some(name), uuid::Uuid::nil(), ResponseError::UnknownTopicOrPartition),
+                None => error_topic(
+                    Some(name),
+                    uuid::Uuid::nil(),
+                    ResponseError::UnknownTopicOrPartition,
+                ),
             }
         }
         Err(e) => {
@@ -98,7 +107,12 @@ fn auto_create_topic(
     }
 }
 
-fn describe(state: &TopicState, node_id: i32, version: i16, include_ops: bool) -> MetadataResponseTopic {
+fn describe(
+    state: &TopicState,
+    node_id: i32,
+    version: i16,
+    include_ops: bool,
+) -> MetadataResponseTopic {
     let node = BrokerId(node_id);
     let partitions = (0..state.meta.partitions)
         .map(|p| {

@@ -13,32 +13,32 @@ use crate::Broker;
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod fetch;
 pub mod fetch_encode;
-pub mod incremental_alter_configs;
-pub mod init_producer_id;
-pub mod list_offsets;
-pub mod metadata;
-pub mod produce;
-pub mod consumer_group_describe;
-pub mod consumer_group_heartbeat;
-pub mod delete_groups;
-pub mod describe_groups;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
+pub mod list_offsets;
+pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
+pub mod produce;
 pub mod sync_group;
 
 /// Who sent a request.
@@ -81,12 +81,21 @@ pub const SERVED: &[(ApiKey, VersionRange)] = &[
     (ApiKey::CreatePartitions, create_partitions::VERSIONS),
     (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
     (ApiKey::AlterConfigs, alter_configs::VERSIONS),
-    (ApiKey::IncrementalAlterConfigs, incremental_alter_configs::VERSIONS),
+    (
+        ApiKey::IncrementalAlterConfigs,
+        incremental_alter_configs::VERSIONS,
+    ),
     (ApiKey::DeleteRecords, delete_records::VERSIONS),
     (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
     (ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
-    (ApiKey::ConsumerGroupDescribe, consumer_group_describe::VERSIONS),
-    (ApiKey::ConsumerGroupHeartbeat, consumer_group_heartbeat::VERSIONS),
+    (
+        ApiKey::ConsumerGroupDescribe,
+        consumer_group_describe::VERSIONS,
+    ),
+    (
+        ApiKey::ConsumerGroupHeartbeat,
+        consumer_group_heartbeat::VERSIONS,
+    ),
     (ApiKey::DeleteGroups, delete_groups::VERSIONS),
     (ApiKey::DescribeGroups, describe_groups::VERSIONS),
     (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
@@ -119,12 +128,18 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, body: RequestK
         RequestKind::CreatePartitions(r) => create_partitions::handle(broker, ctx, r).await,
         RequestKind::DescribeConfigs(r) => describe_configs::handle(broker, ctx, r).await,
         RequestKind::AlterConfigs(r) => alter_configs::handle(broker, ctx, r).await,
-        RequestKind::IncrementalAlterConfigs(r) => incremental_alter_configs::handle(broker, ctx, r).await,
+        RequestKind::IncrementalAlterConfigs(r) => {
+            incremental_alter_configs::handle(broker, ctx, r).await
+        }
         RequestKind::DeleteRecords(r) => delete_records::handle(broker, ctx, r).await,
         RequestKind::DescribeCluster(r) => describe_cluster::handle(broker, ctx, r).await,
         RequestKind::DescribeLogDirs(r) => describe_log_dirs::handle(broker, ctx, r).await,
-        RequestKind::ConsumerGroupDescribe(r) => consumer_group_describe::handle(broker, ctx, r).await,
-        RequestKind::ConsumerGroupHeartbeat(r) => consumer_group_heartbeat::handle(broker, ctx, r).await,
+        RequestKind::ConsumerGroupDescribe(r) => {
+            consumer_group_describe::handle(broker, ctx, r).await
+        }
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            consumer_group_heartbeat::handle(broker, ctx, r).await
+        }
         RequestKind::DeleteGroups(r) => delete_groups::handle(broker, ctx, r).await,
         RequestKind::DescribeGroups(r) => describe_groups::handle(broker, ctx, r).await,
         RequestKind::FindCoordinator(r) => find_coordinator::handle(broker, ctx, r).await,
@@ -166,9 +181,14 @@ mod tests {
     #[test]
     fn given_served_table_when_reading_readme_should_list_every_api_with_its_versions() {
         let whole = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"));
-        let start = whole.find("## Protocol: APIs and versions served").unwrap_or(0);
+        let start = whole
+            .find("## Protocol: APIs and versions served")
+            .unwrap_or(0);
         let readme = &whole[start..];
-        let readme = &readme[..readme[3..].find("\n## ").map(|i| i + 3).unwrap_or(readme.len())];
+        let readme = &readme[..readme[3..]
+            .find("\n## ")
+            .map(|i| i + 3)
+            .unwrap_or(readme.len())];
         for (key, v) in SERVED {
             let row = if v.min == v.max {
                 format!("| {:?} | {} | {} ", key, *key as i16, v.min)
@@ -177,7 +197,15 @@ mod tests {
             };
             assert!(readme.contains(&row), "README lacks the row `{row}`");
         }
-        let rows = readme.lines().filter(|l| l.starts_with("| ") && l.split('|').nth(2).is_some_and(|k| k.trim().parse::<i16>().is_ok())).count();
+        let rows = readme
+            .lines()
+            .filter(|l| {
+                l.starts_with("| ")
+                    && l.split('|')
+                        .nth(2)
+                        .is_some_and(|k| k.trim().parse::<i16>().is_ok())
+            })
+            .count();
         assert_eq!(rows, SERVED.len(), "README lists APIs that are not served");
     }
 }

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 use tracing::debug;
@@ -33,7 +35,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetCommi
                     .map(|p| CommitPartition {
                         partition: p.partition_index,
                         offset: p.committed_offset,
-                        leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                        leader_epoch: if version >= 6 {
+                            p.committed_leader_epoch
+                        } else {
+                            -1
+                        },
                         metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
                     })
                     .collect();
@@ -50,11 +56,17 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetCommi
         let topics = codes
             .into_iter()
             .map(|(t, ps)| {
-                OffsetCommitResponseTopic::default().with_name(topic_name(&t)).with_partitions(
-                    ps.into_iter()
-                        .map(|(p, code)| OffsetCommitResponsePartition::default().with_partition_index(p).with_error_code(code))
-                        .collect(),
-                )
+                OffsetCommitResponseTopic::default()
+                    .with_name(topic_name(&t))
+                    .with_partitions(
+                        ps.into_iter()
+                            .map(|(p, code)| {
+                                OffsetCommitResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    )
             })
             .collect();
         ResponseKind::OffsetCommit(OffsetCommitResponse::default().with_topics(topics))

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
-    OffsetFetchResponseTopics,
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
 use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, ResponseKind};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
@@ -30,32 +30,49 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetch
             .iter()
             .map(|g| {
                 let gid = g.group_id.0.to_string();
-                let topics = g.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
-                let member = g.member_id.as_ref().filter(|m| !m.is_empty()).map(|m| (m.to_string(), g.member_epoch));
+                let topics = g.topics.as_ref().map(|ts| {
+                    ts.iter()
+                        .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+                        .collect()
+                });
+                let member = g
+                    .member_id
+                    .as_ref()
+                    .filter(|m| !m.is_empty())
+                    .map(|m| (m.to_string(), g.member_epoch));
                 let fetched: Fetched = match &ready {
                     Err(e) => Err(*e),
-                    Ok(_) => broker.groups.fetch_offsets(&gid, topics, member.as_ref().map(|(m, e)| (m.as_str(), *e))),
+                    Ok(_) => broker.groups.fetch_offsets(
+                        &gid,
+                        topics,
+                        member.as_ref().map(|(m, e)| (m.as_str(), *e)),
+                    ),
                 };
                 debug!(group = gid, client_id = ctx.client_id, peer = %ctx.peer, "offset fetch");
-                let mut out = OffsetFetchResponseGroup::default().with_group_id(GroupId(StrBytes::from_string(gid)));
+                let mut out = OffsetFetchResponseGroup::default()
+                    .with_group_id(GroupId(StrBytes::from_string(gid)));
                 match fetched {
                     Err(e) => out.error_code = e.code(),
                     Ok(list) => {
                         out.topics = list
                             .into_iter()
                             .map(|(t, ps)| {
-                                OffsetFetchResponseTopics::default().with_name(topic_name(&t)).with_partitions(
-                                    ps.into_iter()
-                                        .map(|(p, e)| {
-                                            let (offset, epoch, meta) = values(e);
-                                            OffsetFetchResponsePartitions::default()
-                                                .with_partition_index(p)
-                                                .with_committed_offset(offset)
-                                                .with_committed_leader_epoch(epoch)
-                                                .with_metadata(Some(StrBytes::from_string(meta)))
-                                        })
-                                        .collect(),
-                                )
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(topic_name(&t))
+                                    .with_partitions(
+                                        ps.into_iter()
+                                            .map(|(p, e)| {
+                                                let (offset, epoch, meta) = values(e);
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(p)
+                                                    .with_committed_offset(offset)
+                                                    .with_committed_leader_epoch(epoch)
+                                                    .with_metadata(Some(StrBytes::from_string(
+                                                        meta,
+                                                    )))
+                                            })
+                                            .collect(),
+                                    )
                             })
                             .collect();
                     }
@@ -66,7 +83,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetch
         return Reply::Now(ResponseKind::OffsetFetch(resp));
     }
     let gid = req.group_id.0.to_string();
-    let topics = req.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
+    let topics = req.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+            .collect()
+    });
     debug!(group = gid, client_id = ctx.client_id, peer = %ctx.peer, "offset fetch");
     let fetched: Fetched = match ready {
         Err(e) => Err(e),
@@ -82,21 +103,23 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetch
             resp.topics = list
                 .into_iter()
                 .map(|(t, ps)| {
-                    OffsetFetchResponseTopic::default().with_name(topic_name(&t)).with_partitions(
-                        ps.into_iter()
-                            .map(|(p, e)| {
-                                let (offset, epoch, meta) = values(e);
-                                let mut part = OffsetFetchResponsePartition::default()
-                                    .with_partition_index(p)
-                                    .with_committed_offset(offset)
-                                    .with_metadata(Some(StrBytes::from_string(meta)));
-                                if version >= 5 {
-                                    part.committed_leader_epoch = epoch;
-                                }
-                                part
-                            })
-                            .collect(),
-                    )
+                    OffsetFetchResponseTopic::default()
+                        .with_name(topic_name(&t))
+                        .with_partitions(
+                            ps.into_iter()
+                                .map(|(p, e)| {
+                                    let (offset, epoch, meta) = values(e);
+                                    let mut part = OffsetFetchResponsePartition::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(offset)
+                                        .with_metadata(Some(StrBytes::from_string(meta)));
+                                    if version >= 5 {
+                                        part.committed_leader_epoch = epoch;
+                                    }
+                                    part
+                                })
+                                .collect(),
+                        )
                 })
                 .collect();
         }

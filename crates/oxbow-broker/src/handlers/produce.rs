@@ -32,11 +32,17 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
         for (pi, data) in topic.partition_data.into_iter().enumerate() {
             let mut out = PartitionProduceResponse::default().with_index(data.index);
             let refused = if !matches!(acks, -1 | 0 | 1) {
-                Some((ResponseError::InvalidRequiredAcks, "acks must be -1, 0 or 1".to_string()))
+                Some((
+                    ResponseError::InvalidRequiredAcks,
+                    "acks must be -1, 0 or 1".to_string(),
+                ))
             } else if crate::topics::is_internal_name(&name) {
                 // As Kafka (internalTopicsAllowed is false for clients): the group coordinator
                 // alone writes `__consumer_offsets`.
-                Some((ResponseError::InvalidTopicException, format!("Cannot append to internal topic {name}")))
+                Some((
+                    ResponseError::InvalidTopicException,
+                    format!("Cannot append to internal topic {name}"),
+                ))
             } else if req.transactional_id.is_some() {
                 Some((
                     ResponseError::TransactionalIdAuthorizationFailed,
@@ -80,7 +86,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     out.error_code = map_produce_error(&e).code();
                     out.error_message = message(e.to_string());
                     if ctx.api_version >= 8
-                        && matches!(e, StorageError::CorruptRecord(_) | StorageError::InvalidRecord(_))
+                        && matches!(
+                            e,
+                            StorageError::CorruptRecord(_) | StorageError::InvalidRecord(_)
+                        )
                     {
                         out.record_errors = vec![BatchIndexAndErrorMessage::default()
                             .with_batch_index(0)
@@ -90,7 +99,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
             }
             partitions.push(out);
         }
-        responses.push(TopicProduceResponse::default().with_name(topic_name(&name)).with_partition_responses(partitions));
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic_name(&name))
+                .with_partition_responses(partitions),
+        );
     }
 
     if ctx.api_version < 8 {
@@ -100,14 +113,25 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
             }
         }
     }
-    let response = move |responses| ResponseKind::Produce(ProduceResponse::default().with_responses(responses));
+    let response = move |responses| {
+        ResponseKind::Produce(ProduceResponse::default().with_responses(responses))
+    };
     match acks {
         // Kafka answers nothing to acks=0 but closes the connection if any partition failed, so
         // the client notices (and refreshes its metadata) instead of losing records silently.
-        0 if responses.iter().flat_map(|t| &t.partition_responses).any(|p| p.error_code != 0) => Reply::Close,
+        0 if responses
+            .iter()
+            .flat_map(|t| &t.partition_responses)
+            .any(|p| p.error_code != 0) =>
+        {
+            Reply::Close
+        }
         0 => Reply::None,
         -1 if !to_flush.is_empty() => {
-            let targets = to_flush.iter().map(|(log, offset, _, _)| (log.clone(), *offset)).collect();
+            let targets = to_flush
+                .iter()
+                .map(|(log, offset, _, _)| (log.clone(), *offset))
+                .collect();
             let durable = broker.logs.flush(targets);
             Reply::Later(Box::pin(async move {
                 let failure = match durable.await {
@@ -116,7 +140,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     Err(_) => Some("flusher stopped".to_string()),
                 };
                 if let Some(why) = failure {
-                    warn!(error = why, "fsync for acks=all failed; answering KAFKA_STORAGE_ERROR");
+                    warn!(
+                        error = why,
+                        "fsync for acks=all failed; answering KAFKA_STORAGE_ERROR"
+                    );
                     for (_, _, ti, pi) in &to_flush {
                         let p = &mut responses[*ti].partition_responses[*pi];
                         p.error_code = ResponseError::KafkaStorageError.code();
@@ -135,6 +162,8 @@ fn log_append_error(ctx: &RequestContext, topic: &str, partition: i32, e: &Stora
         StorageError::Io { .. } | StorageError::NoSpace { .. } | StorageError::LogDirOffline(_) => {
             warn!(topic, partition, peer = %ctx.peer, client_id = ctx.client_id, error = %e, "append failed")
         }
-        _ => debug!(topic, partition, peer = %ctx.peer, client_id = ctx.client_id, error = %e, "append refused"),
+        _ => {
+            debug!(topic, partition, peer = %ctx.peer, client_id = ctx.client_id, error = %e, "append refused")
+        }
     }
 }

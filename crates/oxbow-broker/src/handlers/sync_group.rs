@@ -23,20 +23,28 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: SyncGroupRe
         generation: req.generation_id,
         protocol_type: req.protocol_type.as_ref().map(|s| s.to_string()),
         protocol: req.protocol_name.as_ref().map(|s| s.to_string()),
-        assignments: req.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect(),
+        assignments: req
+            .assignments
+            .iter()
+            .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+            .collect(),
     };
     debug!(group = group_id, member = params.member_id, generation = params.generation, client_id = ctx.client_id, peer = %ctx.peer, "sync group");
     match broker.groups.sync(broker, &group_id, params) {
         Pending::Now(o) => Reply::Now(response(version, o)),
         Pending::Wait(rx) => Reply::Later(Box::pin(async move {
-            let o = rx.await.unwrap_or_else(|_| SyncOutcome::error(ResponseError::RebalanceInProgress));
+            let o = rx
+                .await
+                .unwrap_or_else(|_| SyncOutcome::error(ResponseError::RebalanceInProgress));
             response(version, o)
         })),
     }
 }
 
 fn response(version: i16, o: SyncOutcome) -> ResponseKind {
-    let mut r = SyncGroupResponse::default().with_error_code(o.error.map_or(0, |e| e.code())).with_assignment(o.assignment);
+    let mut r = SyncGroupResponse::default()
+        .with_error_code(o.error.map_or(0, |e| e.code()))
+        .with_assignment(o.assignment);
     if version >= 5 {
         r.protocol_type = o.protocol_type.map(StrBytes::from_string);
         r.protocol_name = o.protocol.map(StrBytes::from_string);

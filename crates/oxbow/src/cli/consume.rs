@@ -68,7 +68,9 @@ fn parse_start(s: &str) -> anyhow::Result<Start> {
         "beginning" | "earliest" => Start::Beginning,
         "end" | "latest" => Start::End,
         _ if s.starts_with('@') => Start::Time(
-            s[1..].parse::<i64>().with_context(|| format!("bad timestamp in --offset {s}"))?,
+            s[1..]
+                .parse::<i64>()
+                .with_context(|| format!("bad timestamp in --offset {s}"))?,
         ),
         _ => {
             let n = s.parse::<i64>().with_context(|| {
@@ -89,7 +91,12 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         ("enable.partition.eof", args.exit.to_string()),
         (
             "auto.offset.reset",
-            if start == Some(Start::End) { "latest" } else { "earliest" }.to_string(),
+            if start == Some(Start::End) {
+                "latest"
+            } else {
+                "earliest"
+            }
+            .to_string(),
         ),
     ];
     match &args.group {
@@ -106,7 +113,8 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
         }
     }
     let config = args.conn.client_config(&settings)?;
-    let consumer: StreamConsumer = StreamConsumer::from_config(&config).context("creating consumer")?;
+    let consumer: StreamConsumer =
+        StreamConsumer::from_config(&config).context("creating consumer")?;
 
     let subscribed = args.group.is_some() && args.partition.is_none();
     let mut partitions: Vec<i32> = Vec::new();
@@ -134,7 +142,8 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
                 Some(Start::Tail(n)) => Offset::OffsetTail(n),
                 Some(Start::Time(ts)) => Offset::Offset(ts),
             };
-            tpl.add_partition_offset(&args.topic, p, offset).context("building assignment")?;
+            tpl.add_partition_offset(&args.topic, p, offset)
+                .context("building assignment")?;
         }
         if let Some(Start::Time(_)) = start {
             tpl = consumer
@@ -142,7 +151,9 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
                 .context("looking up offsets by timestamp")?;
             // A partition with no record at or after the time comes back as End (-1).
             for elem in tpl.elements() {
-                elem.error().with_context(|| format!("offset for time in partition {}", elem.partition()))?;
+                elem.error().with_context(|| {
+                    format!("offset for time in partition {}", elem.partition())
+                })?;
             }
         }
         consumer.assign(&tpl).context("assigning partitions")?;
@@ -256,7 +267,9 @@ fn flush(out: &mut impl Write) -> anyhow::Result<()> {
 }
 
 fn headers_of(msg: &BorrowedMessage<'_>) -> Vec<(String, Option<String>)> {
-    let Some(h) = msg.headers() else { return Vec::new() };
+    let Some(h) = msg.headers() else {
+        return Vec::new();
+    };
     (0..h.count())
         .map(|i| {
             let header = h.get(i);
@@ -303,8 +316,18 @@ fn render_format(format: &str, msg: &BorrowedMessage<'_>) -> Vec<u8> {
             }
             Some('k') => out.extend_from_slice(msg.key().unwrap_or_default()),
             Some('v') | Some('s') => out.extend_from_slice(msg.payload().unwrap_or_default()),
-            Some('K') => out.extend_from_slice(msg.key().map_or(-1, |k| k.len() as i64).to_string().as_bytes()),
-            Some('S') => out.extend_from_slice(msg.payload().map_or(-1, |v| v.len() as i64).to_string().as_bytes()),
+            Some('K') => out.extend_from_slice(
+                msg.key()
+                    .map_or(-1, |k| k.len() as i64)
+                    .to_string()
+                    .as_bytes(),
+            ),
+            Some('S') => out.extend_from_slice(
+                msg.payload()
+                    .map_or(-1, |v| v.len() as i64)
+                    .to_string()
+                    .as_bytes(),
+            ),
             Some('h') => {
                 let hs: Vec<String> = headers_of(msg)
                     .into_iter()
@@ -334,7 +357,10 @@ mod tests {
         assert_eq!(parse_start("end").unwrap(), Start::End);
         assert_eq!(parse_start("42").unwrap(), Start::At(42));
         assert_eq!(parse_start("-5").unwrap(), Start::Tail(5));
-        assert_eq!(parse_start("@1700000000000").unwrap(), Start::Time(1_700_000_000_000));
+        assert_eq!(
+            parse_start("@1700000000000").unwrap(),
+            Start::Time(1_700_000_000_000)
+        );
         assert!(parse_start("soon").is_err());
         assert!(parse_start("@x").is_err());
     }

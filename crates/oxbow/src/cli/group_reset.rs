@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context as _};
 use clap::{ArgGroup, Args};
-use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::{GroupId, OffsetCommitRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::Consumer;
@@ -63,12 +65,19 @@ pub async fn run(a: ResetArgs) -> anyhow::Result<()> {
         let earliest = list_offsets(&mut data, &topic, &parts, -2).await?;
         let latest = list_offsets(&mut data, &topic, &parts, -1).await?;
         let by_time = match (&a.to_datetime, &a.by_duration) {
-            (Some(d), _) => Some(list_offsets(&mut data, &topic, &parts, parse_datetime(d)?).await?),
-            (_, Some(d)) => Some(list_offsets(&mut data, &topic, &parts, now_ms() - parse_duration(d)?).await?),
+            (Some(d), _) => {
+                Some(list_offsets(&mut data, &topic, &parts, parse_datetime(d)?).await?)
+            }
+            (_, Some(d)) => {
+                Some(list_offsets(&mut data, &topic, &parts, now_ms() - parse_duration(d)?).await?)
+            }
             _ => None,
         };
         for p in parts {
-            let (lo, hi) = (earliest.get(&p).copied().unwrap_or(0), latest.get(&p).copied().unwrap_or(0));
+            let (lo, hi) = (
+                earliest.get(&p).copied().unwrap_or(0),
+                latest.get(&p).copied().unwrap_or(0),
+            );
             let cur = current.get(&(topic.clone(), p)).map(|x| x.0);
             let target = if a.to_earliest {
                 lo
@@ -79,14 +88,27 @@ pub async fn run(a: ResetArgs) -> anyhow::Result<()> {
             } else if let Some(n) = a.shift_by {
                 cur.unwrap_or(lo).saturating_add(n)
             } else {
-                by_time.as_ref().and_then(|m| m.get(&p).copied()).filter(|o| *o >= 0).unwrap_or(hi)
+                by_time
+                    .as_ref()
+                    .and_then(|m| m.get(&p).copied())
+                    .filter(|o| *o >= 0)
+                    .unwrap_or(hi)
             };
             plan.push((topic.clone(), p, cur, target.clamp(lo, hi)));
         }
     }
-    println!("{:<30} {:>9} {:>14} {:>14}", "TOPIC", "PARTITION", "CURRENT", "NEW");
+    println!(
+        "{:<30} {:>9} {:>14} {:>14}",
+        "TOPIC", "PARTITION", "CURRENT", "NEW"
+    );
     for (t, p, cur, new) in &plan {
-        println!("{:<30} {:>9} {:>14} {:>14}", t, p, cur.map_or("-".to_string(), |c| c.to_string()), new);
+        println!(
+            "{:<30} {:>9} {:>14} {:>14}",
+            t,
+            p,
+            cur.map_or("-".to_string(), |c| c.to_string()),
+            new
+        );
     }
     if !a.execute {
         println!("(dry run: nothing changed; pass --execute to apply)");
@@ -109,14 +131,23 @@ pub async fn run(a: ResetArgs) -> anyhow::Result<()> {
         .with_topics(
             topics
                 .into_iter()
-                .map(|(t, ps)| OffsetCommitRequestTopic::default().with_name(TopicName(StrBytes::from_string(t))).with_partitions(ps))
+                .map(|(t, ps)| {
+                    OffsetCommitRequestTopic::default()
+                        .with_name(TopicName(StrBytes::from_string(t)))
+                        .with_partitions(ps)
+                })
                 .collect(),
         );
     let resp = c.send(8, &req).await?;
     for t in resp.topics {
         for p in t.partitions {
             if p.error_code != 0 {
-                bail!("committing {}-{} failed with error code {}", t.name.0.as_str(), p.partition_index, p.error_code);
+                bail!(
+                    "committing {}-{} failed with error code {}",
+                    t.name.0.as_str(),
+                    p.partition_index,
+                    p.error_code
+                );
             }
         }
     }
@@ -127,16 +158,35 @@ pub async fn run(a: ResetArgs) -> anyhow::Result<()> {
 /// `TOPIC` (all partitions, from metadata) or `TOPIC:0,1`.
 fn partitions_of(conn: &ConnArgs, spec: &str) -> anyhow::Result<(String, Vec<i32>)> {
     if let Some((t, list)) = spec.split_once(':') {
-        let parts = list.split(',').map(|p| p.trim().parse::<i32>().with_context(|| format!("partition {p:?}"))).collect::<Result<_, _>>()?;
+        let parts = list
+            .split(',')
+            .map(|p| {
+                p.trim()
+                    .parse::<i32>()
+                    .with_context(|| format!("partition {p:?}"))
+            })
+            .collect::<Result<_, _>>()?;
         return Ok((t.to_string(), parts));
     }
-    let consumer: rdkafka::consumer::BaseConsumer = conn.client_config(&[])?.create().context("creating metadata client")?;
-    let md = consumer.fetch_metadata(Some(spec), DEFAULT_TIMEOUT).context("fetching metadata")?;
-    let t = md.topics().iter().find(|t| t.name() == spec).context("topic not in metadata")?;
+    let consumer: rdkafka::consumer::BaseConsumer = conn
+        .client_config(&[])?
+        .create()
+        .context("creating metadata client")?;
+    let md = consumer
+        .fetch_metadata(Some(spec), DEFAULT_TIMEOUT)
+        .context("fetching metadata")?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == spec)
+        .context("topic not in metadata")?;
     if t.error().is_some() || t.partitions().is_empty() {
         bail!("topic {spec} does not exist");
     }
-    Ok((spec.to_string(), t.partitions().iter().map(|p| p.id()).collect()))
+    Ok((
+        spec.to_string(),
+        t.partitions().iter().map(|p| p.id()).collect(),
+    ))
 }
 
 /// Milliseconds since the epoch, from `YYYY-MM-DDTHH:MM:SS[.mmm][Z]` (UTC) or a number.
@@ -146,13 +196,23 @@ pub fn parse_datetime(s: &str) -> anyhow::Result<i64> {
     }
     let s = s.trim_end_matches('Z');
     let (date, time) = s.split_once('T').unwrap_or((s, "00:00:00"));
-    let d: Vec<i64> = date.split('-').map(str::parse).collect::<Result<_, _>>().context("date must be YYYY-MM-DD")?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .context("date must be YYYY-MM-DD")?;
     let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let t: Vec<i64> = hms.split(':').map(str::parse).collect::<Result<_, _>>().context("time must be HH:MM:SS")?;
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .context("time must be HH:MM:SS")?;
     if d.len() != 3 || t.len() != 3 {
         bail!("datetime must look like 2024-01-31T12:00:00");
     }
-    let millis: i64 = format!("{:0<3}", &frac[..frac.len().min(3)]).parse().context("fraction of a second")?;
+    let millis: i64 = format!("{:0<3}", &frac[..frac.len().min(3)])
+        .parse()
+        .context("fraction of a second")?;
     let days = days_from_civil(d[0], d[1], d[2]);
     Ok(((days * 24 + t[0]) * 60 + t[1]) * 60_000 + t[2] * 1000 + millis)
 }
@@ -211,7 +271,10 @@ mod tests {
     #[test]
     fn given_datetimes_and_durations_when_parsed_should_give_epoch_millis() {
         assert_eq!(parse_datetime("1970-01-02T00:00:00Z").unwrap(), 86_400_000);
-        assert_eq!(parse_datetime("2024-03-01T12:30:15.5").unwrap(), 1_709_296_215_500);
+        assert_eq!(
+            parse_datetime("2024-03-01T12:30:15.5").unwrap(),
+            1_709_296_215_500
+        );
         assert_eq!(parse_datetime("1234").unwrap(), 1234);
         assert_eq!(parse_duration("PT1H30M").unwrap(), 5_400_000);
         assert_eq!(parse_duration("15m").unwrap(), 900_000);

@@ -29,16 +29,23 @@ impl RawClient {
             .with_context(|| format!("connecting to {addr} timed out"))?
             .with_context(|| format!("connecting to {addr}"))?;
         let _ = stream.set_nodelay(true);
-        Ok(RawClient { stream, correlation: 0 })
+        Ok(RawClient {
+            stream,
+            correlation: 0,
+        })
     }
 
     /// Connects to the coordinator of `group` (found through `bootstrap`).
     pub async fn coordinator(bootstrap: &str, group: &str) -> anyhow::Result<RawClient> {
         let mut c = RawClient::connect(bootstrap).await?;
-        let req = FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.to_string()));
+        let req =
+            FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.to_string()));
         let resp = c.send(3, &req).await?;
         if resp.error_code != 0 {
-            bail!("FindCoordinator for group {group} failed with error code {}", resp.error_code);
+            bail!(
+                "FindCoordinator for group {group} failed with error code {}",
+                resp.error_code
+            );
         }
         let addr = format!("{}:{}", resp.host.as_str(), resp.port);
         if bootstrap.split(',').next().map(str::trim) == Some(addr.as_str()) {
@@ -56,7 +63,9 @@ impl RawClient {
             .with_correlation_id(self.correlation)
             .with_client_id(Some(StrBytes::from_static_str("oxbow-cli")));
         let mut body = BytesMut::new();
-        header.encode(&mut body, R::header_version(version)).context("encoding request header")?;
+        header
+            .encode(&mut body, R::header_version(version))
+            .context("encoding request header")?;
         req.encode(&mut body, version).context("encoding request")?;
         let mut frame = BytesMut::with_capacity(body.len() + 4);
         frame.put_i32(i32::try_from(body.len()).context("request too large")?);
@@ -64,22 +73,38 @@ impl RawClient {
         let io = async {
             self.stream.write_all(&frame).await?;
             let len = self.stream.read_i32().await?;
-            let len = usize::try_from(len).ok().filter(|l| *l >= 4 && *l <= MAX_RESPONSE);
+            let len = usize::try_from(len)
+                .ok()
+                .filter(|l| *l >= 4 && *l <= MAX_RESPONSE);
             let Some(len) = len else {
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "bad response length"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "bad response length",
+                ));
             };
             let mut buf = vec![0u8; len];
             self.stream.read_exact(&mut buf).await?;
             Ok(buf)
         };
-        let buf = tokio::time::timeout(TIMEOUT, io).await.context("request timed out")?.context("request failed")?;
+        let buf = tokio::time::timeout(TIMEOUT, io)
+            .await
+            .context("request timed out")?
+            .context("request failed")?;
         let mut buf = Bytes::from(buf);
-        let head = ResponseHeader::decode(&mut buf, <R::Response as HeaderVersion>::header_version(version))
-            .context("decoding response header")?;
+        let head = ResponseHeader::decode(
+            &mut buf,
+            <R::Response as HeaderVersion>::header_version(version),
+        )
+        .context("decoding response header")?;
         if head.correlation_id != self.correlation {
-            bail!("response correlation id {} does not match {}", head.correlation_id, self.correlation);
+            bail!(
+                "response correlation id {} does not match {}",
+                head.correlation_id,
+                self.correlation
+            );
         }
-        let resp = <R::Response as Decodable>::decode(&mut buf, version).context("decoding response")?;
+        let resp =
+            <R::Response as Decodable>::decode(&mut buf, version).context("decoding response")?;
         if buf.has_remaining() {
             bail!("{} trailing bytes after the response", buf.remaining());
         }

@@ -101,7 +101,8 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         ("enable.idempotence", args.idempotent.to_string()),
         ("linger.ms", "5".to_string()),
     ])?;
-    let producer: FutureProducer = FutureProducer::from_config(&config).context("creating producer")?;
+    let producer: FutureProducer =
+        FutureProducer::from_config(&config).context("creating producer")?;
 
     // Input is read on a blocking thread and handed over in order; delivery reports are collected
     // concurrently so errors are reported as they happen.
@@ -203,7 +204,10 @@ pub async fn run(args: ProduceArgs) -> anyhow::Result<()> {
         }
     }
     let _ = reader.await;
-    eprintln!("{delivered} record(s) produced to {}, {failed} failed", args.topic);
+    eprintln!(
+        "{delivered} record(s) produced to {}, {failed} failed",
+        args.topic
+    );
     if failed > 0 {
         bail!("{failed} of {sent} record(s) failed");
     }
@@ -225,7 +229,10 @@ async fn wait_delivery(line: u64, fut: DeliveryFuture) -> (u64, DeliveryOutcome)
 }
 
 /// Sends each input line (without its `\n` or `\r\n`) to `tx`, then an error if reading failed.
-fn read_lines(mut input: Box<dyn BufRead>, tx: &tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>) {
+fn read_lines(
+    mut input: Box<dyn BufRead>,
+    tx: &tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+) {
     loop {
         let mut buf = Vec::new();
         match input.read_until(b'\n', &mut buf) {
@@ -253,7 +260,9 @@ fn read_lines(mut input: Box<dyn BufRead>, tx: &tokio::sync::mpsc::Sender<std::i
 /// Splits `line` at the first occurrence of `delimiter` into (key, value); without a delimiter, or
 /// when it does not occur, the whole line is the value and there is no key.
 fn split_key<'a>(line: &'a [u8], delimiter: Option<&[u8]>) -> (Option<&'a [u8]>, &'a [u8]) {
-    let Some(d) = delimiter else { return (None, line) };
+    let Some(d) = delimiter else {
+        return (None, line);
+    };
     if d.is_empty() || line.len() < d.len() {
         return (None, line);
     }
@@ -269,9 +278,15 @@ mod tests {
 
     #[test]
     fn given_delimiter_when_splitting_should_cut_at_first_occurrence() {
-        assert_eq!(split_key(b"k:v:w", Some(b":")), (Some(&b"k"[..]), &b"v:w"[..]));
+        assert_eq!(
+            split_key(b"k:v:w", Some(b":")),
+            (Some(&b"k"[..]), &b"v:w"[..])
+        );
         assert_eq!(split_key(b"kv", Some(b":")), (None, &b"kv"[..]));
-        assert_eq!(split_key(b"k::v", Some(b"::")), (Some(&b"k"[..]), &b"v"[..]));
+        assert_eq!(
+            split_key(b"k::v", Some(b"::")),
+            (Some(&b"k"[..]), &b"v"[..])
+        );
         assert_eq!(split_key(b":v", Some(b":")), (Some(&b""[..]), &b"v"[..]));
         assert_eq!(split_key(b"k:v", None), (None, &b"k:v"[..]));
     }

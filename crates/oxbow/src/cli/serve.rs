@@ -60,7 +60,10 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         broker.set_advertised(local.ip().to_string(), i32::from(local.port()));
     }
     let (adv_host, adv_port) = broker.advertised();
-    let data_dir = broker.data_dir().canonicalize().unwrap_or_else(|_| broker.data_dir().to_path_buf());
+    let data_dir = broker
+        .data_dir()
+        .canonicalize()
+        .unwrap_or_else(|_| broker.data_dir().to_path_buf());
     let server = oxbow_broker::serve(broker.clone(), listener)?;
     println!(
         "oxbow {} listening on {local} (advertised as {adv_host}:{adv_port}), data in {}",
@@ -80,7 +83,10 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}
@@ -97,5 +103,8 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OXBOW_LOG_LEVEL")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -124,10 +124,15 @@ async fn create(a: CreateArgs) -> anyhow::Result<()> {
         topic = topic.set(k, v);
     }
     let opts = admin_options().validate_only(a.validate_only);
-    let results = admin.create_topics([&topic], &opts).await.context("CreateTopics")?;
+    let results = admin
+        .create_topics([&topic], &opts)
+        .await
+        .context("CreateTopics")?;
     for result in results {
         match result {
-            Ok(name) if a.validate_only => println!("Topic {name} is valid (validate only, nothing created)."),
+            Ok(name) if a.validate_only => {
+                println!("Topic {name} is valid (validate only, nothing created).")
+            }
             Ok(name) => println!("Created topic {name}."),
             Err((name, RDKafkaErrorCode::TopicAlreadyExists)) if a.if_not_exists => {
                 println!("Topic {name} already exists.")
@@ -140,7 +145,10 @@ async fn create(a: CreateArgs) -> anyhow::Result<()> {
 
 fn list(a: ListArgs) -> anyhow::Result<()> {
     let admin = a.conn.admin()?;
-    let metadata = admin.inner().fetch_metadata(None, DEFAULT_TIMEOUT).context("fetching metadata")?;
+    let metadata = admin
+        .inner()
+        .fetch_metadata(None, DEFAULT_TIMEOUT)
+        .context("fetching metadata")?;
     let mut topics: Vec<(String, usize)> = metadata
         .topics()
         .iter()
@@ -149,7 +157,10 @@ fn list(a: ListArgs) -> anyhow::Result<()> {
         .collect();
     topics.sort();
     if a.json {
-        let arr: Vec<_> = topics.iter().map(|(n, p)| json!({"name": n, "partitions": p})).collect();
+        let arr: Vec<_> = topics
+            .iter()
+            .map(|(n, p)| json!({"name": n, "partitions": p}))
+            .collect();
         println!("{}", serde_json::Value::Array(arr));
     } else {
         for (name, _) in topics {
@@ -162,7 +173,9 @@ fn list(a: ListArgs) -> anyhow::Result<()> {
 async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
     let admin = a.conn.admin()?;
     let client = admin.inner();
-    let metadata = client.fetch_metadata(Some(&a.name), DEFAULT_TIMEOUT).context("fetching metadata")?;
+    let metadata = client
+        .fetch_metadata(Some(&a.name), DEFAULT_TIMEOUT)
+        .context("fetching metadata")?;
     let topic = metadata
         .topics()
         .iter()
@@ -189,7 +202,11 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
         }));
     }
     let (configs, cleaner) = non_default_configs(&admin, &a.name).await?;
-    let replication = topic.partitions().first().map(|p| p.replicas().len()).unwrap_or(0);
+    let replication = topic
+        .partitions()
+        .first()
+        .map(|p| p.replicas().len())
+        .unwrap_or(0);
     if a.json {
         let out = json!({
             "name": a.name,
@@ -230,7 +247,12 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
 
 fn join_ids(v: &serde_json::Value) -> String {
     v.as_array()
-        .map(|a| a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","))
+        .map(|a| {
+            a.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .unwrap_or_default()
 }
 
@@ -247,7 +269,11 @@ fn cleaner_line(cleaner: &BTreeMap<String, String>) -> Option<String> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or(ms);
-            format!("{}s ago (took {} ms)", (now - ms).max(0) / 1000, get("last.duration.ms"))
+            format!(
+                "{}s ago (took {} ms)",
+                (now - ms).max(0) / 1000,
+                get("last.duration.ms")
+            )
         }
         _ => "never".to_string(),
     };
@@ -266,11 +292,15 @@ async fn non_default_configs(
     topic: &str,
 ) -> anyhow::Result<(BTreeMap<String, String>, BTreeMap<String, String>)> {
     let spec = ResourceSpecifier::Topic(topic);
-    let results = admin.describe_configs([&spec], &admin_options()).await.context("DescribeConfigs")?;
+    let results = admin
+        .describe_configs([&spec], &admin_options())
+        .await
+        .context("DescribeConfigs")?;
     let mut out = BTreeMap::new();
     let mut cleaner = BTreeMap::new();
     for result in results {
-        let resource = result.map_err(|code| anyhow!("DescribeConfigs {topic}: {code} ({})", code_name(code)))?;
+        let resource = result
+            .map_err(|code| anyhow!("DescribeConfigs {topic}: {code} ({})", code_name(code)))?;
         for entry in resource.entries {
             if let Some(metric) = entry.name.strip_prefix(CLEANER_PREFIX) {
                 cleaner.insert(metric.to_string(), entry.value.unwrap_or_default());
@@ -282,7 +312,11 @@ async fn non_default_configs(
                 _ => false,
             };
             if set_on_topic {
-                let value = if entry.is_sensitive { Some("<sensitive>".to_string()) } else { entry.value };
+                let value = if entry.is_sensitive {
+                    Some("<sensitive>".to_string())
+                } else {
+                    entry.value
+                };
                 out.insert(entry.name, value.unwrap_or_default());
             }
         }
@@ -298,10 +332,17 @@ async fn alter(a: AlterArgs) -> anyhow::Result<()> {
     let sets = parse_key_values(&a.configs)?;
     if let Some(n) = a.partitions {
         let np = NewPartitions::new(&a.name, n);
-        for result in admin.create_partitions([&np], &admin_options()).await.context("CreatePartitions")? {
+        for result in admin
+            .create_partitions([&np], &admin_options())
+            .await
+            .context("CreatePartitions")?
+        {
             match result {
                 Ok(name) => println!("Topic {name} now has {n} partitions."),
-                Err((name, code)) => bail!("cannot add partitions to {name}: {code} ({})", code_name(code)),
+                Err((name, code)) => bail!(
+                    "cannot add partitions to {name}: {code} ({})",
+                    code_name(code)
+                ),
             }
         }
     }
@@ -316,7 +357,11 @@ async fn alter(a: AlterArgs) -> anyhow::Result<()> {
 
 async fn delete(a: DeleteArgs) -> anyhow::Result<()> {
     let admin = a.conn.admin()?;
-    for result in admin.delete_topics(&[&a.name], &admin_options()).await.context("DeleteTopics")? {
+    for result in admin
+        .delete_topics(&[&a.name], &admin_options())
+        .await
+        .context("DeleteTopics")?
+    {
         match result {
             Ok(name) => println!("Deleted topic {name}."),
             Err((name, RDKafkaErrorCode::UnknownTopicOrPartition)) if a.if_exists => {
@@ -420,7 +465,12 @@ fn incremental_alter_topic_configs(
             bail!("cannot create admin options");
         }
         let mut errstr = [0 as std::ffi::c_char; 512];
-        rd::rd_kafka_AdminOptions_set_request_timeout(owned.opts, timeout_ms, errstr.as_mut_ptr(), errstr.len());
+        rd::rd_kafka_AdminOptions_set_request_timeout(
+            owned.opts,
+            timeout_ms,
+            errstr.as_mut_ptr(),
+            errstr.len(),
+        );
         owned.resource = rd::rd_kafka_ConfigResource_new(
             rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
             c_topic.as_ptr(),
@@ -436,13 +486,21 @@ fn incremental_alter_topic_configs(
                 v.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
             );
             if !err.is_null() {
-                let msg = CStr::from_ptr(rd::rd_kafka_error_string(err)).to_string_lossy().into_owned();
+                let msg = CStr::from_ptr(rd::rd_kafka_error_string(err))
+                    .to_string_lossy()
+                    .into_owned();
                 rd::rd_kafka_error_destroy(err);
                 bail!("config {}: {msg}", k.to_string_lossy());
             }
         }
         let mut resources = [owned.resource];
-        rd::rd_kafka_IncrementalAlterConfigs(rk, resources.as_mut_ptr(), 1, owned.opts, owned.queue);
+        rd::rd_kafka_IncrementalAlterConfigs(
+            rk,
+            resources.as_mut_ptr(),
+            1,
+            owned.opts,
+            owned.queue,
+        );
         owned.event = rd::rd_kafka_queue_poll(owned.queue, timeout_ms + 5_000);
         if owned.event.is_null() {
             bail!("IncrementalAlterConfigs timed out");
@@ -450,8 +508,15 @@ fn incremental_alter_topic_configs(
         let err = rd::rd_kafka_event_error(owned.event);
         if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
             let s = rd::rd_kafka_event_error_string(owned.event);
-            let msg = if s.is_null() { String::new() } else { CStr::from_ptr(s).to_string_lossy().into_owned() };
-            bail!("IncrementalAlterConfigs: {} ({msg})", code_name(RDKafkaErrorCode::from(err)));
+            let msg = if s.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(s).to_string_lossy().into_owned()
+            };
+            bail!(
+                "IncrementalAlterConfigs: {} ({msg})",
+                code_name(RDKafkaErrorCode::from(err))
+            );
         }
         let result = rd::rd_kafka_event_IncrementalAlterConfigs_result(owned.event);
         if result.is_null() {
@@ -464,7 +529,11 @@ fn incremental_alter_topic_configs(
             let err = rd::rd_kafka_ConfigResource_error(r);
             if err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
                 let s = rd::rd_kafka_ConfigResource_error_string(r);
-                let msg = if s.is_null() { String::new() } else { CStr::from_ptr(s).to_string_lossy().into_owned() };
+                let msg = if s.is_null() {
+                    String::new()
+                } else {
+                    CStr::from_ptr(s).to_string_lossy().into_owned()
+                };
                 bail!(
                     "cannot alter configs of {topic}: {} {msg}",
                     code_name(RDKafkaErrorCode::from(err))

@@ -40,7 +40,9 @@ impl ConsumerContext for Recorder {
         if let Ok(mut e) = self.events.lock() {
             match r {
                 Rebalance::Assign(_) => e.assigns += 1,
-                Rebalance::Revoke(tpl) => e.revoked.extend(tpl.elements().iter().map(|x| x.partition())),
+                Rebalance::Revoke(tpl) => e
+                    .revoked
+                    .extend(tpl.elements().iter().map(|x| x.partition())),
                 Rebalance::Error(_) => {}
             }
         }
@@ -58,7 +60,13 @@ impl Member {
         Self::with_instance(broker, group, topic, strategy, None)
     }
 
-    pub fn with_instance(broker: &TestBroker, group: &str, topic: &str, strategy: &str, instance: Option<&str>) -> Member {
+    pub fn with_instance(
+        broker: &TestBroker,
+        group: &str,
+        topic: &str,
+        strategy: &str,
+        instance: Option<&str>,
+    ) -> Member {
         let mut cfg = vec![
             ("group.id", group),
             ("partition.assignment.strategy", strategy),
@@ -89,7 +97,9 @@ impl Member {
         let events = Arc::new(Mutex::new(Events::default()));
         let consumer: BaseConsumer<Recorder> = broker
             .client_config(cfg)
-            .create_with_context(Recorder { events: events.clone() })
+            .create_with_context(Recorder {
+                events: events.clone(),
+            })
             .expect("create group member");
         consumer.subscribe(&[topic]).expect("subscribe");
         Member { consumer, events }
@@ -97,7 +107,10 @@ impl Member {
 
     /// Partitions currently assigned.
     pub fn owned(&self) -> BTreeSet<i32> {
-        self.consumer.assignment().map(|t| t.elements().iter().map(|e| e.partition()).collect()).unwrap_or_default()
+        self.consumer
+            .assignment()
+            .map(|t| t.elements().iter().map(|e| e.partition()).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -135,7 +148,9 @@ pub async fn produce_keyed(broker: &TestBroker, topic: &str, partitions: i32, n:
     let producer = broker.producer(&[]);
     for i in 0..n {
         let payload = format!("v{i}");
-        let rec = FutureRecord::<(), _>::to(topic).payload(&payload).partition(i as i32 % partitions);
+        let rec = FutureRecord::<(), _>::to(topic)
+            .payload(&payload)
+            .partition(i as i32 % partitions);
         producer.send(rec, OP_TIMEOUT).await.expect("produce");
     }
 }

@@ -34,7 +34,12 @@ pub struct ReadShared {
 }
 
 impl ReadShared {
-    pub fn new(window: Arc<Window>, groups: usize, partitions: usize, measure_latency: bool) -> Arc<ReadShared> {
+    pub fn new(
+        window: Arc<Window>,
+        groups: usize,
+        partitions: usize,
+        measure_latency: bool,
+    ) -> Arc<ReadShared> {
         Arc::new(ReadShared {
             window,
             stop: AtomicBool::new(false),
@@ -89,7 +94,8 @@ impl ConsumerWorker {
     ) -> anyhow::Result<ConsumerWorker> {
         let config = plan.consumer_config(run_id, group, index)?;
         let consumer: BaseConsumer<ReadContext> =
-            BaseConsumer::from_config_and_context(&config, ReadContext).context("creating consumer")?;
+            BaseConsumer::from_config_and_context(&config, ReadContext)
+                .context("creating consumer")?;
         let assigned = Arc::new(AtomicUsize::new(0));
         match assign {
             Some(list) => {
@@ -108,9 +114,23 @@ impl ConsumerWorker {
         let (rec, assigned_for_thread) = (recorder.clone(), assigned.clone());
         let thread = std::thread::Builder::new()
             .name(format!("bench-reader-{group}-{index}"))
-            .spawn(move || read_loop(&consumer, group, subscribed, &shared, &rec, &assigned_for_thread))
+            .spawn(move || {
+                read_loop(
+                    &consumer,
+                    group,
+                    subscribed,
+                    &shared,
+                    &rec,
+                    &assigned_for_thread,
+                )
+            })
             .context("starting reader thread")?;
-        Ok(ConsumerWorker { recorder, group, assigned, thread })
+        Ok(ConsumerWorker {
+            recorder,
+            group,
+            assigned,
+            thread,
+        })
     }
 
     pub fn join(self) {
@@ -145,7 +165,10 @@ fn read_loop(
                 if in_window {
                     shared.window_received.fetch_add(1, Ordering::Relaxed);
                 }
-                if let Some(slot) = usize::try_from(m.partition()).ok().and_then(|p| next.get(p)) {
+                if let Some(slot) = usize::try_from(m.partition())
+                    .ok()
+                    .and_then(|p| next.get(p))
+                {
                     slot.fetch_max(m.offset() + 1, Ordering::Relaxed);
                 }
             }

@@ -45,7 +45,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
     let mib = args.disk_mib.unwrap_or(1024).max(1);
     if !args.quiet {
-        eprintln!("bench machine: writing {mib} MiB with fdatasync per MiB in {} ...", dir.display());
+        eprintln!(
+            "bench machine: writing {mib} MiB with fdatasync per MiB in {} ...",
+            dir.display()
+        );
     }
     let seq = seq_write(&dir, mib)?;
     if !args.quiet {
@@ -69,7 +72,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         println!("{out}");
     } else {
         println!("cpus: {cpus}");
-        println!("sequential write, fdatasync per 1 MiB: {seq:.1} MB/s ({mib} MiB in {})", dir.display());
+        println!(
+            "sequential write, fdatasync per 1 MiB: {seq:.1} MB/s ({mib} MiB in {})",
+            dir.display()
+        );
         println!(
             "4 KiB write+fdatasync: p50 {} p90 {} p99 {} p99.9 {} max {} ({} samples)",
             fmt_us(fsync.value_at_quantile(0.5)),

@@ -61,7 +61,10 @@ impl Plan {
         let record_size = a.record_size.unwrap_or(if md { 100 } else { 600 });
         let sizes = match a.size_dist.as_deref() {
             Some(s) => SizeDist::parse(s, record_size)?,
-            None if cdc => SizeDist::Uniform { min: 200, max: 1000 },
+            None if cdc => SizeDist::Uniform {
+                min: 200,
+                max: 1000,
+            },
             None => SizeDist::Fixed(record_size),
         };
         if sizes.min() < 8 {
@@ -72,8 +75,16 @@ impl Plan {
         if idempotent && acks != Acks::All {
             bail!("--idempotent requires --acks all");
         }
-        let compression = a.compression.unwrap_or(if fin || cdc { Codec::Lz4 } else { Codec::None });
-        let linger_ms = a.linger_ms.unwrap_or(if fin { 50 } else if md { 0 } else { 5 });
+        let compression =
+            a.compression
+                .unwrap_or(if fin || cdc { Codec::Lz4 } else { Codec::None });
+        let linger_ms = a.linger_ms.unwrap_or(if fin {
+            50
+        } else if md {
+            0
+        } else {
+            5
+        });
 
         let rate_text = a.rate.clone().or_else(|| {
             if fin {
@@ -114,7 +125,11 @@ impl Plan {
             Workload::E2e | Workload::Consume => a.groups.unwrap_or(1).max(1),
             _ => a.groups.unwrap_or(if fin { 23 } else { 2 }).max(1),
         };
-        let from = a.from.unwrap_or(if workload == Workload::Consume { StartAt::Beginning } else { StartAt::End });
+        let from = a.from.unwrap_or(if workload == Workload::Consume {
+            StartAt::Beginning
+        } else {
+            StartAt::End
+        });
 
         let mut topic_configs = parse_key_values(&a.topic_configs)?;
         if cdc && !topic_configs.iter().any(|(k, _)| k == "cleanup.policy") {
@@ -128,12 +143,15 @@ impl Plan {
         };
 
         let mut producer_props: Vec<(String, String)> = vec![
-            ("acks".into(), match acks {
-                Acks::All => "all",
-                Acks::One => "1",
-                Acks::Zero => "0",
-            }
-            .into()),
+            (
+                "acks".into(),
+                match acks {
+                    Acks::All => "all",
+                    Acks::One => "1",
+                    Acks::Zero => "0",
+                }
+                .into(),
+            ),
             ("compression.type".into(), codec_name(compression).into()),
             ("enable.idempotence".into(), idempotent.to_string()),
             ("linger.ms".into(), linger_ms.to_string()),
@@ -189,15 +207,23 @@ impl Plan {
 
     /// Producer configuration: the plan's properties, then `-X`.
     pub fn producer_config(&self, index: usize) -> anyhow::Result<ClientConfig> {
-        let mut settings: Vec<(&str, String)> =
-            self.producer_props.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let mut settings: Vec<(&str, String)> = self
+            .producer_props
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
         let client_id = format!("oxbow-bench-producer-{index}");
         settings.push(("client.id", client_id));
         self.conn.client_config(&settings)
     }
 
     /// Consumer configuration for reader `index` of group `group`, then `-X`.
-    pub fn consumer_config(&self, run_id: &str, group: usize, index: usize) -> anyhow::Result<ClientConfig> {
+    pub fn consumer_config(
+        &self,
+        run_id: &str,
+        group: usize,
+        index: usize,
+    ) -> anyhow::Result<ClientConfig> {
         let reset = match self.from {
             StartAt::Beginning => "earliest",
             StartAt::End => "latest",
@@ -218,7 +244,11 @@ impl Plan {
     /// The rate as text for reports.
     pub fn rate_label(&self) -> String {
         match self.rate {
-            Some(r) => format!("{:.0} records/s ({:.2} MB/s)", r, r * self.sizes.mean() / 1e6),
+            Some(r) => format!(
+                "{:.0} records/s ({:.2} MB/s)",
+                r,
+                r * self.sizes.mean() / 1e6
+            ),
             None => "max (closed loop)".to_string(),
         }
     }
@@ -246,7 +276,9 @@ pub fn acks_name(a: Acks) -> &'static str {
 pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     let t = s.trim();
     let (num, unit) = split_number(t);
-    let value: f64 = num.parse().map_err(|_| anyhow!("bad duration {s:?} (e.g. 30s, 2m, 500ms)"))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| anyhow!("bad duration {s:?} (e.g. 30s, 2m, 500ms)"))?;
     let secs = match unit.trim() {
         "" | "s" => value,
         "ms" => value / 1e3,
@@ -267,7 +299,9 @@ pub fn parse_rate(s: &str, mean_record_bytes: f64) -> anyhow::Result<f64> {
     let t = s.trim();
     let t = t.strip_suffix("/s").unwrap_or(t);
     let (num, unit) = split_number(t);
-    let value: f64 = num.parse().with_context(|| format!("bad rate {s:?} (e.g. 5000 or 20MB/s)"))?;
+    let value: f64 = num
+        .parse()
+        .with_context(|| format!("bad rate {s:?} (e.g. 5000 or 20MB/s)"))?;
     let bytes_per_unit = match unit.trim() {
         "" => None,
         "B" => Some(1.0),

@@ -127,14 +127,16 @@ impl PayloadGen {
         while need > 0 {
             let start = self.rng.below((POOL_BYTES - 1) as u64) as usize;
             let take = need.min(POOL_BYTES - start);
-            self.value.extend_from_slice(&self.pool[start..start + take]);
+            self.value
+                .extend_from_slice(&self.pool[start..start + take]);
             need -= take;
         }
         let key = match self.keys {
             Some(n) => {
                 let k = self.rng.below(n);
                 self.key.clear();
-                self.key.extend_from_slice(format!("key-{k:012}").as_bytes());
+                self.key
+                    .extend_from_slice(format!("key-{k:012}").as_bytes());
                 Some(&self.key[..])
             }
             None => None,
@@ -161,9 +163,27 @@ pub fn now_us() -> u64 {
 /// JSON-like text from a small vocabulary: compresses roughly 2-3x with lz4, like real events.
 fn filler_pool(rng: &mut Rng) -> Vec<u8> {
     const WORDS: &[&str] = &[
-        "\"account\":", "\"amount\":", "\"currency\":\"CNY\"", "\"status\":\"settled\"", "\"type\":",
-        "\"buy\"", "\"redeem\"", "\"top-up\"", "\"withdraw\"", "\"channel\":\"app\"", "\"risk\":",
-        "\"score\":", "\"ts\":", "{", "}", ",", "\"id\":", "\"user\":", "\"branch\":", "true", "false",
+        "\"account\":",
+        "\"amount\":",
+        "\"currency\":\"CNY\"",
+        "\"status\":\"settled\"",
+        "\"type\":",
+        "\"buy\"",
+        "\"redeem\"",
+        "\"top-up\"",
+        "\"withdraw\"",
+        "\"channel\":\"app\"",
+        "\"risk\":",
+        "\"score\":",
+        "\"ts\":",
+        "{",
+        "}",
+        ",",
+        "\"id\":",
+        "\"user\":",
+        "\"branch\":",
+        "true",
+        "false",
     ];
     let mut pool = Vec::with_capacity(POOL_BYTES + 64);
     while pool.len() < POOL_BYTES {
@@ -187,7 +207,10 @@ mod tests {
         assert_eq!(SizeDist::parse("fixed", 600).unwrap(), SizeDist::Fixed(600));
         assert_eq!(
             SizeDist::parse("uniform:100-1000", 600).unwrap(),
-            SizeDist::Uniform { min: 100, max: 1000 }
+            SizeDist::Uniform {
+                min: 100,
+                max: 1000
+            }
         );
         assert!(SizeDist::parse("uniform:9-3", 600).is_err());
         assert!(SizeDist::parse("normal:1-2", 600).is_err());
@@ -195,7 +218,14 @@ mod tests {
 
     #[test]
     fn given_generator_when_building_records_should_respect_sizes_keys_and_time() {
-        let mut g = PayloadGen::new(SizeDist::Uniform { min: 16, max: 2_000_000 }, Some(10), 1);
+        let mut g = PayloadGen::new(
+            SizeDist::Uniform {
+                min: 16,
+                max: 2_000_000,
+            },
+            Some(10),
+            1,
+        );
         for i in 0..50u64 {
             let (key, value) = g.next(i * 1000);
             assert!((16..=2_000_000).contains(&value.len()));

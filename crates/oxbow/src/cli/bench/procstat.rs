@@ -28,8 +28,14 @@ impl BrokerProbe {
     pub fn new(pid: u32) -> anyhow::Result<BrokerProbe> {
         // SAFETY: sysconf has no preconditions.
         let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        let mut probe = BrokerProbe { pid, ticks_per_s: if ticks > 0 { ticks as f64 } else { 100.0 }, max_rss_kb: 0 };
-        probe.cpu().with_context(|| format!("reading /proc/{pid}/stat (--broker-pid)"))?;
+        let mut probe = BrokerProbe {
+            pid,
+            ticks_per_s: if ticks > 0 { ticks as f64 } else { 100.0 },
+            max_rss_kb: 0,
+        };
+        probe
+            .cpu()
+            .with_context(|| format!("reading /proc/{pid}/stat (--broker-pid)"))?;
         probe.sample_rss();
         Ok(probe)
     }
@@ -38,7 +44,10 @@ impl BrokerProbe {
     pub fn cpu(&self) -> anyhow::Result<CpuSample> {
         let text = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
         let ticks = parse_stat_ticks(&text)?;
-        Ok(CpuSample { cpu_s: ticks as f64 / self.ticks_per_s, at: Instant::now() })
+        Ok(CpuSample {
+            cpu_s: ticks as f64 / self.ticks_per_s,
+            at: Instant::now(),
+        })
     }
 
     /// Samples VmRSS, keeping the largest value seen.
@@ -50,7 +59,13 @@ impl BrokerProbe {
 
     /// The report: CPU between two samples, per GB (10^9 bytes of record keys+values) in and out,
     /// and memory.
-    pub fn report(&mut self, before: CpuSample, after: CpuSample, bytes_in: u64, bytes_out: u64) -> Value {
+    pub fn report(
+        &mut self,
+        before: CpuSample,
+        after: CpuSample,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) -> Value {
         self.sample_rss();
         let cpu_s = (after.cpu_s - before.cpu_s).max(0.0);
         let wall_s = after.at.duration_since(before.at).as_secs_f64().max(1e-9);
@@ -77,7 +92,9 @@ impl BrokerProbe {
 /// utime + stime (fields 14 and 15) from the text of /proc/PID/stat. The command name (field 2)
 /// is in parentheses and may contain spaces or parentheses, so fields are counted after the last `)`.
 fn parse_stat_ticks(text: &str) -> anyhow::Result<u64> {
-    let close = text.rfind(')').ok_or_else(|| anyhow!("unexpected /proc stat format"))?;
+    let close = text
+        .rfind(')')
+        .ok_or_else(|| anyhow!("unexpected /proc stat format"))?;
     let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
     // rest[0] is field 3 (state), so field N is rest[N - 3].
     let field = |n: usize| -> anyhow::Result<u64> {

@@ -62,8 +62,12 @@ impl ProducerContext for AckContext {
                 let bytes = (m.payload_len() + m.key().map_or(0, <[u8]>::len)) as u64;
                 let sent = sent_us(m.payload());
                 let in_window = sent.is_some_and(|s| self.shared.window.contains(s));
-                self.recorder.record(bytes, now, sent.map(|s| now.saturating_sub(s)), in_window);
-                if let Some(slot) = usize::try_from(m.partition()).ok().and_then(|p| self.shared.acked_end.get(p)) {
+                self.recorder
+                    .record(bytes, now, sent.map(|s| now.saturating_sub(s)), in_window);
+                if let Some(slot) = usize::try_from(m.partition())
+                    .ok()
+                    .and_then(|p| self.shared.acked_end.get(p))
+                {
                     slot.fetch_max(m.offset() + 1, Ordering::Relaxed);
                 }
             }
@@ -100,10 +104,14 @@ impl ProducerWorker {
         end: Option<Instant>,
     ) -> anyhow::Result<ProducerWorker> {
         let recorder = Recorder::new();
-        let context = AckContext { recorder: recorder.clone(), shared: shared.clone() };
+        let context = AckContext {
+            recorder: recorder.clone(),
+            shared: shared.clone(),
+        };
         let config = plan.producer_config(index)?;
         let producer: ThreadedProducer<AckContext> =
-            ThreadedProducer::from_config_and_context(&config, context).context("creating producer")?;
+            ThreadedProducer::from_config_and_context(&config, context)
+                .context("creating producer")?;
         let per_producer_rate = plan.rate.map(|r| r / plan.producers as f64);
         let mut gen = PayloadGen::new(plan.sizes, plan.keys, 0x5eed + index as u64);
         let topic = plan.topic.clone();
@@ -114,12 +122,21 @@ impl ProducerWorker {
         let thread = std::thread::Builder::new()
             .name(format!("bench-producer-{index}"))
             .spawn(move || {
-                let spec = SendSpec { topic, rate: per_producer_rate, phase, t0, t0_us, end, records_limit };
+                let spec = SendSpec {
+                    topic,
+                    rate: per_producer_rate,
+                    phase,
+                    t0,
+                    t0_us,
+                    end,
+                    records_limit,
+                };
                 send_loop(&producer, &mut gen, &spec, &shared, &recorder_for_thread);
                 // Wait for outstanding deliveries; whatever is left after this counts as failed.
                 if let Err(e) = producer.flush(Duration::from_secs(35)) {
                     let left = producer.in_flight_count();
-                    recorder_for_thread.error(|| format!("flush: {e} ({left} records undelivered)"));
+                    recorder_for_thread
+                        .error(|| format!("flush: {e} ({left} records undelivered)"));
                 }
             })
             .context("starting producer thread")?;
@@ -175,9 +192,12 @@ fn send_loop(
                 continue;
             }
         }
-        let intended_us = spec.t0_us + intended.saturating_duration_since(spec.t0).as_micros() as u64;
+        let intended_us =
+            spec.t0_us + intended.saturating_duration_since(spec.t0).as_micros() as u64;
         if let Some(limit) = spec.records_limit {
-            if shared.window.contains(intended_us) && shared.window_sent.fetch_add(1, Ordering::Relaxed) >= limit {
+            if shared.window.contains(intended_us)
+                && shared.window_sent.fetch_add(1, Ordering::Relaxed) >= limit
+            {
                 shared.stop.store(true, Ordering::Relaxed);
                 break;
             }

@@ -11,8 +11,18 @@ use super::stats::{fmt_count, fmt_us, round, Totals};
 use super::Workload;
 
 /// One progress line: rates of the last second and p99 so far.
-pub fn print_progress(elapsed: Duration, warming: bool, prod: &Totals, cons: &Totals, rss_kb: Option<u64>) {
-    let mut line = format!("[{:>4.0}s]{}", elapsed.as_secs_f64(), if warming { " warm-up" } else { "" });
+pub fn print_progress(
+    elapsed: Duration,
+    warming: bool,
+    prod: &Totals,
+    cons: &Totals,
+    rss_kb: Option<u64>,
+) {
+    let mut line = format!(
+        "[{:>4.0}s]{}",
+        elapsed.as_secs_f64(),
+        if warming { " warm-up" } else { "" }
+    );
     let side = |name: &str, what: &str, t: &Totals| {
         let p99 = if !t.hist.is_empty() {
             fmt_us(t.hist.value_at_quantile(0.99))
@@ -21,7 +31,11 @@ pub fn print_progress(elapsed: Duration, warming: bool, prod: &Totals, cons: &To
         } else {
             "-".to_string()
         };
-        let errors = if t.errors > 0 { format!(" errors {}", t.errors) } else { String::new() };
+        let errors = if t.errors > 0 {
+            format!(" errors {}", t.errors)
+        } else {
+            String::new()
+        };
         format!(
             " | {name} {} rec/s {:.1} MB/s {what} p99 {p99}{errors}",
             fmt_count(t.tick_records as f64),
@@ -32,7 +46,15 @@ pub fn print_progress(elapsed: Duration, warming: bool, prod: &Totals, cons: &To
         line.push_str(&side("produce", "ack", prod));
     }
     if !cons.recorders.is_empty() {
-        line.push_str(&side("consume", if cons.hist.is_empty() && cons.tick_hist.is_empty() { "" } else { "e2e" }, cons));
+        line.push_str(&side(
+            "consume",
+            if cons.hist.is_empty() && cons.tick_hist.is_empty() {
+                ""
+            } else {
+                "e2e"
+            },
+            cons,
+        ));
     }
     if let Some(kb) = rss_kb {
         line.push_str(&format!(" | broker rss {:.0} MB", kb as f64 / 1024.0));
@@ -69,10 +91,23 @@ impl Report<'_> {
         let has_prod = plan.producers > 0;
         let has_cons = plan.groups > 0;
         let prod = has_prod.then(|| self.producers.to_json(self.secs(self.producers), true));
-        let cons = has_cons.then(|| self.consumers.to_json(self.secs(self.consumers), plan.workload != Workload::Consume));
-        let primary = if plan.workload == Workload::Produce { &prod } else { &cons };
+        let cons = has_cons.then(|| {
+            self.consumers.to_json(
+                self.secs(self.consumers),
+                plan.workload != Workload::Consume,
+            )
+        });
+        let primary = if plan.workload == Workload::Produce {
+            &prod
+        } else {
+            &cons
+        };
         let field = |k: &str| primary.as_ref().map_or(Value::Null, |v| v[k].clone());
-        let secs = if plan.workload == Workload::Produce { self.secs(self.producers) } else { self.secs(self.consumers) };
+        let secs = if plan.workload == Workload::Produce {
+            self.secs(self.producers)
+        } else {
+            self.secs(self.consumers)
+        };
         json!({
             "workload": value_name(plan.workload),
             "preset": plan.preset.map(value_name),
@@ -110,7 +145,10 @@ impl Report<'_> {
             return;
         }
         let plan = self.plan;
-        let preset = plan.preset.map(|p| format!(" (preset {})", value_name(p))).unwrap_or_default();
+        let preset = plan
+            .preset
+            .map(|p| format!(" (preset {})", value_name(p)))
+            .unwrap_or_default();
         println!(
             "oxbow bench {}{preset}: topic {}, {} partitions, {} records, keys {}, acks {}, {}, idempotent {}, rate {}",
             j["workload"].as_str().unwrap_or(""),
@@ -128,10 +166,18 @@ impl Report<'_> {
                 "readers: {} group(s) x {} ({})",
                 plan.groups,
                 plan.consumers_per_group,
-                if plan.assign { "assign, no group coordinator" } else { "subscribe" }
+                if plan.assign {
+                    "assign, no group coordinator"
+                } else {
+                    "subscribe"
+                }
             );
         }
-        println!("measured {:.1} s after {:.1} s warm-up", j["duration_s"].as_f64().unwrap_or(0.0), plan.warmup.as_secs_f64());
+        println!(
+            "measured {:.1} s after {:.1} s warm-up",
+            j["duration_s"].as_f64().unwrap_or(0.0),
+            plan.warmup.as_secs_f64()
+        );
         if let Some(p) = j.get("produce").filter(|v| !v.is_null()) {
             print_side("produce", "ack latency", p);
         }
@@ -139,7 +185,9 @@ impl Report<'_> {
             print_side("consume", "e2e latency", c);
         }
         if !self.drained {
-            println!("warning: readers did not receive everything acknowledged within the drain time");
+            println!(
+                "warning: readers did not receive everything acknowledged within the drain time"
+            );
         }
         if let Some(b) = &self.broker {
             let num = |k: &str| b[k].as_f64().map_or("-".to_string(), |x| format!("{x:.3}"));
@@ -155,7 +203,9 @@ impl Report<'_> {
 
 /// The command-line spelling of an enum value.
 fn value_name<T: ValueEnum>(v: T) -> String {
-    v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_default()
+    v.to_possible_value()
+        .map(|p| p.get_name().to_string())
+        .unwrap_or_default()
 }
 
 fn print_side(name: &str, what: &str, v: &Value) {
@@ -175,7 +225,11 @@ fn print_side(name: &str, what: &str, v: &Value) {
         let q = |k: &str| fmt_us(l[k].as_u64().unwrap_or(0));
         println!(
             "         {what}: p50 {} p90 {} p99 {} p99.9 {} max {}",
-            q("p50"), q("p90"), q("p99"), q("p99_9"), q("max")
+            q("p50"),
+            q("p90"),
+            q("p99"),
+            q("p99_9"),
+            q("max")
         );
     }
 }

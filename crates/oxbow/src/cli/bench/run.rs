@@ -40,7 +40,11 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
 
     // Readers first, positioned before anything is sent.
     let read = ReadShared::new(window.clone(), plan.groups, slots, measure_latency);
-    let watermarks = if plan.groups > 0 { watermarks(&plan, &partitions)? } else { Vec::new() };
+    let watermarks = if plan.groups > 0 {
+        watermarks(&plan, &partitions)?
+    } else {
+        Vec::new()
+    };
     let start_list: Vec<(i32, Offset)> = watermarks
         .iter()
         .map(|&(p, _, hi)| match plan.from {
@@ -52,7 +56,14 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     for g in 0..plan.groups {
         for c in 0..plan.consumers_per_group {
             let assign = plan.assign.then_some(&start_list[..]);
-            readers.push(ConsumerWorker::start(&plan, &run_id, g, c, assign, read.clone())?);
+            readers.push(ConsumerWorker::start(
+                &plan,
+                &run_id,
+                g,
+                c,
+                assign,
+                read.clone(),
+            )?);
         }
     }
     if !readers.is_empty() {
@@ -61,7 +72,10 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
 
     // SAFETY: installs a handler that only stores to an atomic (async-signal-safe).
     unsafe {
-        libc::signal(libc::SIGINT, on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t);
+        libc::signal(
+            libc::SIGINT,
+            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
     }
 
     let t0 = Instant::now();
@@ -69,12 +83,23 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
     let ws = t0 + plan.warmup;
     let ws_us = t0_us + plan.warmup.as_micros() as u64;
     let we = plan.duration.map(|d| ws + d);
-    window.set(ws_us, plan.duration.map_or(u64::MAX, |d| ws_us + d.as_micros() as u64));
+    window.set(
+        ws_us,
+        plan.duration
+            .map_or(u64::MAX, |d| ws_us + d.as_micros() as u64),
+    );
 
     let send = SendShared::new(window.clone(), slots);
     let mut producers = Vec::new();
     for i in 0..plan.producers {
-        producers.push(ProducerWorker::start(&plan, i, send.clone(), t0, t0_us, we)?);
+        producers.push(ProducerWorker::start(
+            &plan,
+            i,
+            send.clone(),
+            t0,
+            t0_us,
+            we,
+        )?);
     }
     let mut prod = Totals::new(producers.iter().map(|p| p.recorder.clone()).collect());
     let mut cons = Totals::new(readers.iter().map(|r| r.recorder.clone()).collect());
@@ -115,17 +140,31 @@ pub fn run(plan: Plan) -> anyhow::Result<()> {
         if plan.producers > 0 {
             if drain_deadline.is_none() && producers.iter().all(|p| p.finished()) {
                 drain_deadline = Some(Instant::now() + DRAIN_TIMEOUT);
-                drain_targets = send.acked_end.iter().map(|a| a.load(Ordering::Relaxed)).collect();
+                drain_targets = send
+                    .acked_end
+                    .iter()
+                    .map(|a| a.load(Ordering::Relaxed))
+                    .collect();
             }
             if let Some(deadline) = drain_deadline {
-                if readers.is_empty() || read.reached(&drain_targets) || now >= deadline || INTERRUPTED.load(Ordering::Relaxed) {
+                if readers.is_empty()
+                    || read.reached(&drain_targets)
+                    || now >= deadline
+                    || INTERRUPTED.load(Ordering::Relaxed)
+                {
                     break;
                 }
             }
         } else {
-            let limit_hit = plan.records.is_some_and(|n| read.window_received.load(Ordering::Relaxed) >= n);
+            let limit_hit = plan
+                .records
+                .is_some_and(|n| read.window_received.load(Ordering::Relaxed) >= n);
             let time_up = we.is_some_and(|we| now >= we);
-            if read.reached(&consume_targets) || limit_hit || time_up || INTERRUPTED.load(Ordering::Relaxed) {
+            if read.reached(&consume_targets)
+                || limit_hit
+                || time_up
+                || INTERRUPTED.load(Ordering::Relaxed)
+            {
                 break;
             }
         }
@@ -165,18 +204,27 @@ fn ensure_topic(plan: &Plan) -> anyhow::Result<Vec<i32>> {
     let admin = plan.conn.admin()?;
     if let Ok(ids) = topic_partitions(admin.inner(), &plan.topic) {
         if ids.len() != plan.partitions as usize && !plan.quiet {
-            eprintln!("bench: topic {} exists with {} partitions; using it as is", plan.topic, ids.len());
+            eprintln!(
+                "bench: topic {} exists with {} partitions; using it as is",
+                plan.topic,
+                ids.len()
+            );
         }
         return Ok(ids);
     }
     if plan.workload == Workload::Consume {
-        bail!("topic {} does not exist: nothing to consume (produce to it first)", plan.topic);
+        bail!(
+            "topic {} does not exist: nothing to consume (produce to it first)",
+            plan.topic
+        );
     }
     let mut topic = NewTopic::new(&plan.topic, plan.partitions, TopicReplication::Fixed(-1));
     for (k, v) in &plan.topic_configs {
         topic = topic.set(k, v);
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let results = rt
         .block_on(admin.create_topics([&topic], &admin_options()))
         .context("CreateTopics")?;
@@ -191,7 +239,9 @@ fn ensure_topic(plan: &Plan) -> anyhow::Result<Vec<i32>> {
     loop {
         match topic_partitions(admin.inner(), &plan.topic) {
             Ok(ids) if ids.len() >= plan.partitions as usize => return Ok(ids),
-            Ok(_) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Ok(_) | Err(_) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
             Ok(ids) => return Ok(ids),
             Err(e) => return Err(e),
         }
@@ -200,7 +250,9 @@ fn ensure_topic(plan: &Plan) -> anyhow::Result<Vec<i32>> {
 
 /// (partition, low, high) watermarks.
 fn watermarks(plan: &Plan, partitions: &[i32]) -> anyhow::Result<Vec<(i32, i64, i64)>> {
-    let config = plan.conn.client_config(&[("group.id", "oxbow-bench-probe".to_string())])?;
+    let config = plan
+        .conn
+        .client_config(&[("group.id", "oxbow-bench-probe".to_string())])?;
     let consumer: BaseConsumer = config.create().context("creating consumer")?;
     partitions
         .iter()
@@ -214,7 +266,12 @@ fn watermarks(plan: &Plan, partitions: &[i32]) -> anyhow::Result<Vec<(i32, i64, 
 }
 
 /// Waits until every group has all partitions assigned.
-fn wait_ready(plan: &Plan, readers: &[ConsumerWorker], partitions: usize, read: &ReadShared) -> anyhow::Result<()> {
+fn wait_ready(
+    plan: &Plan,
+    readers: &[ConsumerWorker],
+    partitions: usize,
+    read: &ReadShared,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut said = false;
     loop {
@@ -238,7 +295,10 @@ fn wait_ready(plan: &Plan, readers: &[ConsumerWorker], partitions: usize, read: 
             );
         }
         if !said && !plan.quiet && !plan.assign {
-            eprintln!("bench: waiting for {} consumer group(s) to be assigned partitions...", plan.groups);
+            eprintln!(
+                "bench: waiting for {} consumer group(s) to be assigned partitions...",
+                plan.groups
+            );
             said = true;
         }
         std::thread::sleep(Duration::from_millis(50));

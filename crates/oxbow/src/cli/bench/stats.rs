@@ -25,7 +25,10 @@ pub struct Window {
 
 impl Window {
     pub fn new() -> Arc<Window> {
-        Arc::new(Window { start: AtomicU64::new(u64::MAX), end: AtomicU64::new(u64::MAX) })
+        Arc::new(Window {
+            start: AtomicU64::new(u64::MAX),
+            end: AtomicU64::new(u64::MAX),
+        })
     }
 
     pub fn set(&self, start_us: u64, end_us: u64) {
@@ -244,7 +247,10 @@ mod tests {
         r.record(100, 20, Some(1500), true);
         r.error(|| "boom".to_string());
         t.collect();
-        assert_eq!((t.records, t.bytes, t.all_records, t.tick_records), (1, 100, 2, 2));
+        assert_eq!(
+            (t.records, t.bytes, t.all_records, t.tick_records),
+            (1, 100, 2, 2)
+        );
         assert_eq!(t.errors, 1);
         assert_eq!(t.first_error.as_deref(), Some("boom"));
         assert_eq!(t.last_us, 20);

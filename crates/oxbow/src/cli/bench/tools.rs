@@ -43,7 +43,10 @@ fn finish(args: &BenchArgs, out: &Value, human: impl FnOnce()) {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
 }
 
 // ---- partitions ----
@@ -71,7 +74,10 @@ impl ProducerContext for CountContext {
 pub fn partitions(args: &BenchArgs) -> anyhow::Result<()> {
     let topics = args.topics.unwrap_or(100).max(1);
     let per_topic = args.partitions.unwrap_or(100).max(1);
-    let prefix = args.topic.clone().unwrap_or_else(|| "oxbow-bench-p".to_string());
+    let prefix = args
+        .topic
+        .clone()
+        .unwrap_or_else(|| "oxbow-bench-p".to_string());
     let size = args.record_size.unwrap_or(100).max(1);
     let names: Vec<String> = (0..topics).map(|i| format!("{prefix}-{i:04}")).collect();
 
@@ -79,9 +85,13 @@ pub fn partitions(args: &BenchArgs) -> anyhow::Result<()> {
     let admin = args.conn.admin()?;
     let rt = runtime()?;
     for chunk in names.chunks(TOPICS_PER_CREATE) {
-        let new: Vec<NewTopic<'_>> =
-            chunk.iter().map(|n| NewTopic::new(n, per_topic, TopicReplication::Fixed(-1))).collect();
-        let results = rt.block_on(admin.create_topics(&new, &admin_options())).context("CreateTopics")?;
+        let new: Vec<NewTopic<'_>> = chunk
+            .iter()
+            .map(|n| NewTopic::new(n, per_topic, TopicReplication::Fixed(-1)))
+            .collect();
+        let results = rt
+            .block_on(admin.create_topics(&new, &admin_options()))
+            .context("CreateTopics")?;
         for r in results {
             if let Err((name, code)) = r {
                 if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
@@ -90,7 +100,11 @@ pub fn partitions(args: &BenchArgs) -> anyhow::Result<()> {
             }
         }
         if !args.quiet {
-            eprintln!("bench partitions: created up to {} ({:.1} s)", chunk[chunk.len() - 1], t0.elapsed().as_secs_f64());
+            eprintln!(
+                "bench partitions: created up to {} ({:.1} s)",
+                chunk[chunk.len() - 1],
+                t0.elapsed().as_secs_f64()
+            );
         }
     }
     let create_s = t0.elapsed().as_secs_f64();
@@ -104,15 +118,22 @@ pub fn partitions(args: &BenchArgs) -> anyhow::Result<()> {
         ("queue.buffering.max.messages", "1000000".to_string()),
     ])?;
     let producer: ThreadedProducer<CountContext> =
-        ThreadedProducer::from_config_and_context(&config, CountContext(counts.clone())).context("creating producer")?;
+        ThreadedProducer::from_config_and_context(&config, CountContext(counts.clone()))
+            .context("creating producer")?;
     let value = vec![b'x'; size];
     for name in &names {
         for p in 0..per_topic {
-            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(name).partition(p).payload(&value[..]);
+            let mut record: BaseRecord<'_, [u8], [u8]> =
+                BaseRecord::to(name).partition(p).payload(&value[..]);
             loop {
                 match producer.send(record) {
                     Ok(()) => break,
-                    Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        back,
+                    )) => {
                         record = back;
                         std::thread::sleep(Duration::from_millis(1));
                     }
@@ -121,9 +142,14 @@ pub fn partitions(args: &BenchArgs) -> anyhow::Result<()> {
             }
         }
     }
-    producer.flush(Duration::from_secs(90)).context("flushing the records")?;
+    producer
+        .flush(Duration::from_secs(90))
+        .context("flushing the records")?;
     let produce_s = t1.elapsed().as_secs_f64();
-    let (ok, failed) = (counts.ok.load(Ordering::Relaxed), counts.failed.load(Ordering::Relaxed));
+    let (ok, failed) = (
+        counts.ok.load(Ordering::Relaxed),
+        counts.failed.load(Ordering::Relaxed),
+    );
     let out = json!({
         "topics": topics,
         "partitions_per_topic": per_topic,
@@ -163,13 +189,19 @@ pub fn ready(args: &BenchArgs) -> anyhow::Result<()> {
         let probe = async {
             let mut c = RawClient::connect(&args.conn.bootstrap).await?;
             let connected = start.elapsed();
-            let resp = c.send(12, &MetadataRequest::default().with_topics(None)).await?;
+            let resp = c
+                .send(12, &MetadataRequest::default().with_topics(None))
+                .await?;
             anyhow::Ok((connected, resp))
         };
         let last_error = match rt.block_on(probe) {
             Ok((connected, resp)) => {
                 first_connect_ms.get_or_insert(connected.as_secs_f64() * 1e3);
-                let topics = resp.topics.iter().filter(|t| t.error_code == 0 && !t.is_internal).count();
+                let topics = resp
+                    .topics
+                    .iter()
+                    .filter(|t| t.error_code == 0 && !t.is_internal)
+                    .count();
                 let partitions: usize = resp
                     .topics
                     .iter()
@@ -195,7 +227,10 @@ pub fn ready(args: &BenchArgs) -> anyhow::Result<()> {
             Err(e) => format!("{e:#}"),
         };
         if start.elapsed() > timeout {
-            bail!("broker not serving after {:.0} s ({attempts} attempts): {last_error}", timeout.as_secs_f64());
+            bail!(
+                "broker not serving after {:.0} s ({attempts} attempts): {last_error}",
+                timeout.as_secs_f64()
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -208,7 +243,8 @@ fn rss_kb(pid: Option<u32>) -> Option<u64> {
 }
 
 fn fd_count(pid: Option<u32>) -> Option<usize> {
-    pid.and_then(|p| std::fs::read_dir(format!("/proc/{p}/fd")).ok()).map(|d| d.count())
+    pid.and_then(|p| std::fs::read_dir(format!("/proc/{p}/fd")).ok())
+        .map(|d| d.count())
 }
 
 async fn open_one(bootstrap: String) -> anyhow::Result<RawClient> {
@@ -275,7 +311,10 @@ pub fn connections(args: &BenchArgs) -> anyhow::Result<()> {
     let open_s = t0.elapsed().as_secs_f64();
     let opened = clients.len();
     if !args.quiet {
-        eprintln!("bench connections: {opened} open, {failed} failed in {open_s:.1} s; holding {} s", hold.as_secs_f64());
+        eprintln!(
+            "bench connections: {opened} open, {failed} failed in {open_s:.1} s; holding {} s",
+            hold.as_secs_f64()
+        );
     }
     // Let the broker settle (per-request buffers freed), then read its memory while they are idle.
     std::thread::sleep(hold);
@@ -338,7 +377,10 @@ pub fn connections(args: &BenchArgs) -> anyhow::Result<()> {
         }
     });
     if opened == 0 {
-        bail!("no connection could be opened: {}", first_error.unwrap_or_default());
+        bail!(
+            "no connection could be opened: {}",
+            first_error.unwrap_or_default()
+        );
     }
     Ok(())
 }
