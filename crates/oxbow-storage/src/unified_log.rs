@@ -402,6 +402,24 @@ impl UnifiedLog {
         }))
     }
 
+    /// Checks `offset` against [log start, log end] and gives the read's offsets with no records.
+    fn empty_read(inner: &LogInner, offset: i64) -> Result<ReadResult> {
+        let (ls, le) = (inner.log_start, inner.next_offset);
+        if offset < ls || offset > le {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset,
+                log_start: ls,
+                log_end: le,
+            });
+        }
+        Ok(ReadResult {
+            records: Bytes::new(),
+            high_watermark: le,
+            log_start_offset: ls,
+            last_stable_offset: le,
+        })
+    }
+
     /// Like [`read`](Self::read), but returns the records as a file range to send without copying
     /// when the whole rest of the segment is below `upper_bound` (the usual case: reading up to the
     /// high watermark). Otherwise the records come back in `ReadResult::records`, as from `read`.
@@ -415,20 +433,8 @@ impl UnifiedLog {
         self.check_usable()?;
         let (slice, result, whole_segment_visible, active_path) = {
             let inner = self.inner.lock();
-            let (ls, le) = (inner.log_start, inner.next_offset);
-            if offset < ls || offset > le {
-                return Err(StorageError::OffsetOutOfRange {
-                    requested: offset,
-                    log_start: ls,
-                    log_end: le,
-                });
-            }
-            let result = ReadResult {
-                records: Bytes::new(),
-                high_watermark: le,
-                log_start_offset: ls,
-                last_stable_offset: le,
-            };
+            let le = inner.next_offset;
+            let result = Self::empty_read(&inner, offset)?;
             if offset == le || offset >= upper_bound {
                 return Ok((result, None));
             }
@@ -488,20 +494,8 @@ impl UnifiedLog {
         self.check_usable()?;
         let (slice, mut result) = {
             let inner = self.inner.lock();
-            let (ls, le) = (inner.log_start, inner.next_offset);
-            if offset < ls || offset > le {
-                return Err(StorageError::OffsetOutOfRange {
-                    requested: offset,
-                    log_start: ls,
-                    log_end: le,
-                });
-            }
-            let result = ReadResult {
-                records: Bytes::new(),
-                high_watermark: le,
-                log_start_offset: ls,
-                last_stable_offset: le,
-            };
+            let le = inner.next_offset;
+            let result = Self::empty_read(&inner, offset)?;
             if offset == le || offset >= upper_bound {
                 return Ok(result);
             }

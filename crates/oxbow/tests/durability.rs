@@ -8,9 +8,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureRecord;
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::Message;
 
 const RECORDS: usize = 100_000;
@@ -35,20 +33,13 @@ async fn given_100k_acknowledged_records_when_broker_is_killed_should_keep_every
     for i in 0..RECORDS {
         let payload = format!("record-{i:08}-payload-of-some-length");
         let key = format!("k{}", i % 64);
-        let mut record = FutureRecord::to(&topic).key(&key).payload(&payload);
-        loop {
-            match producer.send_result(record) {
-                Ok(f) => {
-                    pending.push(f);
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err((e, _)) => panic!("enqueue record {i}: {e}"),
-            }
-        }
+        pending.push(
+            enqueue(
+                &producer,
+                FutureRecord::to(&topic).key(&key).payload(&payload),
+            )
+            .await,
+        );
     }
     for (i, f) in pending.into_iter().enumerate() {
         match f.await {

@@ -8,9 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::*;
-use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureRecord;
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::Message;
 
 const RECORDS: usize = 20_000;
@@ -33,23 +31,16 @@ async fn given_idempotent_producer_when_broker_is_killed_mid_stream_should_store
     let mut pending = Vec::with_capacity(RECORDS);
     for i in 0..RECORDS {
         let value = format!("v{i:06}");
-        let mut record = FutureRecord::to(&topic)
-            .partition(0)
-            .key("k")
-            .payload(&value);
-        loop {
-            match producer.send_result(record) {
-                Ok(f) => {
-                    pending.push(f);
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                }
-                Err((e, _)) => panic!("enqueue record {i}: {e}"),
-            }
-        }
+        pending.push(
+            enqueue(
+                &producer,
+                FutureRecord::to(&topic)
+                    .partition(0)
+                    .key("k")
+                    .payload(&value),
+            )
+            .await,
+        );
         if i == RECORDS / 3 {
             // Let some acknowledgements land, then kill the broker with requests in flight.
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -543,3 +543,30 @@ pub fn value(m: &OwnedMessage) -> String {
 pub fn key(m: &OwnedMessage) -> Option<String> {
     m.key().map(|k| String::from_utf8_lossy(k).into_owned())
 }
+
+/// Queues a record, waiting while librdkafka's local queue is full; panics on any other error.
+#[allow(dead_code)]
+pub async fn enqueue<K, P>(
+    producer: &FutureProducer,
+    mut record: rdkafka::producer::FutureRecord<'_, K, P>,
+) -> rdkafka::producer::DeliveryFuture
+where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send_result(record) {
+            Ok(f) => return f,
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                back,
+            )) => {
+                record = back;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            Err((e, _)) => panic!("enqueue: {e}"),
+        }
+    }
+}
