@@ -8,6 +8,12 @@ cd "$(dirname "$0")"
 KAFKA_PYTHON_VERSION=3.0.12
 CONFLUENT_KAFKA_VERSION=2.16.1
 PYTEST_VERSION=9.2.0
+PYTEST_TIMEOUT_VERSION=2.4.0
+
+# Backstops so that a hang fails its phase instead of eating CI's 90 minutes (the Rust harness
+# also aborts a test whose broker outlives OXBOW_TEST_TIMEOUT_SECS, pytest-timeout a Python test).
+RUST_PHASE_LIMIT=2400
+PHASE_LIMIT=900
 
 status=0
 logs=$(mktemp -d)
@@ -20,15 +26,16 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     python3 -m venv .venv || { echo "cannot create .venv"; exit 1; }
 fi
-echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION confluent-kafka==$CONFLUENT_KAFKA_VERSION pytest==$PYTEST_VERSION"
+echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION confluent-kafka==$CONFLUENT_KAFKA_VERSION pytest==$PYTEST_VERSION pytest-timeout==$PYTEST_TIMEOUT_VERSION"
 if ! .venv/bin/pip install --quiet --disable-pip-version-check \
-        "kafka-python==$KAFKA_PYTHON_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION" "pytest==$PYTEST_VERSION"; then
+        "kafka-python==$KAFKA_PYTHON_VERSION" "confluent-kafka==$CONFLUENT_KAFKA_VERSION" \
+        "pytest==$PYTEST_VERSION" "pytest-timeout==$PYTEST_TIMEOUT_VERSION"; then
     echo "pip install failed"
     exit 1
 fi
 
 echo "==> cargo test --workspace --no-fail-fast"
-cargo test --workspace --no-fail-fast 2>&1 | tee "$logs/cargo.log"
+timeout --kill-after=20 $RUST_PHASE_LIMIT cargo test --workspace --no-fail-fast 2>&1 | tee "$logs/cargo.log"
 if [ "${PIPESTATUS[0]}" -eq 0 ]; then
     rust_result="passed"
 else
@@ -38,7 +45,7 @@ fi
 
 # Fault injection (I/O errors, ENOSPC, a cleaner killed mid-swap) needs the `failpoints` feature.
 echo "==> cargo test -p oxbow-storage --features failpoints (fault injection)"
-cargo test -p oxbow-storage --features failpoints --test failpoints --test cleaner_failpoints 2>&1 | tee -a "$logs/cargo.log"
+timeout --kill-after=20 $PHASE_LIMIT cargo test -p oxbow-storage --features failpoints --test failpoints --test cleaner_failpoints 2>&1 | tee -a "$logs/cargo.log"
 if [ "${PIPESTATUS[0]}" -ne 0 ]; then
     rust_result="FAILED"
     status=1
@@ -47,7 +54,7 @@ fi
 echo "==> cargo build -p oxbow"
 if cargo build -p oxbow; then
     echo "==> pytest tests/python"
-    .venv/bin/pytest tests/python -q 2>&1 | tee "$logs/pytest.log"
+    timeout --kill-after=20 $PHASE_LIMIT .venv/bin/pytest tests/python -q --timeout=300 2>&1 | tee "$logs/pytest.log"
     rc=${PIPESTATUS[0]}
     if [ $rc -eq 0 ]; then
         python_result="passed"
@@ -70,7 +77,7 @@ if cargo build -p oxbow; then
         status=1
     else
         echo "==> node --test tests/node"
-        (cd tests/node && node --test) 2>&1 | tee "$logs/node.log"
+        (cd tests/node && timeout --kill-after=20 $PHASE_LIMIT node --test) 2>&1 | tee "$logs/node.log"
         if [ "${PIPESTATUS[0]}" -eq 0 ]; then
             node_result="passed"
         else

@@ -5,7 +5,9 @@ use crate::ConfigError;
 const SECTIONS: &[&str] = &["server", "storage", "log", "group"];
 
 /// Variables under `OXBOW_` that are not config overrides.
-const IGNORED: &[&str] = &["OXBOW_BIN", "OXBOW_LOG_LEVEL", "OXBOW_TEST_BIN"];
+const IGNORED: &[&str] = &["OXBOW_BIN", "OXBOW_LOG_LEVEL"];
+/// A prefix reserved for the test harnesses (`OXBOW_TEST_TIMEOUT_SECS`, ...).
+const IGNORED_PREFIX: &str = "OXBOW_TEST_";
 
 pub(crate) fn apply_overrides(
     table: &mut toml::Table,
@@ -15,7 +17,7 @@ pub(crate) fn apply_overrides(
         let Some(rest) = var.strip_prefix("OXBOW_") else {
             continue;
         };
-        if IGNORED.contains(&var.as_str()) {
+        if IGNORED.contains(&var.as_str()) || var.starts_with(IGNORED_PREFIX) {
             continue;
         }
         let lower = rest.to_ascii_lowercase();

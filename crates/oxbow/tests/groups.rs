@@ -70,7 +70,10 @@ async fn given_three_members_when_one_leaves_should_reshare_six_partitions() {
     );
     assert_eq!(union(&members).len(), 6, "every partition is assigned once");
     let leaving = members.pop().unwrap();
-    drop(leaving);
+    assert!(
+        leaving.close_within(CLOSE_LIMIT),
+        "the leaving member closed"
+    );
     let ok = poll_until(&members, Duration::from_secs(30), |ms| {
         ms.iter().all(|m| m.owned().len() == 3)
     });
@@ -148,7 +151,7 @@ async fn given_static_member_when_it_restarts_within_session_should_not_rebalanc
         .collect();
     let old = members.pop().unwrap();
     let old_owned = old.owned();
-    drop(old);
+    assert!(old.close_within(CLOSE_LIMIT), "the static member closed");
     members.push(Member::with_instance(
         &broker,
         &group,
@@ -217,6 +220,9 @@ async fn given_kip848_members_when_third_joins_should_keep_partitions_they_keep(
             revoked.is_disjoint(&kept),
             "member {i} lost a partition it keeps: revoked {revoked:?}, kept {kept:?}"
         );
+    }
+    for (i, m) in members.into_iter().enumerate() {
+        assert!(m.close_within(CLOSE_LIMIT), "member {i} left the group");
     }
 }
 

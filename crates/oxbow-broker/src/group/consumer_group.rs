@@ -28,6 +28,8 @@ pub struct ConsumerMember {
     pub assigned: Assignment,
     /// Partitions it was asked to give up and has not yet confirmed giving up.
     pub revoking: Assignment,
+    /// What the member last said it owns (heartbeats omit it when unchanged).
+    reported: Option<Assignment>,
     last_sent: Option<Assignment>,
     last_seen: Instant,
     revoke_deadline: Option<Instant>,
@@ -201,6 +203,7 @@ impl ConsumerGroup {
                     },
                     assigned,
                     revoking: Assignment::new(),
+                    reported: None,
                     last_sent: None,
                     last_seen: now,
                     revoke_deadline: None,
@@ -358,9 +361,16 @@ impl ConsumerGroup {
                 ..Default::default()
             };
         };
+        if let Some(o) = owned {
+            m.reported = Some(o.clone());
+        }
         let revoke = subtract(&m.assigned, &target);
-        let confirmed =
-            !revoke.is_empty() && owned.is_some_and(|o| intersect(o, &revoke).is_empty());
+        // A heartbeat leaves out owned partitions when they did not change since the last one, so
+        // the revocation may have been confirmed earlier (or the partition never taken up).
+        let confirmed = !revoke.is_empty()
+            && m.reported
+                .as_ref()
+                .is_some_and(|o| intersect(o, &revoke).is_empty());
         if revoke.is_empty() {
             m.revoking.clear();
             m.revoke_deadline = None;
@@ -483,3 +493,7 @@ fn intersect(a: &Assignment, b: &Assignment) -> Assignment {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "consumer_group_tests.rs"]
+mod tests;

@@ -9,6 +9,8 @@
 //! ```
 #![allow(dead_code)]
 
+mod watchdog;
+
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -72,6 +74,7 @@ impl TestBrokerBuilder {
         std::fs::create_dir_all(&data_dir).expect("create data dir");
         let log_path = tmp.path().join("broker.log");
         let mut broker = TestBroker {
+            watch_id: watchdog::register(log_path.clone()),
             child: None,
             port: free_port(),
             data_dir,
@@ -87,6 +90,7 @@ impl TestBrokerBuilder {
 
 /// A running `oxbow serve` child process. Dropping it kills the process.
 pub struct TestBroker {
+    watch_id: u64,
     child: Option<Child>,
     port: u16,
     data_dir: PathBuf,
@@ -159,6 +163,7 @@ impl TestBroker {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn oxbow serve");
+        watchdog::update_pid(self.watch_id, Some(child.id()));
         self.child = Some(child);
         self.wait_ready();
     }
@@ -198,16 +203,7 @@ impl TestBroker {
 
     /// The last `lines` lines of the broker's log.
     pub fn log_tail(&self, lines: usize) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = File::open(&self.log_path) {
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            let _ = f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)));
-            let mut buf = Vec::new();
-            let _ = f.read_to_end(&mut buf);
-            text = String::from_utf8_lossy(&buf).into_owned();
-        }
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        file_tail(&self.log_path, lines)
     }
 
     /// The child's pid, if running.
@@ -223,6 +219,7 @@ impl TestBroker {
                 libc::kill(child.id() as libc::pid_t, libc::SIGKILL);
             }
             let _ = child.wait();
+            watchdog::update_pid(self.watch_id, None);
         }
     }
 
@@ -233,6 +230,7 @@ impl TestBroker {
         unsafe {
             libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
         }
+        watchdog::update_pid(self.watch_id, None);
         let deadline = Instant::now() + STOP_TIMEOUT;
         loop {
             match child.try_wait() {
@@ -414,6 +412,7 @@ impl Drop for TestBroker {
             let _ = child.kill();
             let _ = child.wait();
         }
+        watchdog::release(self.watch_id);
         if std::thread::panicking() {
             eprintln!(
                 "---- oxbow broker log tail ({}) ----\n{}",
@@ -422,6 +421,20 @@ impl Drop for TestBroker {
             );
         }
     }
+}
+
+/// The last `lines` lines of a log file (reading at most its last 64 KiB).
+pub fn file_tail(path: &Path, lines: usize) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = File::open(path) {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)));
+        let mut buf = Vec::new();
+        let _ = f.read_to_end(&mut buf);
+        text = String::from_utf8_lossy(&buf).into_owned();
+    }
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 pub fn admin_opts() -> AdminOptions {

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::mem::ManuallyDrop;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -49,10 +50,43 @@ impl ConsumerContext for Recorder {
     }
 }
 
-/// A subscribed group member.
+/// How long a member may take to leave its group when dropped.
+pub const CLOSE_LIMIT: Duration = Duration::from_secs(20);
+
+/// A subscribed group member. Dropping it closes the consumer (leaving the group) on a helper
+/// thread: librdkafka's close has no time limit, and a test must not hang in a destructor.
 pub struct Member {
-    pub consumer: BaseConsumer<Recorder>,
+    pub consumer: ManuallyDrop<BaseConsumer<Recorder>>,
     pub events: Arc<Mutex<Events>>,
+    closed: bool,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            // SAFETY: the consumer is taken exactly once (guarded by `closed`) and never used again.
+            let consumer = unsafe { ManuallyDrop::take(&mut self.consumer) };
+            if !close_bounded(consumer, CLOSE_LIMIT) {
+                eprintln!(
+                    "a group member did not finish closing within {CLOSE_LIMIT:?}; left behind"
+                );
+            }
+        }
+    }
+}
+
+/// Closes `consumer` on a helper thread; false when that has not finished within `limit` (the
+/// thread is then left to finish, or not, on its own).
+fn close_bounded(consumer: BaseConsumer<Recorder>, limit: Duration) -> bool {
+    let (done_tx, done_rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("member-close".into())
+        .spawn(move || {
+            drop(consumer);
+            let _ = done_tx.send(());
+        });
+    spawned.is_ok() && done_rx.recv_timeout(limit).is_ok()
 }
 
 impl Member {
@@ -102,7 +136,19 @@ impl Member {
             })
             .expect("create group member");
         consumer.subscribe(&[topic]).expect("subscribe");
-        Member { consumer, events }
+        Member {
+            consumer: ManuallyDrop::new(consumer),
+            events,
+            closed: false,
+        }
+    }
+
+    /// Leaves the group and closes the consumer; false unless that finished within `limit`.
+    pub fn close_within(mut self, limit: Duration) -> bool {
+        self.closed = true;
+        // SAFETY: as in Drop; `closed` keeps Drop from taking it again.
+        let consumer = unsafe { ManuallyDrop::take(&mut self.consumer) };
+        close_bounded(consumer, limit)
     }
 
     /// Partitions currently assigned.
