@@ -54,7 +54,7 @@ fi
 echo "==> cargo build -p oxbow"
 if cargo build -p oxbow; then
     echo "==> pytest tests/python"
-    timeout --kill-after=20 $PHASE_LIMIT .venv/bin/pytest tests/python -q --timeout=300 2>&1 | tee "$logs/pytest.log"
+    timeout --kill-after=20 $PHASE_LIMIT .venv/bin/pytest tests/python -q --timeout=300 --timeout-method=thread 2>&1 | tee "$logs/pytest.log"
     rc=${PIPESTATUS[0]}
     if [ $rc -eq 0 ]; then
         python_result="passed"
