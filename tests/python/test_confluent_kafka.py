@@ -124,6 +124,36 @@ def test_given_committed_offsets_when_the_group_resubscribes_should_resume_after
     assert {tp.partition: tp.offset for tp in offsets.topic_partitions} == {0: 10, 1: 10}
 
 
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_given_regex_subscription_when_matching_topics_exist_or_appear_should_read_only_those(broker, topic_name, protocol):
+    prefix = f"{topic_name}-{protocol}"
+    create_topic(broker, f"{prefix}-a", partitions=2)
+    create_topic(broker, f"{prefix}-b")
+    create_topic(broker, f"x{prefix}-a")  # matches "prefix-.*" only if the regex is not anchored
+    for t in (f"{prefix}-a", f"{prefix}-b", f"x{prefix}-a"):
+        produce(broker, t, [{"value": f"{t}/{i}".encode()} for i in range(4)])
+    consumer = Consumer({
+        "bootstrap.servers": broker,
+        "group.id": f"grp-{prefix}",
+        "group.protocol": protocol,
+        "auto.offset.reset": "earliest",
+        "topic.metadata.refresh.interval.ms": 1000,
+    })
+    try:
+        consumer.subscribe([f"^{prefix}-.*"])
+        first = poll_messages(consumer, 8)
+        assert sorted(m.value().decode() for m in first) == sorted(
+            f"{t}/{i}" for t in (f"{prefix}-a", f"{prefix}-b") for i in range(4)
+        )
+        # A topic created after subscribing joins the subscription.
+        create_topic(broker, f"{prefix}-c")
+        produce(broker, f"{prefix}-c", [{"value": f"{prefix}-c/{i}".encode()} for i in range(3)])
+        later = poll_messages(consumer, 3, timeout_s=30)
+        assert sorted(m.value().decode() for m in later) == [f"{prefix}-c/{i}" for i in range(3)]
+    finally:
+        consumer.close()
+
+
 def test_given_admin_client_when_describing_configs_cluster_and_offsets_should_answer(broker, topic_name):
     create_topic(broker, topic_name, partitions=2, configs={"retention.ms": "3600000"})
     base = 1_600_000_000_000

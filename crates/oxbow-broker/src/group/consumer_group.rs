@@ -8,9 +8,23 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::ResponseError;
 use oxbow_config::GroupConfig;
+use regex::Regex;
 use tracing::info;
 
 use super::assignor::{self, AssignInput, Assignment};
+
+/// What the coordinator needs to know about the broker's topics.
+pub trait TopicCatalog {
+    /// A topic's partition count (None: no such topic).
+    fn partition_count(&self, topic: &str) -> Option<i32>;
+    /// The topics a regex subscription may match (internal topics left out), sorted.
+    fn topic_names(&self) -> Vec<String>;
+}
+
+/// A subscription regex as Kafka applies it (RE2/J): it must match the whole topic name.
+fn compile_subscription(regex: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&format!("^(?:{regex})$"))
+}
 
 pub struct ConsumerMember {
     pub id: String,
@@ -22,6 +36,9 @@ pub struct ConsumerMember {
     previous_epoch: i32,
     pub subscribed: Vec<String>,
     pub regex: Option<String>,
+    compiled: Option<Regex>,
+    /// Topics the regex matches now.
+    pub matched: Vec<String>,
     pub server_assignor: Option<String>,
     pub rebalance_timeout_ms: i32,
     /// Partitions the member owns or is being given (includes those it still has to revoke).
@@ -41,6 +58,23 @@ impl ConsumerMember {
     /// What the member should own now.
     pub fn current(&self) -> Assignment {
         subtract(&self.assigned, &self.revoking)
+    }
+
+    /// The topics the member subscribes to: by name, then by its regex.
+    pub fn topics(&self) -> Vec<String> {
+        let set: BTreeSet<&String> = self.subscribed.iter().chain(&self.matched).collect();
+        set.into_iter().cloned().collect()
+    }
+
+    /// Re-evaluates the regex over `names`; true if the matched topics changed.
+    fn resolve(&mut self, names: &[String]) -> bool {
+        let matched: Vec<String> = match &self.compiled {
+            Some(re) => names.iter().filter(|t| re.is_match(t)).cloned().collect(),
+            None => Vec::new(),
+        };
+        let changed = matched != self.matched;
+        self.matched = matched;
+        changed
     }
 }
 
@@ -78,6 +112,8 @@ pub struct ConsumerGroup {
     statics: HashMap<String, String>,
     /// Partition counts of subscribed topics when the target was computed.
     topic_counts: BTreeMap<String, i32>,
+    /// The topic names regexes were last resolved against.
+    resolved_against: Vec<String>,
 }
 
 impl ConsumerGroup {
@@ -91,6 +127,7 @@ impl ConsumerGroup {
             assignor: assignor.to_string(),
             statics: HashMap::new(),
             topic_counts: BTreeMap::new(),
+            resolved_against: Vec::new(),
         }
     }
 
@@ -111,19 +148,15 @@ impl ConsumerGroup {
     }
 
     pub fn subscribed_topics(&self) -> Vec<String> {
-        let set: BTreeSet<&String> = self
-            .members
-            .values()
-            .flat_map(|m| m.subscribed.iter())
-            .collect();
-        set.into_iter().cloned().collect()
+        let set: BTreeSet<String> = self.members.values().flat_map(|m| m.topics()).collect();
+        set.into_iter().collect()
     }
 
-    /// Handles one heartbeat. `counts` gives a topic's partition count (None: no such topic).
+    /// Handles one heartbeat.
     pub fn heartbeat(
         &mut self,
         p: HeartbeatParams,
-        counts: &dyn Fn(&str) -> Option<i32>,
+        topics: &dyn TopicCatalog,
         now: Instant,
     ) -> HeartbeatOutcome {
         let fail = |e: ResponseError, msg: &str| HeartbeatOutcome {
@@ -141,8 +174,22 @@ impl ConsumerGroup {
                 );
             }
         }
+        // An empty regex clears a regex subscription; null leaves it as it was.
+        let regex = match p.regex.as_deref() {
+            None => None,
+            Some("") => Some(None),
+            Some(r) => match compile_subscription(r) {
+                Ok(re) => Some(Some((r.to_string(), re))),
+                Err(e) => {
+                    return fail(
+                        ResponseError::InvalidRegularExpression,
+                        &format!("invalid subscription regex {r:?}: {e}"),
+                    )
+                }
+            },
+        };
         if p.epoch < 0 {
-            return self.leave(p, counts);
+            return self.leave(p, topics);
         }
         let mut changed = false;
         let id = if p.epoch == 0 {
@@ -152,7 +199,11 @@ impl ConsumerGroup {
                 p.member_id.clone()
             };
             let subscribed = p.subscribed.clone().unwrap_or_default();
-            if subscribed.is_empty() && p.regex.is_none() {
+            let (regex, compiled) = match regex.clone().flatten() {
+                Some((r, re)) => (Some(r), Some(re)),
+                None => (None, None),
+            };
+            if subscribed.is_empty() && regex.is_none() {
                 return fail(
                     ResponseError::InvalidRequest,
                     "a joining member must subscribe to topics",
@@ -176,9 +227,11 @@ impl ConsumerGroup {
                 self.statics.insert(inst.clone(), id.clone());
             }
             let rejoin = self.members.remove(&id).is_some();
-            let (epoch, assigned) = match taken {
-                Some(old) if old.subscribed == subscribed => (old.epoch, old.assigned),
-                _ => (0, Assignment::new()),
+            let (epoch, assigned, matched) = match taken {
+                Some(old) if old.subscribed == subscribed && old.regex == regex => {
+                    (old.epoch, old.assigned, old.matched)
+                }
+                _ => (0, Assignment::new(), Vec::new()),
             };
             changed = epoch == 0 || rejoin;
             info!(group = self.group_id, member = id, client_id = p.client_id, host = p.client_host,
@@ -194,7 +247,9 @@ impl ConsumerGroup {
                     epoch,
                     previous_epoch: epoch,
                     subscribed,
-                    regex: p.regex.clone(),
+                    regex,
+                    compiled,
+                    matched,
                     server_assignor: p.server_assignor.clone(),
                     rebalance_timeout_ms: if p.rebalance_timeout_ms > 0 {
                         p.rebalance_timeout_ms
@@ -238,31 +293,58 @@ impl ConsumerGroup {
                     changed = true;
                 }
             }
+            if let Some(r) = regex {
+                let (text, compiled) = match r {
+                    Some((t, re)) => (Some(t), Some(re)),
+                    None => (None, None),
+                };
+                if text != m.regex {
+                    m.regex = text;
+                    m.compiled = compiled;
+                    m.matched.clear();
+                    changed = true;
+                }
+            }
             if p.server_assignor.is_some() && p.server_assignor != m.server_assignor {
                 m.server_assignor = p.server_assignor.clone();
                 changed = true;
             }
             p.member_id.clone()
         };
-        let counts_now = self.counts(counts);
+        changed |= self.resolve_regexes(topics, changed);
+        let counts_now = self.counts(topics);
         if changed || counts_now != self.topic_counts {
             self.bump_with(counts_now);
         }
         self.reconcile(&id, p.owned.as_ref(), p.epoch == 0, now)
     }
 
-    fn counts(&self, counts: &dyn Fn(&str) -> Option<i32>) -> BTreeMap<String, i32> {
+    fn counts(&self, topics: &dyn TopicCatalog) -> BTreeMap<String, i32> {
         self.subscribed_topics()
             .into_iter()
-            .filter_map(|t| counts(&t).map(|n| (t, n)))
+            .filter_map(|t| topics.partition_count(&t).map(|n| (t, n)))
             .collect()
     }
 
-    fn leave(
-        &mut self,
-        p: HeartbeatParams,
-        counts: &dyn Fn(&str) -> Option<i32>,
-    ) -> HeartbeatOutcome {
+    /// Resolves the members' regexes again when the set of topics changed (or `force`); true if
+    /// any member's matched topics changed.
+    fn resolve_regexes(&mut self, topics: &dyn TopicCatalog, force: bool) -> bool {
+        if self.members.values().all(|m| m.compiled.is_none()) {
+            return false;
+        }
+        let names = topics.topic_names();
+        if !force && names == self.resolved_against {
+            return false;
+        }
+        let mut changed = false;
+        for m in self.members.values_mut() {
+            changed |= m.resolve(&names);
+        }
+        self.resolved_against = names;
+        changed
+    }
+
+    fn leave(&mut self, p: HeartbeatParams, topics: &dyn TopicCatalog) -> HeartbeatOutcome {
         let id = match (&p.instance_id, self.members.contains_key(&p.member_id)) {
             (_, true) => p.member_id.clone(),
             (Some(inst), false) => self.statics.get(inst).cloned().unwrap_or_default(),
@@ -295,7 +377,7 @@ impl ConsumerGroup {
             "consumer member left"
         );
         self.remove(&id);
-        let c = self.counts(counts);
+        let c = self.counts(topics);
         self.bump_with(c);
         out
     }
@@ -314,13 +396,14 @@ impl ConsumerGroup {
     /// A new group epoch: recompute the target assignment.
     fn bump_with(&mut self, counts: BTreeMap<String, i32>) {
         self.group_epoch += 1;
-        let inputs: Vec<AssignInput<'_>> = self
+        let member_topics: Vec<(&str, Vec<String>)> = self
             .members
             .values()
-            .map(|m| AssignInput {
-                member_id: &m.id,
-                topics: &m.subscribed,
-            })
+            .map(|m| (m.id.as_str(), m.topics()))
+            .collect();
+        let inputs: Vec<AssignInput<'_>> = member_topics
+            .iter()
+            .map(|(member_id, topics)| AssignInput { member_id, topics })
             .collect();
         let assignor = self
             .members

@@ -7,7 +7,7 @@ use kafka_protocol::ResponseError;
 
 use super::classic::{ClassicGroup, JoinOutcome, JoinParams, Pending, SyncOutcome};
 use super::classic_sync::SyncParams;
-use super::consumer_group::{ConsumerGroup, HeartbeatOutcome, HeartbeatParams};
+use super::consumer_group::{ConsumerGroup, HeartbeatOutcome, HeartbeatParams, TopicCatalog};
 use super::{Group, GroupCoordinator, Protocol};
 use crate::Broker;
 
@@ -135,7 +135,7 @@ impl GroupCoordinator {
             Ok(l) => l,
             Err(e) => return fail(e, "coordinator not available"),
         };
-        let counts = |t: &str| broker.topic(t).map(|s| s.meta.partitions);
+        let topics = BrokerTopics(broker);
         let create = if p.epoch == 0 {
             Some(consumer_group as fn(&str, &oxbow_config::GroupConfig) -> Group)
         } else {
@@ -154,7 +154,7 @@ impl GroupCoordinator {
             }
             match (&mut g.protocol, p.take()) {
                 (Protocol::Consumer(c), Some(params)) => {
-                    Some(c.heartbeat(params, &counts, Instant::now()))
+                    Some(c.heartbeat(params, &topics, Instant::now()))
                 }
                 _ => None,
             }
@@ -178,5 +178,27 @@ impl GroupCoordinator {
                 ..Default::default()
             },
         }
+    }
+}
+
+/// The broker's topics as the KIP-848 coordinator sees them.
+struct BrokerTopics<'a>(&'a Broker);
+
+impl TopicCatalog for BrokerTopics<'_> {
+    fn partition_count(&self, topic: &str) -> Option<i32> {
+        self.0.topic(topic).map(|s| s.meta.partitions)
+    }
+
+    fn topic_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .0
+            .topics
+            .all()
+            .iter()
+            .filter(|t| !t.is_internal())
+            .map(|t| t.meta.name.clone())
+            .collect();
+        names.sort();
+        names
     }
 }
