@@ -225,6 +225,47 @@ async fn given_kip848_members_when_third_joins_should_keep_partitions_they_keep(
 }
 
 #[tokio::test]
+async fn given_kip848_members_when_broker_is_sigkilled_and_restarted_should_keep_their_partitions()
+{
+    let mut broker = fast_broker();
+    let topic = unique_topic("grp-848-restart");
+    broker.create_topic(&topic, 6, &[]).await;
+    let group = unique_topic("g-848-restart");
+    let members: Vec<Member> = (0..2)
+        .map(|_| Member::consumer_protocol(&broker, &group, &topic))
+        .collect();
+    assert!(
+        poll_until(&members, Duration::from_secs(30), |ms| ms
+            .iter()
+            .all(|m| m.owned().len() == 3)),
+        "{:?}",
+        owned_all(&members)
+    );
+    let before = owned_all(&members);
+    for m in &members {
+        m.events.lock().unwrap().revoked.clear();
+    }
+    let assigns_before: Vec<usize> = members
+        .iter()
+        .map(|m| m.events.lock().unwrap().assigns)
+        .collect();
+    broker.kill9();
+    broker.restart();
+    // Several heartbeat intervals against the restarted broker: the group must still know both
+    // members at their epochs, so nobody is fenced into giving its partitions up.
+    poll_for(&members, Duration::from_secs(3));
+    for (i, m) in members.iter().enumerate() {
+        let e = m.events.lock().unwrap();
+        assert!(e.revoked.is_empty(), "member {i} lost {:?}", e.revoked);
+        assert_eq!(
+            e.assigns, assigns_before[i],
+            "member {i} was assigned again"
+        );
+    }
+    assert_eq!(owned_all(&members), before);
+}
+
+#[tokio::test]
 async fn given_manual_commits_when_member_crashes_should_reread_only_uncommitted() {
     let broker = fast_broker();
     let topic = unique_topic("grp-alo");

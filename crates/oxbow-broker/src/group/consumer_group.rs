@@ -12,6 +12,7 @@ use regex::Regex;
 use tracing::info;
 
 use super::assignor::{self, AssignInput, Assignment};
+use super::store::{StoredConsumerGroup, StoredConsumerMember};
 
 /// What the coordinator needs to know about the broker's topics.
 pub trait TopicCatalog {
@@ -114,6 +115,8 @@ pub struct ConsumerGroup {
     topic_counts: BTreeMap<String, i32>,
     /// The topic names regexes were last resolved against.
     resolved_against: Vec<String>,
+    /// Changed since last persisted (membership, epochs or assignments).
+    pub dirty: bool,
 }
 
 impl ConsumerGroup {
@@ -128,7 +131,87 @@ impl ConsumerGroup {
             statics: HashMap::new(),
             topic_counts: BTreeMap::new(),
             resolved_against: Vec::new(),
+            dirty: false,
         }
+    }
+
+    /// The state to persist (everything but timers and what is re-learnt from heartbeats).
+    pub fn to_stored(&self) -> StoredConsumerGroup {
+        StoredConsumerGroup {
+            group_epoch: self.group_epoch,
+            assignment_epoch: self.assignment_epoch,
+            assignor: self.assignor.clone(),
+            target: self.target.clone(),
+            topic_counts: self.topic_counts.clone(),
+            members: self
+                .members
+                .values()
+                .map(|m| StoredConsumerMember {
+                    id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    rack_id: m.rack_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    epoch: m.epoch,
+                    previous_epoch: m.previous_epoch,
+                    subscribed: m.subscribed.clone(),
+                    regex: m.regex.clone(),
+                    matched: m.matched.clone(),
+                    server_assignor: m.server_assignor.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    assigned: m.assigned.clone(),
+                    revoking: m.revoking.clone(),
+                    departed: m.departed,
+                })
+                .collect(),
+        }
+    }
+
+    /// Rebuilds a group from its persisted state after a restart: every member's session (and
+    /// any pending revocation) starts again from `now`.
+    pub fn restore(group_id: &str, st: StoredConsumerGroup, now: Instant) -> Self {
+        let mut g = ConsumerGroup::new(group_id, &st.assignor);
+        g.group_epoch = st.group_epoch;
+        g.assignment_epoch = st.assignment_epoch;
+        g.target = st.target;
+        g.topic_counts = st.topic_counts;
+        for m in st.members {
+            if let Some(inst) = &m.instance_id {
+                g.statics.insert(inst.clone(), m.id.clone());
+            }
+            let compiled = m
+                .regex
+                .as_deref()
+                .and_then(|r| compile_subscription(r).ok());
+            let revoke_deadline = (!m.revoking.is_empty())
+                .then(|| now + Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64));
+            g.members.insert(
+                m.id.clone(),
+                ConsumerMember {
+                    id: m.id,
+                    instance_id: m.instance_id,
+                    rack_id: m.rack_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    epoch: m.epoch,
+                    previous_epoch: m.previous_epoch,
+                    subscribed: m.subscribed,
+                    regex: m.regex,
+                    compiled,
+                    matched: m.matched,
+                    server_assignor: m.server_assignor,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    assigned: m.assigned,
+                    revoking: m.revoking,
+                    reported: None,
+                    last_sent: None,
+                    last_seen: now,
+                    revoke_deadline,
+                    departed: m.departed,
+                },
+            );
+        }
+        g
     }
 
     pub fn state_name(&self) -> &'static str {
@@ -234,6 +317,7 @@ impl ConsumerGroup {
                 _ => (0, Assignment::new(), Vec::new()),
             };
             changed = epoch == 0 || rejoin;
+            self.dirty = true;
             info!(group = self.group_id, member = id, client_id = p.client_id, host = p.client_host,
                 instance = ?p.instance_id, static_rejoin = epoch > 0, "consumer member joined");
             self.members.insert(
@@ -368,6 +452,7 @@ impl ConsumerGroup {
                 "static consumer member left temporarily"
             );
             m.departed = true;
+            self.dirty = true;
             return out;
         }
         info!(
@@ -384,6 +469,7 @@ impl ConsumerGroup {
 
     fn remove(&mut self, id: &str) {
         if let Some(m) = self.members.remove(id) {
+            self.dirty = true;
             if let Some(inst) = &m.instance_id {
                 if self.statics.get(inst).is_some_and(|x| x == id) {
                     self.statics.remove(inst);
@@ -396,6 +482,7 @@ impl ConsumerGroup {
     /// A new group epoch: recompute the target assignment.
     fn bump_with(&mut self, counts: BTreeMap<String, i32>) {
         self.group_epoch += 1;
+        self.dirty = true;
         let member_topics: Vec<(&str, Vec<String>)> = self
             .members
             .values()
@@ -454,15 +541,19 @@ impl ConsumerGroup {
             && m.reported
                 .as_ref()
                 .is_some_and(|o| intersect(o, &revoke).is_empty());
+        let mut changed = false;
         if revoke.is_empty() {
+            changed |= !m.revoking.is_empty();
             m.revoking.clear();
             m.revoke_deadline = None;
         } else if confirmed {
             m.assigned = intersect(&m.assigned, &target);
             m.revoking.clear();
             m.revoke_deadline = None;
+            changed = true;
         } else if !revoke.is_empty() {
             if m.revoking != revoke {
+                changed = true;
                 info!(group = group_id, member = id, revoking = ?revoke, "asking member to revoke partitions");
                 m.revoke_deadline =
                     Some(now + Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64));
@@ -472,6 +563,7 @@ impl ConsumerGroup {
         if m.revoking.is_empty() {
             let next = subtract(&target, &others);
             if m.epoch != assignment_epoch || next != m.assigned {
+                changed = true;
                 m.previous_epoch = m.epoch;
                 m.epoch = assignment_epoch;
                 m.assigned = next;
@@ -483,11 +575,13 @@ impl ConsumerGroup {
         if send {
             m.last_sent = Some(current.clone());
         }
+        let epoch = m.epoch;
+        self.dirty |= changed;
         HeartbeatOutcome {
             error: None,
             message: None,
             member_id: id.to_string(),
-            epoch: m.epoch,
+            epoch,
             assignment: send.then_some(current),
         }
     }

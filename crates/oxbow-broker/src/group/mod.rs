@@ -32,7 +32,7 @@ use tracing::{info, warn};
 use crate::Broker;
 use classic::ClassicGroup;
 use consumer_group::ConsumerGroup;
-use store::{OffsetEntry, StoreRecord, OFFSETS_TOPIC};
+use store::{OffsetEntry, StoreRecord, StoredGroupState, OFFSETS_TOPIC};
 
 /// Which protocol a group speaks.
 pub enum Protocol {
@@ -173,13 +173,21 @@ impl GroupCoordinator {
         let now = Instant::now();
         let mut groups = self.inner.groups.lock();
         for (id, value) in stored_groups {
-            if let Some(g) = value {
-                let mut group = Group::new_classic(&id);
-                group.protocol = Protocol::Classic(ClassicGroup::restore(&id, g, now));
-                groups.insert(id, group);
-            } else {
-                offsets.remove(&id);
-            }
+            let protocol = match value {
+                Some(StoredGroupState::Classic(g)) => {
+                    Protocol::Classic(ClassicGroup::restore(&id, g, now))
+                }
+                Some(StoredGroupState::Consumer(g)) => {
+                    Protocol::Consumer(ConsumerGroup::restore(&id, g, now))
+                }
+                None => {
+                    offsets.remove(&id);
+                    continue;
+                }
+            };
+            let mut group = Group::new_classic(&id);
+            group.protocol = protocol;
+            groups.insert(id, group);
         }
         for (id, offs) in offsets {
             if offs.is_empty() {
@@ -333,15 +341,20 @@ impl Inner {
     /// Writes a classic group's metadata record after a change (not waited for: group metadata
     /// only spares members a rejoin after a restart; offsets are what must be durable).
     pub(crate) fn persist_if_dirty(&self, log: &UnifiedLog, g: &mut Group) {
-        let Protocol::Classic(c) = &mut g.protocol else {
-            return;
+        let state = match &mut g.protocol {
+            Protocol::Classic(c) if c.dirty => {
+                c.dirty = false;
+                StoredGroupState::Classic(c.to_stored(crate::now_ms()))
+            }
+            Protocol::Consumer(c) if c.dirty => {
+                c.dirty = false;
+                StoredGroupState::Consumer(c.to_stored())
+            }
+            _ => return,
         };
-        if !std::mem::take(&mut c.dirty) {
-            return;
-        }
         let rec = StoreRecord::Group {
             group: g.id.clone(),
-            value: Some(c.to_stored(crate::now_ms())),
+            value: Some(state),
         };
         if let Err(e) = store::append(log, &[rec], crate::now_ms()) {
             warn!(group = g.id, error = %e, "cannot persist group metadata");

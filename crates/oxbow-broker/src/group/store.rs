@@ -2,7 +2,9 @@
 //! out: every record's key says what it is (offset commit: key version 1 with group, topic and
 //! partition; group metadata: key version 2 with the group), the value holds the latest state and
 //! a null value (tombstone) deletes it, so a compacted log keeps exactly the live state. The log is
-//! replayed at startup to rebuild every group.
+//! replayed at startup to rebuild every group. A KIP-848 consumer group's state shares the
+//! group-metadata key (so the latest record is the group's state whichever protocol it speaks);
+//! its value, version 100, is JSON.
 
 use std::sync::Arc;
 
@@ -12,6 +14,9 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use oxbow_storage::{StorageError, UnifiedLog};
+use serde::{Deserialize, Serialize};
+
+use super::assignor::Assignment;
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -51,6 +56,47 @@ pub struct StoredGroup {
     pub members: Vec<StoredMember>,
 }
 
+/// A KIP-848 member as persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredConsumerMember {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub epoch: i32,
+    pub previous_epoch: i32,
+    pub subscribed: Vec<String>,
+    pub regex: Option<String>,
+    pub matched: Vec<String>,
+    pub server_assignor: Option<String>,
+    pub rebalance_timeout_ms: i32,
+    pub assigned: Assignment,
+    pub revoking: Assignment,
+    pub departed: bool,
+}
+
+/// A KIP-848 consumer group's state: epochs, target assignment and members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredConsumerGroup {
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub assignor: String,
+    pub target: std::collections::BTreeMap<String, Assignment>,
+    pub topic_counts: std::collections::BTreeMap<String, i32>,
+    pub members: Vec<StoredConsumerMember>,
+}
+
+/// A group's persisted state, by protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredGroupState {
+    Classic(StoredGroup),
+    Consumer(StoredConsumerGroup),
+}
+
+/// Value version of a consumer group's state record.
+const CONSUMER_GROUP_VALUE_VERSION: i16 = 100;
+
 /// What one record of the offsets log says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoreRecord {
@@ -62,7 +108,7 @@ pub enum StoreRecord {
     },
     Group {
         group: String,
-        value: Option<StoredGroup>,
+        value: Option<StoredGroupState>,
     },
 }
 
@@ -99,7 +145,19 @@ impl StoreRecord {
                 put_str(&mut b, &v.metadata);
                 b.put_i64(v.commit_timestamp);
             }
-            StoreRecord::Group { value: Some(g), .. } => {
+            StoreRecord::Group {
+                value: Some(StoredGroupState::Consumer(g)),
+                ..
+            } => {
+                b.put_i16(CONSUMER_GROUP_VALUE_VERSION);
+                // Serialising plain maps, strings and integers cannot fail.
+                let json = serde_json::to_vec(g).unwrap_or_default();
+                b.put_slice(&json);
+            }
+            StoreRecord::Group {
+                value: Some(StoredGroupState::Classic(g)),
+                ..
+            } => {
                 b.put_i16(3);
                 put_str(&mut b, &g.protocol_type);
                 b.put_i32(g.generation);
@@ -168,8 +226,13 @@ impl StoreRecord {
     }
 }
 
-fn parse_group(mut v: Bytes) -> Option<StoredGroup> {
-    let _version = get_i16(&mut v)?;
+fn parse_group(mut v: Bytes) -> Option<StoredGroupState> {
+    let version = get_i16(&mut v)?;
+    if version == CONSUMER_GROUP_VALUE_VERSION {
+        return serde_json::from_slice(&v)
+            .ok()
+            .map(StoredGroupState::Consumer);
+    }
     let protocol_type = get_str(&mut v)?;
     let generation = get_i32(&mut v)?;
     let protocol = get_nstr(&mut v)?;
@@ -189,14 +252,14 @@ fn parse_group(mut v: Bytes) -> Option<StoredGroup> {
             assignment: get_bytes(&mut v)?,
         });
     }
-    Some(StoredGroup {
+    Some(StoredGroupState::Classic(StoredGroup {
         protocol_type,
         generation,
         protocol,
         leader,
         state_timestamp,
         members,
-    })
+    }))
 }
 
 /// Encodes records as one v2 batch (offsets are assigned by the log).
@@ -350,7 +413,7 @@ mod tests {
         };
         let grp = StoreRecord::Group {
             group: "g".into(),
-            value: Some(StoredGroup {
+            value: Some(StoredGroupState::Classic(StoredGroup {
                 protocol_type: "consumer".into(),
                 generation: 4,
                 protocol: Some("range".into()),
@@ -366,7 +429,7 @@ mod tests {
                     subscription: Bytes::from_static(b"sub"),
                     assignment: Bytes::from_static(b"asg"),
                 }],
-            }),
+            })),
         };
         assert_eq!(StoreRecord::parse(off.key(), off.value(), 9), Some(off));
         assert_eq!(StoreRecord::parse(grp.key(), grp.value(), 0), Some(grp));
@@ -376,6 +439,39 @@ mod tests {
         };
         assert_eq!(tomb.value(), None);
         assert_eq!(StoreRecord::parse(tomb.key(), None, 0), Some(tomb));
+    }
+
+    #[test]
+    fn given_consumer_group_state_when_encoded_should_parse_back() {
+        let assigned: Assignment = [("t".to_string(), [0, 2].into_iter().collect())].into();
+        let grp = StoreRecord::Group {
+            group: "g".into(),
+            value: Some(StoredGroupState::Consumer(StoredConsumerGroup {
+                group_epoch: 5,
+                assignment_epoch: 5,
+                assignor: "uniform".into(),
+                target: [("m".to_string(), assigned.clone())].into(),
+                topic_counts: [("t".to_string(), 3)].into(),
+                members: vec![StoredConsumerMember {
+                    id: "m".into(),
+                    instance_id: Some("i".into()),
+                    rack_id: None,
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    epoch: 5,
+                    previous_epoch: 4,
+                    subscribed: vec!["t".into()],
+                    regex: None,
+                    matched: vec![],
+                    server_assignor: None,
+                    rebalance_timeout_ms: 300_000,
+                    assigned,
+                    revoking: Assignment::new(),
+                    departed: false,
+                }],
+            })),
+        };
+        assert_eq!(StoreRecord::parse(grp.key(), grp.value(), 0), Some(grp));
     }
 
     #[test]
