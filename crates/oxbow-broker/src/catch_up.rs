@@ -1,18 +1,24 @@
-//! Reads for consumers that are catching up, paced so they cannot starve producers.
+//! Reads for consumers that are catching up, kept out of the way of producers' fsyncs.
 //!
-//! A fetch from the tail is served from the page cache with `sendfile`. A fetch from an older
-//! segment (a lagging reader, a new consumer group reading from the beginning) would make that
-//! `sendfile` wait for the disk on one of the broker's few async threads, and compete with the
-//! producers' fsyncs for the disk. Such ranges are read here instead: one at a time, on a blocking
-//! thread, at a rate that halves whenever the group-commit latency shows the disk is busy with
-//! durable writes and grows again while it is not (additive increase, multiplicative decrease).
-//! When no producer waits for an fsync, readers go as fast as the disk allows.
+//! A fetch from the tail is served from the page cache with `sendfile`. A range that has left
+//! the page cache (a lagging reader, a new consumer group reading from the beginning) is first
+//! brought back into it here, on a blocking thread (never on the async threads), then sent with
+//! `sendfile` like any other. The kernel's readahead is off for the handles consumers read
+//! through (it would queue megabytes of reads ahead of every read, and producers' fsyncs would
+//! wait behind them), so this module decides how much to read and when:
+//!
+//! - while no producer has waited for an fsync in the last two seconds, the range and the next
+//!   [`AHEAD`] bytes are handed to the kernel at once (`POSIX_FADV_WILLNEED`): full speed;
+//! - otherwise one 256 KiB piece at a time, each held back while an fsync is queued or running
+//!   (at most [`MAX_DEFER`]: the reader is slowed, never starved), at a pace that halves whenever
+//!   the group-commit latency shows the disk is busy and grows again while it is not (additive
+//!   increase, multiplicative decrease).
 
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use oxbow_storage::{FileSlice, LogManager};
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
@@ -25,18 +31,33 @@ const MAX_RATE: u64 = 4 << 30;
 const STEP: u64 = 16 << 20;
 /// The pace changes at most this often.
 const ADJUST_EVERY: Duration = Duration::from_millis(100);
-/// A group commit slower than this (smoothed) means durable writes are waiting on the disk
-/// (an idle fdatasync here takes 0.2–0.4 ms).
-const BUSY_US: u64 = 1_000;
+/// The disk counts as busy when the smoothed group commit takes longer than this many times
+/// what it took while no catch-up read was running ...
+const BUSY_FACTOR: u64 = 2;
+/// ... or longer than this when that is not known yet (an idle fdatasync here takes 0.2–0.4 ms).
+const DEFAULT_IDLE_US: u64 = 400;
+/// Catch-up reads count as idle after this long without one (their baseline is then remeasured).
+const IDLE_AFTER: Duration = Duration::from_secs(1);
 /// Reads go to the disk in pieces this large, each paced on its own, so an fsync never queues
 /// behind a long read.
 const PIECE: usize = 256 << 10;
+/// Producers that needed an fsync this recently make catch-up reads careful.
+const DURABLE_WRITERS_WITHIN_MS: i64 = 2_000;
+/// How far past a full-speed read the kernel is asked to read ahead.
+const AHEAD: u64 = 8 << 20;
+/// The longest a piece waits for producers' fsyncs to finish before it goes anyway.
+const MAX_DEFER: Duration = Duration::from_millis(5);
+/// How often a deferred piece looks again.
+const DEFER_POLL: Duration = Duration::from_micros(50);
 
 pub struct CatchUpReader {
     rate: AtomicU64,
     last_adjust: Mutex<Instant>,
     next_start: Mutex<Instant>,
     one_at_a_time: Semaphore,
+    /// Group-commit latency while no catch-up read ran (µs), and when the last piece was read.
+    idle_fsync_us: AtomicU64,
+    last_piece: Mutex<Instant>,
 }
 
 impl Default for CatchUpReader {
@@ -46,47 +67,89 @@ impl Default for CatchUpReader {
             last_adjust: Mutex::new(Instant::now()),
             next_start: Mutex::new(Instant::now()),
             one_at_a_time: Semaphore::new(1),
+            idle_fsync_us: AtomicU64::new(DEFAULT_IDLE_US),
+            last_piece: Mutex::new(Instant::now() - IDLE_AFTER),
         }
     }
 }
 
 impl CatchUpReader {
-    /// Reads a cold file range into memory, pacing by the producers' fsync latency.
-    pub async fn read(&self, logs: &LogManager, slice: FileSlice) -> std::io::Result<Bytes> {
+    /// Whether producers are waiting for fsyncs now or did so in the last couple of seconds.
+    fn careful(&self, logs: &LogManager) -> bool {
+        logs.durable_write_pending()
+            || logs
+                .recent_fsync_latency_us(crate::now_ms(), DURABLE_WRITERS_WITHIN_MS)
+                .is_some()
+    }
+
+    /// Brings a cold file range into the page cache, then hands it back (no longer cold) to be
+    /// sent with `sendfile`. The bytes pass through a small reused buffer per thread, never a
+    /// fresh allocation per fetch.
+    pub async fn warm(
+        &self,
+        logs: &Arc<LogManager>,
+        slice: FileSlice,
+    ) -> std::io::Result<FileSlice> {
         let _turn = self
             .one_at_a_time
             .acquire()
             .await
             .map_err(std::io::Error::other)?;
-        let mut buf = vec![0u8; slice.len];
+        let done = if self.careful(logs) {
+            self.warm_paced(logs, &slice).await?
+        } else {
+            warm_ahead(&slice).await?
+        };
+        Ok(FileSlice {
+            len: done,
+            cold: false,
+            ..slice
+        })
+    }
+
+    /// Reads `slice` piece by piece at the current pace, each piece waiting (a little) for
+    /// producers' fsyncs; returns how many bytes the file had.
+    async fn warm_paced(
+        &self,
+        logs: &Arc<LogManager>,
+        slice: &FileSlice,
+    ) -> std::io::Result<usize> {
         let mut done = 0usize;
         while done < slice.len {
             let len = PIECE.min(slice.len - done);
             self.pace(logs, len).await;
             let file = slice.file.clone();
+            let logs = logs.clone();
             let at = slice.position + done as u64;
-            let (back, got) = tokio::task::spawn_blocking(move || {
-                let got = read_into(&file, &mut buf[done..done + len], at);
-                (buf, got)
+            let got = tokio::task::spawn_blocking(move || {
+                let deferred_since = std::time::Instant::now();
+                while logs.durable_write_pending() && deferred_since.elapsed() < MAX_DEFER {
+                    std::thread::sleep(DEFER_POLL);
+                }
+                read_through(&file, at, len)
             })
             .await
-            .map_err(std::io::Error::other)?;
-            buf = back;
-            let got = got?;
+            .map_err(std::io::Error::other)??;
             done += got;
             if got < len {
                 break;
             }
         }
-        buf.truncate(done);
-        Ok(Bytes::from(buf))
+        Ok(done)
     }
 
     /// Waits for this piece's turn at the current pace, adjusting the pace first.
     async fn pace(&self, logs: &LogManager, len: usize) {
-        let busy = logs
-            .recent_fsync_latency_us(crate::now_ms(), 2_000)
-            .is_some_and(|latency| latency > BUSY_US);
+        let latency = logs.recent_fsync_latency_us(crate::now_ms(), 2_000);
+        {
+            let mut last = self.last_piece.lock();
+            if let Some(l) = latency.filter(|_| last.elapsed() >= IDLE_AFTER) {
+                self.idle_fsync_us.store(l.max(1), Ordering::Relaxed);
+            }
+            *last = Instant::now();
+        }
+        let idle = self.idle_fsync_us.load(Ordering::Relaxed);
+        let busy = latency.is_some_and(|l| l > idle.saturating_mul(BUSY_FACTOR));
         let mut rate = self.rate.load(Ordering::Relaxed);
         {
             let mut last = self.last_adjust.lock();
@@ -114,6 +177,55 @@ impl CatchUpReader {
     pub fn rate(&self) -> u64 {
         self.rate.load(Ordering::Relaxed)
     }
+}
+
+/// Reads `slice` while nobody waits for the disk: the kernel is asked for it and for the next
+/// [`AHEAD`] bytes at once (many reads in flight), so this is quick and the reader's next fetches
+/// find their data in the page cache.
+async fn warm_ahead(slice: &FileSlice) -> std::io::Result<usize> {
+    let slice = slice.clone();
+    tokio::task::spawn_blocking(move || {
+        advise_willneed(&slice.file, slice.position, slice.len as u64 + AHEAD);
+        read_through(&slice.file, slice.position, slice.len)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Asks the kernel to read a file range into the page cache in the background.
+fn advise_willneed(file: &std::fs::File, at: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(at), Ok(len)) = (libc::off_t::try_from(at), libc::off_t::try_from(len)) else {
+        return;
+    };
+    // SAFETY: posix_fadvise on an open descriptor; it only schedules reads into the cache.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), at, len, libc::POSIX_FADV_WILLNEED);
+    }
+}
+
+/// Reads `len` bytes from `at` (or up to the end of the file) through this thread's scratch
+/// buffer, which leaves them in the page cache; returns how many there were.
+fn read_through(file: &std::fs::File, at: u64, len: usize) -> std::io::Result<usize> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.len() < PIECE {
+            scratch.resize(PIECE, 0);
+        }
+        let mut done = 0usize;
+        while done < len {
+            let want = PIECE.min(len - done);
+            let got = read_into(file, &mut scratch[..want], at + done as u64)?;
+            done += got;
+            if got < want {
+                break;
+            }
+        }
+        Ok(done)
+    })
 }
 
 /// Fills as much of `buf` from `at` as the file holds (a partial trailing batch is fine to send).

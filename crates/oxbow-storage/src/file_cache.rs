@@ -33,7 +33,7 @@ impl FileCache {
                 return Ok(f);
             }
         }
-        let f = Arc::new(File::open(path)?);
+        let f = Arc::new(crate::log_segment::without_readahead(File::open(path)?));
         if entries.len() >= self.capacity {
             entries.pop_front();
         }

@@ -3,7 +3,7 @@
 //! advances recovery points, then completes all the waiters.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -26,6 +26,8 @@ pub(crate) struct Flusher {
     latency_us: Arc<AtomicU64>,
     /// When the last group commit finished (ms since the epoch).
     last_flush_ms: Arc<AtomicU64>,
+    /// Requests submitted and not yet answered: someone is waiting for the disk right now.
+    pending: Arc<AtomicUsize>,
     sender: Mutex<Option<Sender<FlushRequest>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -35,13 +37,15 @@ impl Flusher {
         let (sender, receiver) = mpsc::channel();
         let latency_us = Arc::new(AtomicU64::new(0));
         let last_flush_ms = Arc::new(AtomicU64::new(0));
-        let (stats, last) = (latency_us.clone(), last_flush_ms.clone());
+        let pending = Arc::new(AtomicUsize::new(0));
+        let (stats, last, waiting) = (latency_us.clone(), last_flush_ms.clone(), pending.clone());
         let thread = std::thread::Builder::new()
             .name(name)
-            .spawn(move || run(receiver, &stats, &last))?;
+            .spawn(move || run(receiver, &stats, &last, &waiting))?;
         Ok(Self {
             latency_us,
             last_flush_ms,
+            pending,
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
         })
@@ -55,6 +59,7 @@ impl Flusher {
             return rx;
         }
         let request = FlushRequest { targets, done };
+        self.pending.fetch_add(1, Ordering::AcqRel);
         let rejected = match self.sender.lock().as_ref() {
             Some(s) => s.send(request).err().map(|e| e.0),
             None => Some(request),
@@ -62,9 +67,15 @@ impl Flusher {
         if let Some(req) = rejected {
             // The flusher has stopped: flush inline so callers still get an answer.
             let result = flush_targets(&req.targets);
+            self.pending.fetch_sub(1, Ordering::AcqRel);
             let _ = req.done.send(result);
         }
         rx
+    }
+
+    /// Whether a durable write is queued or being fsynced right now.
+    pub fn busy(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
     }
 
     /// Smoothed group-commit duration in microseconds (0 before the first one).
@@ -101,7 +112,12 @@ fn flush_targets(targets: &[(Arc<UnifiedLog>, i64)]) -> Result<()> {
     Ok(())
 }
 
-fn run(receiver: Receiver<FlushRequest>, latency_us: &AtomicU64, last_flush_ms: &AtomicU64) {
+fn run(
+    receiver: Receiver<FlushRequest>,
+    latency_us: &AtomicU64,
+    last_flush_ms: &AtomicU64,
+    pending: &AtomicUsize,
+) {
     while let Ok(first) = receiver.recv() {
         let started = std::time::Instant::now();
         let mut batch = vec![first];
@@ -143,6 +159,7 @@ fn run(receiver: Receiver<FlushRequest>, latency_us: &AtomicU64, last_flush_ms: 
                 None => Ok(()),
                 Some(e) => Err(copy_error(e)),
             };
+            pending.fetch_sub(1, Ordering::AcqRel);
             let _ = req.done.send(result);
         }
     }

@@ -281,6 +281,11 @@ impl LogManager {
         self.flusher.latency_us()
     }
 
+    /// Whether a producer is waiting for an fsync right now (queued or in progress).
+    pub fn durable_write_pending(&self) -> bool {
+        self.flusher.busy()
+    }
+
     /// The smoothed group-commit duration if producers have needed an fsync in the last
     /// `within_ms`; None when nobody is waiting for durability.
     pub fn recent_fsync_latency_us(&self, now_ms: i64, within_ms: i64) -> Option<u64> {

@@ -69,7 +69,7 @@ impl LogSegment {
             .create(true)
             .truncate(true)
             .open(&seg.log_path)?;
-        seg.file = Some(Arc::new(file));
+        seg.file = Some(Arc::new(without_readahead(file)));
         for p in [seg.offset_index.path(), seg.time_index.path()] {
             remove_if_exists(p)?;
         }
@@ -113,7 +113,7 @@ impl LogSegment {
                 .read(true)
                 .write(true)
                 .open(&self.log_path)?;
-            self.file = Some(Arc::new(f));
+            self.file = Some(Arc::new(without_readahead(f)));
         }
         Ok(())
     }
@@ -452,6 +452,21 @@ pub fn find_batch(
         pos += h.size() as u64;
     }
     Ok(None)
+}
+
+/// Turns the kernel's readahead off for a handle that serves consumers (`POSIX_FADV_RANDOM`).
+/// Data near the tail is in the page cache anyway, and the broker reads older data itself (see
+/// the broker's `catch_up` module): with readahead on, each read of a range that has left the
+/// cache would make the kernel queue megabytes of reads ahead, which producers' fsyncs then wait
+/// behind. Recovery and the cleaner open their own handles and keep readahead.
+pub fn without_readahead(file: File) -> File {
+    use std::os::fd::AsRawFd;
+    // SAFETY: posix_fadvise on an open descriptor we own; it only sets a hint on the open file.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
+    if rc != 0 {
+        tracing::debug!(error = %io::Error::from_raw_os_error(rc), "posix_fadvise(RANDOM) failed");
+    }
+    file
 }
 
 /// Whether the pages at the start, middle and end of a file range are in the page cache, found

@@ -86,6 +86,10 @@ pub(crate) struct SegmentSlice {
     pub end: u64,
 }
 
+/// How far behind the end of the active segment a read must start before its pages are probed
+/// for residency (nearer, they were written recently and are in the page cache).
+const ACTIVE_COLD_DISTANCE: u64 = 32 << 20;
+
 pub struct UnifiedLog {
     tp: TopicPartition,
     dir: PathBuf,
@@ -423,6 +427,7 @@ impl UnifiedLog {
     /// Like [`read`](Self::read), but returns the records as a file range to send without copying
     /// when the whole rest of the segment is below `upper_bound` (the usual case: reading up to the
     /// high watermark). Otherwise the records come back in `ReadResult::records`, as from `read`.
+    /// A range that has left the page cache comes back `cold`.
     pub fn read_slice(
         &self,
         offset: i64,
@@ -471,7 +476,11 @@ impl UnifiedLog {
         }
         // Older segments are usually not in the page cache, but a reader just behind the tail
         // reads them from memory: probe the range's pages without blocking before calling it cold.
-        let cold = slice.path != active_path && !log_segment::is_cached(&slice.file, pos, len);
+        // In the active segment only a range far behind its end can have left the cache (a big
+        // active segment read from its start after a restart, say).
+        let far_behind = slice.end.saturating_sub(pos + len as u64) > ACTIVE_COLD_DISTANCE;
+        let cold = (slice.path != active_path || far_behind)
+            && !log_segment::is_cached(&slice.file, pos, len);
         Ok((
             result,
             Some(FileSlice {

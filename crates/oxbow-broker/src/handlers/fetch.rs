@@ -202,8 +202,8 @@ impl Pass {
     }
 }
 
-/// Reads the ranges of older segments into memory through the catch-up pacer, off the async
-/// threads; tail ranges stay file ranges for `sendfile`.
+/// Brings ranges that have left the page cache into it through the catch-up reader, off the
+/// async threads; then they are sent with `sendfile` like tail ranges.
 async fn read_cold(broker: &Broker, mut pass: Pass) -> Pass {
     for part in &mut pass.parts {
         let Records::File(f) = &part.records else {
@@ -212,8 +212,8 @@ async fn read_cold(broker: &Broker, mut pass: Pass) -> Pass {
         if !f.cold {
             continue;
         }
-        part.records = match broker.catch_up.read(&broker.logs, f.clone()).await {
-            Ok(bytes) => Records::Bytes(bytes),
+        part.records = match broker.catch_up.warm(&broker.logs, f.clone()).await {
+            Ok(warm) => Records::File(warm),
             Err(e) => {
                 tracing::warn!(partition = part.index, error = %e, "reading an older segment failed");
                 Records::Bytes(Bytes::new())
