@@ -185,20 +185,8 @@ async fn given_kip848_members_when_third_joins_should_keep_partitions_they_keep(
     let topic = unique_topic("grp-848");
     broker.create_topic(&topic, 6, &[]).await;
     let group = unique_topic("g-848");
-    let mut members: Vec<Member> = (0..2)
-        .map(|_| Member::consumer_protocol(&broker, &group, &topic))
-        .collect();
-    assert!(
-        poll_until(&members, Duration::from_secs(30), |ms| ms
-            .iter()
-            .all(|m| m.owned().len() == 3)),
-        "{:?}",
-        owned_all(&members)
-    );
+    let mut members = two_kip848_members_sharing_six(&broker, &group, &topic);
     let before: Vec<BTreeSet<i32>> = members.iter().map(Member::owned).collect();
-    for m in &members {
-        m.events.lock().unwrap().revoked.clear();
-    }
     members.push(Member::consumer_protocol(&broker, &group, &topic));
     assert!(
         poll_until(&members, Duration::from_secs(30), |ms| ms
@@ -231,20 +219,8 @@ async fn given_kip848_members_when_broker_is_sigkilled_and_restarted_should_keep
     let topic = unique_topic("grp-848-restart");
     broker.create_topic(&topic, 6, &[]).await;
     let group = unique_topic("g-848-restart");
-    let members: Vec<Member> = (0..2)
-        .map(|_| Member::consumer_protocol(&broker, &group, &topic))
-        .collect();
-    assert!(
-        poll_until(&members, Duration::from_secs(30), |ms| ms
-            .iter()
-            .all(|m| m.owned().len() == 3)),
-        "{:?}",
-        owned_all(&members)
-    );
+    let members = two_kip848_members_sharing_six(&broker, &group, &topic);
     let before = owned_all(&members);
-    for m in &members {
-        m.events.lock().unwrap().revoked.clear();
-    }
     let assigns_before: Vec<usize> = members
         .iter()
         .map(|m| m.events.lock().unwrap().assigns)
@@ -320,4 +296,23 @@ async fn given_manual_commits_when_member_crashes_should_reread_only_uncommitted
         uncommitted.is_subset(&reread),
         "uncommitted records were re-read"
     );
+}
+
+/// Two KIP-848 members of `group` once they hold three of `topic`'s six partitions each, with
+/// the revocations of getting there forgotten.
+fn two_kip848_members_sharing_six(broker: &TestBroker, group: &str, topic: &str) -> Vec<Member> {
+    let members: Vec<Member> = (0..2)
+        .map(|_| Member::consumer_protocol(broker, group, topic))
+        .collect();
+    assert!(
+        poll_until(&members, Duration::from_secs(30), |ms| ms
+            .iter()
+            .all(|m| m.owned().len() == 3)),
+        "{:?}",
+        owned_all(&members)
+    );
+    for m in &members {
+        m.events.lock().unwrap().revoked.clear();
+    }
+    members
 }
