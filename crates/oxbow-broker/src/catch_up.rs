@@ -1,17 +1,20 @@
 //! Reads for consumers that are catching up, kept out of the way of producers' fsyncs.
 //!
-//! A fetch from the tail is served from the page cache with `sendfile`. A range that has left
-//! the page cache (a lagging reader, a new consumer group reading from the beginning) is first
-//! brought back into it here, on a blocking thread (never on the async threads), then sent with
-//! `sendfile` like any other. The kernel's readahead is off for the handles consumers read
-//! through (it would queue megabytes of reads ahead of every read, and producers' fsyncs would
-//! wait behind them), so this module decides how much to read and when:
+//! A fetch from the tail is served from the page cache with `sendfile`. So is a range that has
+//! left the page cache (a lagging reader, a new consumer group reading from the beginning) while
+//! no producer waits for fsyncs: the kernel's readahead keeps ahead of the reader.
 //!
-//! - while no producer has waited for an fsync in the last two seconds, the range and the next
-//!   [`AHEAD`] bytes are handed to the kernel at once (`POSIX_FADV_WILLNEED`): full speed;
-//! - otherwise one 256 KiB piece at a time, each held back while an fsync is queued or running
-//!   (at most [`MAX_DEFER`]: the reader is slowed, never starved), at a pace that halves whenever
-//!   the group-commit latency shows the disk is busy and grows again while it is not (additive
+//! While producers do wait for fsyncs ([`CatchUpReader::careful`]), that readahead would queue
+//! megabytes of disk reads (this disk's `read_ahead_kb` is 8 MiB) that every fsync then waits
+//! behind. So the fetch reads such ranges through a second handle with readahead off (the
+//! kernel's asynchronous readahead, once started on a handle, cannot be stopped on it), finds
+//! them uncached, and hands them here; they are brought into the page cache on a blocking thread
+//! (never on the async threads), then sent with `sendfile` like any other:
+//!
+//! - one 256 KiB piece at a time, each held back while an fsync is queued or running (at most
+//!   [`MAX_DEFER`]: the reader is slowed, never starved);
+//! - at a pace that halves whenever the group-commit latency shows the disk is busy (over twice
+//!   what it was with no catch-up read running) and grows again while it is not (additive
 //!   increase, multiplicative decrease).
 
 use std::os::unix::fs::FileExt;
@@ -43,8 +46,6 @@ const IDLE_AFTER: Duration = Duration::from_secs(1);
 const PIECE: usize = 256 << 10;
 /// Producers that needed an fsync this recently make catch-up reads careful.
 const DURABLE_WRITERS_WITHIN_MS: i64 = 2_000;
-/// How far past a full-speed read the kernel is asked to read ahead.
-const AHEAD: u64 = 8 << 20;
 /// The longest a piece waits for producers' fsyncs to finish before it goes anyway.
 const MAX_DEFER: Duration = Duration::from_millis(5);
 /// How often a deferred piece looks again.
@@ -74,17 +75,18 @@ impl Default for CatchUpReader {
 }
 
 impl CatchUpReader {
-    /// Whether producers are waiting for fsyncs now or did so in the last couple of seconds.
-    fn careful(&self, logs: &LogManager) -> bool {
+    /// Whether producers are waiting for fsyncs now or did so in the last couple of seconds: then
+    /// uncached ranges are read without readahead and warmed here.
+    pub fn careful(&self, logs: &LogManager) -> bool {
         logs.durable_write_pending()
             || logs
                 .recent_fsync_latency_us(crate::now_ms(), DURABLE_WRITERS_WITHIN_MS)
                 .is_some()
     }
 
-    /// Brings a cold file range into the page cache, then hands it back (no longer cold) to be
-    /// sent with `sendfile`. The bytes pass through a small reused buffer per thread, never a
-    /// fresh allocation per fetch.
+    /// Brings a cold file range into the page cache in paced pieces, then hands it back (no
+    /// longer cold) to be sent with `sendfile`. The bytes pass through a small reused buffer per
+    /// thread, never a fresh allocation per fetch.
     pub async fn warm(
         &self,
         logs: &Arc<LogManager>,
@@ -95,11 +97,7 @@ impl CatchUpReader {
             .acquire()
             .await
             .map_err(std::io::Error::other)?;
-        let done = if self.careful(logs) {
-            self.warm_paced(logs, &slice).await?
-        } else {
-            warm_ahead(&slice).await?
-        };
+        let done = self.warm_paced(logs, &slice).await?;
         Ok(FileSlice {
             len: done,
             cold: false,
@@ -176,31 +174,6 @@ impl CatchUpReader {
     /// The current pace in bytes per second.
     pub fn rate(&self) -> u64 {
         self.rate.load(Ordering::Relaxed)
-    }
-}
-
-/// Reads `slice` while nobody waits for the disk: the kernel is asked for it and for the next
-/// [`AHEAD`] bytes at once (many reads in flight), so this is quick and the reader's next fetches
-/// find their data in the page cache.
-async fn warm_ahead(slice: &FileSlice) -> std::io::Result<usize> {
-    let slice = slice.clone();
-    tokio::task::spawn_blocking(move || {
-        advise_willneed(&slice.file, slice.position, slice.len as u64 + AHEAD);
-        read_through(&slice.file, slice.position, slice.len)
-    })
-    .await
-    .map_err(std::io::Error::other)?
-}
-
-/// Asks the kernel to read a file range into the page cache in the background.
-fn advise_willneed(file: &std::fs::File, at: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    let (Ok(at), Ok(len)) = (libc::off_t::try_from(at), libc::off_t::try_from(len)) else {
-        return;
-    };
-    // SAFETY: posix_fadvise on an open descriptor; it only schedules reads into the cache.
-    unsafe {
-        libc::posix_fadvise(file.as_raw_fd(), at, len, libc::POSIX_FADV_WILLNEED);
     }
 }
 

@@ -69,7 +69,7 @@ impl LogSegment {
             .create(true)
             .truncate(true)
             .open(&seg.log_path)?;
-        seg.file = Some(Arc::new(without_readahead(file)));
+        seg.file = Some(Arc::new(file));
         for p in [seg.offset_index.path(), seg.time_index.path()] {
             remove_if_exists(p)?;
         }
@@ -113,7 +113,7 @@ impl LogSegment {
                 .read(true)
                 .write(true)
                 .open(&self.log_path)?;
-            self.file = Some(Arc::new(without_readahead(f)));
+            self.file = Some(Arc::new(f));
         }
         Ok(())
     }
@@ -454,11 +454,11 @@ pub fn find_batch(
     Ok(None)
 }
 
-/// Turns the kernel's readahead off for a handle that serves consumers (`POSIX_FADV_RANDOM`).
-/// Data near the tail is in the page cache anyway, and the broker reads older data itself (see
-/// the broker's `catch_up` module): with readahead on, each read of a range that has left the
-/// cache would make the kernel queue megabytes of reads ahead, which producers' fsyncs then wait
-/// behind. Recovery and the cleaner open their own handles and keep readahead.
+/// Turns the kernel's readahead off for a handle (`POSIX_FADV_RANDOM`): each read then reads
+/// just what it asks for. Readers catching up while producers wait for fsyncs read through such
+/// handles (see the broker's `catch_up` module): with readahead on, each read of a range that has
+/// left the cache would make the kernel queue megabytes of reads ahead, which the fsyncs then
+/// wait behind.
 pub fn without_readahead(file: File) -> File {
     use std::os::fd::AsRawFd;
     // SAFETY: posix_fadvise on an open descriptor we own; it only sets a hint on the open file.

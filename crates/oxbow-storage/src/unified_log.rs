@@ -427,13 +427,16 @@ impl UnifiedLog {
     /// Like [`read`](Self::read), but returns the records as a file range to send without copying
     /// when the whole rest of the segment is below `upper_bound` (the usual case: reading up to the
     /// high watermark). Otherwise the records come back in `ReadResult::records`, as from `read`.
-    /// A range that has left the page cache comes back `cold`.
+    /// A range that has left the page cache comes back `cold`. `readahead` false reads through a
+    /// handle with the kernel's readahead off (readers catching up while producers wait for
+    /// fsyncs).
     pub fn read_slice(
         &self,
         offset: i64,
         max_bytes: usize,
         upper_bound: i64,
         min_one: bool,
+        readahead: bool,
     ) -> Result<(ReadResult, Option<FileSlice>)> {
         self.check_usable()?;
         let (slice, result, whole_segment_visible, active_path) = {
@@ -453,9 +456,22 @@ impl UnifiedLog {
                 .read(offset, max_bytes, upper_bound, min_one)
                 .map(|r| (r, None));
         }
-        let Some(slice) = slice else {
+        let Some(mut slice) = slice else {
             return Ok((result, None));
         };
+        // A range that may have left the page cache: an older segment, or far behind the end of
+        // the active one.
+        let maybe_cold = slice.path != active_path
+            || slice.end.saturating_sub(slice.start) > ACTIVE_COLD_DISTANCE;
+        if maybe_cold && !readahead {
+            // Before the first read of it: the kernel's readahead, once started on a handle,
+            // cannot be stopped on that handle.
+            slice.file = self
+                .ctx
+                .file_cache
+                .get_or_open_without_readahead(&slice.path)
+                .map_err(|e| self.ctx.failure.io_error(&slice.path, "open segment", e))?;
+        }
         let io = |e| self.ctx.failure.io_error(&slice.path, "read", e);
         let Some((pos, first)) =
             log_segment::find_batch(&slice.file, slice.start, slice.end, offset).map_err(io)?
@@ -478,9 +494,9 @@ impl UnifiedLog {
         // reads them from memory: probe the range's pages without blocking before calling it cold.
         // In the active segment only a range far behind its end can have left the cache (a big
         // active segment read from its start after a restart, say).
-        let far_behind = slice.end.saturating_sub(pos + len as u64) > ACTIVE_COLD_DISTANCE;
-        let cold = (slice.path != active_path || far_behind)
-            && !log_segment::is_cached(&slice.file, pos, len);
+        // Probed only when it matters: with readahead on, the range is sent as it is anyway, and
+        // a probe of an uncached page would itself start the kernel's readahead there.
+        let cold = maybe_cold && !readahead && !log_segment::is_cached(&slice.file, pos, len);
         Ok((
             result,
             Some(FileSlice {

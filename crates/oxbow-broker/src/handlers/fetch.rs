@@ -120,8 +120,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         let broker = broker.clone();
         let (version, correlation_id) = (plan.version, plan.correlation_id);
         return Reply::LaterEncoded(Box::pin(async move {
+            let readahead = !broker.catch_up.careful(&broker.logs);
             let (plan, partitions, pass) = match tokio::task::spawn_blocking(move || {
-                let pass = read_once(&plan, &partitions);
+                let pass = read_once(&plan, &partitions, readahead);
                 (plan, partitions, pass)
             })
             .await
@@ -141,7 +142,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
             assemble(&broker, &plan, pass)
         }));
     }
-    let pass = read_once(&plan, &partitions);
+    let pass = read_once(&plan, &partitions, !broker.catch_up.careful(&broker.logs));
     let ready = pass.total >= plan.min_bytes
         || pass.any_error
         || max_wait == 0
@@ -164,7 +165,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
             for w in &mut waits {
                 w.as_mut().enable();
             }
-            let pass = read_once(&plan, &partitions);
+            let pass = read_once(&plan, &partitions, !broker.catch_up.careful(&broker.logs));
             if pass.total >= plan.min_bytes
                 || pass.any_error
                 || tokio::time::Instant::now() >= deadline
@@ -175,7 +176,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
             tokio::select! {
                 _ = futures::future::select_all(waits) => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    let pass = read_once(&plan, &partitions);
+                    let pass = read_once(&plan, &partitions, !broker.catch_up.careful(&broker.logs));
                     let pass = read_cold(&broker, pass).await;
                     return assemble(&broker, &plan, pass);
                 }
@@ -202,14 +203,24 @@ impl Pass {
     }
 }
 
-/// Brings ranges that have left the page cache into it through the catch-up reader, off the
-/// async threads; then they are sent with `sendfile` like tail ranges.
+/// Ranges that have left the page cache. While producers wait for fsyncs, `read_once` read them
+/// through handles without readahead and they are brought into the cache here by the catch-up
+/// reader, in paced pieces off the async threads; otherwise they go out as they are, the kernel's
+/// readahead keeping ahead of the reader. Either way they are sent with `sendfile`.
 async fn read_cold(broker: &Broker, mut pass: Pass) -> Pass {
+    let careful = broker.catch_up.careful(&broker.logs);
     for part in &mut pass.parts {
         let Records::File(f) = &part.records else {
             continue;
         };
         if !f.cold {
+            continue;
+        }
+        if !careful {
+            part.records = Records::File(oxbow_storage::FileSlice {
+                cold: false,
+                ..f.clone()
+            });
             continue;
         }
         part.records = match broker.catch_up.warm(&broker.logs, f.clone()).await {
@@ -225,7 +236,7 @@ async fn read_cold(broker: &Broker, mut pass: Pass) -> Pass {
 
 /// Reads each partition once, within the byte limits. Records stay in the segment files
 /// (sent with `sendfile`) whenever they can.
-fn read_once(plan: &Plan, partitions: &[Option<Arc<Partition>>]) -> Pass {
+fn read_once(plan: &Plan, partitions: &[Option<Arc<Partition>>], readahead: bool) -> Pass {
     let mut remaining = plan.max_bytes;
     let mut total = 0usize;
     let mut any_error = false;
@@ -259,7 +270,7 @@ fn read_once(plan: &Plan, partitions: &[Option<Arc<Partition>>]) -> Pass {
                     .unwrap_or(0)
                     .min(remaining);
                 let min_one = total == 0;
-                match log.read_slice(target.fetch_offset, limit, upper, min_one) {
+                match log.read_slice(target.fetch_offset, limit, upper, min_one, readahead) {
                     Ok((r, slice)) => {
                         out.high_watermark = r.high_watermark;
                         out.last_stable_offset = r.last_stable_offset;
