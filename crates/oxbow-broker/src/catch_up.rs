@@ -69,7 +69,11 @@ impl Default for CatchUpReader {
             next_start: Mutex::new(Instant::now()),
             one_at_a_time: Semaphore::new(1),
             idle_fsync_us: AtomicU64::new(DEFAULT_IDLE_US),
-            last_piece: Mutex::new(Instant::now() - IDLE_AFTER),
+            last_piece: Mutex::new(
+                Instant::now()
+                    .checked_sub(IDLE_AFTER)
+                    .unwrap_or_else(Instant::now),
+            ),
         }
     }
 }
