@@ -101,21 +101,6 @@ impl CatchUpReader {
             .acquire()
             .await
             .map_err(std::io::Error::other)?;
-        let done = self.warm_paced(logs, &slice).await?;
-        Ok(FileSlice {
-            len: done,
-            cold: false,
-            ..slice
-        })
-    }
-
-    /// Reads `slice` piece by piece at the current pace, each piece waiting (a little) for
-    /// producers' fsyncs; returns how many bytes the file had.
-    async fn warm_paced(
-        &self,
-        logs: &Arc<LogManager>,
-        slice: &FileSlice,
-    ) -> std::io::Result<usize> {
         let mut done = 0usize;
         while done < slice.len {
             let len = PIECE.min(slice.len - done);
@@ -137,7 +122,11 @@ impl CatchUpReader {
                 break;
             }
         }
-        Ok(done)
+        Ok(FileSlice {
+            len: done,
+            cold: false,
+            ..slice
+        })
     }
 
     /// Waits for this piece's turn at the current pace, adjusting the pace first.
@@ -174,15 +163,10 @@ impl CatchUpReader {
         };
         tokio::time::sleep_until(start).await;
     }
-
-    /// The current pace in bytes per second.
-    pub fn rate(&self) -> u64 {
-        self.rate.load(Ordering::Relaxed)
-    }
 }
 
-/// Reads `len` bytes from `at` (or up to the end of the file) through this thread's scratch
-/// buffer, which leaves them in the page cache; returns how many there were.
+/// Reads one piece (`len` ≤ [`PIECE`] bytes from `at`, or up to the end of the file) through this
+/// thread's scratch buffer, which leaves it in the page cache; returns how many bytes there were.
 fn read_through(file: &std::fs::File, at: u64, len: usize) -> std::io::Result<usize> {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -192,16 +176,7 @@ fn read_through(file: &std::fs::File, at: u64, len: usize) -> std::io::Result<us
         if scratch.len() < PIECE {
             scratch.resize(PIECE, 0);
         }
-        let mut done = 0usize;
-        while done < len {
-            let want = PIECE.min(len - done);
-            let got = read_into(file, &mut scratch[..want], at + done as u64)?;
-            done += got;
-            if got < want {
-                break;
-            }
-        }
-        Ok(done)
+        read_into(file, &mut scratch[..len.min(PIECE)], at)
     })
 }
 

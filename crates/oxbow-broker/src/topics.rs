@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -79,6 +80,8 @@ pub struct TopicRegistry {
     dir: PathBuf,
     by_name: RwLock<BTreeMap<String, Arc<TopicState>>>,
     by_id: RwLock<HashMap<uuid::Uuid, String>>,
+    /// Bumped whenever a topic is created, changed or deleted.
+    generation: AtomicU64,
 }
 
 impl TopicRegistry {
@@ -120,6 +123,7 @@ impl TopicRegistry {
             dir,
             by_name: RwLock::new(by_name),
             by_id: RwLock::new(by_id),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -132,8 +136,14 @@ impl TopicRegistry {
         self.get(&name)
     }
 
+    /// Every topic, in name order.
     pub fn all(&self) -> Vec<Arc<TopicState>> {
         self.by_name.read().values().cloned().collect()
+    }
+
+    /// Changes whenever a topic is created, changed or deleted (cheap to compare).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The existing topic whose name collides with `name`, if any (other than `name` itself).
@@ -158,6 +168,7 @@ impl TopicRegistry {
         self.by_name
             .write()
             .insert(state.meta.name.clone(), state.clone());
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(state)
     }
 
@@ -165,6 +176,7 @@ impl TopicRegistry {
     pub fn remove(&self, name: &str) -> std::io::Result<Option<Arc<TopicState>>> {
         let removed = self.by_name.write().remove(name);
         if let Some(t) = &removed {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             self.by_id.write().remove(&t.meta.id);
             match std::fs::remove_file(self.file(name)) {
                 Ok(()) => {}

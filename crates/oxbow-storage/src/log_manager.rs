@@ -275,12 +275,6 @@ impl LogManager {
         deleted
     }
 
-    /// Periodic work: roll segments past segment.ms, checkpoint recovery points and log start offsets.
-    /// Smoothed duration of a group commit (the fsyncs behind `acks=all`), in microseconds.
-    pub fn fsync_latency_us(&self) -> u64 {
-        self.flusher.latency_us()
-    }
-
     /// Whether a producer is waiting for an fsync right now (queued or in progress).
     pub fn durable_write_pending(&self) -> bool {
         self.flusher.busy()
@@ -299,6 +293,7 @@ impl LogManager {
             .store(ms.max(1), Ordering::Relaxed);
     }
 
+    /// Periodic work: roll segments past segment.ms, checkpoint recovery points and log start offsets.
     pub fn maintenance(&self, now_ms: i64) {
         for log in self.logs() {
             if let Err(e) = log.maybe_roll_by_time(now_ms) {

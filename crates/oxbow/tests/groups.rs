@@ -253,7 +253,7 @@ async fn given_manual_commits_when_member_crashes_should_reread_only_uncommitted
     let mut processed = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while processed.len() < 30 && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = first.consumer.poll(Duration::from_millis(100)) {
+        if let Some(Ok(m)) = first.consumer().poll(Duration::from_millis(100)) {
             use rdkafka::Message;
             processed.push((m.partition(), m.offset()));
             if processed.len() == 20 {
@@ -267,7 +267,7 @@ async fn given_manual_commits_when_member_crashes_should_reread_only_uncommitted
                         .unwrap();
                 }
                 first
-                    .consumer
+                    .consumer()
                     .commit(&tpl, CommitMode::Sync)
                     .expect("commit after processing");
             }
@@ -281,7 +281,7 @@ async fn given_manual_commits_when_member_crashes_should_reread_only_uncommitted
     let mut reread = BTreeSet::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while reread.len() < 20 && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = second.consumer.poll(Duration::from_millis(100)) {
+        if let Some(Ok(m)) = second.consumer().poll(Duration::from_millis(100)) {
             use rdkafka::Message;
             reread.insert((m.partition(), m.offset()));
         }

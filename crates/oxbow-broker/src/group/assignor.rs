@@ -146,6 +146,12 @@ fn uniform(
 mod tests {
     use super::*;
 
+    fn members<'a>(ids: &[&'a str], topics: &'a [String]) -> Vec<AssignInput<'a>> {
+        ids.iter()
+            .map(|&member_id| AssignInput { member_id, topics })
+            .collect()
+    }
+
     fn count(a: &Assignment) -> usize {
         a.values().map(BTreeSet::len).sum()
     }
@@ -154,33 +160,11 @@ mod tests {
     fn given_third_member_when_uniform_assigns_should_move_only_needed_partitions() {
         let topics = vec!["t".to_string()];
         let parts: BTreeMap<String, i32> = [("t".to_string(), 6)].into();
-        let two = [
-            AssignInput {
-                member_id: "a",
-                topics: &topics,
-            },
-            AssignInput {
-                member_id: "b",
-                topics: &topics,
-            },
-        ];
+        let two = members(&["a", "b"], &topics);
         let first = assign("uniform", &two, &parts, &BTreeMap::new());
         assert_eq!(count(&first["a"]), 3);
         assert_eq!(count(&first["b"]), 3);
-        let three = [
-            AssignInput {
-                member_id: "a",
-                topics: &topics,
-            },
-            AssignInput {
-                member_id: "b",
-                topics: &topics,
-            },
-            AssignInput {
-                member_id: "c",
-                topics: &topics,
-            },
-        ];
+        let three = members(&["a", "b", "c"], &topics);
         let second = assign("uniform", &three, &parts, &first);
         for id in ["a", "b", "c"] {
             assert_eq!(count(&second[id]), 2, "{id}: {second:?}");
@@ -197,16 +181,7 @@ mod tests {
     fn given_range_when_assigning_should_give_contiguous_ranges() {
         let topics = vec!["t".to_string()];
         let parts: BTreeMap<String, i32> = [("t".to_string(), 5)].into();
-        let ms = [
-            AssignInput {
-                member_id: "a",
-                topics: &topics,
-            },
-            AssignInput {
-                member_id: "b",
-                topics: &topics,
-            },
-        ];
+        let ms = members(&["a", "b"], &topics);
         let out = assign("range", &ms, &parts, &BTreeMap::new());
         assert_eq!(out["a"]["t"], [0, 1, 2].into());
         assert_eq!(out["b"]["t"], [3, 4].into());

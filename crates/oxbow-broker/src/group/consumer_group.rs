@@ -20,11 +20,31 @@ pub trait TopicCatalog {
     fn partition_count(&self, topic: &str) -> Option<i32>;
     /// The topics a regex subscription may match (internal topics left out), sorted.
     fn topic_names(&self) -> Vec<String>;
+    /// Changes whenever the set of topics may have changed.
+    fn generation(&self) -> u64;
 }
 
-/// A subscription regex as Kafka applies it (RE2/J): it must match the whole topic name.
-fn compile_subscription(regex: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{regex})$"))
+/// A subscription regex: the text the member sent, matched as Kafka applies it (RE2/J), against
+/// the whole topic name.
+#[derive(Clone, Debug)]
+pub struct SubscriptionRegex {
+    pub text: String,
+    compiled: Regex,
+}
+
+impl SubscriptionRegex {
+    fn new(text: &str) -> Result<Self, regex::Error> {
+        Ok(Self {
+            text: text.to_string(),
+            compiled: Regex::new(&format!("^(?:{text})$"))?,
+        })
+    }
+}
+
+impl PartialEq for SubscriptionRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
 }
 
 pub struct ConsumerMember {
@@ -36,8 +56,7 @@ pub struct ConsumerMember {
     pub epoch: i32,
     previous_epoch: i32,
     pub subscribed: Vec<String>,
-    pub regex: Option<String>,
-    compiled: Option<Regex>,
+    pub regex: Option<SubscriptionRegex>,
     /// Topics the regex matches now.
     pub matched: Vec<String>,
     pub server_assignor: Option<String>,
@@ -69,8 +88,12 @@ impl ConsumerMember {
 
     /// Re-evaluates the regex over `names`; true if the matched topics changed.
     fn resolve(&mut self, names: &[String]) -> bool {
-        let matched: Vec<String> = match &self.compiled {
-            Some(re) => names.iter().filter(|t| re.is_match(t)).cloned().collect(),
+        let matched: Vec<String> = match &self.regex {
+            Some(re) => names
+                .iter()
+                .filter(|t| re.compiled.is_match(t))
+                .cloned()
+                .collect(),
             None => Vec::new(),
         };
         let changed = matched != self.matched;
@@ -113,8 +136,8 @@ pub struct ConsumerGroup {
     statics: HashMap<String, String>,
     /// Partition counts of subscribed topics when the target was computed.
     topic_counts: BTreeMap<String, i32>,
-    /// The topic names regexes were last resolved against.
-    resolved_against: Vec<String>,
+    /// The topics' generation regexes were last resolved at.
+    resolved_at: Option<u64>,
     /// Changed since last persisted (membership, epochs or assignments).
     pub dirty: bool,
 }
@@ -130,7 +153,7 @@ impl ConsumerGroup {
             assignor: assignor.to_string(),
             statics: HashMap::new(),
             topic_counts: BTreeMap::new(),
-            resolved_against: Vec::new(),
+            resolved_at: None,
             dirty: false,
         }
     }
@@ -155,7 +178,7 @@ impl ConsumerGroup {
                     epoch: m.epoch,
                     previous_epoch: m.previous_epoch,
                     subscribed: m.subscribed.clone(),
-                    regex: m.regex.clone(),
+                    regex: m.regex.as_ref().map(|r| r.text.clone()),
                     matched: m.matched.clone(),
                     server_assignor: m.server_assignor.clone(),
                     rebalance_timeout_ms: m.rebalance_timeout_ms,
@@ -179,10 +202,10 @@ impl ConsumerGroup {
             if let Some(inst) = &m.instance_id {
                 g.statics.insert(inst.clone(), m.id.clone());
             }
-            let compiled = m
+            let regex = m
                 .regex
                 .as_deref()
-                .and_then(|r| compile_subscription(r).ok());
+                .and_then(|r| SubscriptionRegex::new(r).ok());
             let revoke_deadline = (!m.revoking.is_empty())
                 .then(|| now + Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64));
             g.members.insert(
@@ -196,8 +219,7 @@ impl ConsumerGroup {
                     epoch: m.epoch,
                     previous_epoch: m.previous_epoch,
                     subscribed: m.subscribed,
-                    regex: m.regex,
-                    compiled,
+                    regex,
                     matched: m.matched,
                     server_assignor: m.server_assignor,
                     rebalance_timeout_ms: m.rebalance_timeout_ms,
@@ -261,8 +283,8 @@ impl ConsumerGroup {
         let regex = match p.regex.as_deref() {
             None => None,
             Some("") => Some(None),
-            Some(r) => match compile_subscription(r) {
-                Ok(re) => Some(Some((r.to_string(), re))),
+            Some(r) => match SubscriptionRegex::new(r) {
+                Ok(re) => Some(Some(re)),
                 Err(e) => {
                     return fail(
                         ResponseError::InvalidRegularExpression,
@@ -282,10 +304,7 @@ impl ConsumerGroup {
                 p.member_id.clone()
             };
             let subscribed = p.subscribed.clone().unwrap_or_default();
-            let (regex, compiled) = match regex.clone().flatten() {
-                Some((r, re)) => (Some(r), Some(re)),
-                None => (None, None),
-            };
+            let regex = regex.clone().flatten();
             if subscribed.is_empty() && regex.is_none() {
                 return fail(
                     ResponseError::InvalidRequest,
@@ -332,7 +351,6 @@ impl ConsumerGroup {
                     previous_epoch: epoch,
                     subscribed,
                     regex,
-                    compiled,
                     matched,
                     server_assignor: p.server_assignor.clone(),
                     rebalance_timeout_ms: if p.rebalance_timeout_ms > 0 {
@@ -378,13 +396,8 @@ impl ConsumerGroup {
                 }
             }
             if let Some(r) = regex {
-                let (text, compiled) = match r {
-                    Some((t, re)) => (Some(t), Some(re)),
-                    None => (None, None),
-                };
-                if text != m.regex {
-                    m.regex = text;
-                    m.compiled = compiled;
+                if r != m.regex {
+                    m.regex = r;
                     m.matched.clear();
                     changed = true;
                 }
@@ -413,18 +426,19 @@ impl ConsumerGroup {
     /// Resolves the members' regexes again when the set of topics changed (or `force`); true if
     /// any member's matched topics changed.
     fn resolve_regexes(&mut self, topics: &dyn TopicCatalog, force: bool) -> bool {
-        if self.members.values().all(|m| m.compiled.is_none()) {
+        if self.members.values().all(|m| m.regex.is_none()) {
+            return false;
+        }
+        let generation = topics.generation();
+        if !force && self.resolved_at == Some(generation) {
             return false;
         }
         let names = topics.topic_names();
-        if !force && names == self.resolved_against {
-            return false;
-        }
         let mut changed = false;
         for m in self.members.values_mut() {
             changed |= m.resolve(&names);
         }
-        self.resolved_against = names;
+        self.resolved_at = Some(generation);
         changed
     }
 

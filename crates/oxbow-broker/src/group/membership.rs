@@ -190,15 +190,16 @@ impl TopicCatalog for BrokerTopics<'_> {
     }
 
     fn topic_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .0
+        self.0
             .topics
             .all()
             .iter()
             .filter(|t| !t.is_internal())
             .map(|t| t.meta.name.clone())
-            .collect();
-        names.sort();
-        names
+            .collect()
+    }
+
+    fn generation(&self) -> u64 {
+        self.0.topics.generation()
     }
 }

@@ -71,7 +71,9 @@ pub async fn handle(
                                     .with_subscribed_topic_names(
                                         m.subscribed.iter().map(|t| topic_name(t)).collect(),
                                     )
-                                    .with_subscribed_topic_regex(m.regex.clone().map(s))
+                                    .with_subscribed_topic_regex(
+                                        m.regex.as_ref().map(|r| s(r.text.clone())),
+                                    )
                                     .with_assignment(to_assignment(&m.current()))
                                     .with_target_assignment(to_assignment(
                                         &c.target.get(&m.id).cloned().unwrap_or_default(),

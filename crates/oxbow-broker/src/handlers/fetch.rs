@@ -120,7 +120,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         let broker = broker.clone();
         let (version, correlation_id) = (plan.version, plan.correlation_id);
         return Reply::LaterEncoded(Box::pin(async move {
-            let readahead = !broker.catch_up.careful(&broker.logs);
+            let readahead = readahead(&broker);
             let (plan, partitions, pass) = match tokio::task::spawn_blocking(move || {
                 let pass = read_once(&plan, &partitions, readahead);
                 (plan, partitions, pass)
@@ -142,7 +142,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
             assemble(&broker, &plan, pass)
         }));
     }
-    let pass = read_once(&plan, &partitions, !broker.catch_up.careful(&broker.logs));
+    let pass = read_once(&plan, &partitions, readahead(&broker));
     let ready = pass.total >= plan.min_bytes
         || pass.any_error
         || max_wait == 0
@@ -165,7 +165,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
             for w in &mut waits {
                 w.as_mut().enable();
             }
-            let pass = read_once(&plan, &partitions, !broker.catch_up.careful(&broker.logs));
+            let pass = read_once(&plan, &partitions, readahead(&broker));
             if pass.total >= plan.min_bytes
                 || pass.any_error
                 || tokio::time::Instant::now() >= deadline
@@ -176,7 +176,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
             tokio::select! {
                 _ = futures::future::select_all(waits) => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    let pass = read_once(&plan, &partitions, !broker.catch_up.careful(&broker.logs));
+                    let pass = read_once(&plan, &partitions, readahead(&broker));
                     let pass = read_cold(&broker, pass).await;
                     return assemble(&broker, &plan, pass);
                 }
@@ -232,6 +232,12 @@ async fn read_cold(broker: &Broker, mut pass: Pass) -> Pass {
         };
     }
     pass
+}
+
+/// Whether reads may use the kernel's readahead: not while producers wait for fsyncs (see
+/// `catch_up`).
+fn readahead(broker: &Broker) -> bool {
+    !broker.catch_up.careful(&broker.logs)
 }
 
 /// Reads each partition once, within the byte limits. Records stay in the segment files

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::mem::ManuallyDrop;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -56,17 +55,14 @@ pub const CLOSE_LIMIT: Duration = Duration::from_secs(20);
 /// A subscribed group member. Dropping it closes the consumer (leaving the group) on a helper
 /// thread: librdkafka's close has no time limit, and a test must not hang in a destructor.
 pub struct Member {
-    pub consumer: ManuallyDrop<BaseConsumer<Recorder>>,
+    /// None once closed.
+    consumer: Option<BaseConsumer<Recorder>>,
     pub events: Arc<Mutex<Events>>,
-    closed: bool,
 }
 
 impl Drop for Member {
     fn drop(&mut self) {
-        if !self.closed {
-            self.closed = true;
-            // SAFETY: the consumer is taken exactly once (guarded by `closed`) and never used again.
-            let consumer = unsafe { ManuallyDrop::take(&mut self.consumer) };
+        if let Some(consumer) = self.consumer.take() {
             if !close_bounded(consumer, CLOSE_LIMIT) {
                 eprintln!(
                     "a group member did not finish closing within {CLOSE_LIMIT:?}; left behind"
@@ -137,23 +133,28 @@ impl Member {
             .expect("create group member");
         consumer.subscribe(&[topic]).expect("subscribe");
         Member {
-            consumer: ManuallyDrop::new(consumer),
+            consumer: Some(consumer),
             events,
-            closed: false,
         }
     }
 
     /// Leaves the group and closes the consumer; false unless that finished within `limit`.
     pub fn close_within(mut self, limit: Duration) -> bool {
-        self.closed = true;
-        // SAFETY: as in Drop; `closed` keeps Drop from taking it again.
-        let consumer = unsafe { ManuallyDrop::take(&mut self.consumer) };
-        close_bounded(consumer, limit)
+        self.consumer
+            .take()
+            .is_some_and(|c| close_bounded(c, limit))
+    }
+
+    /// The member's consumer (it is open until the member is closed or dropped).
+    pub fn consumer(&self) -> &BaseConsumer<Recorder> {
+        self.consumer
+            .as_ref()
+            .expect("the member is open until closed or dropped")
     }
 
     /// Partitions currently assigned.
     pub fn owned(&self) -> BTreeSet<i32> {
-        self.consumer
+        self.consumer()
             .assignment()
             .map(|t| t.elements().iter().map(|e| e.partition()).collect())
             .unwrap_or_default()
@@ -165,7 +166,7 @@ pub fn poll_until(members: &[Member], timeout: Duration, done: impl Fn(&[Member]
     let deadline = Instant::now() + timeout;
     loop {
         for m in members {
-            let _ = m.consumer.poll(Duration::from_millis(20));
+            let _ = m.consumer().poll(Duration::from_millis(20));
         }
         if done(members) {
             return true;
