@@ -2,6 +2,7 @@
 //! sources and types, the broker-level config keys (read-only and dynamic), and the dynamic broker
 //! config levels (cluster-wide default and this broker).
 
+use crate::authorizer::Operation;
 use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
@@ -521,7 +522,8 @@ pub fn alter_each<R>(
             let outcome = if count.get(&(kind, name.clone())).copied().unwrap_or(0) > 1 {
                 Err(AdminFailure::invalid_request("Duplicate resource."))
             } else {
-                alter(r)
+                authorize_config_resource(ctx, kind, &name, Operation::AlterConfigs)
+                    .and_then(|()| alter(r))
             };
             match &outcome {
                 Ok(()) if !validate_only => {
@@ -533,4 +535,28 @@ pub fn alter_each<R>(
             outcome
         })
         .collect()
+}
+
+/// Asks the authorizer for a config resource, as Kafka does: a topic's configs need
+/// DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic, a broker's on the cluster. Other resource
+/// types are left to the handler, which refuses those it does not serve.
+pub fn authorize_config_resource(
+    ctx: &crate::handlers::RequestContext,
+    resource_type: i8,
+    name: &str,
+    operation: Operation,
+) -> Result<(), AdminFailure> {
+    const TOPIC: i8 = 2;
+    const BROKER: i8 = 4;
+    match resource_type {
+        TOPIC if !ctx.authorize_topic(operation, name) => Err(AdminFailure::new(
+            ResponseError::TopicAuthorizationFailed,
+            format!("Not authorized for {operation:?} on topic {name}"),
+        )),
+        BROKER if !ctx.authorize_cluster(operation) => Err(AdminFailure::new(
+            ResponseError::ClusterAuthorizationFailed,
+            format!("Not authorized for {operation:?} on the cluster"),
+        )),
+        _ => Ok(()),
+    }
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use oxbow_config::BrokerConfig;
 use oxbow_storage::{LogManager, LogManagerOptions, StorageError, TopicPartition};
@@ -66,6 +67,10 @@ pub struct Broker {
     /// Paces reads of old segments by consumers catching up.
     pub catch_up: crate::catch_up::CatchUpReader,
     pub groups: crate::group::GroupCoordinator,
+    /// Every handler's authorization decisions (`security.authorizer`).
+    pub authorizer: Arc<dyn crate::authorizer::Authorizer>,
+    /// Background work with one lifecycle (see `services`).
+    pub services: crate::services::Services,
     meta_dir: PathBuf,
     /// Serializes topic creation, deletion and alteration.
     admin_lock: Mutex<()>,
@@ -103,7 +108,17 @@ impl Broker {
             backoff_ms: config.log.cleaner_backoff_ms,
             ..Default::default()
         };
+        let services = crate::services::Services::new();
+        let storage = logs.clone();
+        services.register("storage", move || match storage.shutdown() {
+            Ok(()) => info!("storage closed cleanly"),
+            Err(e) => {
+                warn!(error = %e, "storage did not close cleanly; recovery will run at next start")
+            }
+        });
         logs.start_cleaner(cleaner).map_err(StartError::Storage)?;
+        let cleaner_logs = logs.clone();
+        services.register("log-cleaner", move || cleaner_logs.stop_cleaner());
 
         let mut states = Vec::new();
         for meta in by_name.values() {
@@ -139,6 +154,8 @@ impl Broker {
             fetch_sessions: FetchSessionCache::new(1000),
             catch_up: crate::catch_up::CatchUpReader::default(),
             groups: crate::group::GroupCoordinator::new(config.group.clone()),
+            authorizer: crate::authorizer::from_config(&config.security.authorizer),
+            services,
             meta_dir,
             admin_lock: Mutex::new(()),
             config,
@@ -346,7 +363,8 @@ impl Broker {
         Ok(())
     }
 
-    /// Flushes and closes every log, marking a clean shutdown.
+    /// Flushes and closes every log, marking a clean shutdown: for a broker that was opened but
+    /// never served (a served one stops through `ServerHandle::shutdown`).
     pub fn shutdown(&self) {
         self.groups.shutdown();
         match self.logs.shutdown() {
@@ -356,6 +374,34 @@ impl Broker {
             }
         }
     }
+}
+
+/// Starts the periodic services of a served broker, after storage (started by `open`): segment
+/// rolls and checkpoints, retention, the group coordinator's timers. Each runs its disk work on
+/// the blocking pool.
+pub(crate) fn start_services(broker: &Arc<Broker>) {
+    let b = broker.clone();
+    broker
+        .services
+        .every("log-maintenance", Duration::from_millis(1000), move || {
+            b.logs.maintenance(crate::now_ms())
+        });
+    let b = broker.clone();
+    let retention_every = Duration::from_millis(broker.config.storage.retention_check_interval_ms);
+    broker
+        .services
+        .every("log-retention", retention_every, move || {
+            let deleted = b.logs.enforce_retention(crate::now_ms());
+            if deleted > 0 {
+                info!(segments = deleted, "retention deleted segments");
+            }
+        });
+    let b = broker.clone();
+    broker
+        .services
+        .spawn("group-coordinator", move |ctx| async move {
+            b.groups.run_timers(ctx).await;
+        });
 }
 
 /// Splits `host:port` (IPv6 in brackets allowed).

@@ -8,6 +8,7 @@
 //! place where storage errors become Kafka error codes ([`error_map`]).
 
 pub mod admin;
+pub mod authorizer;
 pub mod broker;
 pub mod catch_up;
 pub mod connection;
@@ -18,11 +19,15 @@ pub mod handlers;
 pub mod partition;
 pub mod producer_ids;
 pub mod server;
+pub mod services;
+pub mod session;
+pub mod tls;
 pub mod topic_config;
 pub mod topics;
+pub mod transport;
 
 pub use broker::Broker;
-pub use server::{serve, ServerHandle};
+pub use server::{bind, serve, ServerHandle};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {

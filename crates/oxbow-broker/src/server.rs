@@ -1,36 +1,114 @@
-//! The TCP server: accepts connections (bounded in number), runs each on its own task, and runs
-//! the broker's periodic work (retention, checkpoints, segment rolls) until shutdown.
+//! The Kafka listeners: binds each `[[server.listeners]]` entry (or the single `server.listen`),
+//! accepts connections (bounded in number across listeners), wraps each in its transport (plain
+//! TCP with `sendfile`, or TLS) and session, and runs it on its own task. [`serve`] also starts
+//! the broker's periodic services; [`ServerHandle::shutdown`] stops them all in order.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use oxbow_config::SecurityProtocol;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tracing::{info, warn};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, info, warn};
 
 use crate::connection::{self, Limits};
+use crate::session::{Listener, Session};
+use crate::transport::{CopyingWriter, TcpWriter};
 use crate::Broker;
 
-/// A running server.
-pub struct ServerHandle {
+/// A TLS handshake that takes longer than this is dropped.
+const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for open connections to finish their current request.
+const CONNECTION_DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
+/// Why the listeners could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("binding listener {name} on {addr}")]
+    Bind {
+        name: String,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+}
+
+/// A bound Kafka listener, not yet accepting.
+pub struct Bound {
+    pub listener: Arc<Listener>,
+    pub socket: TcpListener,
     pub local_addr: SocketAddr,
-    shutdown: watch::Sender<bool>,
-    accept: tokio::task::JoinHandle<()>,
+    tls: Option<TlsAcceptor>,
+}
+
+/// Binds every configured listener and sets each one's advertised address (the bound address
+/// unless one is configured).
+pub async fn bind(broker: &Broker) -> Result<Vec<Bound>, ServeError> {
+    let mut acceptor = None;
+    let mut bound = Vec::new();
+    for l in broker.config.listeners() {
+        let socket = TcpListener::bind(&l.listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                name: l.name.clone(),
+                addr: l.listen.clone(),
+                source,
+            })?;
+        let local_addr = socket.local_addr().map_err(|source| ServeError::Bind {
+            name: l.name.clone(),
+            addr: l.listen.clone(),
+            source,
+        })?;
+        let (host, port) = crate::broker::split_host_port(&l.advertised)
+            .unwrap_or_else(|| (local_addr.ip().to_string(), i32::from(local_addr.port())));
+        let tls = if l.protocol.uses_tls() {
+            if acceptor.is_none() {
+                acceptor = Some(crate::tls::acceptor(&broker.config.tls)?);
+            }
+            acceptor.clone()
+        } else {
+            None
+        };
+        bound.push(Bound {
+            listener: Listener::new(l.name, l.protocol, host, port),
+            socket,
+            local_addr,
+            tls,
+        });
+    }
+    Ok(bound)
+}
+
+/// Running listeners and services.
+pub struct ServerHandle {
+    /// The first listener's bound address.
+    pub local_addr: SocketAddr,
+    pub listeners: Vec<(Arc<Listener>, SocketAddr)>,
+    broker: Arc<Broker>,
 }
 
 impl ServerHandle {
-    /// Stops accepting, closes connections, and waits for the accept loop to end.
+    /// Stops accepting, closes connections, stops every service (storage last).
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.accept.await;
+        self.broker.services.shutdown().await;
     }
 }
 
-/// Starts serving on `listener`.
-pub fn serve(broker: Arc<Broker>, listener: TcpListener) -> std::io::Result<ServerHandle> {
-    let local_addr = listener.local_addr()?;
-    let (tx, rx) = watch::channel(false);
+/// Starts the periodic services and the listeners.
+pub fn serve(broker: Arc<Broker>, bound: Vec<Bound>) -> std::io::Result<ServerHandle> {
+    let first = bound
+        .first()
+        .map(|b| b.local_addr)
+        .ok_or_else(|| std::io::Error::other("no listener configured"))?;
+    if let Some(b) = bound.first() {
+        let (host, port) = b.listener.advertised();
+        broker.set_advertised(host, port);
+    }
+    crate::broker::start_services(&broker);
     let cfg = &broker.config.server;
     let limits = Arc::new(Limits {
         max_request_bytes: cfg.max_request_bytes as usize,
@@ -40,72 +118,113 @@ pub fn serve(broker: Arc<Broker>, listener: TcpListener) -> std::io::Result<Serv
         idle: Duration::from_millis(cfg.connections_max_idle_ms),
     });
     let connections = Arc::new(Semaphore::new(cfg.max_connections as usize));
-    spawn_background(broker.clone(), rx.clone());
-    let accept = tokio::spawn(accept_loop(broker, listener, limits, connections, rx));
+    let listeners = bound
+        .iter()
+        .map(|b| (b.listener.clone(), b.local_addr))
+        .collect();
+    for b in bound {
+        let (broker2, limits, connections) = (broker.clone(), limits.clone(), connections.clone());
+        broker.services.spawn("kafka-listener", move |ctx| {
+            accept_loop(broker2, b, limits, connections, ctx.shutdown_signal())
+        });
+    }
     Ok(ServerHandle {
-        local_addr,
-        shutdown: tx,
-        accept,
+        local_addr: first,
+        listeners,
+        broker,
     })
 }
 
 async fn accept_loop(
     broker: Arc<Broker>,
-    listener: TcpListener,
+    bound: Bound,
     limits: Arc<Limits>,
     connections: Arc<Semaphore>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let name = bound.listener.name.clone();
+    let mut tasks = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
-            r = listener.accept() => r,
+            r = bound.socket.accept() => r,
             _ = shutdown.changed() => break,
         };
+        while tasks.try_join_next().is_some() {}
         let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) => {
-                warn!(error = %e, "accept failed");
+                warn!(listener = name, error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let Ok(permit) = connections.clone().try_acquire_owned() else {
-            warn!(%peer, "connection limit (server.max_connections) reached; refusing connection");
+            warn!(listener = name, %peer, "connection limit (server.max_connections) reached; refusing connection");
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let session = Session::new(bound.listener.clone(), peer);
         let (broker, limits, shutdown) = (broker.clone(), limits.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            connection::run(stream, peer, broker, limits, shutdown).await;
+        let tls = bound.tls.clone();
+        tasks.spawn(async move {
+            serve_connection(stream, session, tls, broker, limits, shutdown).await;
             drop(permit);
         });
     }
-    info!("stopped accepting connections");
+    info!(listener = name, "stopped accepting connections");
+    // Connections see the same shutdown signal and end after their current request; those still
+    // waiting (a long poll, a rebalance) after the limit are dropped with the set.
+    let drained = tokio::time::timeout(CONNECTION_DRAIN_LIMIT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        debug!(
+            listener = name,
+            open = tasks.len(),
+            "closing connections still busy at shutdown"
+        );
+    }
 }
 
-fn spawn_background(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let retention_every = Duration::from_millis(broker.config.storage.retention_check_interval_ms);
-    tokio::spawn(async move {
-        let mut maintenance = tokio::time::interval(Duration::from_millis(1000));
-        let mut retention = tokio::time::interval(retention_every);
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = maintenance.tick() => {
-                    let b = broker.clone();
-                    let _ = tokio::task::spawn_blocking(move || b.logs.maintenance(crate::now_ms())).await;
+async fn serve_connection(
+    stream: TcpStream,
+    session: Session,
+    tls: Option<TlsAcceptor>,
+    broker: Arc<Broker>,
+    limits: Arc<Limits>,
+    shutdown: watch::Receiver<bool>,
+) {
+    match (session.listener.protocol, tls) {
+        (SecurityProtocol::Ssl | SecurityProtocol::SaslSsl, Some(tls)) => {
+            let peer = session.peer;
+            let stream = match tokio::time::timeout(TLS_HANDSHAKE_LIMIT, tls.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    warn!(listener = session.listener.name, %peer, error = %e, "TLS handshake failed");
+                    return;
                 }
-                _ = retention.tick() => {
-                    let b = broker.clone();
-                    let deleted = tokio::task::spawn_blocking(move || b.logs.enforce_retention(crate::now_ms())).await;
-                    if let Ok(n) = deleted {
-                        if n > 0 {
-                            info!(segments = n, "retention deleted segments");
-                        }
-                    }
+                Err(_) => {
+                    warn!(listener = session.listener.name, %peer, "TLS handshake timed out");
+                    return;
                 }
-            }
+            };
+            debug!(listener = session.listener.name, %peer, "TLS session established");
+            let (reader, writer) = tokio::io::split(stream);
+            connection::run(
+                reader,
+                CopyingWriter(writer),
+                session,
+                broker,
+                limits,
+                shutdown,
+            )
+            .await;
         }
-    });
+        _ => {
+            let (reader, writer) = stream.into_split();
+            connection::run(reader, TcpWriter(writer), session, broker, limits, shutdown).await;
+        }
+    }
 }

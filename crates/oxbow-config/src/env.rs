@@ -2,7 +2,7 @@
 
 use crate::ConfigError;
 
-const SECTIONS: &[&str] = &["server", "storage", "log", "group"];
+const SECTIONS: &[&str] = &["server", "storage", "log", "group", "tls", "security"];
 
 /// Variables under `OXBOW_` that are not config overrides.
 const IGNORED: &[&str] = &["OXBOW_BIN", "OXBOW_LOG_LEVEL"];

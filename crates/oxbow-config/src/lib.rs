@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod env;
+mod listeners;
+
+pub use listeners::{ListenerConfig, SecurityConfig, SecurityProtocol, TlsConfig};
 
 /// Everything that can go wrong loading a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,8 @@ pub struct BrokerConfig {
     pub storage: StorageConfig,
     pub log: LogDefaults,
     pub group: GroupConfig,
+    pub tls: TlsConfig,
+    pub security: SecurityConfig,
 }
 
 /// `[server]`: the Kafka listener.
@@ -61,6 +66,9 @@ pub struct ServerConfig {
     pub connections_max_idle_ms: u64,
     /// Largest number of concurrent client connections. Default 20000; >= 1.
     pub max_connections: u32,
+    /// Several listeners (`[[server.listeners]]`: name, listen, advertised, protocol). When
+    /// given, `listen` and `advertised_listener` are ignored. Default: none (the single form).
+    pub listeners: Vec<ListenerConfig>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +81,7 @@ impl Default for ServerConfig {
             max_inflight_request_bytes: 512 * 1024 * 1024,
             connections_max_idle_ms: 600_000,
             max_connections: 20_000,
+            listeners: Vec::new(),
         }
     }
 }
@@ -357,6 +366,7 @@ impl BrokerConfig {
             "must be 1..=3600000",
         )?;
         self.group.validate()?;
+        self.validate_listeners()?;
         Ok(())
     }
 }

@@ -154,6 +154,14 @@ impl LogManager {
         Ok(())
     }
 
+    /// Stops the cleaner thread, if running, and waits for it (a cleaning in progress stops at its
+    /// next check; a half-written cleaned segment is discarded at the next start).
+    pub fn stop_cleaner(&self) {
+        if let Some(cleaner) = self.cleaner.lock().take() {
+            cleaner.stop();
+        }
+    }
+
     /// Cleans the dirtiest log that needs it, if any; returns whether one was cleaned.
     /// The cleaner thread calls this; tests call it directly.
     pub fn clean_dirtiest(&self, opts: &CleanerOptions, now_ms: i64) -> Result<bool> {

@@ -80,10 +80,9 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let broker = oxbow_broker::Broker::open(config)?;
     let bootstrap = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        broker.set_advertised(addr.ip().to_string(), i32::from(addr.port()));
-        let server = oxbow_broker::serve(broker.clone(), listener)?;
+        let bound = oxbow_broker::bind(&broker).await?;
+        let server = oxbow_broker::serve(broker.clone(), bound)?;
+        let addr = server.local_addr;
         std::mem::forget(server);
         anyhow::Ok(addr.to_string())
     })?;

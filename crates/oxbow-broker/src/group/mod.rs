@@ -20,7 +20,7 @@ pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::ResponseError;
@@ -115,7 +115,6 @@ pub(crate) struct Inner {
     pub(crate) cfg: GroupConfig,
     pub(crate) groups: Mutex<HashMap<String, Group>>,
     log: RwLock<Option<Arc<UnifiedLog>>>,
-    ticker_started: AtomicBool,
     stopped: AtomicBool,
 }
 
@@ -126,7 +125,6 @@ impl GroupCoordinator {
                 cfg,
                 groups: Mutex::new(HashMap::new()),
                 log: RwLock::new(None),
-                ticker_started: AtomicBool::new(false),
                 stopped: AtomicBool::new(false),
             }),
         }
@@ -214,7 +212,6 @@ impl GroupCoordinator {
 
     /// The offsets log, creating the internal topic on first use; starts the timer task.
     pub fn ensure_ready(&self, broker: &Broker) -> Result<Arc<UnifiedLog>, ResponseError> {
-        self.start_ticker(broker);
         if let Some(log) = self.inner.log.read().clone() {
             return Ok(log);
         }
@@ -246,34 +243,37 @@ impl GroupCoordinator {
         Ok(log)
     }
 
-    fn start_ticker(&self, _broker: &Broker) {
-        if self.inner.ticker_started.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let Ok(handle) = tokio::runtime::Handle::try_current() else {
-            self.inner.ticker_started.store(false, Ordering::Release);
-            return;
-        };
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+    /// Runs the coordinator's timers (session expiry, rebalance deadlines, offset expiry) until
+    /// the service is stopped; then the coordinator stops.
+    pub async fn run_timers(&self, mut ctx: crate::services::ServiceContext) {
         let expiry_every =
             Duration::from_millis(self.inner.cfg.offsets_retention_check_interval_ms);
-        handle.spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(50));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last_expiry = Instant::now();
-            loop {
-                tick.tick().await;
-                let Some(inner) = weak.upgrade() else { break };
-                if inner.stopped.load(Ordering::Acquire) {
-                    break;
-                }
+        let mut tick = tokio::time::interval(Duration::from_millis(50));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_expiry = Instant::now();
+        loop {
+            tokio::select! {
+                _ = ctx.stopped() => break,
+                _ = tick.tick() => {}
+            }
+            if self.inner.stopped.load(Ordering::Acquire) {
+                break;
+            }
+            // Expiring members and offsets appends to `__consumer_offsets`: off the async threads.
+            let expire = last_expiry.elapsed() >= expiry_every;
+            if expire {
+                last_expiry = Instant::now();
+            }
+            let inner = self.inner.clone();
+            let _ = tokio::task::spawn_blocking(move || {
                 inner.tick(Instant::now());
-                if last_expiry.elapsed() >= expiry_every {
-                    last_expiry = Instant::now();
+                if expire {
                     inner.expire_offsets(crate::now_ms());
                 }
-            }
-        });
+            })
+            .await;
+        }
+        self.shutdown();
     }
 
     /// Stops the timer task (at broker shutdown).

@@ -13,6 +13,7 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use super::{message, topic_name, versions, Reply, RequestContext};
+use crate::authorizer::{Operation, ResourceType};
 use crate::group::{assignor, Protocol};
 use crate::Broker;
 
@@ -41,8 +42,16 @@ pub async fn handle(
         .group_ids
         .iter()
         .map(|gid| {
+            if !ctx.authorize_group(Operation::Describe, gid.0.as_str()) {
+                return DescribedGroup::default()
+                    .with_group_id(gid.clone())
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "Not authorized to describe the group",
+                    )));
+            }
             let ops = if req.include_authorized_operations {
-                super::describe_cluster::GROUP_OPERATIONS
+                ctx.authorized_operations(ResourceType::Group, gid.0.as_str())
             } else {
                 i32::MIN
             };

@@ -11,9 +11,11 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use tracing::debug;
 
 use super::{versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::group::assignor;
 use crate::group::consumer_group::HeartbeatParams;
 use crate::Broker;
+use kafka_protocol::ResponseError;
 
 pub const VERSIONS: VersionRange = versions(0, 1);
 
@@ -54,6 +56,15 @@ pub async fn handle(
         client_id: ctx.client_id.clone(),
         client_host: format!("/{}", ctx.peer.ip()),
     };
+    if !ctx.authorize_group(Operation::Read, &group_id) {
+        return Reply::Now(ResponseKind::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+                .with_error_message(Some(StrBytes::from_static_str(
+                    "Not authorized to read the group",
+                ))),
+        ));
+    }
     let out = broker.groups.consumer_heartbeat(broker, &group_id, params);
     if let Some(e) = out.error {
         debug!(group = group_id, member = out.member_id, client_id = ctx.client_id, peer = %ctx.peer, error = ?e, "consumer heartbeat error");

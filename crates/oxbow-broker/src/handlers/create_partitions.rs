@@ -14,6 +14,7 @@ use tracing::{debug, info};
 use super::create_topics::check_replicas;
 use super::{message, topic_name, versions, Reply, RequestContext};
 use crate::admin::AdminFailure;
+use crate::authorizer::Operation;
 use crate::broker::TopicError;
 use crate::Broker;
 
@@ -33,6 +34,11 @@ pub async fn handle(
         let name = topic.name.0.to_string();
         let outcome = if count.get(&name).copied().unwrap_or(0) > 1 {
             Err(AdminFailure::invalid_request("Duplicate topic in request."))
+        } else if !ctx.authorize_topic(Operation::Alter, &name) {
+            Err(AdminFailure::new(
+                ResponseError::TopicAuthorizationFailed,
+                format!("Not authorized to alter topic {name}"),
+            ))
         } else {
             grow(broker, &name, &topic, req.validate_only)
         };

@@ -16,6 +16,7 @@ use tracing::{debug, info};
 
 use super::{message, topic_name, versions, Reply, RequestContext};
 use crate::admin::{source_id, topic_entry, AdminFailure};
+use crate::authorizer::Operation;
 use crate::topic_config::TOPIC_CONFIGS;
 use crate::topics::{validate_name, TopicMeta};
 use crate::Broker;
@@ -37,6 +38,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateTopic
         }
         let outcome = if seen.get(&name).copied().unwrap_or(0) > 1 {
             Err(AdminFailure::invalid_request("Duplicate topic name."))
+        } else if !ctx.authorize_cluster(Operation::Create)
+            && !ctx.authorize_topic(Operation::Create, &name)
+        {
+            Err(AdminFailure::new(
+                ResponseError::TopicAuthorizationFailed,
+                format!("Not authorized to create topic {name}"),
+            ))
         } else {
             create(broker, &name, topic, req.validate_only)
         };

@@ -12,6 +12,7 @@ use kafka_protocol::ResponseError;
 use tracing::{debug, info, warn};
 
 use super::{topic_name, versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::error_map::map_read_error;
 use crate::topic_config;
 use crate::Broker;
@@ -44,6 +45,11 @@ pub async fn handle(
             let mut out = DeleteRecordsPartitionResult::default()
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
+            if !ctx.authorize_topic(Operation::Delete, &name) {
+                out.error_code = ResponseError::TopicAuthorizationFailed.code();
+                partitions.push(out);
+                continue;
+            }
             let Some(partition) = broker.partition(&name, p.partition_index) else {
                 out.error_code = ResponseError::UnknownTopicOrPartition.code();
                 partitions.push(out);

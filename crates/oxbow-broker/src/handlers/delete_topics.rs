@@ -12,6 +12,7 @@ use tracing::{debug, info};
 
 use super::{message, topic_name, versions, Reply, RequestContext};
 use crate::admin::AdminFailure;
+use crate::authorizer::Operation;
 use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(1, 6);
@@ -62,6 +63,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopic
                 out.name = Some(topic_name(&name));
                 if name_count.get(&name).copied().unwrap_or(0) > 1 {
                     Err(AdminFailure::invalid_request("Duplicate topic name."))
+                } else if !ctx.authorize_topic(Operation::Delete, &name) {
+                    Err(not_authorized(&name))
                 } else {
                     broker
                         .delete_topic(&name)
@@ -80,6 +83,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopic
                             ResponseError::UnknownTopicId,
                             format!("Topic id {id} does not exist."),
                         )),
+                        Some(state)
+                            if !ctx.authorize_topic(Operation::Delete, &state.meta.name) =>
+                        {
+                            Err(not_authorized(&state.meta.name))
+                        }
                         Some(state) => {
                             let name = state.meta.name.clone();
                             out.name = Some(topic_name(&name));
@@ -115,4 +123,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopic
     Reply::Now(ResponseKind::DeleteTopics(
         DeleteTopicsResponse::default().with_responses(responses),
     ))
+}
+
+fn not_authorized(topic: &str) -> AdminFailure {
+    AdminFailure::new(
+        ResponseError::TopicAuthorizationFailed,
+        format!("Not authorized to delete topic {topic}"),
+    )
 }

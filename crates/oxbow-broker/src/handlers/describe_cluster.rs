@@ -10,6 +10,7 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
 
 use super::{message, versions, Reply, RequestContext};
+use crate::authorizer::{Operation, ResourceType, CLUSTER_NAME};
 use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 1);
@@ -17,14 +18,15 @@ pub const VERSIONS: VersionRange = versions(0, 1);
 /// Endpoint type of brokers (v1 `endpoint_type`); 2 would be controllers.
 const ENDPOINT_BROKERS: i8 = 1;
 
-/// Without ACLs every cluster operation is allowed: CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
-/// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE.
-pub const CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
-
-/// Without ACLs every group operation is allowed: READ, DELETE, DESCRIBE (Kafka's group resource
-/// supports no others). Answered by DescribeGroups v3+ and ConsumerGroupDescribe when asked.
-pub const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+/// The cluster's `authorized_operations` as Kafka reports them: the allowed operations when the
+/// principal may describe the cluster, else none.
+pub fn cluster_operations(ctx: &RequestContext) -> i32 {
+    if ctx.authorize_cluster(Operation::Describe) {
+        ctx.authorized_operations(ResourceType::Cluster, CLUSTER_NAME)
+    } else {
+        0
+    }
+}
 
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -41,7 +43,7 @@ pub async fn handle(
         resp.endpoint_type = req.endpoint_type;
         return Reply::Now(ResponseKind::DescribeCluster(resp));
     }
-    let (host, port) = broker.advertised();
+    let (host, port) = ctx.session.listener.advertised();
     resp.cluster_id = StrBytes::from_string(broker.cluster_id.clone());
     resp.controller_id = BrokerId(broker.node_id);
     resp.brokers = vec![DescribeClusterBroker::default()
@@ -50,7 +52,7 @@ pub async fn handle(
         .with_port(port)
         .with_rack(None)];
     if req.include_cluster_authorized_operations {
-        resp.cluster_authorized_operations = CLUSTER_OPERATIONS;
+        resp.cluster_authorized_operations = cluster_operations(ctx);
     }
     Reply::Now(ResponseKind::DescribeCluster(resp))
 }

@@ -18,6 +18,7 @@ use crate::admin::{
     broker_level, source_id, topic_entry, AdminFailure, ConfigEntry, RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
 };
+use crate::authorizer::Operation;
 use crate::topic_config::{ConfigSource, ConfigType, TOPIC_CONFIGS};
 use crate::topics::validate_name;
 use crate::Broker;
@@ -37,7 +38,13 @@ pub async fn handle(
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone())
             .with_error_message(None);
-        match entries(broker, &resource) {
+        let allowed = crate::admin::authorize_config_resource(
+            ctx,
+            resource.resource_type,
+            resource.resource_name.as_str(),
+            Operation::DescribeConfigs,
+        );
+        match allowed.and_then(|()| entries(broker, &resource)) {
             Ok(entries) => {
                 let wanted = resource
                     .configuration_keys

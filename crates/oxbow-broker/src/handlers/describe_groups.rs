@@ -10,7 +10,9 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use tracing::debug;
 
 use super::{versions, Reply, RequestContext};
+use crate::authorizer::{Operation, ResourceType};
 use crate::Broker;
+use kafka_protocol::ResponseError;
 
 pub const VERSIONS: VersionRange = versions(0, 5);
 
@@ -25,13 +27,17 @@ pub async fn handle(
         .groups
         .iter()
         .map(|gid| {
+            let mut d = DescribedGroup::default().with_group_id(gid.clone());
+            if !ctx.authorize_group(Operation::Describe, gid.0.as_str()) {
+                d.error_code = ResponseError::GroupAuthorizationFailed.code();
+                return d;
+            }
             let summary = broker
                 .groups
                 .read(gid.0.as_str(), |g| g.map(|g| g.summary()));
-            let mut d = DescribedGroup::default().with_group_id(gid.clone());
             if version >= 3 {
                 d.authorized_operations = if req.include_authorized_operations {
-                    super::describe_cluster::GROUP_OPERATIONS
+                    ctx.authorized_operations(ResourceType::Group, gid.0.as_str())
                 } else {
                     i32::MIN
                 };

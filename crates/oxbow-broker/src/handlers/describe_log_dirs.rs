@@ -14,6 +14,7 @@ use kafka_protocol::ResponseError;
 use tracing::debug;
 
 use super::{topic_name, versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::topics::TopicState;
 use crate::Broker;
 
@@ -30,6 +31,14 @@ pub async fn handle(
         .display()
         .to_string();
     let mut result = DescribeLogDirsResult::default().with_log_dir(StrBytes::from_string(dir_name));
+    if !ctx.authorize_cluster(Operation::Describe) {
+        // As Kafka: no results, and from v3 on the top-level error.
+        let mut resp = DescribeLogDirsResponse::default();
+        if ctx.api_version >= 3 {
+            resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        }
+        return Reply::Now(ResponseKind::DescribeLogDirs(resp));
+    }
     if broker.logs.is_offline() {
         result.error_code = ResponseError::KafkaStorageError.code();
     } else {

@@ -13,6 +13,7 @@ use tracing::debug;
 
 use super::fetch_encode::{self, FetchOut, PartitionOut, Records, TopicOut};
 use super::{versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::error_map::map_read_error;
 use crate::fetch_session::{FetchTarget, PartitionMark, SessionMode};
 use crate::partition::Partition;
@@ -32,7 +33,8 @@ struct Plan {
     mode: SessionMode,
     targets: Vec<FetchTarget>,
     /// Topics the request named that do not exist: (name, id, partitions).
-    unknown: Vec<(String, uuid::Uuid, Vec<i32>)>,
+    /// Topics answered with an error only: unknown, or not readable by this principal.
+    unknown: Vec<(String, uuid::Uuid, Vec<i32>, ResponseError)>,
 }
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchRequest) -> Reply {
@@ -45,11 +47,21 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         } else {
             broker.topic(topic.topic.0.as_str())
         };
+        let parts = || topic.partitions.iter().map(|p| p.partition).collect();
         let Some(state) = state else {
-            let parts = topic.partitions.iter().map(|p| p.partition).collect();
-            unknown.push((topic.topic.0.to_string(), topic.topic_id, parts));
+            let code = if version >= 13 {
+                ResponseError::UnknownTopicId
+            } else {
+                ResponseError::UnknownTopicOrPartition
+            };
+            unknown.push((topic.topic.0.to_string(), topic.topic_id, parts(), code));
             continue;
         };
+        if !ctx.authorize_topic(Operation::Read, &state.meta.name) {
+            let code = ResponseError::TopicAuthorizationFailed;
+            unknown.push((topic.topic.0.to_string(), topic.topic_id, parts(), code));
+            continue;
+        }
         for p in &topic.partitions {
             targets.push(FetchTarget {
                 topic: state.meta.name.clone(),
@@ -344,12 +356,7 @@ fn assemble(broker: &Broker, plan: &Plan, pass: Pass) -> Vec<fetch_encode::Chunk
             }),
         }
     }
-    let code = if plan.version >= 13 {
-        ResponseError::UnknownTopicId
-    } else {
-        ResponseError::UnknownTopicOrPartition
-    };
-    for (name, id, indexes) in &plan.unknown {
+    for (name, id, indexes, code) in &plan.unknown {
         let partitions = indexes
             .iter()
             .map(|p| PartitionOut {

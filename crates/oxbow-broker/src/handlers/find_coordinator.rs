@@ -18,6 +18,7 @@ use kafka_protocol::ResponseError;
 use tracing::debug;
 
 use super::{message, versions, Reply, RequestContext};
+use crate::authorizer::{Operation, ResourceType};
 use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 4);
@@ -27,9 +28,21 @@ pub async fn handle(
     ctx: &RequestContext,
     req: FindCoordinatorRequest,
 ) -> Reply {
-    let (host, port) = broker.advertised();
-    let answer = |key_type: i8| -> Result<(), (ResponseError, &'static str)> {
+    let (host, port) = ctx.session.listener.advertised();
+    let answer = |key_type: i8, key: &str| -> Result<(), (ResponseError, &'static str)> {
         match key_type {
+            0 if !ctx.authorize(Operation::Describe, ResourceType::Group, key) => {
+                return Err((
+                    ResponseError::GroupAuthorizationFailed,
+                    "not authorized to describe the group",
+                ))
+            }
+            1 if !ctx.authorize(Operation::Describe, ResourceType::TransactionalId, key) => {
+                return Err((
+                    ResponseError::TransactionalIdAuthorizationFailed,
+                    "not authorized to describe the transactional id",
+                ))
+            }
             0 => {}
             1 => return Ok(()),
             _ => {
@@ -52,7 +65,7 @@ pub async fn handle(
             .iter()
             .map(|key| {
                 let mut c = Coordinator::default().with_key(key.clone());
-                match answer(req.key_type) {
+                match answer(req.key_type, key.as_str()) {
                     Ok(()) => {
                         c.node_id = BrokerId(broker.node_id);
                         c.host = StrBytes::from_string(host.clone());
@@ -69,7 +82,7 @@ pub async fn handle(
             })
             .collect();
     } else {
-        match answer(req.key_type) {
+        match answer(req.key_type, req.key.as_str()) {
             Ok(()) => {
                 resp.node_id = BrokerId(broker.node_id);
                 resp.host = StrBytes::from_string(host);

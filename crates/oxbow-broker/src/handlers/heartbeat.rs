@@ -7,13 +7,21 @@ use kafka_protocol::protocol::VersionRange;
 use tracing::debug;
 
 use super::{versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::Broker;
+use kafka_protocol::ResponseError;
 
 pub const VERSIONS: VersionRange = versions(0, 4);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: HeartbeatRequest) -> Reply {
     let group_id = req.group_id.0.to_string();
     let instance = req.group_instance_id.as_ref().map(|s| s.to_string());
+    if !ctx.authorize_group(Operation::Read, &group_id) {
+        return Reply::Now(ResponseKind::Heartbeat(
+            HeartbeatResponse::default()
+                .with_error_code(ResponseError::GroupAuthorizationFailed.code()),
+        ));
+    }
     let error = broker.groups.heartbeat(
         broker,
         &group_id,

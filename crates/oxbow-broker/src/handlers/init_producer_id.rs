@@ -14,6 +14,7 @@ use kafka_protocol::ResponseError;
 use tracing::{error, warn};
 
 use super::{versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 5);
@@ -29,6 +30,18 @@ pub async fn handle(
     if req.transactional_id.is_some() {
         warn!(peer = %ctx.peer, client_id = ctx.client_id, "transactional producer refused: transactions are not served yet");
         resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return Reply::Now(ResponseKind::InitProducerId(resp));
+    }
+    // As Kafka: an idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some
+    // topic (KIP-679).
+    let may_write = ctx.authorize_cluster(Operation::IdempotentWrite)
+        || broker
+            .topics
+            .all()
+            .iter()
+            .any(|t| ctx.authorize_topic(Operation::Write, &t.meta.name));
+    if !may_write {
+        resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
         return Reply::Now(ResponseKind::InitProducerId(resp));
     }
     match broker.producer_ids.next_id() {

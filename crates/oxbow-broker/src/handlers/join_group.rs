@@ -10,6 +10,7 @@ use kafka_protocol::ResponseError;
 use tracing::debug;
 
 use super::{versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::group::classic::{JoinOutcome, JoinParams, Pending};
 use crate::Broker;
 
@@ -38,6 +39,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: JoinGroupRe
         require_known_member_id: version >= 4,
     };
     debug!(group = group_id, member = params.member_id, client_id = ctx.client_id, peer = %ctx.peer, "join group");
+    if !ctx.authorize_group(Operation::Read, &group_id) {
+        let o = JoinOutcome::error(ResponseError::GroupAuthorizationFailed, &params.member_id);
+        return Reply::Now(response(version, o));
+    }
     match broker.groups.join(broker, &group_id, params) {
         Pending::Now(o) => Reply::Now(response(version, o)),
         Pending::Wait(rx) => Reply::Later(Box::pin(async move {

@@ -8,7 +8,9 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use tracing::info;
 
 use super::{versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::Broker;
+use kafka_protocol::ResponseError;
 
 pub const VERSIONS: VersionRange = versions(0, 5);
 
@@ -29,6 +31,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: LeaveGroupR
     };
     info!(group = group_id, members = ?who, client_id = ctx.client_id, peer = %ctx.peer, "leave group");
     let mut resp = LeaveGroupResponse::default();
+    if !ctx.authorize_group(Operation::Read, &group_id) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return Reply::Now(ResponseKind::LeaveGroup(resp));
+    }
     match broker.groups.leave(broker, &group_id, &who) {
         Err(e) => resp.error_code = e.code(),
         Ok(errors) if ctx.api_version >= 3 => {

@@ -8,6 +8,7 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use tracing::debug;
 
 use super::{versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 5);
@@ -16,8 +17,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListGroupsR
     let version = ctx.api_version;
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
+    // As Kafka: DESCRIBE on the cluster lists every group, otherwise those the principal may
+    // describe.
+    let all_visible = ctx.authorize_cluster(Operation::Describe);
     let mut groups: Vec<ListedGroup> = broker.groups.read_all(|all| {
         all.values()
+            .filter(|g| all_visible || ctx.authorize_group(Operation::Describe, &g.id))
             .filter(|g| states.is_empty() || states.contains(&g.state_name().to_lowercase()))
             .filter(|g| types.is_empty() || types.contains(&g.group_type().to_string()))
             .map(|g| {

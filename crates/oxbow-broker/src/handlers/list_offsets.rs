@@ -12,6 +12,7 @@ use kafka_protocol::ResponseError;
 use oxbow_storage::{OffsetAndTimestamp, StorageError, UnifiedLog};
 
 use super::{topic_name, versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::error_map::map_read_error;
 use crate::Broker;
 
@@ -35,6 +36,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListOffsets
                 .map(|p| {
                     let mut out = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
+                    if !ctx.authorize_topic(Operation::Describe, name) {
+                        out.error_code = ResponseError::TopicAuthorizationFailed.code();
+                        return out;
+                    }
                     let Some(partition) = broker.partition(name, p.partition_index) else {
                         out.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return out;

@@ -13,6 +13,7 @@ use kafka_protocol::ResponseError;
 use tracing::{info, warn};
 
 use super::{topic_name, versions, Reply, RequestContext};
+use crate::authorizer::{Operation, ResourceType};
 use crate::broker::TopicError;
 use crate::error_map::map_topic_error;
 use crate::topics::TopicState;
@@ -22,7 +23,7 @@ pub const VERSIONS: VersionRange = versions(0, 12);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataRequest) -> Reply {
     let version = ctx.api_version;
-    let (host, port) = broker.advertised();
+    let (host, port) = ctx.session.listener.advertised();
     let node = BrokerId(broker.node_id);
     let mut resp = MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
@@ -39,7 +40,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
     // v8-v10 carry the cluster's operations too (later versions moved them to DescribeCluster);
     // librdkafka's DescribeCluster admin call asks for them here.
     if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
-        resp.cluster_authorized_operations = super::describe_cluster::CLUSTER_OPERATIONS;
+        resp.cluster_authorized_operations = super::describe_cluster::cluster_operations(ctx);
     }
 
     let all = match &req.topics {
@@ -48,8 +49,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
     };
     let mut topics = Vec::new();
     if all {
+        // As Kafka: a listing shows only the topics the principal may describe.
         for t in broker.topics.all() {
-            topics.push(describe(&t, broker.node_id, version, include_ops));
+            if ctx.authorize_topic(Operation::Describe, &t.meta.name) {
+                topics.push(describe(ctx, &t, broker.node_id, version, include_ops));
+            }
         }
     } else {
         for requested in req.topics.unwrap_or_default() {
@@ -58,12 +62,27 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
                 Some(name) => broker.topic(name),
                 None => broker.topics.get_by_id(&requested.topic_id),
             };
+            let described = |name: &str| ctx.authorize_topic(Operation::Describe, name);
             let topic = match (state, by_name) {
-                (Some(state), _) => describe(&state, broker.node_id, version, include_ops),
+                (Some(state), _) if !described(&state.meta.name) => error_topic(
+                    requested.name.as_ref().map(|n| n.0.as_str()),
+                    requested.topic_id,
+                    ResponseError::TopicAuthorizationFailed,
+                ),
+                (Some(state), _) => describe(ctx, &state, broker.node_id, version, include_ops),
+                (None, Some(name)) if !described(&name) => error_topic(
+                    Some(&name),
+                    uuid::Uuid::nil(),
+                    ResponseError::TopicAuthorizationFailed,
+                ),
                 (None, None) => {
                     error_topic(None, requested.topic_id, ResponseError::UnknownTopicId)
                 }
-                (None, Some(name)) if auto_create => {
+                (None, Some(name))
+                    if auto_create
+                        && (ctx.authorize_cluster(Operation::Create)
+                            || ctx.authorize_topic(Operation::Create, &name)) =>
+                {
                     auto_create_topic(broker, ctx, &name, version, include_ops)
                 }
                 (None, Some(name)) => {
@@ -92,7 +111,7 @@ fn auto_create_topic(
         Ok(_) | Err(TopicError::AlreadyExists(_)) => {
             info!(topic = name, peer = %ctx.peer, client_id = ctx.client_id, "auto-created topic");
             match broker.topic(name) {
-                Some(state) => describe(&state, broker.node_id, version, include_ops),
+                Some(state) => describe(ctx, &state, broker.node_id, version, include_ops),
                 None => error_topic(
                     Some(name),
                     uuid::Uuid::nil(),
@@ -108,6 +127,7 @@ fn auto_create_topic(
 }
 
 fn describe(
+    ctx: &RequestContext,
     state: &TopicState,
     node_id: i32,
     version: i16,
@@ -137,8 +157,8 @@ fn describe(
         topic.topic_id = state.meta.id;
     }
     if include_ops {
-        // Without ACLs every operation is allowed: READ..DESCRIBE_CONFIGS, ALTER_CONFIGS.
-        topic.topic_authorized_operations = 0b1101_1111_1000;
+        topic.topic_authorized_operations =
+            ctx.authorized_operations(ResourceType::Topic, &state.meta.name);
     }
     topic
 }

@@ -4,11 +4,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
-use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
-use tracing::warn;
+use kafka_protocol::ResponseError;
+use oxbow_protocol::{decode_request, peek_header};
+use tracing::{debug, warn};
 
+use crate::authorizer::{Authorizer, Operation, ResourceType, CLUSTER_NAME};
+use crate::session::Session;
 use crate::Broker;
 
 pub mod alter_configs;
@@ -41,13 +46,54 @@ pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
 
-/// Who sent a request.
-#[derive(Debug, Clone)]
+/// One request as a handler sees it: the connection's session (listener, client address,
+/// principal), the client id and version of this request, and the authorizer to ask.
+#[derive(Clone)]
 pub struct RequestContext {
     pub peer: SocketAddr,
     pub client_id: String,
+    pub api_key: ApiKey,
     pub api_version: i16,
     pub correlation_id: i32,
+    pub session: Arc<Session>,
+    pub authorizer: Arc<dyn Authorizer>,
+}
+
+impl RequestContext {
+    /// Asks the authorizer; a denial is logged with who asked for what.
+    pub fn authorize(&self, operation: Operation, resource: ResourceType, name: &str) -> bool {
+        let allowed = self
+            .authorizer
+            .authorize(&self.session, operation, resource, name);
+        if !allowed {
+            debug!(peer = %self.peer, client_id = self.client_id, principal = %self.session.principal,
+                listener = self.session.listener.name, api = ?self.api_key, ?operation, ?resource,
+                name, authorizer = self.authorizer.name(), "authorization denied");
+        }
+        allowed
+    }
+
+    pub fn authorize_topic(&self, operation: Operation, topic: &str) -> bool {
+        self.authorize(operation, ResourceType::Topic, topic)
+    }
+
+    pub fn authorize_group(&self, operation: Operation, group: &str) -> bool {
+        self.authorize(operation, ResourceType::Group, group)
+    }
+
+    pub fn authorize_cluster(&self, operation: Operation) -> bool {
+        self.authorize(operation, ResourceType::Cluster, CLUSTER_NAME)
+    }
+
+    /// The `authorized_operations` bit field of a resource for this session.
+    pub fn authorized_operations(&self, resource: ResourceType, name: &str) -> i32 {
+        crate::authorizer::authorized_operations(
+            self.authorizer.as_ref(),
+            &self.session,
+            resource,
+            name,
+        )
+    }
 }
 
 /// A handler's answer.
@@ -59,7 +105,8 @@ pub enum Reply {
     /// No response at all (produce with acks=0).
     None,
     /// No response, and close the connection once earlier replies are written: an `acks=0`
-    /// produce that failed somewhere (Kafka closes so the client refreshes its metadata).
+    /// produce that failed somewhere (Kafka closes so the client refreshes its metadata), or a
+    /// request that cannot be served.
     Close,
     /// A response already encoded (size prefix and header included) whose records may be file
     /// ranges sent with `sendfile`.
@@ -68,94 +115,144 @@ pub enum Reply {
     LaterEncoded(BoxFuture<'static, Vec<fetch_encode::Chunk>>),
 }
 
-/// Every served API and its versions.
-pub const SERVED: &[(ApiKey, VersionRange)] = &[
-    (ApiKey::ApiVersions, api_versions::VERSIONS),
-    (ApiKey::Metadata, metadata::VERSIONS),
-    (ApiKey::Produce, produce::VERSIONS),
-    (ApiKey::Fetch, fetch::VERSIONS),
-    (ApiKey::ListOffsets, list_offsets::VERSIONS),
-    (ApiKey::InitProducerId, init_producer_id::VERSIONS),
-    (ApiKey::CreateTopics, create_topics::VERSIONS),
-    (ApiKey::DeleteTopics, delete_topics::VERSIONS),
-    (ApiKey::CreatePartitions, create_partitions::VERSIONS),
-    (ApiKey::DescribeConfigs, describe_configs::VERSIONS),
-    (ApiKey::AlterConfigs, alter_configs::VERSIONS),
-    (
-        ApiKey::IncrementalAlterConfigs,
-        incremental_alter_configs::VERSIONS,
-    ),
-    (ApiKey::DeleteRecords, delete_records::VERSIONS),
-    (ApiKey::DescribeCluster, describe_cluster::VERSIONS),
-    (ApiKey::DescribeLogDirs, describe_log_dirs::VERSIONS),
-    (
-        ApiKey::ConsumerGroupDescribe,
-        consumer_group_describe::VERSIONS,
-    ),
-    (
-        ApiKey::ConsumerGroupHeartbeat,
-        consumer_group_heartbeat::VERSIONS,
-    ),
-    (ApiKey::DeleteGroups, delete_groups::VERSIONS),
-    (ApiKey::DescribeGroups, describe_groups::VERSIONS),
-    (ApiKey::FindCoordinator, find_coordinator::VERSIONS),
-    (ApiKey::Heartbeat, heartbeat::VERSIONS),
-    (ApiKey::JoinGroup, join_group::VERSIONS),
-    (ApiKey::LeaveGroup, leave_group::VERSIONS),
-    (ApiKey::ListGroups, list_groups::VERSIONS),
-    (ApiKey::OffsetCommit, offset_commit::VERSIONS),
-    (ApiKey::OffsetDelete, offset_delete::VERSIONS),
-    (ApiKey::OffsetFetch, offset_fetch::VERSIONS),
-    (ApiKey::SyncGroup, sync_group::VERSIONS),
-];
+/// The one table of served APIs: each line names the API (its `ApiKey` and `RequestKind`
+/// variant) and the handler module, whose `VERSIONS` are advertised by ApiVersions and whose
+/// `handle` is called by [`dispatch`]. Both are generated from this list, so they cannot drift.
+macro_rules! api_table {
+    ($($api:ident => $module:ident),* $(,)?) => {
+        /// Every served API and its versions, in the order ApiVersions lists them.
+        pub const SERVED: &[(ApiKey, VersionRange)] = &[$((ApiKey::$api, $module::VERSIONS)),*];
+
+        /// Runs the handler for a decoded request whose version is served.
+        pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, body: RequestKind) -> Reply {
+            match body {
+                $(RequestKind::$api(r) => $module::handle(broker, ctx, r).await,)*
+                // Unreachable while `handle_frame` checks the table first; closing is the
+                // deliberate answer should it ever be reached.
+                _ => {
+                    warn!(peer = %ctx.peer, client_id = ctx.client_id, api = ?ctx.api_key,
+                        "no handler for a request that passed the version check; closing connection");
+                    Reply::Close
+                }
+            }
+        }
+    };
+}
+
+api_table! {
+    ApiVersions => api_versions,
+    Metadata => metadata,
+    Produce => produce,
+    Fetch => fetch,
+    ListOffsets => list_offsets,
+    InitProducerId => init_producer_id,
+    CreateTopics => create_topics,
+    DeleteTopics => delete_topics,
+    CreatePartitions => create_partitions,
+    DescribeConfigs => describe_configs,
+    AlterConfigs => alter_configs,
+    IncrementalAlterConfigs => incremental_alter_configs,
+    DeleteRecords => delete_records,
+    DescribeCluster => describe_cluster,
+    DescribeLogDirs => describe_log_dirs,
+    ConsumerGroupDescribe => consumer_group_describe,
+    ConsumerGroupHeartbeat => consumer_group_heartbeat,
+    DeleteGroups => delete_groups,
+    DescribeGroups => describe_groups,
+    FindCoordinator => find_coordinator,
+    Heartbeat => heartbeat,
+    JoinGroup => join_group,
+    LeaveGroup => leave_group,
+    ListGroups => list_groups,
+    OffsetCommit => offset_commit,
+    OffsetDelete => offset_delete,
+    OffsetFetch => offset_fetch,
+    SyncGroup => sync_group,
+}
 
 /// The versions of `api` this broker serves, if any.
 pub fn served_versions(api: ApiKey) -> Option<VersionRange> {
     SERVED.iter().find(|(k, _)| *k == api).map(|(_, v)| *v)
 }
 
-/// Runs the handler for a decoded request whose version is served.
-pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, body: RequestKind) -> Reply {
-    match body {
-        RequestKind::ApiVersions(r) => api_versions::handle(broker, ctx, r).await,
-        RequestKind::Metadata(r) => metadata::handle(broker, ctx, r).await,
-        RequestKind::Produce(r) => produce::handle(broker, ctx, r).await,
-        RequestKind::Fetch(r) => fetch::handle(broker, ctx, r).await,
-        RequestKind::ListOffsets(r) => list_offsets::handle(broker, ctx, r).await,
-        RequestKind::InitProducerId(r) => init_producer_id::handle(broker, ctx, r).await,
-        RequestKind::CreateTopics(r) => create_topics::handle(broker, ctx, r).await,
-        RequestKind::DeleteTopics(r) => delete_topics::handle(broker, ctx, r).await,
-        RequestKind::CreatePartitions(r) => create_partitions::handle(broker, ctx, r).await,
-        RequestKind::DescribeConfigs(r) => describe_configs::handle(broker, ctx, r).await,
-        RequestKind::AlterConfigs(r) => alter_configs::handle(broker, ctx, r).await,
-        RequestKind::IncrementalAlterConfigs(r) => {
-            incremental_alter_configs::handle(broker, ctx, r).await
+/// A request frame's answer, with what the connection needs to frame it.
+pub struct Answer {
+    pub api_key: ApiKey,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub reply: Reply,
+}
+
+/// Handles one request frame: checks the API and version against the table, decodes, runs the
+/// handler. `None` means the connection must close (unknown API, unserved version, malformed
+/// body, or a handler's `Reply::Close`); the reason is logged here with the session's identity.
+pub async fn handle_frame(
+    broker: &Arc<Broker>,
+    session: &mut Arc<Session>,
+    frame: Bytes,
+    max_request_bytes: usize,
+) -> Option<Answer> {
+    let peer = session.peer;
+    let head = match peek_header(&frame) {
+        Ok(head) => head,
+        Err(e) => {
+            warn!(%peer, client_id = session.client_id, error = %e, "unreadable request header; closing connection");
+            return None;
         }
-        RequestKind::DeleteRecords(r) => delete_records::handle(broker, ctx, r).await,
-        RequestKind::DescribeCluster(r) => describe_cluster::handle(broker, ctx, r).await,
-        RequestKind::DescribeLogDirs(r) => describe_log_dirs::handle(broker, ctx, r).await,
-        RequestKind::ConsumerGroupDescribe(r) => {
-            consumer_group_describe::handle(broker, ctx, r).await
+    };
+    let Ok(api_key) = ApiKey::try_from(head.api_key) else {
+        warn!(%peer, client_id = session.client_id, api_key = head.api_key, "unknown API key; closing connection");
+        return None;
+    };
+    let served = served_versions(api_key);
+    if !served.is_some_and(|r| r.min <= head.api_version && head.api_version <= r.max) {
+        if api_key == ApiKey::ApiVersions {
+            // KIP-511: answer in v0 with UNSUPPORTED_VERSION and the versions we serve.
+            let body = ApiVersionsResponse::default()
+                .with_error_code(ResponseError::UnsupportedVersion.code())
+                .with_api_keys(api_versions::served_api_keys());
+            return Some(Answer {
+                api_key,
+                api_version: 0,
+                correlation_id: head.correlation_id,
+                reply: Reply::Now(ResponseKind::ApiVersions(body)),
+            });
         }
-        RequestKind::ConsumerGroupHeartbeat(r) => {
-            consumer_group_heartbeat::handle(broker, ctx, r).await
+        warn!(%peer, client_id = session.client_id, ?api_key, version = head.api_version, "unsupported API version; closing connection");
+        return None;
+    }
+    let request = match decode_request(frame, max_request_bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(%peer, client_id = session.client_id, error = %e, "malformed request; closing connection");
+            return None;
         }
-        RequestKind::DeleteGroups(r) => delete_groups::handle(broker, ctx, r).await,
-        RequestKind::DescribeGroups(r) => describe_groups::handle(broker, ctx, r).await,
-        RequestKind::FindCoordinator(r) => find_coordinator::handle(broker, ctx, r).await,
-        RequestKind::Heartbeat(r) => heartbeat::handle(broker, ctx, r).await,
-        RequestKind::JoinGroup(r) => join_group::handle(broker, ctx, r).await,
-        RequestKind::LeaveGroup(r) => leave_group::handle(broker, ctx, r).await,
-        RequestKind::ListGroups(r) => list_groups::handle(broker, ctx, r).await,
-        RequestKind::OffsetCommit(r) => offset_commit::handle(broker, ctx, r).await,
-        RequestKind::OffsetDelete(r) => offset_delete::handle(broker, ctx, r).await,
-        RequestKind::OffsetFetch(r) => offset_fetch::handle(broker, ctx, r).await,
-        RequestKind::SyncGroup(r) => sync_group::handle(broker, ctx, r).await,
-        other => {
-            warn!(peer = %ctx.peer, client_id = ctx.client_id, request = ?std::mem::discriminant(&other), "no handler for request");
-            Reply::None
+    };
+    if let Some(id) = &request.header.client_id {
+        if id.as_str() != session.client_id {
+            Arc::make_mut(session).client_id = id.to_string();
         }
     }
+    let ctx = RequestContext {
+        peer,
+        client_id: session.client_id.clone(),
+        api_key,
+        api_version: head.api_version,
+        correlation_id: head.correlation_id,
+        session: session.clone(),
+        authorizer: broker.authorizer.clone(),
+    };
+    let reply = dispatch(broker, &ctx, request.body).await;
+    if matches!(reply, Reply::Close) {
+        debug!(%peer, client_id = ctx.client_id, ?api_key, correlation_id = head.correlation_id, "handler asked to close the connection");
+        return None;
+    }
+    Some(Answer {
+        api_key,
+        api_version: head.api_version,
+        correlation_id: head.correlation_id,
+        reply,
+    })
 }
 
 /// A topic name for a response.

@@ -12,8 +12,10 @@ use kafka_protocol::protocol::VersionRange;
 use tracing::debug;
 
 use super::{topic_name, versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::group::offsets::{CommitParams, CommitPartition};
 use crate::Broker;
+use kafka_protocol::ResponseError;
 
 pub const VERSIONS: VersionRange = versions(2, 9);
 
@@ -50,11 +52,42 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetCommi
     };
     debug!(group = params.group_id, member = params.member_id, generation = params.generation_or_epoch,
         client_id = ctx.client_id, peer = %ctx.peer, "offset commit");
-    let pending = broker.groups.commit(broker, params);
+    let deny = |code: ResponseError, parts: &[CommitPartition]| {
+        parts
+            .iter()
+            .map(|p| (p.partition, code.code()))
+            .collect::<Vec<_>>()
+    };
+    let mut params = params;
+    let mut denied = Vec::new();
+    if !ctx.authorize_group(Operation::Read, &params.group_id) {
+        denied = params
+            .topics
+            .drain(..)
+            .map(|(t, parts)| (t, deny(ResponseError::GroupAuthorizationFailed, &parts)))
+            .collect();
+    } else {
+        params.topics.retain(|(t, parts)| {
+            let allowed = ctx.authorize_topic(Operation::Read, t);
+            if !allowed {
+                denied.push((
+                    t.clone(),
+                    deny(ResponseError::TopicAuthorizationFailed, parts),
+                ));
+            }
+            allowed
+        });
+    }
+    let pending = if params.topics.is_empty() && !denied.is_empty() {
+        Box::pin(async { Vec::new() })
+    } else {
+        broker.groups.commit(broker, params)
+    };
     Reply::Later(Box::pin(async move {
         let codes = pending.await;
         let topics = codes
             .into_iter()
+            .chain(denied)
             .map(|(t, ps)| {
                 OffsetCommitResponseTopic::default()
                     .with_name(topic_name(&t))

@@ -10,7 +10,9 @@ use kafka_protocol::protocol::VersionRange;
 use tracing::info;
 
 use super::{topic_name, versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::Broker;
+use kafka_protocol::ResponseError;
 
 pub const VERSIONS: VersionRange = versions(0, 0);
 
@@ -28,6 +30,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetDelet
         .collect();
     info!(group = gid, client_id = ctx.client_id, peer = %ctx.peer, topics = topics.len(), "offset delete");
     let mut resp = OffsetDeleteResponse::default();
+    if !ctx.authorize_group(Operation::Delete, &gid) {
+        resp.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return Reply::Now(ResponseKind::OffsetDelete(resp));
+    }
     match broker.groups.delete_offsets(broker, &gid, topics) {
         Err(e) => resp.error_code = e.code(),
         Ok(list) => {

@@ -13,6 +13,7 @@ use kafka_protocol::ResponseError;
 use tracing::debug;
 
 use super::{topic_name, versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::group::store::OffsetEntry;
 use crate::Broker;
 
@@ -41,6 +42,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetch
                     .filter(|m| !m.is_empty())
                     .map(|m| (m.to_string(), g.member_epoch));
                 let fetched: Fetched = match &ready {
+                    _ if !ctx.authorize_group(Operation::Describe, &gid) => {
+                        Err(ResponseError::GroupAuthorizationFailed)
+                    }
                     Err(e) => Err(*e),
                     Ok(_) => broker.groups.fetch_offsets(
                         &gid,
@@ -90,6 +94,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetch
     });
     debug!(group = gid, client_id = ctx.client_id, peer = %ctx.peer, "offset fetch");
     let fetched: Fetched = match ready {
+        _ if !ctx.authorize_group(Operation::Describe, &gid) => {
+            Err(ResponseError::GroupAuthorizationFailed)
+        }
         Err(e) => Err(e),
         Ok(_) => broker.groups.fetch_offsets(&gid, topics, None),
     };

@@ -14,6 +14,7 @@ use oxbow_storage::{StorageError, UnifiedLog};
 use tracing::{debug, warn};
 
 use super::{message, topic_name, versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::error_map::map_produce_error;
 use crate::Broker;
 
@@ -42,6 +43,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 Some((
                     ResponseError::InvalidTopicException,
                     format!("Cannot append to internal topic {name}"),
+                ))
+            } else if !ctx.authorize_topic(Operation::Write, &name) {
+                Some((
+                    ResponseError::TopicAuthorizationFailed,
+                    format!("Not authorized to write to topic {name}"),
                 ))
             } else if req.transactional_id.is_some() {
                 Some((

@@ -8,6 +8,7 @@ use kafka_protocol::ResponseError;
 use tracing::debug;
 
 use super::{versions, Reply, RequestContext};
+use crate::authorizer::Operation;
 use crate::group::classic::{Pending, SyncOutcome};
 use crate::group::classic_sync::SyncParams;
 use crate::Broker;
@@ -30,6 +31,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: SyncGroupRe
             .collect(),
     };
     debug!(group = group_id, member = params.member_id, generation = params.generation, client_id = ctx.client_id, peer = %ctx.peer, "sync group");
+    if !ctx.authorize_group(Operation::Read, &group_id) {
+        return Reply::Now(response(
+            version,
+            SyncOutcome::error(ResponseError::GroupAuthorizationFailed),
+        ));
+    }
     match broker.groups.sync(broker, &group_id, params) {
         Pending::Now(o) => Reply::Now(response(version, o)),
         Pending::Wait(rx) => Reply::Later(Box::pin(async move {

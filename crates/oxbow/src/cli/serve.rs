@@ -46,37 +46,36 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
-    let listen = config.server.listen.clone();
-    let explicit_advertised = !config.server.advertised_listener.is_empty();
     let started = std::time::Instant::now();
     let broker = tokio::task::spawn_blocking(move || oxbow_broker::Broker::open(config))
         .await
         .context("opening the data directory")??;
-    let listener = tokio::net::TcpListener::bind(&listen)
+    let bound = oxbow_broker::bind(&broker)
         .await
-        .with_context(|| format!("binding the Kafka listener on {listen}"))?;
-    let local = listener.local_addr()?;
-    if !explicit_advertised {
-        broker.set_advertised(local.ip().to_string(), i32::from(local.port()));
-    }
-    let (adv_host, adv_port) = broker.advertised();
+        .context("starting the Kafka listeners")?;
     let data_dir = broker
         .data_dir()
         .canonicalize()
         .unwrap_or_else(|_| broker.data_dir().to_path_buf());
-    let server = oxbow_broker::serve(broker.clone(), listener)?;
-    println!(
-        "oxbow {} listening on {local} (advertised as {adv_host}:{adv_port}), data in {}",
-        env!("CARGO_PKG_VERSION"),
-        data_dir.display()
-    );
-    info!(listen = %local, advertised = %format!("{adv_host}:{adv_port}"), data_dir = %data_dir.display(),
-        cluster_id = broker.cluster_id, startup_ms = started.elapsed().as_millis() as u64, "broker started");
+    let server = oxbow_broker::serve(broker.clone(), bound)?;
+    for (listener, local) in &server.listeners {
+        let (adv_host, adv_port) = listener.advertised();
+        println!(
+            "oxbow {} listening on {local} (listener {}, {}, advertised as {adv_host}:{adv_port}), data in {}",
+            env!("CARGO_PKG_VERSION"),
+            listener.name,
+            listener.protocol.name(),
+            data_dir.display()
+        );
+        info!(listener = listener.name, protocol = listener.protocol.name(), listen = %local,
+            advertised = %format!("{adv_host}:{adv_port}"), "Kafka listener started");
+    }
+    info!(data_dir = %data_dir.display(), cluster_id = broker.cluster_id,
+        authorizer = broker.authorizer.name(), startup_ms = started.elapsed().as_millis() as u64, "broker started");
 
     wait_for_signal().await;
     info!("shutting down");
     server.shutdown().await;
-    tokio::task::spawn_blocking(move || broker.shutdown()).await?;
     info!("stopped");
     Ok(())
 }

@@ -43,9 +43,16 @@ pub struct TestBrokerBuilder {
     env: Vec<(String, String)>,
     args: Vec<String>,
     data_dir: Option<PathBuf>,
+    port: Option<u16>,
 }
 
 impl TestBrokerBuilder {
+    /// Listen on this port (e.g. one named in a config file) instead of a fresh free one.
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
     /// An environment variable for the broker process (e.g. an `OXBOW_LOG_*` override).
     pub fn with_env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
@@ -76,7 +83,7 @@ impl TestBrokerBuilder {
         let mut broker = TestBroker {
             watch_id: watchdog::register(log_path.clone()),
             child: None,
-            port: free_port(),
+            port: self.port.unwrap_or_else(free_port),
             data_dir,
             log_path,
             env: self.env,

@@ -1,0 +1,95 @@
+//! Who is on the other end of a connection: the listener it came in on, the client's address and
+//! id, how it authenticated, and the principal every authorization decision is made for.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use oxbow_config::SecurityProtocol;
+use parking_lot::RwLock;
+
+/// A Kafka principal, `User:alice`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Principal {
+    pub kind: String,
+    pub name: String,
+}
+
+impl Principal {
+    /// `User:ANONYMOUS`, the principal of every connection that has not authenticated.
+    pub fn anonymous() -> Self {
+        Self::user("ANONYMOUS")
+    }
+
+    pub fn user(name: &str) -> Self {
+        Self {
+            kind: "User".into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind, self.name)
+    }
+}
+
+/// How far a connection got with authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthState {
+    /// The listener needs no authentication (PLAINTEXT, SSL without client certificates).
+    NotRequired,
+    /// Authenticated with this mechanism (`PLAIN`, `SCRAM-SHA-256`, `SSL`, ...).
+    Authenticated { mechanism: String },
+}
+
+/// A bound listener as connections and Metadata see it.
+#[derive(Debug)]
+pub struct Listener {
+    pub name: String,
+    pub protocol: SecurityProtocol,
+    /// Host and port given to clients that connected here; set once the socket is bound.
+    advertised: RwLock<(String, i32)>,
+}
+
+impl Listener {
+    pub fn new(name: String, protocol: SecurityProtocol, host: String, port: i32) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            protocol,
+            advertised: RwLock::new((host, port)),
+        })
+    }
+
+    pub fn advertised(&self) -> (String, i32) {
+        self.advertised.read().clone()
+    }
+
+    pub fn set_advertised(&self, host: String, port: i32) {
+        *self.advertised.write() = (host, port);
+    }
+}
+
+/// One connection's identity, kept for its lifetime and seen by every request on it.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub listener: Arc<Listener>,
+    pub peer: SocketAddr,
+    /// The last client id a request carried (empty until one does).
+    pub client_id: String,
+    pub auth: AuthState,
+    pub principal: Principal,
+}
+
+impl Session {
+    /// A new connection on `listener`: not authenticated, `User:ANONYMOUS`.
+    pub fn new(listener: Arc<Listener>, peer: SocketAddr) -> Self {
+        Self {
+            listener,
+            peer,
+            client_id: String::new(),
+            auth: AuthState::NotRequired,
+            principal: Principal::anonymous(),
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! `[[server.listeners]]`, `[tls]` and `[security]`: where the broker accepts connections, with
+//! which transport, and who may do what.
+//!
+//! The single-listener form (`server.listen` + `server.advertised_listener`) stays valid: with no
+//! `[[server.listeners]]` it is one listener named `PLAINTEXT` (or `SSL` when `[tls]` is present).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{BrokerConfig, ConfigError};
+
+/// Kafka's `security.protocol` of a listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SecurityProtocol {
+    /// Plain TCP; fetches are sent with `sendfile`.
+    Plaintext,
+    /// TLS (rustls) with the certificate in `[tls]`; fetched records are copied through TLS.
+    Ssl,
+    /// SASL over TCP. Not served yet: refused at start.
+    SaslPlaintext,
+    /// SASL over TLS. Not served yet: refused at start.
+    SaslSsl,
+}
+
+impl SecurityProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plaintext => "PLAINTEXT",
+            Self::Ssl => "SSL",
+            Self::SaslPlaintext => "SASL_PLAINTEXT",
+            Self::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    /// Whether connections on this listener are encrypted with TLS.
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Self::Ssl | Self::SaslSsl)
+    }
+}
+
+/// One `[[server.listeners]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// The listener's name (`listener.name` in Kafka), e.g. `INTERNAL`; unique. Required.
+    pub name: String,
+    /// HOST:PORT to bind. Required.
+    pub listen: String,
+    /// HOST:PORT given to clients that connected here. Default: the bound address.
+    #[serde(default)]
+    pub advertised: String,
+    /// PLAINTEXT or SSL (SASL_PLAINTEXT and SASL_SSL once SASL is served). Default PLAINTEXT.
+    #[serde(default = "default_protocol")]
+    pub protocol: SecurityProtocol,
+}
+
+fn default_protocol() -> SecurityProtocol {
+    SecurityProtocol::Plaintext
+}
+
+/// `[tls]`: the server certificate for SSL listeners (PEM files). Present with the single-listener
+/// form, it makes that listener SSL.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first. Required for an SSL listener.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1). Required for an SSL listener.
+    pub key_file: PathBuf,
+}
+
+impl TlsConfig {
+    pub fn is_set(&self) -> bool {
+        !self.cert_file.as_os_str().is_empty() || !self.key_file.as_os_str().is_empty()
+    }
+}
+
+/// `[security]`: authorization.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Which authorizer every request asks: `allow_all` (default: no access control) or
+    /// `deny_all` (every operation that needs a permission is refused with its authorization
+    /// error, as with an ACL authorizer that has no ACLs; for locking a broker down).
+    pub authorizer: String,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            authorizer: "allow_all".into(),
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// The listeners to bind: `[[server.listeners]]`, or the single-listener form.
+    pub fn listeners(&self) -> Vec<ListenerConfig> {
+        if !self.server.listeners.is_empty() {
+            return self.server.listeners.clone();
+        }
+        let protocol = if self.tls.is_set() {
+            SecurityProtocol::Ssl
+        } else {
+            SecurityProtocol::Plaintext
+        };
+        vec![ListenerConfig {
+            name: protocol.name().to_string(),
+            listen: self.server.listen.clone(),
+            advertised: self.server.advertised_listener.clone(),
+            protocol,
+        }]
+    }
+
+    pub(crate) fn validate_listeners(&self) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, value: String, reason: &'static str| {
+            Err(ConfigError::Bounds { key, value, reason })
+        };
+        let listeners = self.listeners();
+        let mut names = std::collections::BTreeSet::new();
+        for l in &listeners {
+            if l.name.is_empty()
+                || !l
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return bad(
+                    "server.listeners.name",
+                    l.name.clone(),
+                    "must be non-empty letters, digits, '_' or '-'",
+                );
+            }
+            if !names.insert(l.name.to_ascii_uppercase()) {
+                return bad("server.listeners.name", l.name.clone(), "must be unique");
+            }
+            if !l.listen.contains(':') {
+                return bad(
+                    "server.listeners.listen",
+                    l.listen.clone(),
+                    "must be HOST:PORT",
+                );
+            }
+            if !l.advertised.is_empty() && !l.advertised.contains(':') {
+                return bad(
+                    "server.listeners.advertised",
+                    l.advertised.clone(),
+                    "must be HOST:PORT",
+                );
+            }
+            if matches!(
+                l.protocol,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            ) {
+                return bad(
+                    "server.listeners.protocol",
+                    l.protocol.name().to_string(),
+                    "SASL is not served yet (PLAINTEXT or SSL)",
+                );
+            }
+            if l.protocol.uses_tls()
+                && (self.tls.cert_file.as_os_str().is_empty()
+                    || self.tls.key_file.as_os_str().is_empty())
+            {
+                return bad(
+                    "tls.cert_file",
+                    self.tls.cert_file.display().to_string(),
+                    "an SSL listener needs tls.cert_file and tls.key_file",
+                );
+            }
+        }
+        if self.security.authorizer != "allow_all" && self.security.authorizer != "deny_all" {
+            return bad(
+                "security.authorizer",
+                self.security.authorizer.clone(),
+                "must be allow_all or deny_all",
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::BrokerConfig;
+
+    use super::*;
+
+    fn load(text: &str) -> Result<BrokerConfig, ConfigError> {
+        let dir = tempfile::tempdir().map_err(|source| ConfigError::Read {
+            path: PathBuf::new(),
+            source,
+        })?;
+        let path = dir.path().join("oxbow.toml");
+        std::fs::write(&path, text).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        BrokerConfig::load_with_env(Some(&path), Vec::new())
+    }
+
+    #[test]
+    fn given_single_listen_when_no_listener_list_should_be_one_plaintext_listener() {
+        let c = load("[server]\nlisten = \"127.0.0.1:9999\"\n").unwrap();
+        let l = c.listeners();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].name, "PLAINTEXT");
+        assert_eq!(l[0].protocol, SecurityProtocol::Plaintext);
+        assert_eq!(l[0].listen, "127.0.0.1:9999");
+    }
+
+    #[test]
+    fn given_tls_section_when_single_listen_should_be_ssl() {
+        let c = load("[tls]\ncert_file = \"a.pem\"\nkey_file = \"a.key\"\n").unwrap();
+        assert_eq!(c.listeners()[0].protocol, SecurityProtocol::Ssl);
+        assert_eq!(c.listeners()[0].name, "SSL");
+    }
+
+    #[test]
+    fn given_listener_list_when_loaded_should_keep_each_protocol() {
+        let c = load(
+            "[[server.listeners]]\nname = \"LOCAL\"\nlisten = \"127.0.0.1:9092\"\n\
+             [[server.listeners]]\nname = \"EXTERNAL\"\nlisten = \"0.0.0.0:9093\"\n\
+             advertised = \"bus.example.com:9093\"\nprotocol = \"SSL\"\n\
+             [tls]\ncert_file = \"a.pem\"\nkey_file = \"a.key\"\n",
+        )
+        .unwrap();
+        let l = c.listeners();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[1].protocol, SecurityProtocol::Ssl);
+        assert_eq!(l[1].advertised, "bus.example.com:9093");
+    }
+
+    #[test]
+    fn given_bad_listeners_when_loaded_should_name_the_key() {
+        let dup = "[[server.listeners]]\nname = \"A\"\nlisten = \"127.0.0.1:1\"\n\
+                   [[server.listeners]]\nname = \"a\"\nlisten = \"127.0.0.1:2\"\n";
+        assert!(load(dup)
+            .unwrap_err()
+            .to_string()
+            .contains("server.listeners.name"));
+        let ssl =
+            "[[server.listeners]]\nname = \"S\"\nlisten = \"127.0.0.1:1\"\nprotocol = \"SSL\"\n";
+        assert!(load(ssl).unwrap_err().to_string().contains("tls.cert_file"));
+        let sasl =
+            "[[server.listeners]]\nname = \"S\"\nlisten = \"127.0.0.1:1\"\nprotocol = \"SASL_SSL\"\n";
+        assert!(load(sasl).unwrap_err().to_string().contains("SASL"));
+        let unknown = "[[server.listeners]]\nname = \"S\"\nlisten = \"127.0.0.1:1\"\nport = 3\n";
+        assert!(load(unknown).is_err());
+        assert!(load("[security]\nauthorizer = \"acl\"\n")
+            .unwrap_err()
+            .to_string()
+            .contains("security.authorizer"));
+    }
+}

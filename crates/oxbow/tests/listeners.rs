@@ -1,0 +1,188 @@
+//! Listeners and the second transport: one broker with a PLAINTEXT and an SSL listener. A full
+//! session (create a topic, idempotent produce, a consumer group that subscribes, reads everything
+//! and commits) runs over TLS, where fetched records take the copying path instead of
+//! `sendfile`; Metadata on each listener advertises that listener's own address.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+const RECORDS: usize = 5_000;
+
+/// A self-signed certificate for 127.0.0.1 made with the openssl command.
+fn make_cert(dir: &Path) -> (String, String) {
+    let cert = dir.join("server.pem");
+    let key = dir.join("server.key");
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ])
+        .output()
+        .expect("run openssl (the tests need the openssl command)");
+    assert!(
+        status.status.success(),
+        "openssl failed: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    (cert.display().to_string(), key.display().to_string())
+}
+
+fn ssl_config(bootstrap: &str, ca: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .set("security.protocol", "ssl")
+        .set("ssl.ca.location", ca);
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_ssl_listener_when_running_a_full_session_should_produce_fetch_and_commit_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = make_cert(dir.path());
+    let plain_port = free_port();
+    let ssl_port = free_port();
+    let config = dir.path().join("oxbow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[server.listeners]]\nname = \"LOCAL\"\nlisten = \"127.0.0.1:{plain_port}\"\n\n\
+             [[server.listeners]]\nname = \"SECURE\"\nlisten = \"127.0.0.1:{ssl_port}\"\n\
+             protocol = \"SSL\"\n\n[tls]\ncert_file = \"{cert}\"\nkey_file = \"{key}\"\n"
+        ),
+    )
+    .unwrap();
+    let broker = TestBroker::builder()
+        .with_port(plain_port)
+        .with_arg("--config")
+        .with_arg(config.to_str().unwrap())
+        .start();
+    let ssl = format!("127.0.0.1:{ssl_port}");
+
+    // Each listener advertises itself.
+    let plain_md: MetadataResponse = broker.raw_request(12, &MetadataRequest::default());
+    assert_eq!(plain_md.brokers[0].port, i32::from(plain_port));
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        ssl_config(&ssl, &cert, &[]).create().unwrap();
+    let md = admin
+        .inner()
+        .fetch_metadata(None, OP_TIMEOUT)
+        .expect("metadata over TLS");
+    assert_eq!(md.brokers()[0].port(), i32::from(ssl_port));
+
+    // Create, produce, consume in a group, commit: all over TLS.
+    let topic = unique_topic("tls");
+    let new = rdkafka::admin::NewTopic::new(&topic, 3, rdkafka::admin::TopicReplication::Fixed(1));
+    let created = admin
+        .create_topics([&new], &admin_opts())
+        .await
+        .expect("CreateTopics over TLS");
+    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+
+    let producer: FutureProducer = ssl_config(
+        &ssl,
+        &cert,
+        &[
+            ("enable.idempotence", "true"),
+            ("compression.type", "lz4"),
+            ("linger.ms", "5"),
+            ("message.timeout.ms", "30000"),
+        ],
+    )
+    .create()
+    .unwrap();
+    let sends = (0..RECORDS).map(|i| {
+        let producer = &producer;
+        let topic = &topic;
+        async move {
+            let key = format!("k{}", i % 31);
+            let value = format!("value-{i}-{}", "x".repeat(i % 300));
+            producer
+                .send(
+                    FutureRecord::to(topic).key(&key).payload(&value),
+                    Duration::from_secs(30),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|(e, _)| e)
+        }
+    });
+    for r in futures::future::join_all(sends).await {
+        r.expect("produce over TLS");
+    }
+
+    let group = unique_topic("tls-group");
+    let consumer: StreamConsumer = ssl_config(
+        &ssl,
+        &cert,
+        &[
+            ("group.id", &group),
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("fetch.wait.max.ms", "100"),
+        ],
+    )
+    .create()
+    .unwrap();
+    consumer.subscribe(&[&topic]).unwrap();
+    let mut seen = vec![false; RECORDS];
+    let mut count = 0;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while count < RECORDS {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let m = tokio::time::timeout(left, consumer.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {count} of {RECORDS} records arrived over TLS"))
+            .expect("consume over TLS");
+        let value = std::str::from_utf8(m.payload().unwrap()).unwrap();
+        let i: usize = value.split('-').nth(1).unwrap().parse().unwrap();
+        assert_eq!(value, format!("value-{i}-{}", "x".repeat(i % 300)));
+        assert!(!seen[i], "record {i} delivered twice");
+        seen[i] = true;
+        count += 1;
+    }
+    consumer
+        .commit_consumer_state(CommitMode::Sync)
+        .expect("commit over TLS");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..3 {
+        tpl.add_partition(&topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, OP_TIMEOUT)
+        .expect("committed offsets");
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            other => panic!("no committed offset: {other:?}"),
+        })
+        .sum();
+    assert_eq!(total, RECORDS as i64);
+
+    // The plaintext listener serves the same data.
+    let plain = broker.consume_to_end(&topic, &[0, 1, 2], OP_TIMEOUT).await;
+    assert_eq!(plain.len(), RECORDS);
+}
