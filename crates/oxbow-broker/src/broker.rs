@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use oxbow_config::BrokerConfig;
-use oxbow_storage::{LogManager, LogManagerOptions, StorageError, TopicPartition};
+use oxbow_storage::{LogManager, LogManagerOptions, LogStore, StorageError, TopicPartition};
 use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 
@@ -60,12 +60,11 @@ pub struct Broker {
     pub cluster_id: String,
     advertised: RwLock<(String, i32)>,
     pub defaults: RwLock<BrokerDefaults>,
-    pub logs: Arc<LogManager>,
+    /// The storage engine, reached only through its interface.
+    pub logs: Arc<dyn LogStore>,
     pub topics: TopicRegistry,
     pub producer_ids: ProducerIdManager,
     pub fetch_sessions: FetchSessionCache,
-    /// Paces reads of old segments by consumers catching up.
-    pub catch_up: crate::catch_up::CatchUpReader,
     pub groups: crate::group::GroupCoordinator,
     /// Every handler's authorization decisions (`security.authorizer`).
     pub authorizer: Arc<dyn crate::authorizer::Authorizer>,
@@ -101,22 +100,23 @@ impl Broker {
             checkpoint_interval_ms: config.storage.checkpoint_interval_ms,
         };
         let config_for = |topic: &str| by_name.get(topic).map(|m| defaults.log_config(&m.configs));
-        let logs = LogManager::open(opts, &config_for).map_err(StartError::Storage)?;
-        logs.set_producer_id_expiration_ms(config.storage.producer_id_expiration_ms);
+        let local = LogManager::open(opts, &config_for).map_err(StartError::Storage)?;
+        local.set_producer_id_expiration_ms(config.storage.producer_id_expiration_ms);
         let cleaner = oxbow_storage::CleanerOptions {
             io_max_bytes_per_second: config.log.cleaner_io_max_bytes_per_second,
             backoff_ms: config.log.cleaner_backoff_ms,
             ..Default::default()
         };
         let services = crate::services::Services::new();
-        let storage = logs.clone();
+        let storage = local.clone();
         services.register("storage", move || match storage.shutdown() {
             Ok(()) => info!("storage closed cleanly"),
             Err(e) => {
                 warn!(error = %e, "storage did not close cleanly; recovery will run at next start")
             }
         });
-        logs.start_cleaner(cleaner).map_err(StartError::Storage)?;
+        local.start_cleaner(cleaner).map_err(StartError::Storage)?;
+        let logs: Arc<dyn LogStore> = local;
         let cleaner_logs = logs.clone();
         services.register("log-cleaner", move || cleaner_logs.stop_cleaner());
 
@@ -152,7 +152,6 @@ impl Broker {
             topics: TopicRegistry::new(topics_dir, states),
             producer_ids,
             fetch_sessions: FetchSessionCache::new(1000),
-            catch_up: crate::catch_up::CatchUpReader::default(),
             groups: crate::group::GroupCoordinator::new(config.group.clone()),
             authorizer: crate::authorizer::from_config(&config.security.authorizer),
             services,

@@ -18,6 +18,7 @@ pub fn map_produce_error(e: &StorageError) -> ResponseError {
         StorageError::Io { .. } | StorageError::NoSpace { .. } | StorageError::LogDirOffline(_) => {
             ResponseError::KafkaStorageError
         }
+        StorageError::ForeignLog => ResponseError::UnknownServerError,
     }
 }
 

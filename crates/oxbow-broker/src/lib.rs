@@ -10,7 +10,6 @@
 pub mod admin;
 pub mod authorizer;
 pub mod broker;
-pub mod catch_up;
 pub mod connection;
 pub mod error_map;
 pub mod fetch_session;

@@ -2,19 +2,19 @@
 
 use std::sync::Arc;
 
-use oxbow_storage::{TopicPartition, UnifiedLog};
+use oxbow_storage::{PartitionLog, TopicPartition};
 use tokio::sync::Notify;
 
 /// One partition of a topic, led by this broker.
 pub struct Partition {
     pub tp: TopicPartition,
     pub topic_id: uuid::Uuid,
-    pub log: Arc<UnifiedLog>,
+    pub log: Arc<dyn PartitionLog>,
     data_arrived: Notify,
 }
 
 impl Partition {
-    pub fn new(tp: TopicPartition, topic_id: uuid::Uuid, log: Arc<UnifiedLog>) -> Self {
+    pub fn new(tp: TopicPartition, topic_id: uuid::Uuid, log: Arc<dyn PartitionLog>) -> Self {
         Self {
             tp,
             topic_id,

@@ -13,6 +13,9 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// A log made by another storage engine was handed to this one (a programming error).
+    #[error("log belongs to another storage engine")]
+    ForeignLog,
     /// The disk is full. Nothing already written is damaged; later appends may succeed.
     #[error("no space left on device writing {path}")]
     NoSpace { path: PathBuf },

@@ -79,6 +79,7 @@ pub fn copy_error(e: &StorageError) -> StorageError {
             source: io::Error::new(source.kind(), source.to_string()),
         },
         StorageError::NoSpace { path } => StorageError::NoSpace { path: path.clone() },
+        StorageError::ForeignLog => StorageError::ForeignLog,
         StorageError::LogDirOffline(p) => StorageError::LogDirOffline(p.clone()),
         StorageError::CorruptRecord(m) => StorageError::CorruptRecord(m.clone()),
         StorageError::InvalidRecord(m) => StorageError::InvalidRecord(m.clone()),

@@ -20,6 +20,28 @@ pub(crate) struct FlushRequest {
     pub done: oneshot::Sender<Result<()>>,
 }
 
+/// How busy the group commit keeps the disk (shared with the flusher thread).
+#[derive(Debug, Clone)]
+pub(crate) struct DurabilityGauge {
+    latency_us: Arc<AtomicU64>,
+    last_flush_ms: Arc<AtomicU64>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl DurabilityGauge {
+    /// Whether a durable write is queued or being fsynced right now.
+    pub fn busy(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
+    }
+
+    /// The smoothed group-commit duration if producers have needed an fsync in the last
+    /// `within_ms`; None when nobody is waiting for durability.
+    pub fn recent_latency_us(&self, now_ms: i64, within_ms: i64) -> Option<u64> {
+        let last = self.last_flush_ms.load(Ordering::Relaxed) as i64;
+        (last > 0 && now_ms - last <= within_ms).then(|| self.latency_us.load(Ordering::Relaxed))
+    }
+}
+
 pub(crate) struct Flusher {
     /// Smoothed duration of a group commit (all fsyncs of one round), in microseconds: how busy
     /// the disk is for durable writes. Readers of old data pace themselves by it.
@@ -86,6 +108,15 @@ impl Flusher {
     /// When the last group commit finished, in ms since the epoch (0: never).
     pub fn last_flush_ms(&self) -> u64 {
         self.last_flush_ms.load(Ordering::Relaxed)
+    }
+
+    /// A view of how busy durable writes keep the disk, for readers that must not get in the way.
+    pub fn gauge(&self) -> DurabilityGauge {
+        DurabilityGauge {
+            latency_us: self.latency_us.clone(),
+            last_flush_ms: self.last_flush_ms.clone(),
+            pending: self.pending.clone(),
+        }
     }
 
     /// Stops the thread after it has served everything already queued.

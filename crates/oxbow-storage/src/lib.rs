@@ -25,10 +25,12 @@
 
 pub mod api;
 pub mod batch;
+mod catch_up;
 mod checkpoint;
 mod cleaner_io;
 mod cleaner_manager;
 mod cleaner_swap;
+pub mod engine;
 pub mod error;
 mod failure;
 mod file_cache;
@@ -52,6 +54,7 @@ pub use api::{
     DEFAULT_CLEANER_IO_MAX_BYTES_PER_SECOND,
 };
 pub use cleaner_manager::CLEANER_OFFSET_CHECKPOINT;
+pub use engine::{LogStore, PartitionLog};
 pub use error::{Result, StorageError};
 pub use log_manager::{parse_topic_partition, LogManager, CLEAN_SHUTDOWN_FILE};
 pub use unified_log::UnifiedLog;

@@ -96,7 +96,10 @@ impl LogManager {
             .map_err(io_err(&dir, "read recovery point checkpoint"))?;
         let starts = checkpoint::read_checkpoint(&dir.join(LOG_START_OFFSET_CHECKPOINT))
             .map_err(io_err(&dir, "read log start offset checkpoint"))?;
+        let flusher =
+            Flusher::start("oxbow-flusher".into()).map_err(io_err(&dir, "start flusher thread"))?;
         let ctx = LogDirContext {
+            catch_up: Arc::new(crate::catch_up::CatchUpReader::new(flusher.gauge())),
             failure: Arc::new(LogDirFailureChannel::new(dir.clone())),
             log_start_checkpoint: Arc::new(LogStartOffsetCheckpoint::new(&dir, starts)),
             file_cache: Arc::new(FileCache::new(FILE_CACHE_CAPACITY)),
@@ -165,8 +168,6 @@ impl LogManager {
             fsync_dir(&dir).map_err(io_err(&dir, "fsync log directory"))?;
         }
         tracing::info!(dir = %dir.display(), logs = logs.len(), clean, "log manager opened");
-        let flusher =
-            Flusher::start("oxbow-flusher".into()).map_err(io_err(&dir, "start flusher thread"))?;
         let manager = LogManager {
             dir,
             opts,

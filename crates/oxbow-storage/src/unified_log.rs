@@ -49,6 +49,8 @@ pub(crate) struct LogDirContext {
     /// Counts segment rolls in the directory: a roll makes a whole segment durable, and the
     /// LogManager checkpoints recovery points soon after so a crash rescans only active segments.
     pub rolls: Arc<std::sync::atomic::AtomicU64>,
+    /// Paces reads of ranges that have left the page cache while producers wait for fsyncs.
+    pub catch_up: Arc<crate::catch_up::CatchUpReader>,
 }
 
 /// State guarded by the log's lock.
@@ -135,6 +137,11 @@ impl UnifiedLog {
             deleted: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// The directory's catch-up reader (the read policy behind `PartitionLog::read_slice`).
+    pub(crate) fn catch_up(&self) -> &Arc<crate::catch_up::CatchUpReader> {
+        &self.ctx.catch_up
     }
 
     pub fn topic_partition(&self) -> &TopicPartition {
@@ -430,7 +437,7 @@ impl UnifiedLog {
     /// A range that has left the page cache comes back `cold`. `readahead` false reads through a
     /// handle with the kernel's readahead off (readers catching up while producers wait for
     /// fsyncs).
-    pub fn read_slice(
+    pub fn read_slice_with(
         &self,
         offset: i64,
         max_bytes: usize,

@@ -34,7 +34,7 @@ impl GroupCoordinator {
             Err(e) => return Pending::Now(JoinOutcome::error(e, &p.member_id)),
         };
         let member_id = p.member_id.clone();
-        let r = self.with_group(&log, group_id, Some(classic_group), |g, cfg| {
+        let r = self.with_group(&*log, group_id, Some(classic_group), |g, cfg| {
             if let Protocol::Consumer(c) = &g.protocol {
                 if !c.members.is_empty() {
                     return Pending::Now(JoinOutcome::error(
@@ -65,7 +65,7 @@ impl GroupCoordinator {
             Ok(l) => l,
             Err(e) => return Pending::Now(SyncOutcome::error(e)),
         };
-        self.with_group(&log, group_id, None, |g, _| match &mut g.protocol {
+        self.with_group(&*log, group_id, None, |g, _| match &mut g.protocol {
             Protocol::Classic(c) => c.sync(p, Instant::now()),
             Protocol::Consumer(_) => {
                 Pending::Now(SyncOutcome::error(ResponseError::UnknownMemberId))
@@ -86,7 +86,7 @@ impl GroupCoordinator {
             Ok(l) => l,
             Err(e) => return Some(e),
         };
-        self.with_group(&log, group_id, None, |g, _| match &mut g.protocol {
+        self.with_group(&*log, group_id, None, |g, _| match &mut g.protocol {
             Protocol::Classic(c) => c.heartbeat(member_id, instance_id, generation, Instant::now()),
             Protocol::Consumer(_) => Some(ResponseError::UnknownMemberId),
         })
@@ -101,7 +101,7 @@ impl GroupCoordinator {
         who: &[(String, Option<String>)],
     ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
         let log = self.ensure_ready(broker)?;
-        self.with_group(&log, group_id, None, |g, cfg| match &mut g.protocol {
+        self.with_group(&*log, group_id, None, |g, cfg| match &mut g.protocol {
             Protocol::Classic(c) => {
                 let now = Instant::now();
                 Ok(who
@@ -142,7 +142,7 @@ impl GroupCoordinator {
             None
         };
         let mut p = Some(p);
-        let out = self.with_group(&log, group_id, create, |g, cfg| {
+        let out = self.with_group(&*log, group_id, create, |g, cfg| {
             if let Protocol::Classic(c) = &g.protocol {
                 if !c.is_empty() {
                     return None;

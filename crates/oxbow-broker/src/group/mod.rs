@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::ResponseError;
 use oxbow_config::GroupConfig;
-use oxbow_storage::{StorageError, TopicPartition, UnifiedLog};
+use oxbow_storage::{PartitionLog, StorageError, TopicPartition};
 use parking_lot::{Mutex, RwLock};
 use tracing::{info, warn};
 
@@ -114,7 +114,7 @@ pub struct GroupCoordinator {
 pub(crate) struct Inner {
     pub(crate) cfg: GroupConfig,
     pub(crate) groups: Mutex<HashMap<String, Group>>,
-    log: RwLock<Option<Arc<UnifiedLog>>>,
+    log: RwLock<Option<Arc<dyn PartitionLog>>>,
     stopped: AtomicBool,
 }
 
@@ -211,7 +211,7 @@ impl GroupCoordinator {
     }
 
     /// The offsets log, creating the internal topic on first use; starts the timer task.
-    pub fn ensure_ready(&self, broker: &Broker) -> Result<Arc<UnifiedLog>, ResponseError> {
+    pub fn ensure_ready(&self, broker: &Broker) -> Result<Arc<dyn PartitionLog>, ResponseError> {
         if let Some(log) = self.inner.log.read().clone() {
             return Ok(log);
         }
@@ -295,7 +295,7 @@ impl GroupCoordinator {
     /// whatever it changed. Returns None if the group does not exist and was not created.
     pub(crate) fn with_group<R>(
         &self,
-        log: &UnifiedLog,
+        log: &dyn PartitionLog,
         group_id: &str,
         create: Option<fn(&str, &GroupConfig) -> Group>,
         f: impl FnOnce(&mut Group, &GroupConfig) -> R,
@@ -332,7 +332,7 @@ impl Inner {
                 Protocol::Consumer(c) => c.tick(&self.cfg, now),
             }
             if let Some(log) = &log {
-                self.persist_if_dirty(log, g);
+                self.persist_if_dirty(&**log, g);
             }
             g.note_emptiness(now_ms);
         }
@@ -340,7 +340,7 @@ impl Inner {
 
     /// Writes a classic group's metadata record after a change (not waited for: group metadata
     /// only spares members a rejoin after a restart; offsets are what must be durable).
-    pub(crate) fn persist_if_dirty(&self, log: &UnifiedLog, g: &mut Group) {
+    pub(crate) fn persist_if_dirty(&self, log: &dyn PartitionLog, g: &mut Group) {
         let state = match &mut g.protocol {
             Protocol::Classic(c) if c.dirty => {
                 c.dirty = false;
@@ -390,7 +390,7 @@ impl Inner {
                 group: g.id.clone(),
                 value: None,
             });
-            match store::append(&log, &records, now_ms) {
+            match store::append(&*log, &records, now_ms) {
                 Ok(_) => {
                     info!(
                         group = g.id,

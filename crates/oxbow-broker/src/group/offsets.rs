@@ -75,7 +75,7 @@ impl GroupCoordinator {
             None
         };
         let now_ms = crate::now_ms();
-        let outcome = self.with_group(&log, &p.group_id, create, |g, _| {
+        let outcome = self.with_group(&*log, &p.group_id, create, |g, _| {
             let refused = match &g.protocol {
                 Protocol::Classic(c) => c.validate_commit(
                     &p.member_id,
@@ -123,7 +123,7 @@ impl GroupCoordinator {
             if records.is_empty() {
                 return Ok((codes, records, slots, -1));
             }
-            match store::append(&log, &records, now_ms) {
+            match store::append(&*log, &records, now_ms) {
                 Ok(last) => Ok((codes, records, slots, last)),
                 Err(e) => {
                     warn!(group = g.id, error = %e, "offset commit append failed");
@@ -233,7 +233,7 @@ impl GroupCoordinator {
         topics: Vec<(String, Vec<i32>)>,
     ) -> Result<PartitionCodes, ResponseError> {
         let log = self.ensure_ready(broker)?;
-        let result = self.with_group(&log, group_id, None, |g, _| {
+        let result = self.with_group(&*log, group_id, None, |g, _| {
             let subscribed = g.subscribed_topics();
             let mut out = Vec::new();
             let mut records = Vec::new();
@@ -259,7 +259,7 @@ impl GroupCoordinator {
                 out.push((t, codes));
             }
             if !records.is_empty() {
-                if let Err(e) = store::append(&log, &records, crate::now_ms()) {
+                if let Err(e) = store::append(&*log, &records, crate::now_ms()) {
                     warn!(group = g.id, error = %e, "cannot write offset tombstones");
                     return Err(ResponseError::KafkaStorageError);
                 }
@@ -305,7 +305,7 @@ impl GroupCoordinator {
         if records.is_empty() {
             return;
         }
-        match store::append(&log, &records, crate::now_ms()) {
+        match store::append(&*log, &records, crate::now_ms()) {
             Ok(_) => info!(
                 topic,
                 offsets = records.len(),
@@ -349,7 +349,7 @@ impl GroupCoordinator {
                         group: id.clone(),
                         value: None,
                     });
-                    match store::append(&log, &records, crate::now_ms()) {
+                    match store::append(&*log, &records, crate::now_ms()) {
                         Ok(_) => {
                             groups.remove(id);
                             info!(group = id, "deleted group");

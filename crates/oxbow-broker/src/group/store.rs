@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use oxbow_storage::{StorageError, UnifiedLog};
+use oxbow_storage::{PartitionLog, StorageError};
 use serde::{Deserialize, Serialize};
 
 use super::assignor::Assignment;
@@ -293,14 +293,18 @@ pub fn encode_batch(records: &[StoreRecord], now_ms: i64) -> Result<Bytes, Strin
 }
 
 /// Appends records to the offsets log; returns the offset of the last one.
-pub fn append(log: &UnifiedLog, records: &[StoreRecord], now_ms: i64) -> Result<i64, StorageError> {
+pub fn append(
+    log: &dyn PartitionLog,
+    records: &[StoreRecord],
+    now_ms: i64,
+) -> Result<i64, StorageError> {
     let batch = encode_batch(records, now_ms).map_err(StorageError::InvalidRecord)?;
-    Ok(log.append(&batch, now_ms)?.last_offset)
+    Ok(log.append_internal(&batch, now_ms)?.last_offset)
 }
 
 /// Reads the whole log, calling `visit` for every record in offset order.
 pub fn replay(
-    log: &Arc<UnifiedLog>,
+    log: &Arc<dyn PartitionLog>,
     mut visit: impl FnMut(StoreRecord),
 ) -> Result<usize, StorageError> {
     let mut next = log.log_start_offset();

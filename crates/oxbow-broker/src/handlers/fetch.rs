@@ -124,7 +124,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
     let max_wait = req.max_wait_ms.clamp(0, MAX_WAIT_CAP_MS);
     let catching_up = plan.targets.iter().zip(&partitions).any(|(t, p)| {
         p.as_ref()
-            .is_some_and(|p| t.fetch_offset < p.log.active_segment_base())
+            .is_some_and(|p| p.log.read_may_block(t.fetch_offset))
     });
     if catching_up {
         // Even locating the batch may wait for the disk: keep the whole read off the async
@@ -132,9 +132,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         let broker = broker.clone();
         let (version, correlation_id) = (plan.version, plan.correlation_id);
         return Reply::LaterEncoded(Box::pin(async move {
-            let readahead = readahead(&broker);
             let (plan, partitions, pass) = match tokio::task::spawn_blocking(move || {
-                let pass = read_once(&plan, &partitions, readahead);
+                let pass = read_once(&plan, &partitions);
                 (plan, partitions, pass)
             })
             .await
@@ -149,12 +148,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
                     return fetch_encode::encode(version, correlation_id, &out);
                 }
             };
-            drop(partitions);
-            let pass = read_cold(&broker, pass).await;
+            let pass = read_cold(&partitions, pass).await;
             assemble(&broker, &plan, pass)
         }));
     }
-    let pass = read_once(&plan, &partitions, readahead(&broker));
+    let pass = read_once(&plan, &partitions);
     let ready = pass.total >= plan.min_bytes
         || pass.any_error
         || max_wait == 0
@@ -165,7 +163,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
     let broker = broker.clone();
     if ready {
         return Reply::LaterEncoded(Box::pin(async move {
-            let pass = read_cold(&broker, pass).await;
+            let pass = read_cold(&partitions, pass).await;
             assemble(&broker, &plan, pass)
         }));
     }
@@ -177,19 +175,19 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
             for w in &mut waits {
                 w.as_mut().enable();
             }
-            let pass = read_once(&plan, &partitions, readahead(&broker));
+            let pass = read_once(&plan, &partitions);
             if pass.total >= plan.min_bytes
                 || pass.any_error
                 || tokio::time::Instant::now() >= deadline
             {
-                let pass = read_cold(&broker, pass).await;
+                let pass = read_cold(&partitions, pass).await;
                 return assemble(&broker, &plan, pass);
             }
             tokio::select! {
                 _ = futures::future::select_all(waits) => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    let pass = read_once(&plan, &partitions, readahead(&broker));
-                    let pass = read_cold(&broker, pass).await;
+                    let pass = read_once(&plan, &partitions);
+                    let pass = read_cold(&partitions, pass).await;
                     return assemble(&broker, &plan, pass);
                 }
             }
@@ -215,30 +213,20 @@ impl Pass {
     }
 }
 
-/// Ranges that have left the page cache. While producers wait for fsyncs, `read_once` read them
-/// through handles without readahead and they are brought into the cache here by the catch-up
-/// reader, in paced pieces off the async threads; otherwise they go out as they are, the kernel's
-/// readahead keeping ahead of the reader. Either way they are sent with `sendfile`.
-async fn read_cold(broker: &Broker, mut pass: Pass) -> Pass {
-    let careful = broker.catch_up.careful(&broker.logs);
-    for part in &mut pass.parts {
-        let Records::File(f) = &part.records else {
+/// Ranges the storage engine marked cold (a reader catching up while producers wait for fsyncs)
+/// are prepared by the engine before they are sent (see `PartitionLog::warm`).
+async fn read_cold(partitions: &[Option<Arc<Partition>>], mut pass: Pass) -> Pass {
+    for (part, partition) in pass.parts.iter_mut().zip(partitions) {
+        let (Records::File(f), Some(partition)) = (&part.records, partition) else {
             continue;
         };
         if !f.cold {
             continue;
         }
-        if !careful {
-            part.records = Records::File(oxbow_storage::FileSlice {
-                cold: false,
-                ..f.clone()
-            });
-            continue;
-        }
-        part.records = match broker.catch_up.warm(&broker.logs, f.clone()).await {
+        part.records = match partition.log.warm(f.clone()).await {
             Ok(warm) => Records::File(warm),
             Err(e) => {
-                tracing::warn!(partition = part.index, error = %e, "reading an older segment failed");
+                tracing::warn!(topic = partition.tp.topic, partition = part.index, error = %e, "reading an older segment failed");
                 Records::Bytes(Bytes::new())
             }
         };
@@ -246,15 +234,7 @@ async fn read_cold(broker: &Broker, mut pass: Pass) -> Pass {
     pass
 }
 
-/// Whether reads may use the kernel's readahead: not while producers wait for fsyncs (see
-/// `catch_up`).
-fn readahead(broker: &Broker) -> bool {
-    !broker.catch_up.careful(&broker.logs)
-}
-
-/// Reads each partition once, within the byte limits. Records stay in the segment files
-/// (sent with `sendfile`) whenever they can.
-fn read_once(plan: &Plan, partitions: &[Option<Arc<Partition>>], readahead: bool) -> Pass {
+fn read_once(plan: &Plan, partitions: &[Option<Arc<Partition>>]) -> Pass {
     let mut remaining = plan.max_bytes;
     let mut total = 0usize;
     let mut any_error = false;
@@ -288,7 +268,7 @@ fn read_once(plan: &Plan, partitions: &[Option<Arc<Partition>>], readahead: bool
                     .unwrap_or(0)
                     .min(remaining);
                 let min_one = total == 0;
-                match log.read_slice(target.fetch_offset, limit, upper, min_one, readahead) {
+                match log.read_slice(target.fetch_offset, limit, upper, min_one) {
                     Ok((r, slice)) => {
                         out.high_watermark = r.high_watermark;
                         out.last_stable_offset = r.last_stable_offset;

@@ -9,7 +9,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
-use oxbow_storage::{OffsetAndTimestamp, StorageError, UnifiedLog};
+use oxbow_storage::{OffsetAndTimestamp, PartitionLog, StorageError};
 
 use super::{topic_name, versions, Reply, RequestContext};
 use crate::authorizer::Operation;
@@ -44,7 +44,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListOffsets
                         out.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return out;
                     };
-                    match lookup(&partition.log, p.timestamp, read_committed) {
+                    match lookup(&*partition.log, p.timestamp, read_committed) {
                         Ok(Some(found)) => {
                             out.offset = found.offset;
                             out.timestamp = found.timestamp;
@@ -72,7 +72,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListOffsets
 }
 
 fn lookup(
-    log: &UnifiedLog,
+    log: &dyn PartitionLog,
     timestamp: i64,
     read_committed: bool,
 ) -> Result<Option<OffsetAndTimestamp>, StorageError> {

@@ -10,7 +10,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
-use oxbow_storage::{StorageError, UnifiedLog};
+use oxbow_storage::{PartitionLog, StorageError};
 use tracing::{debug, warn};
 
 use super::{message, topic_name, versions, Reply, RequestContext};
@@ -25,7 +25,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
     let now = crate::now_ms();
     let mut responses = Vec::with_capacity(req.topic_data.len());
     // (log, offset below which the data must be durable, topic index, partition index)
-    let mut to_flush: Vec<(Arc<UnifiedLog>, i64, usize, usize)> = Vec::new();
+    let mut to_flush: Vec<(Arc<dyn PartitionLog>, i64, usize, usize)> = Vec::new();
 
     for (ti, topic) in req.topic_data.into_iter().enumerate() {
         let name = topic.name.0.to_string();

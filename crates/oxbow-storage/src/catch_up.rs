@@ -19,10 +19,11 @@
 
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use oxbow_storage::{FileSlice, LogManager};
+use crate::flusher::DurabilityGauge;
+use crate::unified_log::wall_clock_ms;
+use crate::FileSlice;
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -51,7 +52,10 @@ const MAX_DEFER: Duration = Duration::from_millis(5);
 /// How often a deferred piece looks again.
 const DEFER_POLL: Duration = Duration::from_micros(50);
 
-pub struct CatchUpReader {
+#[derive(Debug)]
+pub(crate) struct CatchUpReader {
+    /// How busy producers' fsyncs keep the disk.
+    durability: DurabilityGauge,
     rate: AtomicU64,
     last_adjust: Mutex<Instant>,
     next_start: Mutex<Instant>,
@@ -61,9 +65,10 @@ pub struct CatchUpReader {
     last_piece: Mutex<Instant>,
 }
 
-impl Default for CatchUpReader {
-    fn default() -> Self {
+impl CatchUpReader {
+    pub fn new(durability: DurabilityGauge) -> Self {
         Self {
+            durability,
             rate: AtomicU64::new(MAX_RATE),
             last_adjust: Mutex::new(Instant::now()),
             next_start: Mutex::new(Instant::now()),
@@ -81,21 +86,26 @@ impl Default for CatchUpReader {
 impl CatchUpReader {
     /// Whether producers are waiting for fsyncs now or did so in the last couple of seconds: then
     /// uncached ranges are read without readahead and warmed here.
-    pub fn careful(&self, logs: &LogManager) -> bool {
-        logs.durable_write_pending()
-            || logs
-                .recent_fsync_latency_us(crate::now_ms(), DURABLE_WRITERS_WITHIN_MS)
+    pub fn careful(&self) -> bool {
+        self.durability.busy()
+            || self
+                .durability
+                .recent_latency_us(wall_clock_ms(), DURABLE_WRITERS_WITHIN_MS)
                 .is_some()
     }
 
     /// Brings a cold file range into the page cache in paced pieces, then hands it back (no
     /// longer cold) to be sent with `sendfile`. The bytes pass through a small reused buffer per
     /// thread, never a fresh allocation per fetch.
-    pub async fn warm(
-        &self,
-        logs: &Arc<LogManager>,
-        slice: FileSlice,
-    ) -> std::io::Result<FileSlice> {
+    /// A range found cold while producers waited but sent after they stopped goes out as it is:
+    /// the kernel's readahead keeps ahead of the reader then.
+    pub async fn warm(&self, slice: FileSlice) -> std::io::Result<FileSlice> {
+        if !self.careful() {
+            return Ok(FileSlice {
+                cold: false,
+                ..slice
+            });
+        }
         let _turn = self
             .one_at_a_time
             .acquire()
@@ -104,13 +114,13 @@ impl CatchUpReader {
         let mut done = 0usize;
         while done < slice.len {
             let len = PIECE.min(slice.len - done);
-            self.pace(logs, len).await;
+            self.pace(len).await;
             let file = slice.file.clone();
-            let logs = logs.clone();
+            let durability = self.durability.clone();
             let at = slice.position + done as u64;
             let got = tokio::task::spawn_blocking(move || {
                 let deferred_since = std::time::Instant::now();
-                while logs.durable_write_pending() && deferred_since.elapsed() < MAX_DEFER {
+                while durability.busy() && deferred_since.elapsed() < MAX_DEFER {
                     std::thread::sleep(DEFER_POLL);
                 }
                 read_through(&file, at, len)
@@ -130,8 +140,8 @@ impl CatchUpReader {
     }
 
     /// Waits for this piece's turn at the current pace, adjusting the pace first.
-    async fn pace(&self, logs: &LogManager, len: usize) {
-        let latency = logs.recent_fsync_latency_us(crate::now_ms(), 2_000);
+    async fn pace(&self, len: usize) {
+        let latency = self.durability.recent_latency_us(wall_clock_ms(), 2_000);
         {
             let mut last = self.last_piece.lock();
             if let Some(l) = latency.filter(|_| last.elapsed() >= IDLE_AFTER) {
