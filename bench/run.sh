@@ -11,6 +11,7 @@
 #   BENCH_SCALE=0 bench/run.sh      # skip the scale runs (targets 5-7, about 4 more minutes)
 #   BENCH_CRASH_GB=10 bench/run.sh  # data written before the SIGKILL restart (default 10)
 #   BENCH_LAG_GB=5 bench/run.sh     # backlog the lagging reader catches up (default 5)
+#   BENCH_BIN=/tmp/oxbow-old bench/run.sh  # measure that binary instead of building this tree
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,9 +25,13 @@ LAG_GB=${BENCH_LAG_GB:-5}
 # 10,000 partitions keep 10,000 segment files open and 5,000 connections need as many sockets.
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
-echo "== building (cargo build --release)"
-cargo build --release -p oxbow
-BIN=$ROOT/target/release/oxbow
+if [[ -n "${BENCH_BIN:-}" ]]; then
+    BIN=$BENCH_BIN   # e.g. an older build, for before/after comparisons on the same machine
+else
+    echo "== building (cargo build --release)"
+    cargo build --release -p oxbow
+    BIN=$ROOT/target/release/oxbow
+fi
 
 WORK=$(mktemp -d "${BENCH_TMP:-/tmp}/oxbow-bench.XXXXXX")
 RES=$WORK/results

@@ -21,8 +21,8 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::flusher::DurabilityGauge;
-use crate::unified_log::wall_clock_ms;
+use crate::clock::wall_clock_ms;
+use crate::durability::DurabilityGauge;
 use crate::FileSlice;
 use parking_lot::Mutex;
 use tokio::sync::Semaphore;

@@ -13,9 +13,7 @@
 //! `cleaner-offset-checkpoint` so that a restart does not re-clean everything.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -23,38 +21,12 @@ use parking_lot::Mutex;
 use crate::api::{CleanerMetrics, CleanerOptions, TopicPartition};
 use crate::checkpoint;
 use crate::cleaner_io::{StopSignal, Throttler};
+use crate::cleaner_state::{CleanerHandle, CLEANER_OFFSET_CHECKPOINT};
+use crate::clock::wall_clock_ms;
 use crate::error::{Result, StorageError};
 use crate::log_cleaner::{clean_log, cleanable_view};
 use crate::log_manager::LogManager;
-use crate::unified_log::{wall_clock_ms, UnifiedLog};
-
-pub const CLEANER_OFFSET_CHECKPOINT: &str = "cleaner-offset-checkpoint";
-
-/// The cleaner's memory of one log (kept on the [`UnifiedLog`]).
-#[derive(Debug, Clone)]
-pub(crate) struct CleanerLogState {
-    /// Everything below is clean (compacted at least once); the log start if never cleaned.
-    pub first_dirty: i64,
-    pub last_clean_ms: i64,
-    pub last_duration_ms: i64,
-    pub bytes_read: u64,
-    pub bytes_written: u64,
-    /// When a kept tombstone may next be removed (triggers a cleaning).
-    pub tombstone_expiry_ms: Option<i64>,
-}
-
-impl Default for CleanerLogState {
-    fn default() -> Self {
-        Self {
-            first_dirty: 0,
-            last_clean_ms: -1,
-            last_duration_ms: -1,
-            bytes_read: 0,
-            bytes_written: 0,
-            tombstone_expiry_ms: None,
-        }
-    }
-}
+use crate::unified_log::UnifiedLog;
 
 impl UnifiedLog {
     /// The cleaner's metrics for this log (dirty ratio computed now).
@@ -101,25 +73,6 @@ fn candidate_priority(log: &UnifiedLog, now_ms: i64) -> Option<f64> {
         return Some(ratio);
     }
     None
-}
-
-/// The cleaner thread's handle, owned by the LogManager.
-#[derive(Debug)]
-pub(crate) struct CleanerHandle {
-    stop: Arc<StopSignal>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl CleanerHandle {
-    /// Stops the thread (interrupting a throttled or running cleaning) and waits for it.
-    pub fn stop(&self) {
-        self.stop.stop();
-        if let Some(t) = self.thread.lock().take() {
-            if t.join().is_err() {
-                tracing::error!("log cleaner thread panicked");
-            }
-        }
-    }
 }
 
 impl LogManager {
@@ -218,24 +171,6 @@ impl LogManager {
             source: e,
         })
     }
-}
-
-/// Loads `cleaner-offset-checkpoint` into the logs' cleaner state (missing file: nothing cleaned).
-pub(crate) fn load_cleaner_offsets(dir: &Path, logs: &[Arc<UnifiedLog>]) -> Result<()> {
-    let path = dir.join(CLEANER_OFFSET_CHECKPOINT);
-    let offsets = checkpoint::read_checkpoint(&path).map_err(|e| StorageError::Io {
-        path: path.clone(),
-        op: "read cleaner offset checkpoint",
-        source: e,
-    })?;
-    for log in logs {
-        if let Some(o) = offsets.get(log.topic_partition()) {
-            // A checkpoint past the log end (log truncated by recovery) means nothing is known clean.
-            let o = if *o <= log.log_end_offset() { *o } else { 0 };
-            log.cleaner.lock().first_dirty = o;
-        }
-    }
-    Ok(())
 }
 
 fn cleaner_loop(manager: Weak<LogManager>, opts: CleanerOptions, stop: Arc<StopSignal>) {

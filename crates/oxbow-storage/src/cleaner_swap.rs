@@ -26,12 +26,13 @@ use std::path::{Path, PathBuf};
 
 use crate::batch::{BatchHeader, RECORD_BATCH_OVERHEAD};
 use crate::checkpoint::fsync_dir;
+use crate::cleaner_state::SegmentRef;
+use crate::clock::wall_clock_ms;
 use crate::failure::io_fail_point;
-use crate::log_cleaner::SegmentRef;
 use crate::log_segment::{
     self, ChunkedReader, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
-use crate::unified_log::{wall_clock_ms, UnifiedLog};
+use crate::unified_log::UnifiedLog;
 
 pub const CLEANED_SUFFIX: &str = ".cleaned";
 pub const SWAP_SUFFIX: &str = ".swap";

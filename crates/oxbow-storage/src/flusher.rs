@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
+
+pub(crate) use crate::durability::DurabilityGauge;
 use std::thread::JoinHandle;
 
 use parking_lot::Mutex;
@@ -18,28 +20,6 @@ use crate::unified_log::UnifiedLog;
 pub(crate) struct FlushRequest {
     pub targets: Vec<(Arc<UnifiedLog>, i64)>,
     pub done: oneshot::Sender<Result<()>>,
-}
-
-/// How busy the group commit keeps the disk (shared with the flusher thread).
-#[derive(Debug, Clone)]
-pub(crate) struct DurabilityGauge {
-    latency_us: Arc<AtomicU64>,
-    last_flush_ms: Arc<AtomicU64>,
-    pending: Arc<AtomicUsize>,
-}
-
-impl DurabilityGauge {
-    /// Whether a durable write is queued or being fsynced right now.
-    pub fn busy(&self) -> bool {
-        self.pending.load(Ordering::Acquire) > 0
-    }
-
-    /// The smoothed group-commit duration if producers have needed an fsync in the last
-    /// `within_ms`; None when nobody is waiting for durability.
-    pub fn recent_latency_us(&self, now_ms: i64, within_ms: i64) -> Option<u64> {
-        let last = self.last_flush_ms.load(Ordering::Relaxed) as i64;
-        (last > 0 && now_ms - last <= within_ms).then(|| self.latency_us.load(Ordering::Relaxed))
-    }
 }
 
 pub(crate) struct Flusher {
@@ -178,7 +158,7 @@ fn run(
         let smoothed = if old == 0 { took } else { (old * 3 + took) / 4 };
         latency_us.store(smoothed, Ordering::Relaxed);
         last_flush_ms.store(
-            crate::unified_log::wall_clock_ms().max(0) as u64,
+            crate::clock::wall_clock_ms().max(0) as u64,
             Ordering::Relaxed,
         );
         for req in batch {

@@ -29,7 +29,10 @@ mod catch_up;
 mod checkpoint;
 mod cleaner_io;
 mod cleaner_manager;
+mod cleaner_state;
 mod cleaner_swap;
+mod clock;
+mod durability;
 pub mod engine;
 pub mod error;
 mod failure;
@@ -53,7 +56,7 @@ pub use api::{
     LogManagerOptions, OffsetAndTimestamp, ReadResult, SegmentInfo, TimestampType, TopicPartition,
     DEFAULT_CLEANER_IO_MAX_BYTES_PER_SECOND,
 };
-pub use cleaner_manager::CLEANER_OFFSET_CHECKPOINT;
+pub use cleaner_state::CLEANER_OFFSET_CHECKPOINT;
 pub use engine::{LogStore, PartitionLog};
 pub use error::{Result, StorageError};
 pub use log_manager::{parse_topic_partition, LogManager, CLEAN_SHUTDOWN_FILE};

@@ -21,6 +21,7 @@ use std::time::Instant;
 use crate::api::LogConfig;
 use crate::batch::BatchHeader;
 use crate::cleaner_io::{for_each_batch, Throttler};
+use crate::cleaner_state::SegmentRef;
 use crate::cleaner_swap::{cleaned_file, swap_in, SwapResult};
 use crate::error::{Result, StorageError};
 use crate::failure::io_fail_point;
@@ -28,15 +29,6 @@ use crate::log_segment::remove_if_exists;
 use crate::offset_map::build_offset_map;
 use crate::record_filter::{filter_batch, BatchAction, FilterContext, FilterStats};
 use crate::unified_log::UnifiedLog;
-
-/// A non-active segment as seen when the cleaning started.
-#[derive(Debug, Clone)]
-pub(crate) struct SegmentRef {
-    pub base_offset: i64,
-    pub size: u64,
-    pub path: PathBuf,
-    pub max_timestamp: i64,
-}
 
 /// What the cleaner sees of a log at one instant.
 #[derive(Debug, Clone)]

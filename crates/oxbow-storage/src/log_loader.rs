@@ -14,12 +14,13 @@ use std::path::{Path, PathBuf};
 use crate::api::{LogConfig, TopicPartition};
 use crate::batch::{BatchHeader, RECORD_BATCH_OVERHEAD};
 use crate::checkpoint::fsync_dir;
+use crate::clock::wall_clock_ms;
 use crate::error::{Result, StorageError};
 use crate::log_segment::{
     self, ChunkedReader, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 use crate::producer_state::ProducerStateManager;
-use crate::unified_log::{wall_clock_ms, LogDirContext, LogInner, UnifiedLog};
+use crate::unified_log::{LogDirContext, LogInner, UnifiedLog};
 
 /// Suffixes of files left by interrupted deletes, cleanings and swaps (and our tmp files).
 const LEFTOVER_SUFFIXES: [&str; 4] = [".deleted", ".cleaned", ".swap", ".tmp"];

@@ -16,7 +16,7 @@ use crate::checkpoint::{
     self, fsync_dir, LogStartOffsetCheckpoint, LOG_START_OFFSET_CHECKPOINT,
     RECOVERY_POINT_CHECKPOINT,
 };
-use crate::cleaner_manager::{load_cleaner_offsets, CleanerHandle};
+use crate::cleaner_state::{CleanerHandle, CLEANER_OFFSET_CHECKPOINT};
 use crate::error::{Result, StorageError};
 use crate::failure::LogDirFailureChannel;
 use crate::file_cache::FileCache;
@@ -232,7 +232,7 @@ impl LogManager {
         log.mark_deleted();
         self.ctx.log_start_checkpoint.remove(tp);
         let n = self.delete_counter.fetch_add(1, Ordering::Relaxed);
-        let unique = format!("{}{n}", crate::unified_log::wall_clock_ms());
+        let unique = format!("{}{n}", crate::clock::wall_clock_ms());
         let target = self.dir.join(format!("{tp}.{unique}{DELETE_DIR_SUFFIX}"));
         let failure = &self.ctx.failure;
         fs::rename(log.dir(), &target)
@@ -391,4 +391,22 @@ impl LogManager {
     pub fn total_size_bytes(&self) -> u64 {
         self.logs().iter().map(|l| l.size_bytes()).sum()
     }
+}
+
+/// Loads `cleaner-offset-checkpoint` into the logs' cleaner state (missing file: nothing cleaned).
+pub(crate) fn load_cleaner_offsets(dir: &Path, logs: &[Arc<UnifiedLog>]) -> Result<()> {
+    let path = dir.join(CLEANER_OFFSET_CHECKPOINT);
+    let offsets = checkpoint::read_checkpoint(&path).map_err(|e| StorageError::Io {
+        path: path.clone(),
+        op: "read cleaner offset checkpoint",
+        source: e,
+    })?;
+    for log in logs {
+        if let Some(o) = offsets.get(log.topic_partition()) {
+            // A checkpoint past the log end (log truncated by recovery) means nothing is known clean.
+            let o = if *o <= log.log_end_offset() { *o } else { 0 };
+            log.cleaner.lock().first_dirty = o;
+        }
+    }
+    Ok(())
 }

@@ -12,7 +12,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 
 use crate::batch::BatchHeader;
 use crate::cleaner_io::{for_each_batch, Throttler};
-use crate::log_cleaner::SegmentRef;
+use crate::cleaner_state::SegmentRef;
 
 /// Approximate bytes a map entry costs besides its key (hash table slot, box header, offset).
 const ENTRY_OVERHEAD: usize = 48;

@@ -38,7 +38,7 @@ pub struct ProducerStateEntry {
     /// Wall-clock time of the last write (or of loading), for `producer.id.expiration.ms`.
     /// Not persisted: after a restart the clock starts again, so a producer is never expired
     /// early by a broker outage.
-    #[serde(skip, default = "crate::unified_log::wall_clock_ms")]
+    #[serde(skip, default = "crate::clock::wall_clock_ms")]
     pub last_seen_ms: i64,
 }
 
@@ -59,13 +59,13 @@ impl ProducerStateEntry {
             producer_id,
             epoch,
             batches: VecDeque::new(),
-            last_seen_ms: crate::unified_log::wall_clock_ms(),
+            last_seen_ms: crate::clock::wall_clock_ms(),
         }
     }
 
     /// Applies a batch (already validated, or replayed from the log).
     fn update(&mut self, h: &BatchHeader) {
-        self.last_seen_ms = crate::unified_log::wall_clock_ms();
+        self.last_seen_ms = crate::clock::wall_clock_ms();
         if h.producer_epoch != self.epoch {
             self.epoch = h.producer_epoch;
             self.batches.clear();
@@ -326,7 +326,7 @@ mod tests {
     fn given_idle_producer_when_expiry_passes_should_be_forgotten() {
         let mut m = ProducerStateManager::new();
         m.replay(&header(7, 0, 0, 1, 0));
-        let now = crate::unified_log::wall_clock_ms();
+        let now = crate::clock::wall_clock_ms();
         assert_eq!(m.remove_expired(now, 60_000), 0, "fresh producer kept");
         assert_eq!(
             m.remove_expired(now + 60_000, 60_000),

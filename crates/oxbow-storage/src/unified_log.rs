@@ -7,7 +7,6 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
@@ -17,7 +16,8 @@ use crate::api::{
 };
 use crate::batch;
 use crate::checkpoint::{fsync_dir, LogStartOffsetCheckpoint};
-use crate::cleaner_manager::CleanerLogState;
+use crate::cleaner_state::CleanerLogState;
+pub(crate) use crate::clock::wall_clock_ms;
 use crate::error::{Result, StorageError};
 use crate::failure::LogDirFailureChannel;
 use crate::file_cache::FileCache;
@@ -30,14 +30,6 @@ enum BatchBytes<'a> {
     Copied(Vec<u8>),
     /// The patched header prefix, then the rest straight from the request.
     Prefixed([u8; batch::PREFIX_LEN], &'a [u8]),
-}
-
-/// Wall-clock milliseconds since the epoch.
-pub fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Shared services of a log directory that each log uses.

@@ -14,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::Consumer;
 
 use super::common::{ConnArgs, DEFAULT_TIMEOUT};
-use super::group::{committed, describe_group, list_offsets, now_ms};
+use super::group_queries::{committed, describe_group, list_offsets, now_ms};
 use super::kafka_raw::RawClient;
 
 #[derive(Args, Debug)]

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod common;
 pub mod consume;
 pub mod group;
+pub mod group_queries;
 pub mod group_reset;
 pub mod kafka_raw;
 pub mod produce;
