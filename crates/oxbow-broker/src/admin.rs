@@ -215,7 +215,8 @@ impl Broker {
 
     /// The dynamic broker configs set at one level (`cluster_wide` or this broker).
     pub fn dynamic_broker_configs(&self, cluster_wide: bool) -> BTreeMap<String, String> {
-        self.defaults
+        self.metadata
+            .defaults
             .read()
             .dynamic
             .iter()
@@ -232,6 +233,7 @@ impl Broker {
         configs: BTreeMap<String, String>,
     ) -> Result<(), TopicError> {
         let mut dynamic: BTreeMap<String, (String, bool)> = self
+            .metadata
             .defaults
             .read()
             .dynamic
@@ -245,12 +247,12 @@ impl Broker {
             }
             dynamic.insert(k, (v, cluster_wide));
         }
-        self.set_broker_configs(dynamic)
+        self.metadata.set_broker_configs(dynamic)
     }
 
     /// Every broker config as DescribeConfigs reports it for this broker's id.
     pub fn broker_config_entries(&self) -> Vec<ConfigEntry> {
-        let defaults = self.defaults.read().clone();
+        let defaults = self.metadata.defaults.read().clone();
         let server = &self.config.server;
         let server_defaults = oxbow_config::ServerConfig::default();
         let log_defaults = oxbow_config::LogDefaults::default();
@@ -411,7 +413,7 @@ impl Broker {
     /// The cluster-wide dynamic broker configs, as DescribeConfigs reports them for `""`.
     pub fn cluster_default_config_entries(&self) -> Vec<ConfigEntry> {
         let all = self.broker_config_entries();
-        let defaults = self.defaults.read();
+        let defaults = self.metadata.defaults.read();
         defaults
             .dynamic
             .iter()

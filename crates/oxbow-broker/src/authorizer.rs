@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::session::Session;
+use oxbow_net::Session;
 
 /// Kafka's `AclOperation`, with its wire codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -131,7 +131,7 @@ pub fn authorized_operations(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::Listener;
+    use oxbow_net::Listener;
 
     fn session() -> Session {
         let listener = Listener::new(

@@ -1,32 +1,31 @@
-//! The Oxbow broker.
+//! The Oxbow broker: Kafka's `KafkaApis`.
 //!
-//! This crate owns the running bus: the TCP server and per-connection request loop
-//! ([`server`], [`connection`]), the registry of handlers with one file per Kafka API and the
-//! versions each serves ([`handlers`]), the broker's state ([`broker::Broker`]): topic metadata and
-//! topic configs ([`topics`], [`topic_config`]), partitions over the storage engine
-//! ([`partition`]), producer ids ([`producer_ids`]), fetch sessions ([`fetch_session`]), and the one
-//! place where storage errors become Kafka error codes ([`error_map`]).
+//! This crate owns what the bus answers: the one table of served APIs with one handler file per
+//! Kafka API ([`handlers`]), the authorization seam every handler asks ([`authorizer`]), the
+//! broker's state ([`broker::Broker`]): topic metadata and topic configs ([`topics`],
+//! [`topic_config`], [`admin`]), partitions over the storage engine's traits ([`partition`]),
+//! producer ids ([`producer_ids`]), fetch sessions ([`fetch_session`]), the one place where storage
+//! errors become Kafka error codes ([`error_map`]), and how a broker is served ([`serve`]: the
+//! network edge of `oxbow-net` with this crate as its frame handler, the services of
+//! `oxbow-service`, the group coordinator of `oxbow-coordinator` given the broker as its narrow
+//! context).
 
 pub mod admin;
 pub mod authorizer;
 pub mod broker;
-pub mod connection;
+mod coordinator_context;
 pub mod error_map;
 pub mod fetch_session;
-pub mod group;
 pub mod handlers;
+pub mod metadata;
 pub mod partition;
 pub mod producer_ids;
-pub mod server;
-pub mod services;
-pub mod session;
-pub mod tls;
+pub mod serve;
 pub mod topic_config;
 pub mod topics;
-pub mod transport;
 
 pub use broker::Broker;
-pub use server::{bind, serve, ServerHandle};
+pub use serve::{bind, serve, ServerHandle};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {

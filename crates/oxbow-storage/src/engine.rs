@@ -27,6 +27,10 @@ pub trait PartitionLog: Send + Sync + 'static {
     /// size, idempotent producer sequence) and assigns their offsets.
     fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo>;
 
+    /// Whether an append of `len` bytes may wait for the disk (the local engine: it would roll the
+    /// segment); the caller then appends off the async threads ([`blocking`]).
+    fn append_may_block(&self, len: usize) -> bool;
+
     /// Appends batches the broker built itself: internal topics' records (group state, and next
     /// transaction state and schemas) and, with transactions, control batches (commit and abort
     /// markers).
@@ -115,12 +119,27 @@ pub trait LogStore: Send + Sync + 'static {
     fn location(&self) -> &std::path::Path;
 }
 
+/// Runs storage work that may wait for the disk without stalling an async worker thread: on a
+/// multi-threaded tokio runtime the worker hands its other tasks to another thread for the
+/// duration (`block_in_place`); elsewhere (a plain thread, a current-thread runtime) it just runs.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 impl PartitionLog for UnifiedLog {
     fn topic_partition(&self) -> &TopicPartition {
         UnifiedLog::topic_partition(self)
     }
     fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
         UnifiedLog::append(self, records, now_ms)
+    }
+    fn append_may_block(&self, len: usize) -> bool {
+        self.append_would_roll(len, crate::clock::wall_clock_ms())
     }
     fn append_internal(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
         // Internal batches are built by the broker in the same v2 format and go through the

@@ -57,7 +57,7 @@ pub use api::{
     DEFAULT_CLEANER_IO_MAX_BYTES_PER_SECOND,
 };
 pub use cleaner_state::CLEANER_OFFSET_CHECKPOINT;
-pub use engine::{LogStore, PartitionLog};
+pub use engine::{blocking, LogStore, PartitionLog};
 pub use error::{Result, StorageError};
 pub use log_manager::{parse_topic_partition, LogManager, CLEAN_SHUTDOWN_FILE};
 pub use unified_log::UnifiedLog;

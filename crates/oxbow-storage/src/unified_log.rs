@@ -322,6 +322,21 @@ impl UnifiedLog {
         Ok(())
     }
 
+    /// Whether appending `len` bytes now would roll the active segment (an fsync of the old one,
+    /// index writes, a producer snapshot): work that may wait for the disk.
+    pub fn append_would_roll(&self, len: usize, now_ms: i64) -> bool {
+        let (segment_bytes, segment_ms) = {
+            let config = self.config.read();
+            (config.segment_bytes, config.segment_ms)
+        };
+        let inner = self.inner.lock();
+        let seg = inner.active();
+        !seg.is_empty()
+            && (seg.size() + len as u64 > segment_bytes
+                || now_ms - seg.created_ms > segment_ms
+                || seg.size() + len as u64 > u32::MAX as u64)
+    }
+
     /// Closes the active segment (fsync, indexes, producer snapshot) and opens a new one at the log end.
     pub fn roll(&self) -> Result<()> {
         self.check_usable()?;

@@ -86,7 +86,9 @@ fn main() -> anyhow::Result<()> {
         std::mem::forget(server);
         anyhow::Ok(addr.to_string())
     })?;
-    broker.create_topic("bench", PARTITIONS, 1, Default::default(), false)?;
+    broker
+        .metadata
+        .create_topic("bench", PARTITIONS, 1, Default::default(), false)?;
     println!("3 members, {PARTITIONS} partitions; time until every partition is owned again (ms)");
     println!(
         "{:<20} {:>12} {:>12}",

@@ -76,7 +76,9 @@ fn alter(
                 return Err(TopicError::Unknown(name.to_string()).into());
             }
             let _guard = broker.config_update_guard();
-            Ok(broker.set_topic_configs(name, configs, validate_only)?)
+            Ok(broker
+                .metadata
+                .set_topic_configs(name, configs, validate_only)?)
         }
         RESOURCE_BROKER => {
             let cluster_wide = broker_level(broker.node_id, name)?;

@@ -14,8 +14,8 @@ use kafka_protocol::ResponseError;
 
 use super::{message, topic_name, versions, Reply, RequestContext};
 use crate::authorizer::{Operation, ResourceType};
-use crate::group::{assignor, Protocol};
 use crate::Broker;
+use oxbow_coordinator::{assignor, Protocol};
 
 pub const VERSIONS: VersionRange = versions(0, 1);
 

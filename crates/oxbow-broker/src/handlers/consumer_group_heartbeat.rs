@@ -12,10 +12,10 @@ use tracing::debug;
 
 use super::{versions, Reply, RequestContext};
 use crate::authorizer::Operation;
-use crate::group::assignor;
-use crate::group::consumer_group::HeartbeatParams;
 use crate::Broker;
 use kafka_protocol::ResponseError;
+use oxbow_coordinator::assignor;
+use oxbow_coordinator::consumer_group::HeartbeatParams;
 
 pub const VERSIONS: VersionRange = versions(0, 1);
 
@@ -28,7 +28,7 @@ pub async fn handle(
     let owned = req.topic_partitions.as_ref().map(|tps| {
         let mut a = assignor::Assignment::new();
         for tp in tps {
-            if let Some(t) = broker.topics.get_by_id(&tp.topic_id) {
+            if let Some(t) = broker.metadata.topics.get_by_id(&tp.topic_id) {
                 a.entry(t.meta.name.clone())
                     .or_default()
                     .extend(tp.partitions.iter().copied());
@@ -65,7 +65,9 @@ pub async fn handle(
                 ))),
         ));
     }
-    let out = broker.groups.consumer_heartbeat(broker, &group_id, params);
+    let out = broker
+        .groups
+        .consumer_heartbeat(&**broker, &group_id, params);
     if let Some(e) = out.error {
         debug!(group = group_id, member = out.member_id, client_id = ctx.client_id, peer = %ctx.peer, error = ?e, "consumer heartbeat error");
     }

@@ -40,7 +40,8 @@ pub async fn handle(
                 format!("Not authorized to alter topic {name}"),
             ))
         } else {
-            grow(broker, &name, &topic, req.validate_only)
+            // Creates log directories and fsyncs them: off the async threads.
+            oxbow_storage::blocking(|| grow(broker, &name, &topic, req.validate_only))
         };
         let mut out = CreatePartitionsTopicResult::default().with_name(topic_name(&name));
         match outcome {
@@ -101,5 +102,7 @@ fn grow(
                 .map_err(|m| AdminFailure::new(ResponseError::InvalidReplicaAssignment, m))?;
         }
     }
-    Ok(broker.create_partitions(name, total, validate_only)?)
+    Ok(broker
+        .metadata
+        .create_partitions(name, total, validate_only)?)
 }

@@ -46,7 +46,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateTopic
                 format!("Not authorized to create topic {name}"),
             ))
         } else {
-            create(broker, &name, topic, req.validate_only)
+            // Creates log directories and fsyncs them: off the async threads.
+            oxbow_storage::blocking(|| create(broker, &name, topic, req.validate_only))
         };
         let mut result = CreatableTopicResult::default()
             .with_name(topic_name(&name))
@@ -128,7 +129,9 @@ fn create(
         };
         configs.insert(key, value.to_string());
     }
-    Ok(broker.create_topic(name, partitions, replication, configs, validate_only)?)
+    Ok(broker
+        .metadata
+        .create_topic(name, partitions, replication, configs, validate_only)?)
 }
 
 /// Checks a manual assignment (every partition on exactly this node, indexes 0..n) and returns n.
@@ -178,7 +181,7 @@ pub fn check_replicas(node_id: i32, replicas: impl Iterator<Item = i32>) -> Resu
 }
 
 fn effective_configs(broker: &Broker, meta: &TopicMeta) -> Vec<CreatableTopicConfigs> {
-    let defaults = broker.defaults.read();
+    let defaults = broker.metadata.defaults.read();
     TOPIC_CONFIGS
         .iter()
         .map(|def| {

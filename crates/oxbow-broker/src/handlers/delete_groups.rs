@@ -25,7 +25,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteGroup
         .map(|g| (g, Some(ResponseError::GroupAuthorizationFailed)));
     let results = broker
         .groups
-        .delete_groups(broker, &allowed)
+        .delete_groups(&**broker, &allowed)
         .into_iter()
         .chain(denied)
         .map(|(id, e)| {

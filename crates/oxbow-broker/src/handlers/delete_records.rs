@@ -29,7 +29,7 @@ pub async fn handle(
         let name = topic.name.0.to_string();
         let state = broker.topic(&name);
         let deletable = state.as_ref().map(|s| {
-            let defaults = broker.defaults.read();
+            let defaults = broker.metadata.defaults.read();
             topic_config::find("cleanup.policy")
                 .map(|def| {
                     defaults
@@ -75,7 +75,8 @@ pub async fn handle(
                 partitions.push(out);
                 continue;
             }
-            match log.delete_records_before(offset) {
+            // May delete whole segments: off the async threads.
+            match oxbow_storage::blocking(|| log.delete_records_before(offset)) {
                 Ok(low) => {
                     info!(topic = name, partition = p.partition_index, low_watermark = low, peer = %ctx.peer, client_id = ctx.client_id, "DeleteRecords");
                     out.low_watermark = low;

@@ -66,8 +66,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopic
                 } else if !ctx.authorize_topic(Operation::Delete, &name) {
                     Err(not_authorized(&name))
                 } else {
-                    broker
-                        .delete_topic(&name)
+                    // Removes the partitions' files: off the async threads.
+                    oxbow_storage::blocking(|| broker.delete_topic(&name))
                         .map(|id| out.topic_id = id)
                         .map_err(AdminFailure::from)
                 }
@@ -78,7 +78,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopic
                 if id_count.get(&id).copied().unwrap_or(0) > 1 {
                     Err(AdminFailure::invalid_request("Duplicate topic id."))
                 } else {
-                    match broker.topics.get_by_id(&id) {
+                    match broker.metadata.topics.get_by_id(&id) {
                         None => Err(AdminFailure::new(
                             ResponseError::UnknownTopicId,
                             format!("Topic id {id} does not exist."),
@@ -91,8 +91,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopic
                         Some(state) => {
                             let name = state.meta.name.clone();
                             out.name = Some(topic_name(&name));
-                            broker
-                                .delete_topic(&name)
+                            oxbow_storage::blocking(|| broker.delete_topic(&name))
                                 .map(|_| ())
                                 .map_err(AdminFailure::from)
                         }

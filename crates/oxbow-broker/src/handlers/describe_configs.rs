@@ -87,7 +87,7 @@ fn entries(
                     format!("Topic '{name}' does not exist."),
                 )
             })?;
-            let defaults = broker.defaults.read();
+            let defaults = broker.metadata.defaults.read();
             let mut out: Vec<ConfigEntry> = TOPIC_CONFIGS
                 .iter()
                 .map(|def| topic_entry(&defaults, def, &state.meta.configs))

@@ -45,7 +45,7 @@ pub async fn handle(
         let mut topics = Vec::new();
         match req.topics {
             None => {
-                for state in broker.topics.all() {
+                for state in broker.metadata.topics.all() {
                     push_topic(&mut topics, &state, None);
                 }
             }

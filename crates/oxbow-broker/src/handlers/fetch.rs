@@ -43,7 +43,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
     let mut unknown = Vec::new();
     for topic in &req.topics {
         let state = if version >= 13 {
-            broker.topics.get_by_id(&topic.topic_id)
+            broker.metadata.topics.get_by_id(&topic.topic_id)
         } else {
             broker.topic(topic.topic.0.as_str())
         };
@@ -78,6 +78,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         .flat_map(|f| {
             let name = if version >= 13 {
                 broker
+                    .metadata
                     .topics
                     .get_by_id(&f.topic_id)
                     .map(|t| t.meta.name.clone())

@@ -6,25 +6,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use oxbow_storage::FileSlice;
 
-/// A piece of an encoded response: bytes to write, or a file range to send.
-#[derive(Debug, Clone)]
-pub enum Chunk {
-    Bytes(Bytes),
-    File(FileSlice),
-}
-
-impl Chunk {
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn len(&self) -> usize {
-        match self {
-            Chunk::Bytes(b) => b.len(),
-            Chunk::File(f) => f.len,
-        }
-    }
-}
+pub use oxbow_net::Chunk;
 
 /// A partition's records: in memory or in a segment file.
 #[derive(Debug, Clone)]

@@ -54,7 +54,7 @@ pub async fn handle(
         }
         broker
             .groups
-            .ensure_ready(broker)
+            .ensure_ready(&**broker)
             .map(|_| ())
             .map_err(|e| (e, "the offsets log is not available"))
     };

@@ -23,7 +23,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: HeartbeatRe
         ));
     }
     let error = broker.groups.heartbeat(
-        broker,
+        &**broker,
         &group_id,
         req.member_id.as_str(),
         instance.as_deref(),

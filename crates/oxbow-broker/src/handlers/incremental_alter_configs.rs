@@ -77,7 +77,7 @@ fn alter(
             let state = broker
                 .topic(name)
                 .ok_or_else(|| AdminFailure::from(TopicError::Unknown(name.to_string())))?;
-            let defaults = broker.defaults.read().clone();
+            let defaults = broker.metadata.defaults.read().clone();
             let mut configs = state.meta.configs.clone();
             for op in &resource.configs {
                 let key = op.name.as_str();
@@ -87,7 +87,9 @@ fn alter(
                 let current = || defaults.topic_default(def).0;
                 apply(&mut configs, key, def.kind, op, current)?;
             }
-            Ok(broker.set_topic_configs(name, configs, validate_only)?)
+            Ok(broker
+                .metadata
+                .set_topic_configs(name, configs, validate_only)?)
         }
         RESOURCE_BROKER => {
             let cluster_wide = broker_level(broker.node_id, name)?;
@@ -106,7 +108,7 @@ fn alter(
             let _guard = broker.config_update_guard();
             let mut configs = broker.dynamic_broker_configs(cluster_wide);
             let static_only = BrokerDefaults {
-                static_log: broker.defaults.read().static_log.clone(),
+                static_log: broker.metadata.defaults.read().static_log.clone(),
                 dynamic: BTreeMap::new(),
             };
             for op in &resource.configs {

@@ -36,6 +36,7 @@ pub async fn handle(
     // topic (KIP-679).
     let may_write = ctx.authorize_cluster(Operation::IdempotentWrite)
         || broker
+            .metadata
             .topics
             .all()
             .iter()

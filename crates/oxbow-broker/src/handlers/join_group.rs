@@ -11,8 +11,8 @@ use tracing::debug;
 
 use super::{versions, Reply, RequestContext};
 use crate::authorizer::Operation;
-use crate::group::classic::{JoinOutcome, JoinParams, Pending};
 use crate::Broker;
+use oxbow_coordinator::classic::{JoinOutcome, JoinParams, Pending};
 
 pub const VERSIONS: VersionRange = versions(0, 9);
 
@@ -43,7 +43,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: JoinGroupRe
         let o = JoinOutcome::error(ResponseError::GroupAuthorizationFailed, &params.member_id);
         return Reply::Now(response(version, o));
     }
-    match broker.groups.join(broker, &group_id, params) {
+    match broker.groups.join(&**broker, &group_id, params) {
         Pending::Now(o) => Reply::Now(response(version, o)),
         Pending::Wait(rx) => Reply::Later(Box::pin(async move {
             let o = rx

@@ -35,7 +35,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: LeaveGroupR
         resp.error_code = ResponseError::GroupAuthorizationFailed.code();
         return Reply::Now(ResponseKind::LeaveGroup(resp));
     }
-    match broker.groups.leave(broker, &group_id, &who) {
+    match broker.groups.leave(&**broker, &group_id, &who) {
         Err(e) => resp.error_code = e.code(),
         Ok(errors) if ctx.api_version >= 3 => {
             resp.members = who

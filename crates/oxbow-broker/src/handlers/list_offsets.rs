@@ -44,7 +44,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListOffsets
                         out.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return out;
                     };
-                    match lookup(&*partition.log, p.timestamp, read_committed) {
+                    // Timestamp lookups read time indexes and batches from disk; the latest and
+                    // earliest offsets (-1, -2) are known in memory.
+                    let look = || lookup(&*partition.log, p.timestamp, read_committed);
+                    let found = if p.timestamp >= 0 || p.timestamp == MAX_TIMESTAMP {
+                        oxbow_storage::blocking(look)
+                    } else {
+                        look()
+                    };
+                    match found {
                         Ok(Some(found)) => {
                             out.offset = found.offset;
                             out.timestamp = found.timestamp;

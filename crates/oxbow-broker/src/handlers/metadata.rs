@@ -35,7 +35,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
         resp.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
     }
     let auto_create = (version < 4 || req.allow_auto_topic_creation)
-        && broker.defaults.read().auto_create_topics();
+        && broker.metadata.defaults.read().auto_create_topics();
     let include_ops = version >= 8 && req.include_topic_authorized_operations;
     // v8-v10 carry the cluster's operations too (later versions moved them to DescribeCluster);
     // librdkafka's DescribeCluster admin call asks for them here.
@@ -50,7 +50,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
     let mut topics = Vec::new();
     if all {
         // As Kafka: a listing shows only the topics the principal may describe.
-        for t in broker.topics.all() {
+        for t in broker.metadata.topics.all() {
             if ctx.authorize_topic(Operation::Describe, &t.meta.name) {
                 topics.push(describe(ctx, &t, broker.node_id, version, include_ops));
             }
@@ -60,7 +60,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
             let by_name = requested.name.as_ref().map(|n| n.0.to_string());
             let state = match &by_name {
                 Some(name) => broker.topic(name),
-                None => broker.topics.get_by_id(&requested.topic_id),
+                None => broker.metadata.topics.get_by_id(&requested.topic_id),
             };
             let described = |name: &str| ctx.authorize_topic(Operation::Describe, name);
             let topic = match (state, by_name) {
@@ -107,7 +107,10 @@ fn auto_create_topic(
     version: i16,
     include_ops: bool,
 ) -> MetadataResponseTopic {
-    match broker.create_topic(name, -1, -1, BTreeMap::new(), false) {
+    match broker
+        .metadata
+        .create_topic(name, -1, -1, BTreeMap::new(), false)
+    {
         Ok(_) | Err(TopicError::AlreadyExists(_)) => {
             info!(topic = name, peer = %ctx.peer, client_id = ctx.client_id, "auto-created topic");
             match broker.topic(name) {

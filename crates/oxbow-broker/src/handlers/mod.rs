@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::{StrBytes, VersionRange};
 use kafka_protocol::ResponseError;
@@ -13,8 +12,8 @@ use oxbow_protocol::{decode_request, peek_header};
 use tracing::{debug, warn};
 
 use crate::authorizer::{Authorizer, Operation, ResourceType, CLUSTER_NAME};
-use crate::session::Session;
 use crate::Broker;
+use oxbow_net::Session;
 
 pub mod alter_configs;
 pub mod api_versions;
@@ -96,24 +95,7 @@ impl RequestContext {
     }
 }
 
-/// A handler's answer.
-pub enum Reply {
-    /// Ready now.
-    Now(ResponseKind),
-    /// Ready later (e.g. after an fsync or when data arrives); answered in request order.
-    Later(BoxFuture<'static, ResponseKind>),
-    /// No response at all (produce with acks=0).
-    None,
-    /// No response, and close the connection once earlier replies are written: an `acks=0`
-    /// produce that failed somewhere (Kafka closes so the client refreshes its metadata), or a
-    /// request that cannot be served.
-    Close,
-    /// A response already encoded (size prefix and header included) whose records may be file
-    /// ranges sent with `sendfile`.
-    NowEncoded(Vec<fetch_encode::Chunk>),
-    /// As `NowEncoded`, ready later.
-    LaterEncoded(BoxFuture<'static, Vec<fetch_encode::Chunk>>),
-}
+pub use oxbow_net::{Answer, Reply};
 
 /// The one table of served APIs: each line names the API (its `ApiKey` and `RequestKind`
 /// variant) and the handler module, whose `VERSIONS` are advertised by ApiVersions and whose
@@ -173,14 +155,6 @@ api_table! {
 /// The versions of `api` this broker serves, if any.
 pub fn served_versions(api: ApiKey) -> Option<VersionRange> {
     SERVED.iter().find(|(k, _)| *k == api).map(|(_, v)| *v)
-}
-
-/// A request frame's answer, with what the connection needs to frame it.
-pub struct Answer {
-    pub api_key: ApiKey,
-    pub api_version: i16,
-    pub correlation_id: i32,
-    pub reply: Reply,
 }
 
 /// Handles one request frame: checks the API and version against the table, decodes, runs the

@@ -13,9 +13,9 @@ use tracing::debug;
 
 use super::{topic_name, versions, Reply, RequestContext};
 use crate::authorizer::Operation;
-use crate::group::offsets::{CommitParams, CommitPartition};
 use crate::Broker;
 use kafka_protocol::ResponseError;
+use oxbow_coordinator::offsets::{CommitParams, CommitPartition};
 
 pub const VERSIONS: VersionRange = versions(2, 9);
 
@@ -81,7 +81,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetCommi
     let pending = if params.topics.is_empty() && !denied.is_empty() {
         Box::pin(async { Vec::new() })
     } else {
-        broker.groups.commit(broker, params)
+        broker.groups.commit(&**broker, params)
     };
     Reply::Later(Box::pin(async move {
         let codes = pending.await;

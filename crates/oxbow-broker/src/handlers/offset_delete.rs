@@ -34,7 +34,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetDelet
         resp.error_code = ResponseError::GroupAuthorizationFailed.code();
         return Reply::Now(ResponseKind::OffsetDelete(resp));
     }
-    match broker.groups.delete_offsets(broker, &gid, topics) {
+    match broker.groups.delete_offsets(&**broker, &gid, topics) {
         Err(e) => resp.error_code = e.code(),
         Ok(list) => {
             resp.topics = list

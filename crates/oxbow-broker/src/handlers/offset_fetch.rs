@@ -14,8 +14,8 @@ use tracing::debug;
 
 use super::{topic_name, versions, Reply, RequestContext};
 use crate::authorizer::Operation;
-use crate::group::store::OffsetEntry;
 use crate::Broker;
+use oxbow_coordinator::store::OffsetEntry;
 
 pub const VERSIONS: VersionRange = versions(1, 9);
 
@@ -23,7 +23,7 @@ type Fetched = Result<Vec<(String, Vec<(i32, Option<OffsetEntry>)>)>, ResponseEr
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetchRequest) -> Reply {
     let version = ctx.api_version;
-    let ready = broker.groups.ensure_ready(broker);
+    let ready = broker.groups.ensure_ready(&**broker);
     let mut resp = OffsetFetchResponse::default();
     if version >= 8 {
         resp.groups = req

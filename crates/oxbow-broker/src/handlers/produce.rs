@@ -75,7 +75,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 partitions.push(out);
                 continue;
             }
-            match partition.log.append(&records, now) {
+            // A segment roll fsyncs the old segment: not on an async worker thread.
+            let appended = if partition.log.append_may_block(records.len()) {
+                oxbow_storage::blocking(|| partition.log.append(&records, now))
+            } else {
+                partition.log.append(&records, now)
+            };
+            match appended {
                 Ok(info) => {
                     out.base_offset = info.base_offset;
                     out.log_append_time_ms = info.log_append_time;

@@ -9,9 +9,9 @@ use tracing::debug;
 
 use super::{versions, Reply, RequestContext};
 use crate::authorizer::Operation;
-use crate::group::classic::{Pending, SyncOutcome};
-use crate::group::classic_sync::SyncParams;
 use crate::Broker;
+use oxbow_coordinator::classic::{Pending, SyncOutcome};
+use oxbow_coordinator::classic_sync::SyncParams;
 
 pub const VERSIONS: VersionRange = versions(0, 5);
 
@@ -37,7 +37,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: SyncGroupRe
             SyncOutcome::error(ResponseError::GroupAuthorizationFailed),
         ));
     }
-    match broker.groups.sync(broker, &group_id, params) {
+    match broker.groups.sync(&**broker, &group_id, params) {
         Pending::Now(o) => Reply::Now(response(version, o)),
         Pending::Wait(rx) => Reply::Later(Box::pin(async move {
             let o = rx

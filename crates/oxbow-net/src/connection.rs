@@ -15,10 +15,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tracing::{debug, warn};
 
-use crate::handlers::{self, Answer, Reply};
+use crate::reply::{Answer, Reply};
 use crate::session::Session;
 use crate::transport::ResponseWriter;
-use crate::Broker;
+use crate::FrameHandler;
 
 /// Limits shared by all connections.
 pub struct Limits {
@@ -29,16 +29,17 @@ pub struct Limits {
 }
 
 /// Serves one connection until it closes, misbehaves or the broker shuts down.
-pub async fn run<R, W>(
+pub async fn run<R, W, H>(
     mut reader: R,
     mut writer: W,
     session: Session,
-    broker: Arc<Broker>,
+    handler: Arc<H>,
     limits: Arc<Limits>,
     mut shutdown: watch::Receiver<bool>,
 ) where
     R: AsyncRead + Unpin + Send,
     W: ResponseWriter,
+    H: FrameHandler,
 {
     let peer = session.peer;
     let (tx, mut rx) = mpsc::channel::<Answer>(64);
@@ -115,8 +116,9 @@ pub async fn run<R, W>(
                 break 'conn;
             }
         };
-        let answer =
-            handlers::handle_frame(&broker, &mut session, frame, limits.max_request_bytes).await;
+        let answer = handler
+            .handle_frame(&mut session, frame, limits.max_request_bytes)
+            .await;
         drop(permit);
         let Some(answer) = answer else { break };
         if tx.send(answer).await.is_err() {

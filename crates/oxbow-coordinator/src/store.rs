@@ -6,17 +6,12 @@
 //! group-metadata key (so the latest record is the group's state whichever protocol it speaks);
 //! its value, version 100, is JSON.
 
-use std::sync::Arc;
-
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use indexmap::IndexMap;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use oxbow_storage::{PartitionLog, StorageError};
 use serde::{Deserialize, Serialize};
 
 use super::assignor::Assignment;
+use crate::state_store;
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -264,32 +259,11 @@ fn parse_group(mut v: Bytes) -> Option<StoredGroupState> {
 
 /// Encodes records as one v2 batch (offsets are assigned by the log).
 pub fn encode_batch(records: &[StoreRecord], now_ms: i64) -> Result<Bytes, String> {
-    let recs: Vec<Record> = records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1,
-            timestamp: now_ms,
-            key: Some(r.key()),
-            value: r.value(),
-            headers: IndexMap::new(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let opts = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &recs, &opts).map_err(|e| e.to_string())?;
-    Ok(buf.freeze())
+    state_store::encode_batch(&key_values(records), now_ms)
+}
+
+fn key_values(records: &[StoreRecord]) -> Vec<(Bytes, Option<Bytes>)> {
+    records.iter().map(|r| (r.key(), r.value())).collect()
 }
 
 /// Appends records to the offsets log; returns the offset of the last one.
@@ -298,51 +272,23 @@ pub fn append(
     records: &[StoreRecord],
     now_ms: i64,
 ) -> Result<i64, StorageError> {
-    let batch = encode_batch(records, now_ms).map_err(StorageError::InvalidRecord)?;
-    Ok(log.append_internal(&batch, now_ms)?.last_offset)
+    state_store::append(log, &key_values(records), now_ms)
 }
 
 /// Reads the whole log, calling `visit` for every record in offset order.
 pub fn replay(
-    log: &Arc<dyn PartitionLog>,
+    log: &dyn PartitionLog,
     mut visit: impl FnMut(StoreRecord),
 ) -> Result<usize, StorageError> {
-    let mut next = log.log_start_offset();
-    let end = log.high_watermark();
-    let mut count = 0;
-    while next < end {
-        let read = log.read(next, 4 << 20, end, true)?;
-        if read.records.is_empty() {
-            break;
-        }
-        let mut buf = read.records.clone();
-        let sets = match RecordBatchDecoder::decode_all(&mut buf) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(offset = next, error = %e, "unreadable batch in {OFFSETS_TOPIC}; stopping replay there");
-                break;
+    state_store::replay(log, |offset, key, value| {
+        match StoreRecord::parse(key, value, offset) {
+            Some(rec) => {
+                visit(rec);
+                true
             }
-        };
-        let before = next;
-        for set in sets {
-            for r in set.records {
-                if r.offset < next || r.control {
-                    continue;
-                }
-                next = r.offset + 1;
-                if let Some(key) = r.key {
-                    if let Some(rec) = StoreRecord::parse(key, r.value, r.offset) {
-                        visit(rec);
-                        count += 1;
-                    }
-                }
-            }
+            None => false,
         }
-        if next == before {
-            break;
-        }
-    }
-    Ok(count)
+    })
 }
 
 fn put_str(b: &mut BytesMut, s: &str) {

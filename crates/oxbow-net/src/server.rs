@@ -1,13 +1,14 @@
 //! The Kafka listeners: binds each `[[server.listeners]]` entry (or the single `server.listen`),
 //! accepts connections (bounded in number across listeners), wraps each in its transport (plain
-//! TCP with `sendfile`, or TLS) and session, and runs it on its own task. [`serve`] also starts
-//! the broker's periodic services; [`ServerHandle::shutdown`] stops them all in order.
+//! TCP with `sendfile`, or TLS) and session, and runs it on its own task. Each listener is a
+//! service: stopping it stops accepting and drains its connections.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use oxbow_config::SecurityProtocol;
+use oxbow_config::{BrokerConfig, SecurityProtocol, ServerConfig};
+use oxbow_service::Services;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
@@ -16,7 +17,7 @@ use tracing::{debug, info, warn};
 use crate::connection::{self, Limits};
 use crate::session::{Listener, Session};
 use crate::transport::{CopyingWriter, TcpWriter};
-use crate::Broker;
+use crate::FrameHandler;
 
 /// A TLS handshake that takes longer than this is dropped.
 const TLS_HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
@@ -47,10 +48,10 @@ pub struct Bound {
 
 /// Binds every configured listener and sets each one's advertised address (the bound address
 /// unless one is configured).
-pub async fn bind(broker: &Broker) -> Result<Vec<Bound>, ServeError> {
+pub async fn bind(config: &BrokerConfig) -> Result<Vec<Bound>, ServeError> {
     let mut acceptor = None;
     let mut bound = Vec::new();
-    for l in broker.config.listeners() {
+    for l in config.listeners() {
         let socket = TcpListener::bind(&l.listen)
             .await
             .map_err(|source| ServeError::Bind {
@@ -63,11 +64,11 @@ pub async fn bind(broker: &Broker) -> Result<Vec<Bound>, ServeError> {
             addr: l.listen.clone(),
             source,
         })?;
-        let (host, port) = crate::broker::split_host_port(&l.advertised)
+        let (host, port) = crate::split_host_port(&l.advertised)
             .unwrap_or_else(|| (local_addr.ip().to_string(), i32::from(local_addr.port())));
         let tls = if l.protocol.uses_tls() {
             if acceptor.is_none() {
-                acceptor = Some(crate::tls::acceptor(&broker.config.tls)?);
+                acceptor = Some(crate::tls::acceptor(&config.tls)?);
             }
             acceptor.clone()
         } else {
@@ -83,60 +84,37 @@ pub async fn bind(broker: &Broker) -> Result<Vec<Bound>, ServeError> {
     Ok(bound)
 }
 
-/// Running listeners and services.
-pub struct ServerHandle {
-    /// The first listener's bound address.
-    pub local_addr: SocketAddr,
-    pub listeners: Vec<(Arc<Listener>, SocketAddr)>,
-    broker: Arc<Broker>,
-}
-
-impl ServerHandle {
-    /// Stops accepting, closes connections, stops every service (storage last).
-    pub async fn shutdown(self) {
-        self.broker.services.shutdown().await;
-    }
-}
-
-/// Starts the periodic services and the listeners.
-pub fn serve(broker: Arc<Broker>, bound: Vec<Bound>) -> std::io::Result<ServerHandle> {
-    let first = bound
-        .first()
-        .map(|b| b.local_addr)
-        .ok_or_else(|| std::io::Error::other("no listener configured"))?;
-    if let Some(b) = bound.first() {
-        let (host, port) = b.listener.advertised();
-        broker.set_advertised(host, port);
-    }
-    crate::broker::start_services(&broker);
-    let cfg = &broker.config.server;
+/// Starts accepting on every bound listener, each as a service of `services`; returns the
+/// listeners with their bound addresses.
+pub fn serve<H: FrameHandler>(
+    handler: Arc<H>,
+    services: &Services,
+    config: &ServerConfig,
+    bound: Vec<Bound>,
+) -> Vec<(Arc<Listener>, SocketAddr)> {
     let limits = Arc::new(Limits {
-        max_request_bytes: cfg.max_request_bytes as usize,
+        max_request_bytes: config.max_request_bytes as usize,
         inflight_kib: Arc::new(Semaphore::new(
-            (cfg.max_inflight_request_bytes / 1024) as usize,
+            (config.max_inflight_request_bytes / 1024) as usize,
         )),
-        idle: Duration::from_millis(cfg.connections_max_idle_ms),
+        idle: Duration::from_millis(config.connections_max_idle_ms),
     });
-    let connections = Arc::new(Semaphore::new(cfg.max_connections as usize));
+    let connections = Arc::new(Semaphore::new(config.max_connections as usize));
     let listeners = bound
         .iter()
         .map(|b| (b.listener.clone(), b.local_addr))
         .collect();
     for b in bound {
-        let (broker2, limits, connections) = (broker.clone(), limits.clone(), connections.clone());
-        broker.services.spawn("kafka-listener", move |ctx| {
-            accept_loop(broker2, b, limits, connections, ctx.shutdown_signal())
+        let (handler, limits, connections) = (handler.clone(), limits.clone(), connections.clone());
+        services.spawn("kafka-listener", move |ctx| {
+            accept_loop(handler, b, limits, connections, ctx.shutdown_signal())
         });
     }
-    Ok(ServerHandle {
-        local_addr: first,
-        listeners,
-        broker,
-    })
+    listeners
 }
 
-async fn accept_loop(
-    broker: Arc<Broker>,
+async fn accept_loop<H: FrameHandler>(
+    handler: Arc<H>,
     bound: Bound,
     limits: Arc<Limits>,
     connections: Arc<Semaphore>,
@@ -165,10 +143,10 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let session = Session::new(bound.listener.clone(), peer);
-        let (broker, limits, shutdown) = (broker.clone(), limits.clone(), shutdown.clone());
+        let (handler, limits, shutdown) = (handler.clone(), limits.clone(), shutdown.clone());
         let tls = bound.tls.clone();
         tasks.spawn(async move {
-            serve_connection(stream, session, tls, broker, limits, shutdown).await;
+            serve_connection(stream, session, tls, handler, limits, shutdown).await;
             drop(permit);
         });
     }
@@ -188,11 +166,11 @@ async fn accept_loop(
     }
 }
 
-async fn serve_connection(
+async fn serve_connection<H: FrameHandler>(
     stream: TcpStream,
     session: Session,
     tls: Option<TlsAcceptor>,
-    broker: Arc<Broker>,
+    handler: Arc<H>,
     limits: Arc<Limits>,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -216,7 +194,7 @@ async fn serve_connection(
                 reader,
                 CopyingWriter(writer),
                 session,
-                broker,
+                handler,
                 limits,
                 shutdown,
             )
@@ -224,7 +202,15 @@ async fn serve_connection(
         }
         _ => {
             let (reader, writer) = stream.into_split();
-            connection::run(reader, TcpWriter(writer), session, broker, limits, shutdown).await;
+            connection::run(
+                reader,
+                TcpWriter(writer),
+                session,
+                handler,
+                limits,
+                shutdown,
+            )
+            .await;
         }
     }
 }

@@ -7,9 +7,9 @@ use kafka_protocol::ResponseError;
 
 use super::classic::{ClassicGroup, JoinOutcome, JoinParams, Pending, SyncOutcome};
 use super::classic_sync::SyncParams;
-use super::consumer_group::{ConsumerGroup, HeartbeatOutcome, HeartbeatParams, TopicCatalog};
+use super::consumer_group::{ConsumerGroup, HeartbeatOutcome, HeartbeatParams};
 use super::{Group, GroupCoordinator, Protocol};
-use crate::Broker;
+use crate::context::CoordinatorContext;
 
 fn classic_group(id: &str, _: &oxbow_config::GroupConfig) -> Group {
     Group::new_classic(id)
@@ -22,14 +22,19 @@ fn consumer_group(id: &str, cfg: &oxbow_config::GroupConfig) -> Group {
 }
 
 impl GroupCoordinator {
-    pub fn join(&self, broker: &Broker, group_id: &str, p: JoinParams) -> Pending<JoinOutcome> {
+    pub fn join(
+        &self,
+        ctx: &dyn CoordinatorContext,
+        group_id: &str,
+        p: JoinParams,
+    ) -> Pending<JoinOutcome> {
         if group_id.is_empty() {
             return Pending::Now(JoinOutcome::error(
                 ResponseError::InvalidGroupId,
                 &p.member_id,
             ));
         }
-        let log = match self.ensure_ready(broker) {
+        let log = match self.ensure_ready(ctx) {
             Ok(l) => l,
             Err(e) => return Pending::Now(JoinOutcome::error(e, &p.member_id)),
         };
@@ -60,8 +65,13 @@ impl GroupCoordinator {
         })
     }
 
-    pub fn sync(&self, broker: &Broker, group_id: &str, p: SyncParams) -> Pending<SyncOutcome> {
-        let log = match self.ensure_ready(broker) {
+    pub fn sync(
+        &self,
+        ctx: &dyn CoordinatorContext,
+        group_id: &str,
+        p: SyncParams,
+    ) -> Pending<SyncOutcome> {
+        let log = match self.ensure_ready(ctx) {
             Ok(l) => l,
             Err(e) => return Pending::Now(SyncOutcome::error(e)),
         };
@@ -76,13 +86,13 @@ impl GroupCoordinator {
 
     pub fn heartbeat(
         &self,
-        broker: &Broker,
+        ctx: &dyn CoordinatorContext,
         group_id: &str,
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
     ) -> Option<ResponseError> {
-        let log = match self.ensure_ready(broker) {
+        let log = match self.ensure_ready(ctx) {
             Ok(l) => l,
             Err(e) => return Some(e),
         };
@@ -96,11 +106,11 @@ impl GroupCoordinator {
     /// LeaveGroup for each (member id, instance id); one error per identity.
     pub fn leave(
         &self,
-        broker: &Broker,
+        ctx: &dyn CoordinatorContext,
         group_id: &str,
         who: &[(String, Option<String>)],
     ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
-        let log = self.ensure_ready(broker)?;
+        let log = self.ensure_ready(ctx)?;
         self.with_group(&*log, group_id, None, |g, cfg| match &mut g.protocol {
             Protocol::Classic(c) => {
                 let now = Instant::now();
@@ -117,7 +127,7 @@ impl GroupCoordinator {
     /// ConsumerGroupHeartbeat (KIP-848).
     pub fn consumer_heartbeat(
         &self,
-        broker: &Broker,
+        ctx: &dyn CoordinatorContext,
         group_id: &str,
         p: HeartbeatParams,
     ) -> HeartbeatOutcome {
@@ -131,11 +141,11 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return fail(ResponseError::InvalidGroupId, "group id must not be empty");
         }
-        let log = match self.ensure_ready(broker) {
+        let log = match self.ensure_ready(ctx) {
             Ok(l) => l,
             Err(e) => return fail(e, "coordinator not available"),
         };
-        let topics = BrokerTopics(broker);
+        let topics = ctx.topics();
         let create = if p.epoch == 0 {
             Some(consumer_group as fn(&str, &oxbow_config::GroupConfig) -> Group)
         } else {
@@ -154,7 +164,7 @@ impl GroupCoordinator {
             }
             match (&mut g.protocol, p.take()) {
                 (Protocol::Consumer(c), Some(params)) => {
-                    Some(c.heartbeat(params, &topics, Instant::now()))
+                    Some(c.heartbeat(params, topics, Instant::now()))
                 }
                 _ => None,
             }
@@ -178,28 +188,5 @@ impl GroupCoordinator {
                 ..Default::default()
             },
         }
-    }
-}
-
-/// The broker's topics as the KIP-848 coordinator sees them.
-struct BrokerTopics<'a>(&'a Broker);
-
-impl TopicCatalog for BrokerTopics<'_> {
-    fn partition_count(&self, topic: &str) -> Option<i32> {
-        self.0.topic(topic).map(|s| s.meta.partitions)
-    }
-
-    fn topic_names(&self) -> Vec<String> {
-        self.0
-            .topics
-            .all()
-            .iter()
-            .filter(|t| !t.is_internal())
-            .map(|t| t.meta.name.clone())
-            .collect()
-    }
-
-    fn generation(&self) -> u64 {
-        self.0.topics.generation()
     }
 }

@@ -1,3 +1,7 @@
+//! Oxbow's coordinators. This crate owns the group coordinator and the internal-topic state store
+//! ([`state_store`]) coordinators persist through; it reaches the broker only through
+//! [`context::CoordinatorContext`] (topics, internal topics, durability).
+//!
 //! The group coordinator: consumer groups of both protocols (classic JoinGroup/SyncGroup in
 //! [`classic`] and [`classic_sync`]; KIP-848 ConsumerGroupHeartbeat in [`consumer_group`] with the
 //! broker-side assignors of [`assignor`]), committed offsets ([`offsets`]) and their persistence
@@ -13,9 +17,11 @@ pub mod classic;
 pub mod classic_rebalance;
 pub mod classic_sync;
 pub mod consumer_group;
+pub mod context;
 pub mod describe;
 pub mod membership;
 pub mod offsets;
+pub mod state_store;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,12 +32,13 @@ use std::time::{Duration, Instant};
 use kafka_protocol::ResponseError;
 use oxbow_config::GroupConfig;
 use oxbow_storage::{PartitionLog, StorageError, TopicPartition};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use crate::Broker;
 use classic::ClassicGroup;
 use consumer_group::ConsumerGroup;
+use context::CoordinatorContext;
+use state_store::InternalTopicStore;
 use store::{OffsetEntry, StoreRecord, StoredGroupState, OFFSETS_TOPIC};
 
 /// Which protocol a group speaks.
@@ -114,7 +121,8 @@ pub struct GroupCoordinator {
 pub(crate) struct Inner {
     pub(crate) cfg: GroupConfig,
     pub(crate) groups: Mutex<HashMap<String, Group>>,
-    log: RwLock<Option<Arc<dyn PartitionLog>>>,
+    /// `__consumer_offsets`.
+    store: InternalTopicStore,
     stopped: AtomicBool,
 }
 
@@ -124,7 +132,7 @@ impl GroupCoordinator {
             inner: Arc::new(Inner {
                 cfg,
                 groups: Mutex::new(HashMap::new()),
-                log: RwLock::new(None),
+                store: InternalTopicStore::new(OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS),
                 stopped: AtomicBool::new(false),
             }),
         }
@@ -135,14 +143,14 @@ impl GroupCoordinator {
     }
 
     /// Rebuilds every group from `__consumer_offsets`, if it exists (at startup).
-    pub fn load(&self, broker: &Broker) -> Result<(), StorageError> {
-        let Some(p) = broker.partition(OFFSETS_TOPIC, 0) else {
+    pub fn load(&self, ctx: &dyn CoordinatorContext) -> Result<(), StorageError> {
+        let Some(log) = self.inner.store.open_existing(ctx) else {
             return Ok(());
         };
         let started = Instant::now();
         let mut stored_groups = HashMap::new();
         let mut offsets: HashMap<String, BTreeMap<(String, i32), OffsetEntry>> = HashMap::new();
-        let n = store::replay(&p.log, |rec| match rec {
+        let n = store::replay(&*log, |rec| match rec {
             StoreRecord::Offset {
                 group,
                 topic,
@@ -200,7 +208,6 @@ impl GroupCoordinator {
         for g in groups.values_mut() {
             g.note_emptiness(now_ms);
         }
-        *self.inner.log.write() = Some(p.log.clone());
         info!(
             records = n,
             groups = groups.len(),
@@ -210,42 +217,17 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    /// The offsets log, creating the internal topic on first use; starts the timer task.
-    pub fn ensure_ready(&self, broker: &Broker) -> Result<Arc<dyn PartitionLog>, ResponseError> {
-        if let Some(log) = self.inner.log.read().clone() {
-            return Ok(log);
-        }
-        let mut slot = self.inner.log.write();
-        if let Some(log) = slot.clone() {
-            return Ok(log);
-        }
-        if broker.partition(OFFSETS_TOPIC, 0).is_none() {
-            let configs: BTreeMap<String, String> = [
-                ("cleanup.policy", "compact"),
-                ("retention.ms", "-1"),
-                ("segment.bytes", "104857600"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-            if let Err(e) = broker.create_topic(OFFSETS_TOPIC, 1, 1, configs, false) {
-                warn!(error = %e, "cannot create {OFFSETS_TOPIC}");
-                if broker.partition(OFFSETS_TOPIC, 0).is_none() {
-                    return Err(ResponseError::CoordinatorNotAvailable);
-                }
-            }
-        }
-        let log = broker
-            .partition(OFFSETS_TOPIC, 0)
-            .map(|p| p.log.clone())
-            .ok_or(ResponseError::CoordinatorNotAvailable)?;
-        *slot = Some(log.clone());
-        Ok(log)
+    /// The offsets log, creating the internal topic on first use.
+    pub fn ensure_ready(
+        &self,
+        ctx: &dyn CoordinatorContext,
+    ) -> Result<Arc<dyn PartitionLog>, ResponseError> {
+        self.inner.store.ensure(ctx)
     }
 
     /// Runs the coordinator's timers (session expiry, rebalance deadlines, offset expiry) until
     /// the service is stopped; then the coordinator stops.
-    pub async fn run_timers(&self, mut ctx: crate::services::ServiceContext) {
+    pub async fn run_timers(&self, mut ctx: oxbow_service::ServiceContext) {
         let expiry_every =
             Duration::from_millis(self.inner.cfg.offsets_retention_check_interval_ms);
         let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -323,7 +305,7 @@ impl GroupCoordinator {
 
 impl Inner {
     fn tick(&self, now: Instant) {
-        let log = self.log.read().clone();
+        let log = self.store.log();
         let mut groups = self.groups.lock();
         let now_ms = crate::now_ms();
         for g in groups.values_mut() {
@@ -363,7 +345,7 @@ impl Inner {
 
     /// Removes offsets of groups that have been empty for longer than the retention period.
     fn expire_offsets(&self, now_ms: i64) {
-        let Some(log) = self.log.read().clone() else {
+        let Some(log) = self.store.log() else {
             return;
         };
         let retention_ms = (self.cfg.offsets_retention_minutes as i64).saturating_mul(60_000);
@@ -406,6 +388,21 @@ impl Inner {
             groups.remove(&id);
         }
     }
+}
+
+/// `__consumer_offsets` is compacted and kept forever (tombstones delete).
+const OFFSETS_TOPIC_CONFIGS: &[(&str, &str)] = &[
+    ("cleanup.policy", "compact"),
+    ("retention.ms", "-1"),
+    ("segment.bytes", "104857600"),
+];
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The partition of `__consumer_offsets` (this broker keeps a single one).

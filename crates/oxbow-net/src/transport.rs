@@ -16,7 +16,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 
-use crate::handlers::fetch_encode::Chunk;
+use crate::reply::Chunk;
 
 /// The writing half of a connection.
 pub trait ResponseWriter: Send + 'static {

@@ -2,7 +2,6 @@
 //! answer), OffsetFetch, OffsetDelete, and DeleteGroups.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use kafka_protocol::ResponseError;
@@ -10,7 +9,7 @@ use tracing::{debug, info, warn};
 
 use super::store::{self, OffsetEntry, StoreRecord};
 use super::{Group, GroupCoordinator, Protocol};
-use crate::Broker;
+use crate::context::CoordinatorContext;
 
 /// One partition of an OffsetCommit.
 pub struct CommitPartition {
@@ -54,7 +53,7 @@ impl GroupCoordinator {
     /// Validates and writes a commit; the future resolves once it is durable.
     pub fn commit(
         &self,
-        broker: &Arc<Broker>,
+        ctx: &dyn CoordinatorContext,
         p: CommitParams,
     ) -> BoxFuture<'static, PartitionCodes> {
         let ready = |codes: PartitionCodes| -> BoxFuture<'static, PartitionCodes> {
@@ -63,7 +62,7 @@ impl GroupCoordinator {
         if p.group_id.is_empty() {
             return ready(all_with(&p.topics, ResponseError::InvalidGroupId));
         }
-        let log = match self.ensure_ready(broker) {
+        let log = match self.ensure_ready(ctx) {
             Ok(l) => l,
             Err(e) => return ready(all_with(&p.topics, e)),
         };
@@ -98,7 +97,11 @@ impl GroupCoordinator {
                     let meta = part.metadata.clone().unwrap_or_default();
                     let code = if meta.len() > max_meta {
                         ResponseError::OffsetMetadataTooLarge.code()
-                    } else if broker.partition(topic, part.partition).is_none() {
+                    } else if !ctx
+                        .topics()
+                        .partition_count(topic)
+                        .is_some_and(|n| (0..n).contains(&part.partition))
+                    {
                         ResponseError::UnknownTopicOrPartition.code()
                     } else {
                         let entry = OffsetEntry {
@@ -142,7 +145,7 @@ impl GroupCoordinator {
         if records.is_empty() {
             return ready(codes);
         }
-        let durable = broker.logs.flush(vec![(log.clone(), last + 1)]);
+        let durable = ctx.flush(vec![(log.clone(), last + 1)]);
         let inner_groups = self.inner_arc();
         let group_id = p.group_id.clone();
         Box::pin(async move {
@@ -228,11 +231,11 @@ impl GroupCoordinator {
     /// OffsetDelete: removes committed offsets of topics no active member subscribes to.
     pub fn delete_offsets(
         &self,
-        broker: &Broker,
+        ctx: &dyn CoordinatorContext,
         group_id: &str,
         topics: Vec<(String, Vec<i32>)>,
     ) -> Result<PartitionCodes, ResponseError> {
-        let log = self.ensure_ready(broker)?;
+        let log = self.ensure_ready(ctx)?;
         let result = self.with_group(&*log, group_id, None, |g, _| {
             let subscribed = g.subscribed_topics();
             let mut out = Vec::new();
@@ -272,14 +275,14 @@ impl GroupCoordinator {
             Ok(out)
         });
         let out = result.ok_or(ResponseError::GroupIdNotFound)??;
-        drop(broker.logs.flush(vec![(log.clone(), log.log_end_offset())]));
+        drop(ctx.flush(vec![(log.clone(), log.log_end_offset())]));
         Ok(out)
     }
 
     /// A deleted topic's committed offsets go with it (Kafka's `onPartitionsDeleted`): tombstones
     /// in `__consumer_offsets`, so a topic re-created under the same name starts without them.
-    pub fn forget_topic(&self, broker: &Broker, topic: &str) {
-        let Some(log) = self.inner().log.read().clone() else {
+    pub fn forget_topic(&self, ctx: &dyn CoordinatorContext, topic: &str) {
+        let Some(log) = self.inner().store.log() else {
             return;
         };
         let mut groups = self.inner().groups.lock();
@@ -315,16 +318,16 @@ impl GroupCoordinator {
                 warn!(topic, error = %e, "cannot write offset tombstones for a deleted topic")
             }
         }
-        drop(broker.logs.flush(vec![(log.clone(), log.log_end_offset())]));
+        drop(ctx.flush(vec![(log.clone(), log.log_end_offset())]));
     }
 
     /// DeleteGroups: removes empty groups and their offsets.
     pub fn delete_groups(
         &self,
-        broker: &Broker,
+        ctx: &dyn CoordinatorContext,
         ids: &[String],
     ) -> Vec<(String, Option<ResponseError>)> {
-        let log = match self.ensure_ready(broker) {
+        let log = match self.ensure_ready(ctx) {
             Ok(l) => l,
             Err(e) => return ids.iter().map(|id| (id.clone(), Some(e))).collect(),
         };
@@ -365,7 +368,7 @@ impl GroupCoordinator {
             out.push((id.clone(), code));
         }
         drop(groups);
-        drop(broker.logs.flush(vec![(log.clone(), log.log_end_offset())]));
+        drop(ctx.flush(vec![(log.clone(), log.log_end_offset())]));
         out
     }
 }

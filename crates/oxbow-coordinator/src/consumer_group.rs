@@ -13,16 +13,7 @@ use tracing::info;
 
 use super::assignor::{self, AssignInput, Assignment};
 use super::store::{StoredConsumerGroup, StoredConsumerMember};
-
-/// What the coordinator needs to know about the broker's topics.
-pub trait TopicCatalog {
-    /// A topic's partition count (None: no such topic).
-    fn partition_count(&self, topic: &str) -> Option<i32>;
-    /// The topics a regex subscription may match (internal topics left out), sorted.
-    fn topic_names(&self) -> Vec<String>;
-    /// Changes whenever the set of topics may have changed.
-    fn generation(&self) -> u64;
-}
+pub use crate::context::TopicCatalog;
 
 /// A subscription regex: the text the member sent, matched as Kafka applies it (RE2/J), against
 /// the whole topic name.

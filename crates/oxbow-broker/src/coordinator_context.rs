@@ -1,0 +1,60 @@
+//! The broker as its coordinators see it: topics to subscribe to and commit for, internal topics
+//! to persist in, and durability for what they appended. Nothing else of `Broker` reaches them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use oxbow_coordinator::consumer_group::TopicCatalog;
+use oxbow_coordinator::context::CoordinatorContext;
+use oxbow_storage::{PartitionLog, StorageError};
+use tokio::sync::oneshot;
+
+use crate::broker::{Broker, TopicError};
+
+impl TopicCatalog for Broker {
+    fn partition_count(&self, topic: &str) -> Option<i32> {
+        self.topic(topic).map(|s| s.meta.partitions)
+    }
+
+    fn topic_names(&self) -> Vec<String> {
+        self.metadata
+            .topics
+            .all()
+            .iter()
+            .filter(|t| !t.is_internal())
+            .map(|t| t.meta.name.clone())
+            .collect()
+    }
+
+    fn generation(&self) -> u64 {
+        self.metadata.topics.generation()
+    }
+}
+
+impl CoordinatorContext for Broker {
+    fn topics(&self) -> &dyn TopicCatalog {
+        self
+    }
+
+    fn internal_log(&self, topic: &str) -> Option<Arc<dyn PartitionLog>> {
+        self.partition(topic, 0).map(|p| p.log.clone())
+    }
+
+    fn create_internal_topic(&self, topic: &str, configs: &[(&str, &str)]) -> Result<(), String> {
+        let configs: BTreeMap<String, String> = configs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match self.metadata.create_topic(topic, 1, 1, configs, false) {
+            Ok(_) | Err(TopicError::AlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn flush(
+        &self,
+        targets: Vec<(Arc<dyn PartitionLog>, i64)>,
+    ) -> oneshot::Receiver<Result<(), StorageError>> {
+        self.logs.flush(targets)
+    }
+}

@@ -1,0 +1,32 @@
+//! What a coordinator needs from the broker, and nothing more: the topics it may see, the internal
+//! topics it persists to, and durability for what it appended.
+
+use std::sync::Arc;
+
+use oxbow_storage::{PartitionLog, StorageError};
+use tokio::sync::oneshot;
+
+/// The broker as a coordinator sees it.
+pub trait CoordinatorContext: Send + Sync {
+    /// The broker's topics (subscriptions, regexes, commits to partitions that must exist).
+    fn topics(&self) -> &dyn TopicCatalog;
+    /// Partition 0 of a topic, if the topic exists.
+    fn internal_log(&self, topic: &str) -> Option<Arc<dyn PartitionLog>>;
+    /// Creates an internal topic with one partition and these configs, unless it exists.
+    fn create_internal_topic(&self, topic: &str, configs: &[(&str, &str)]) -> Result<(), String>;
+    /// Completes once every log is durable up to its offset.
+    fn flush(
+        &self,
+        targets: Vec<(Arc<dyn PartitionLog>, i64)>,
+    ) -> oneshot::Receiver<Result<(), StorageError>>;
+}
+
+/// What the coordinator needs to know about the broker's topics.
+pub trait TopicCatalog {
+    /// A topic's partition count (None: no such topic).
+    fn partition_count(&self, topic: &str) -> Option<i32>;
+    /// The topics a regex subscription may match (internal topics left out), sorted.
+    fn topic_names(&self) -> Vec<String>;
+    /// Changes whenever the set of topics may have changed.
+    fn generation(&self) -> u64;
+}
