@@ -193,10 +193,14 @@ impl MetadataStore {
             .remove(name)?
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         for p in &state.partitions {
-            p.notify_data();
             if let Err(e) = self.logs.delete(&p.tp) {
                 warn!(topic = name, partition = p.tp.partition, error = %e, "deleting partition log failed");
             }
+        }
+        // Only now wake the fetches waiting on them: each then finds every partition gone (a
+        // wake between two deletions answered the later partitions as if nothing happened).
+        for p in &state.partitions {
+            p.notify_data();
         }
         info!(topic = name, topic_id = %state.meta.id, "deleted topic");
         Ok(state)
