@@ -448,6 +448,30 @@ impl Broker {
     }
 }
 
+/// Asks the authorizer for a config resource, as Kafka does: a topic's configs need
+/// DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic, a broker's on the cluster. Other resource
+/// types are left to the handler, which refuses those it does not serve.
+pub fn authorize_config_resource(
+    ctx: &crate::handlers::RequestContext,
+    resource_type: i8,
+    name: &str,
+    operation: Operation,
+) -> Result<(), AdminFailure> {
+    const TOPIC: i8 = 2;
+    const BROKER: i8 = 4;
+    match resource_type {
+        TOPIC if !ctx.authorize_topic(operation, name) => Err(AdminFailure::new(
+            ResponseError::TopicAuthorizationFailed,
+            format!("Not authorized for {operation:?} on topic {name}"),
+        )),
+        BROKER if !ctx.authorize_cluster(operation) => Err(AdminFailure::new(
+            ResponseError::ClusterAuthorizationFailed,
+            format!("Not authorized for {operation:?} on the cluster"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,28 +561,4 @@ pub fn alter_each<R>(
             outcome
         })
         .collect()
-}
-
-/// Asks the authorizer for a config resource, as Kafka does: a topic's configs need
-/// DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic, a broker's on the cluster. Other resource
-/// types are left to the handler, which refuses those it does not serve.
-pub fn authorize_config_resource(
-    ctx: &crate::handlers::RequestContext,
-    resource_type: i8,
-    name: &str,
-    operation: Operation,
-) -> Result<(), AdminFailure> {
-    const TOPIC: i8 = 2;
-    const BROKER: i8 = 4;
-    match resource_type {
-        TOPIC if !ctx.authorize_topic(operation, name) => Err(AdminFailure::new(
-            ResponseError::TopicAuthorizationFailed,
-            format!("Not authorized for {operation:?} on topic {name}"),
-        )),
-        BROKER if !ctx.authorize_cluster(operation) => Err(AdminFailure::new(
-            ResponseError::ClusterAuthorizationFailed,
-            format!("Not authorized for {operation:?} on the cluster"),
-        )),
-        _ => Ok(()),
-    }
 }

@@ -170,13 +170,8 @@ impl MetadataStore {
         if validate_only {
             return Ok(meta);
         }
-        let log_config = self.defaults.read().log_config(&meta.configs);
         let mut parts = Vec::with_capacity(partitions as usize);
-        for p in 0..partitions {
-            let tp = TopicPartition::new(name, p);
-            let log = self.logs.create(&tp, log_config.clone())?;
-            parts.push(Arc::new(Partition::new(tp, meta.id, log)));
-        }
+        self.create_logs(&meta, 0..partitions, &mut parts)?;
         self.topics.put(TopicState {
             meta: meta.clone(),
             partitions: parts,
@@ -232,13 +227,8 @@ impl MetadataStore {
         if validate_only {
             return Ok(());
         }
-        let log_config = self.defaults.read().log_config(&state.meta.configs);
         let mut parts = state.partitions.clone();
-        for p in current..total {
-            let tp = TopicPartition::new(name, p);
-            let log = self.logs.create(&tp, log_config.clone())?;
-            parts.push(Arc::new(Partition::new(tp, state.meta.id, log)));
-        }
+        self.create_logs(&state.meta, current..total, &mut parts)?;
         let mut meta = state.meta.clone();
         meta.partitions = total;
         self.topics.put(TopicState {
@@ -246,6 +236,22 @@ impl MetadataStore {
             partitions: parts,
         })?;
         info!(topic = name, from = current, to = total, "added partitions");
+        Ok(())
+    }
+
+    /// Creates the logs of a topic's partitions `range` with its resolved config.
+    fn create_logs(
+        &self,
+        meta: &TopicMeta,
+        range: std::ops::Range<i32>,
+        parts: &mut Vec<Arc<Partition>>,
+    ) -> Result<(), TopicError> {
+        let log_config = self.defaults.read().log_config(&meta.configs);
+        for p in range {
+            let tp = TopicPartition::new(meta.name.clone(), p);
+            let log = self.logs.create(&tp, log_config.clone())?;
+            parts.push(Arc::new(Partition::new(tp, meta.id, log)));
+        }
         Ok(())
     }
 
