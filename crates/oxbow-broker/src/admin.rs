@@ -472,6 +472,43 @@ pub fn authorize_config_resource(
     }
 }
 
+/// Runs `alter` on each resource of an AlterConfigs-style request in order, refusing every
+/// resource named more than once ("Duplicate resource.") as Kafka does, and logs each outcome.
+pub fn alter_each<R>(
+    api: &str,
+    ctx: &crate::handlers::RequestContext,
+    resources: &[R],
+    validate_only: bool,
+    key: impl Fn(&R) -> (i8, String),
+    mut alter: impl FnMut(&R) -> Result<(), AdminFailure>,
+) -> Vec<Result<(), AdminFailure>> {
+    let mut count: std::collections::HashMap<(i8, String), usize> =
+        std::collections::HashMap::new();
+    for r in resources {
+        *count.entry(key(r)).or_default() += 1;
+    }
+    resources
+        .iter()
+        .map(|r| {
+            let (kind, name) = key(r);
+            let outcome = if count.get(&(kind, name.clone())).copied().unwrap_or(0) > 1 {
+                Err(AdminFailure::invalid_request("Duplicate resource."))
+            } else {
+                authorize_config_resource(ctx, kind, &name, Operation::AlterConfigs)
+                    .and_then(|()| alter(r))
+            };
+            match &outcome {
+                Ok(()) if !validate_only => {
+                    tracing::info!(api, kind, resource = %name, peer = %ctx.peer, client_id = ctx.client_id, "configs altered")
+                }
+                Ok(()) => {}
+                Err(f) => tracing::debug!(api, kind, resource = %name, code = ?f.code, message = f.message, "config change refused"),
+            }
+            outcome
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,41 +561,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// Runs `alter` on each resource of an AlterConfigs-style request in order, refusing every
-/// resource named more than once ("Duplicate resource.") as Kafka does, and logs each outcome.
-pub fn alter_each<R>(
-    api: &str,
-    ctx: &crate::handlers::RequestContext,
-    resources: &[R],
-    validate_only: bool,
-    key: impl Fn(&R) -> (i8, String),
-    mut alter: impl FnMut(&R) -> Result<(), AdminFailure>,
-) -> Vec<Result<(), AdminFailure>> {
-    let mut count: std::collections::HashMap<(i8, String), usize> =
-        std::collections::HashMap::new();
-    for r in resources {
-        *count.entry(key(r)).or_default() += 1;
-    }
-    resources
-        .iter()
-        .map(|r| {
-            let (kind, name) = key(r);
-            let outcome = if count.get(&(kind, name.clone())).copied().unwrap_or(0) > 1 {
-                Err(AdminFailure::invalid_request("Duplicate resource."))
-            } else {
-                authorize_config_resource(ctx, kind, &name, Operation::AlterConfigs)
-                    .and_then(|()| alter(r))
-            };
-            match &outcome {
-                Ok(()) if !validate_only => {
-                    tracing::info!(api, kind, resource = %name, peer = %ctx.peer, client_id = ctx.client_id, "configs altered")
-                }
-                Ok(()) => {}
-                Err(f) => tracing::debug!(api, kind, resource = %name, code = ?f.code, message = f.message, "config change refused"),
-            }
-            outcome
-        })
-        .collect()
 }
