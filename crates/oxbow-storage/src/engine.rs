@@ -79,6 +79,10 @@ pub trait PartitionLog: Send + Sync + 'static {
     /// The timestamp of the batch holding `offset`, if it is still in the log.
     fn timestamp_at(&self, offset: i64) -> Result<Option<i64>>;
 
+    /// Removes the tail from the batch holding `offset` on (Kafka's `truncateTo`, for
+    /// replication); returns the new log end. Below the log start it is refused.
+    fn truncate_to(&self, offset: i64) -> Result<i64>;
+
     /// Moves the log start offset up to `offset` (DeleteRecords); returns the new start.
     fn delete_records_before(&self, offset: i64) -> Result<i64>;
 
@@ -187,6 +191,9 @@ impl PartitionLog for UnifiedLog {
     }
     fn timestamp_at(&self, offset: i64) -> Result<Option<i64>> {
         UnifiedLog::timestamp_at(self, offset)
+    }
+    fn truncate_to(&self, offset: i64) -> Result<i64> {
+        UnifiedLog::truncate_to(self, offset)
     }
     fn delete_records_before(&self, offset: i64) -> Result<i64> {
         UnifiedLog::delete_records_before(self, offset)

@@ -44,6 +44,7 @@ mod log_manager;
 mod log_retention;
 mod log_segment;
 mod log_timestamps;
+mod log_truncation;
 mod offset_index;
 mod offset_map;
 mod producer_state;

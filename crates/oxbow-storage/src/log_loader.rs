@@ -216,7 +216,7 @@ fn clean_and_list_segments(dir: &Path) -> io::Result<Vec<i64>> {
 }
 
 /// Newest snapshot at or below the log end, then a replay of batch headers after it.
-fn load_producer_state(
+pub(crate) fn load_producer_state(
     dir: &Path,
     segments: &BTreeMap<i64, LogSegment>,
     log_end: i64,

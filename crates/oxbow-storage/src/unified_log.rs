@@ -190,6 +190,11 @@ impl UnifiedLog {
             .collect()
     }
 
+    /// Publishes a new log end (after an append or a truncation), under the log's lock.
+    pub(crate) fn set_log_end(&self, offset: i64) {
+        self.log_end.store(offset, Ordering::Release);
+    }
+
     pub(crate) fn check_usable(&self) -> Result<()> {
         if self.deleted.load(Ordering::Acquire) {
             return Err(StorageError::LogDeleted(self.tp.to_string()));
