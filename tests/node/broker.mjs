@@ -1,7 +1,7 @@
 // Starts one `oxbow serve` on a free loopback port with a temporary data directory, like
 // tests/python/conftest.py. The binary is $OXBOW_BIN if set, else target/debug/oxbow.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -27,14 +27,32 @@ function canConnect(port) {
   });
 }
 
-export async function startBroker() {
+// With { tls: true } the broker has a PLAINTEXT and an SSL listener (a self-signed certificate
+// made with openssl) and `bootstrap` is the SSL one; `ca` is the certificate to trust.
+export async function startBroker({ tls = false } = {}) {
   const binary = process.env.OXBOW_BIN || join(REPO, 'target', 'debug', 'oxbow');
   if (!existsSync(binary)) throw new Error(`${binary} not found: run \`cargo build -p oxbow\` first`);
   const work = mkdtempSync(join(tmpdir(), 'oxbow-node-'));
   const logPath = join(work, 'broker.log');
   const log = openSync(logPath, 'a');
   const port = await freePort();
-  const proc = spawn(binary, ['serve', '--data-dir', join(work, 'data'), '--listen', `127.0.0.1:${port}`], {
+  const args = ['serve', '--data-dir', join(work, 'data'), '--listen', `127.0.0.1:${port}`];
+  let ca = null;
+  let sslPort = null;
+  if (tls) {
+    const cert = join(work, 'server.pem');
+    const key = join(work, 'server.key');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-keyout', key,
+      '-out', cert, '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+    ca = readFileSync(cert, 'utf8');
+    sslPort = await freePort();
+    const config = join(work, 'oxbow.toml');
+    writeFileSync(config, `[[server.listeners]]\nname = "LOCAL"\nlisten = "127.0.0.1:${port}"\n\n` +
+      `[[server.listeners]]\nname = "SECURE"\nlisten = "127.0.0.1:${sslPort}"\nprotocol = "SSL"\n\n` +
+      `[tls]\ncert_file = "${cert}"\nkey_file = "${key}"\n`);
+    args.push('--config', config);
+  }
+  const proc = spawn(binary, args, {
     stdio: ['ignore', log, log],
     env: { ...process.env, OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS: '0' },
   });
@@ -50,8 +68,14 @@ export async function startBroker() {
     }
     await new Promise(r => setTimeout(r, 50));
   }
+  while (sslPort !== null && !(await canConnect(sslPort))) {
+    if (Date.now() > deadline) throw new Error(`SSL listener not up:\n${tail()}`);
+    await new Promise(r => setTimeout(r, 50));
+  }
   return {
-    bootstrap: `127.0.0.1:${port}`,
+    bootstrap: `127.0.0.1:${sslPort ?? port}`,
+    plaintext: `127.0.0.1:${port}`,
+    ca,
     logTail: tail,
     async stop() {
       if (exited === null) {
