@@ -106,7 +106,8 @@ pub fn serve<H: FrameHandler>(
         .collect();
     for b in bound {
         let (handler, limits, connections) = (handler.clone(), limits.clone(), connections.clone());
-        services.spawn("kafka-listener", move |ctx| {
+        let name = format!("kafka-listener {}", b.listener.name);
+        services.spawn(name, move |ctx| {
             accept_loop(handler, b, limits, connections, ctx.shutdown_signal())
         });
     }

@@ -63,7 +63,7 @@ enum Stop {
 }
 
 struct Entry {
-    name: &'static str,
+    name: String,
     health: Arc<RwLock<Health>>,
     stop: Stop,
 }
@@ -84,7 +84,7 @@ impl Services {
 
     /// Starts an async service on the current runtime. `run` should return once
     /// [`ServiceContext::stopped`] completes.
-    pub fn spawn<F, Fut>(&self, name: &'static str, run: F)
+    pub fn spawn<F, Fut>(&self, name: impl Into<String>, run: F)
     where
         F: FnOnce(ServiceContext) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
@@ -95,6 +95,7 @@ impl Services {
             shutdown,
             health: health.clone(),
         };
+        let name = name.into();
         let join = tokio::spawn(run(ctx));
         info!(service = name, "service started");
         self.entries.lock().push(Entry {
@@ -129,10 +130,11 @@ impl Services {
     }
 
     /// Registers a service that runs on its own threads (already started), with how to stop it.
-    pub fn register<S>(&self, name: &'static str, stop: S)
+    pub fn register<S>(&self, name: impl Into<String>, stop: S)
     where
         S: FnOnce() + Send + 'static,
     {
+        let name = name.into();
         info!(service = name, "service started");
         self.entries.lock().push(Entry {
             name,
@@ -142,11 +144,11 @@ impl Services {
     }
 
     /// Every service's name and health, in start order.
-    pub fn health(&self) -> Vec<(&'static str, Health)> {
+    pub fn health(&self) -> Vec<(String, Health)> {
         self.entries
             .lock()
             .iter()
-            .map(|e| (e.name, e.health.read().clone()))
+            .map(|e| (e.name.clone(), e.health.read().clone()))
             .collect()
     }
 
@@ -155,7 +157,7 @@ impl Services {
         let entries: Vec<Entry> = std::mem::take(&mut *self.entries.lock());
         for entry in entries.into_iter().rev() {
             let started = Instant::now();
-            let name = entry.name;
+            let name = entry.name.as_str();
             let done = match entry.stop {
                 Stop::Task { stop, join } => {
                     let _ = stop.send(true);
