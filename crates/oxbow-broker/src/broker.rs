@@ -48,6 +48,8 @@ pub struct Broker {
     pub authorizer: Arc<dyn crate::authorizer::Authorizer>,
     /// Background work with one lifecycle (see `services`).
     pub services: oxbow_service::Services,
+    /// Rate-limits the log lines of refused requests.
+    pub refusals: crate::refusal_log::RefusalLog,
 }
 
 impl Broker {
@@ -103,6 +105,7 @@ impl Broker {
             groups: oxbow_coordinator::GroupCoordinator::new(config.group.clone()),
             authorizer: crate::authorizer::from_config(&config.security.authorizer),
             services,
+            refusals: Default::default(),
             config,
         });
         broker.groups.load(&*broker).map_err(StartError::Storage)?;

@@ -20,6 +20,7 @@ pub mod handlers;
 pub mod metadata;
 pub mod partition;
 pub mod producer_ids;
+pub mod refusal_log;
 pub mod serve;
 pub mod topic_config;
 pub mod topics;

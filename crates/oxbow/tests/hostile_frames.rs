@@ -212,3 +212,36 @@ async fn given_thousands_of_garbage_requests_when_sent_should_keep_serving_with_
         .await
         .expect("produce after garbage");
 }
+
+#[test]
+fn given_an_old_client_retrying_an_unserved_version_when_refused_should_log_one_line_a_minute() {
+    let broker = TestBroker::start();
+    let addr = broker.bootstrap();
+    let refused = |client: &str| {
+        let mut b = BytesMut::new();
+        b.put_i16(ApiKey::OffsetCommit as i16);
+        b.put_i16(1); // below the versions served (KIP-896), as sarama 1.22 sends it
+        b.put_i32(7);
+        b.put_i16(client.len() as i16);
+        b.put_slice(client.as_bytes());
+        assert!(closed_after(&addr, &framed(&b)), "refused and closed");
+    };
+    for _ in 0..40 {
+        refused("old-sarama");
+    }
+    refused("old-kafka-go");
+    assert_alive(&broker);
+    let log = std::fs::read_to_string(broker.log_path()).expect("broker log");
+    let lines = |client: &str| {
+        log.lines()
+            .filter(|l| l.contains("unsupported API version") && l.contains(client))
+            .count()
+    };
+    assert_eq!(
+        lines("old-sarama"),
+        1,
+        "40 refusals, one line:\n{}",
+        broker.log_tail(20)
+    );
+    assert_eq!(lines("old-kafka-go"), 1, "another client gets its own line");
+}

@@ -157,6 +157,18 @@ pub fn served_versions(api: ApiKey) -> Option<VersionRange> {
     SERVED.iter().find(|(k, _)| *k == api).map(|(_, v)| *v)
 }
 
+/// Logs a refused request, at most once a minute per client, address, API and version.
+fn refused(broker: &Broker, frame: &[u8], peer: SocketAddr, api_key: i16, version: i16, why: &str) {
+    let client_id = crate::refusal_log::header_client_id(frame);
+    if let Some(suppressed) = broker
+        .refusals
+        .note(&client_id, peer.ip(), api_key, version)
+    {
+        warn!(%peer, client_id, api_key, version, suppressed,
+            "{why}; closing connection (logged once a minute per client, API and version; `suppressed` refusals since the last line)");
+    }
+}
+
 /// Handles one request frame: checks the API and version against the table, decodes, runs the
 /// handler. `None` means the connection must close (unknown API, unserved version, malformed
 /// body, or a handler's `Reply::Close`); the reason is logged here with the session's identity.
@@ -175,7 +187,14 @@ pub async fn handle_frame(
         }
     };
     let Ok(api_key) = ApiKey::try_from(head.api_key) else {
-        warn!(%peer, client_id = session.client_id, api_key = head.api_key, "unknown API key; closing connection");
+        refused(
+            broker,
+            &frame,
+            peer,
+            head.api_key,
+            head.api_version,
+            "unknown API key",
+        );
         return None;
     };
     let served = served_versions(api_key);
@@ -192,7 +211,14 @@ pub async fn handle_frame(
                 reply: Reply::Now(ResponseKind::ApiVersions(body)),
             });
         }
-        warn!(%peer, client_id = session.client_id, ?api_key, version = head.api_version, "unsupported API version; closing connection");
+        refused(
+            broker,
+            &frame,
+            peer,
+            head.api_key,
+            head.api_version,
+            "unsupported API version",
+        );
         return None;
     }
     let request = match decode_request(frame, max_request_bytes) {
