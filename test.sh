@@ -22,6 +22,15 @@ rust_result="not run"
 python_result="not run"
 node_result="not run"
 
+# The TLS tests (Rust, Python, Node) make their certificates with the openssl command.
+if ! command -v openssl >/dev/null; then
+    echo "==> installing openssl (the TLS tests make certificates with it)"
+    if ! (apt-get update -qq && apt-get install -y -qq openssl); then
+        echo "cannot install openssl"
+        exit 1
+    fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     python3 -m venv .venv || { echo "cannot create .venv"; exit 1; }
