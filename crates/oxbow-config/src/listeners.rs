@@ -18,9 +18,9 @@ pub enum SecurityProtocol {
     Plaintext,
     /// TLS (rustls) with the certificate in `[tls]`; fetched records are copied through TLS.
     Ssl,
-    /// SASL over TCP. Not served yet: refused at start.
+    /// SASL authentication (`security.sasl_mechanisms`) over TCP.
     SaslPlaintext,
-    /// SASL over TLS. Not served yet: refused at start.
+    /// SASL authentication over TLS.
     SaslSsl,
 }
 
@@ -32,6 +32,11 @@ impl SecurityProtocol {
             Self::SaslPlaintext => "SASL_PLAINTEXT",
             Self::SaslSsl => "SASL_SSL",
         }
+    }
+
+    /// Whether clients on this listener must authenticate with SASL first.
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, Self::SaslPlaintext | Self::SaslSsl)
     }
 
     /// Whether connections on this listener are encrypted with TLS.
@@ -51,7 +56,8 @@ pub struct ListenerConfig {
     /// HOST:PORT given to clients that connected here. Default: the bound address.
     #[serde(default)]
     pub advertised: String,
-    /// PLAINTEXT or SSL (SASL_PLAINTEXT and SASL_SSL once SASL is served). Default PLAINTEXT.
+    /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (SASL needs `security.sasl_mechanisms`).
+    /// Default PLAINTEXT.
     #[serde(default = "default_protocol")]
     pub protocol: SecurityProtocol,
 }
@@ -77,10 +83,15 @@ impl TlsConfig {
     }
 }
 
-/// `[security]`: authorization.
+/// `[security]`: authentication and authorization.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
+    /// SASL mechanisms offered (`PLAIN` today). Non-empty with the single-listener form: that
+    /// listener requires SASL (SASL_PLAINTEXT, or SASL_SSL with `[tls]`). Default: none.
+    pub sasl_mechanisms: Vec<String>,
+    /// PLAIN credentials, user name to password (`[security.plain_users]`). Default: none.
+    pub plain_users: std::collections::BTreeMap<String, String>,
     /// Which authorizer every request asks: `allow_all` (default: no access control) or
     /// `deny_all` (every operation that needs a permission is refused with its authorization
     /// error, as with an ACL authorizer that has no ACLs; for locking a broker down).
@@ -91,6 +102,8 @@ impl Default for SecurityConfig {
     fn default() -> Self {
         Self {
             authorizer: "allow_all".into(),
+            sasl_mechanisms: Vec::new(),
+            plain_users: Default::default(),
         }
     }
 }
@@ -101,10 +114,12 @@ impl BrokerConfig {
         if !self.server.listeners.is_empty() {
             return self.server.listeners.clone();
         }
-        let protocol = if self.tls.is_set() {
-            SecurityProtocol::Ssl
-        } else {
-            SecurityProtocol::Plaintext
+        let sasl = !self.security.sasl_mechanisms.is_empty();
+        let protocol = match (self.tls.is_set(), sasl) {
+            (true, true) => SecurityProtocol::SaslSsl,
+            (true, false) => SecurityProtocol::Ssl,
+            (false, true) => SecurityProtocol::SaslPlaintext,
+            (false, false) => SecurityProtocol::Plaintext,
         };
         vec![ListenerConfig {
             name: protocol.name().to_string(),
@@ -150,14 +165,11 @@ impl BrokerConfig {
                     "must be HOST:PORT",
                 );
             }
-            if matches!(
-                l.protocol,
-                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
-            ) {
+            if l.protocol.uses_sasl() && self.security.sasl_mechanisms.is_empty() {
                 return bad(
                     "server.listeners.protocol",
                     l.protocol.name().to_string(),
-                    "SASL is not served yet (PLAINTEXT or SSL)",
+                    "a SASL listener needs security.sasl_mechanisms",
                 );
             }
             if l.protocol.uses_tls()
@@ -168,6 +180,15 @@ impl BrokerConfig {
                     "tls.cert_file",
                     self.tls.cert_file.display().to_string(),
                     "an SSL listener needs tls.cert_file and tls.key_file",
+                );
+            }
+        }
+        for m in &self.security.sasl_mechanisms {
+            if m != "PLAIN" {
+                return bad(
+                    "security.sasl_mechanisms",
+                    m.clone(),
+                    "only PLAIN is served (SCRAM-SHA-256/512 next)",
                 );
             }
         }
@@ -245,8 +266,17 @@ mod tests {
             "[[server.listeners]]\nname = \"S\"\nlisten = \"127.0.0.1:1\"\nprotocol = \"SSL\"\n";
         assert!(load(ssl).unwrap_err().to_string().contains("tls.cert_file"));
         let sasl =
-            "[[server.listeners]]\nname = \"S\"\nlisten = \"127.0.0.1:1\"\nprotocol = \"SASL_SSL\"\n";
-        assert!(load(sasl).unwrap_err().to_string().contains("SASL"));
+            "[[server.listeners]]\nname = \"S\"\nlisten = \"127.0.0.1:1\"\nprotocol = \"SASL_PLAINTEXT\"\n";
+        assert!(load(sasl)
+            .unwrap_err()
+            .to_string()
+            .contains("sasl_mechanisms"));
+        assert!(load("[security]\nsasl_mechanisms = [\"GSSAPI\"]\n").is_err());
+        let ok = load(
+            "[security]\nsasl_mechanisms = [\"PLAIN\"]\n[security.plain_users]\nalice = \"pw\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.listeners()[0].protocol, SecurityProtocol::SaslPlaintext);
         let unknown = "[[server.listeners]]\nname = \"S\"\nlisten = \"127.0.0.1:1\"\nport = 3\n";
         assert!(load(unknown).is_err());
         assert!(load("[security]\nauthorizer = \"acl\"\n")

@@ -121,7 +121,8 @@ pub async fn run<R, W, H>(
             .await;
         drop(permit);
         let Some(answer) = answer else { break };
-        if tx.send(answer).await.is_err() {
+        let close = answer.close_after;
+        if tx.send(answer).await.is_err() || close {
             break;
         }
     }

@@ -31,6 +31,8 @@ pub struct Answer {
     pub api_version: i16,
     pub correlation_id: i32,
     pub reply: Reply,
+    /// Close the connection once this reply is written (a failed authentication).
+    pub close_after: bool,
 }
 
 /// A piece of an encoded response: bytes to write, or a file range to send.

@@ -39,6 +39,9 @@ impl std::fmt::Display for Principal {
 pub enum AuthState {
     /// The listener needs no authentication (PLAINTEXT, SSL without client certificates).
     NotRequired,
+    /// A SASL listener's connection that has not authenticated yet: only ApiVersions,
+    /// SaslHandshake and SaslAuthenticate are served.
+    Pending,
     /// Authenticated with this mechanism (`PLAIN`, `SCRAM-SHA-256`, `SSL`, ...).
     Authenticated { mechanism: String },
 }
@@ -79,17 +82,30 @@ pub struct Session {
     pub client_id: String,
     pub auth: AuthState,
     pub principal: Principal,
+    /// The SASL mechanism chosen by SaslHandshake, until authentication completes.
+    pub sasl_mechanism: Option<String>,
 }
 
 impl Session {
     /// A new connection on `listener`: not authenticated, `User:ANONYMOUS`.
     pub fn new(listener: Arc<Listener>, peer: SocketAddr) -> Self {
+        let auth = if listener.protocol.uses_sasl() {
+            AuthState::Pending
+        } else {
+            AuthState::NotRequired
+        };
         Self {
             listener,
             peer,
             client_id: String::new(),
-            auth: AuthState::NotRequired,
+            auth,
             principal: Principal::anonymous(),
+            sasl_mechanism: None,
         }
+    }
+
+    /// Whether requests beyond the authentication exchange may be served.
+    pub fn may_serve(&self) -> bool {
+        !matches!(self.auth, AuthState::Pending)
     }
 }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use common::*;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
@@ -81,6 +82,17 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
     let versions: ApiVersionsResponse = broker.raw_request(3, &ApiVersionsRequest::default());
     assert_eq!(versions.error_code, 0);
     checked.borrow_mut().insert(ApiKey::ApiVersions as i16);
+    // Neither does SASL (authentication comes before authorization); on a PLAINTEXT listener it
+    // is refused as out of place.
+    let hs: SaslHandshakeResponse = broker.raw_request(
+        1,
+        &SaslHandshakeRequest::default().with_mechanism(s("PLAIN")),
+    );
+    assert_eq!(hs.error_code, ResponseError::IllegalSaslState.code());
+    checked.borrow_mut().insert(ApiKey::SaslHandshake as i16);
+    let auth: SaslAuthenticateResponse = broker.raw_request(2, &SaslAuthenticateRequest::default());
+    assert_eq!(auth.error_code, ResponseError::IllegalSaslState.code());
+    checked.borrow_mut().insert(ApiKey::SaslAuthenticate as i16);
 
     let md: MetadataResponse = broker.raw_request(
         12,

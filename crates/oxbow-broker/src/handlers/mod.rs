@@ -43,6 +43,8 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 
 /// One request as a handler sees it: the connection's session (listener, client address,
@@ -101,9 +103,28 @@ pub use oxbow_net::{Answer, Reply};
 /// variant) and the handler module, whose `VERSIONS` are advertised by ApiVersions and whose
 /// `handle` is called by [`dispatch`]. Both are generated from this list, so they cannot drift.
 macro_rules! api_table {
-    ($($api:ident => $module:ident),* $(,)?) => {
+    (
+        session: { $($sapi:ident => $smodule:ident),* $(,)? }
+        request: { $($api:ident => $module:ident),* $(,)? }
+    ) => {
         /// Every served API and its versions, in the order ApiVersions lists them.
-        pub const SERVED: &[(ApiKey, VersionRange)] = &[$((ApiKey::$api, $module::VERSIONS)),*];
+        pub const SERVED: &[(ApiKey, VersionRange)] =
+            &[$((ApiKey::$sapi, $smodule::VERSIONS),)* $((ApiKey::$api, $module::VERSIONS)),*];
+
+        /// Runs a session API (authentication), which changes the connection's session; any
+        /// other request comes back for [`dispatch`]. The flag closes the connection after the
+        /// reply (a failed authentication).
+        fn dispatch_session(
+            broker: &Broker,
+            session: &mut Arc<Session>,
+            version: i16,
+            body: RequestKind,
+        ) -> Result<(Reply, bool), RequestKind> {
+            match body {
+                $(RequestKind::$sapi(r) => Ok($smodule::handle(broker, session, version, r)),)*
+                other => Err(other),
+            }
+        }
 
         /// Runs the handler for a decoded request whose version is served.
         pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, body: RequestKind) -> Reply {
@@ -122,6 +143,11 @@ macro_rules! api_table {
 }
 
 api_table! {
+    session: {
+        SaslHandshake => sasl_handshake,
+        SaslAuthenticate => sasl_authenticate,
+    }
+    request: {
     ApiVersions => api_versions,
     Metadata => metadata,
     Produce => produce,
@@ -150,6 +176,7 @@ api_table! {
     OffsetDelete => offset_delete,
     OffsetFetch => offset_fetch,
     SyncGroup => sync_group,
+    }
 }
 
 /// The versions of `api` this broker serves, if any.
@@ -209,6 +236,7 @@ pub async fn handle_frame(
                 api_version: 0,
                 correlation_id: head.correlation_id,
                 reply: Reply::Now(ResponseKind::ApiVersions(body)),
+                close_after: false,
             });
         }
         refused(
@@ -233,6 +261,24 @@ pub async fn handle_frame(
             Arc::make_mut(session).client_id = id.to_string();
         }
     }
+    let answer = |reply, close_after| Answer {
+        api_key,
+        api_version: head.api_version,
+        correlation_id: head.correlation_id,
+        reply,
+        close_after,
+    };
+    let body = match dispatch_session(broker, session, head.api_version, request.body) {
+        Ok((reply, close_after)) => return Some(answer(reply, close_after)),
+        Err(body) => body,
+    };
+    // A SASL listener serves nothing but ApiVersions before authentication (as Kafka: anything
+    // else during the handshake closes the connection).
+    if !session.may_serve() && api_key != ApiKey::ApiVersions {
+        warn!(%peer, client_id = session.client_id, listener = session.listener.name, ?api_key,
+            "request before SASL authentication; closing connection");
+        return None;
+    }
     let ctx = RequestContext {
         peer,
         client_id: session.client_id.clone(),
@@ -242,17 +288,12 @@ pub async fn handle_frame(
         session: session.clone(),
         authorizer: broker.authorizer.clone(),
     };
-    let reply = dispatch(broker, &ctx, request.body).await;
+    let reply = dispatch(broker, &ctx, body).await;
     if matches!(reply, Reply::Close) {
         debug!(%peer, client_id = ctx.client_id, ?api_key, correlation_id = head.correlation_id, "handler asked to close the connection");
         return None;
     }
-    Some(Answer {
-        api_key,
-        api_version: head.api_version,
-        correlation_id: head.correlation_id,
-        reply,
-    })
+    Some(answer(reply, false))
 }
 
 /// A topic name for a response.

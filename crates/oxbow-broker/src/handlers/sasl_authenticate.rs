@@ -1,0 +1,135 @@
+//! SaslAuthenticate: the SASL exchange after SaslHandshake. PLAIN (RFC 4616) checks the
+//! `authzid NUL authcid NUL passwd` message against `[security.plain_users]`; success makes the
+//! connection's principal `User:<authcid>`, failure answers SASL_AUTHENTICATION_FAILED and closes
+//! the connection, as Kafka does.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ResponseKind, SaslAuthenticateRequest, SaslAuthenticateResponse};
+use kafka_protocol::protocol::{StrBytes, VersionRange};
+use kafka_protocol::ResponseError;
+use oxbow_net::{AuthState, Principal, Session};
+use tracing::{info, warn};
+
+use super::{versions, Reply};
+use crate::Broker;
+
+pub const VERSIONS: VersionRange = versions(0, 2);
+
+pub fn handle(
+    broker: &Broker,
+    session: &mut Arc<Session>,
+    _version: i16,
+    req: SaslAuthenticateRequest,
+) -> (Reply, bool) {
+    let fail = |code: ResponseError, text: &str| {
+        let resp = SaslAuthenticateResponse::default()
+            .with_error_code(code.code())
+            .with_error_message(Some(StrBytes::from_string(text.to_string())))
+            .with_auth_bytes(Bytes::new());
+        (Reply::Now(ResponseKind::SaslAuthenticate(resp)), true)
+    };
+    if session.auth != AuthState::Pending {
+        return fail(
+            ResponseError::IllegalSaslState,
+            "no SASL authentication is in progress",
+        );
+    }
+    let Some(mechanism) = session.sasl_mechanism.clone() else {
+        return fail(
+            ResponseError::IllegalSaslState,
+            "SaslHandshake must come first",
+        );
+    };
+    let outcome = match mechanism.as_str() {
+        "PLAIN" => plain(&broker.config.security.plain_users, &req.auth_bytes),
+        other => Err(format!("mechanism {other} is not served")),
+    };
+    let (peer, client_id, listener) = (
+        session.peer,
+        session.client_id.clone(),
+        session.listener.name.clone(),
+    );
+    match outcome {
+        Ok(user) => {
+            info!(%peer, client_id, listener, mechanism, principal = %format!("User:{user}"), "authenticated");
+            let s = Arc::make_mut(session);
+            s.principal = Principal::user(&user);
+            s.auth = AuthState::Authenticated { mechanism };
+            s.sasl_mechanism = None;
+            let resp = SaslAuthenticateResponse::default()
+                .with_error_message(None)
+                .with_auth_bytes(Bytes::new());
+            (Reply::Now(ResponseKind::SaslAuthenticate(resp)), false)
+        }
+        Err(why) => {
+            warn!(%peer, client_id, listener, mechanism, reason = why, "authentication failed");
+            fail(
+                ResponseError::SaslAuthenticationFailed,
+                "Authentication failed: Invalid username or password",
+            )
+        }
+    }
+}
+
+/// Checks a PLAIN message; the authenticated user name, or why not (for the log, never the
+/// client).
+pub fn plain(
+    users: &std::collections::BTreeMap<String, String>,
+    message: &[u8],
+) -> Result<String, String> {
+    let mut parts = message.splitn(3, |b| *b == 0);
+    let (Some(authzid), Some(authcid), Some(password)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err("malformed PLAIN message".into());
+    };
+    let user = std::str::from_utf8(authcid).map_err(|_| "user name is not UTF-8".to_string())?;
+    if user.is_empty() {
+        return Err("empty user name".into());
+    }
+    if !authzid.is_empty() && authzid != authcid {
+        return Err(format!("user {user} asked to act as another identity"));
+    }
+    match users.get(user) {
+        Some(expected) if constant_time_eq(expected.as_bytes(), password) => Ok(user.to_string()),
+        Some(_) => Err(format!("wrong password for user {user}")),
+        None => Err(format!("unknown user {user}")),
+    }
+}
+
+/// Compares secrets without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn users() -> std::collections::BTreeMap<String, String> {
+        [("alice".to_string(), "secret".to_string())].into()
+    }
+
+    #[test]
+    fn given_plain_messages_when_checked_should_accept_only_the_right_password() {
+        assert_eq!(plain(&users(), b"\0alice\0secret"), Ok("alice".into()));
+        assert_eq!(plain(&users(), b"alice\0alice\0secret"), Ok("alice".into()));
+        assert!(plain(&users(), b"\0alice\0Secret").is_err());
+        assert!(plain(&users(), b"\0alice\0secret\0").is_err());
+        assert!(plain(&users(), b"bob\0alice\0secret").is_err());
+        assert!(plain(&users(), b"\0mallory\0secret").is_err());
+        assert!(plain(&users(), b"\0\0secret").is_err());
+        assert!(plain(&users(), b"alice-secret").is_err());
+        assert!(plain(&users(), b"").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn given_any_bytes_when_parsed_as_plain_should_never_panic_or_accept(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            prop_assume!(bytes != b"\0alice\0secret" && bytes != b"alice\0alice\0secret");
+            prop_assert!(plain(&users(), &bytes).is_err());
+        }
+    }
+}

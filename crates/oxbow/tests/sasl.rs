@@ -1,0 +1,145 @@
+//! SASL/PLAIN on a SASL_PLAINTEXT listener, through librdkafka: a user with the right password
+//! produces, consumes in a group and commits; a wrong password and an unauthenticated client are
+//! refused, and the broker keeps serving the others.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use common::*;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message};
+
+fn sasl_broker() -> (TestBroker, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oxbow.toml");
+    std::fs::write(
+        &config,
+        "[security]\nsasl_mechanisms = [\"PLAIN\"]\n\n[security.plain_users]\nalice = \"alice-secret\"\n",
+    )
+    .unwrap();
+    let broker = TestBroker::builder()
+        .with_arg("--config")
+        .with_arg(config.to_str().unwrap())
+        .with_env("OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+        .start();
+    (broker, dir)
+}
+
+fn client(broker: &TestBroker, user: &str, password: &str, extra: &[(&str, &str)]) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", broker.bootstrap())
+        .set("broker.address.family", "v4")
+        .set("security.protocol", "sasl_plaintext")
+        .set("sasl.mechanism", "PLAIN")
+        .set("sasl.username", user)
+        .set("sasl.password", password);
+    for (k, v) in extra {
+        c.set(*k, *v);
+    }
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_plain_user_when_producing_and_consuming_should_work_and_strangers_are_refused() {
+    let (broker, _dir) = sasl_broker();
+    let topic = unique_topic("sasl");
+    let producer: FutureProducer = client(
+        &broker,
+        "alice",
+        "alice-secret",
+        &[("message.timeout.ms", "20000")],
+    )
+    .create()
+    .unwrap();
+    for i in 0..100 {
+        producer
+            .send(
+                FutureRecord::<str, str>::to(&topic).payload(&format!("v{i}")),
+                Duration::from_secs(20),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("produce as alice: {e}\n{}", broker.log_tail(30)));
+    }
+    let group = unique_topic("sasl-group");
+    let consumer: StreamConsumer = client(
+        &broker,
+        "alice",
+        "alice-secret",
+        &[
+            ("group.id", &group),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+        ],
+    )
+    .create()
+    .unwrap();
+    consumer.subscribe(&[&topic]).unwrap();
+    let mut seen = 0;
+    while seen < 100 {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .expect("records within a minute")
+            .expect("consume as alice");
+        assert!(m.payload().is_some());
+        seen += 1;
+    }
+    consumer
+        .commit_consumer_state(CommitMode::Sync)
+        .expect("commit as alice");
+    let log = std::fs::read_to_string(broker.log_path()).unwrap();
+    assert!(
+        log.contains("User:alice"),
+        "authentication logged with the principal"
+    );
+
+    // A wrong password: the send fails, nothing is stored.
+    let intruder: FutureProducer =
+        client(&broker, "alice", "guess", &[("message.timeout.ms", "3000")])
+            .create()
+            .unwrap();
+    let refused = intruder
+        .send(
+            FutureRecord::<str, str>::to(&topic).payload("x"),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(refused.is_err(), "a wrong password must not produce");
+    let log = std::fs::read_to_string(broker.log_path()).unwrap();
+    assert!(log.contains("authentication failed"), "failure logged");
+    assert!(log.contains("wrong password for user alice"));
+
+    // A client that skips SASL: its first request closes the connection.
+    let mut s = TcpStream::connect(broker.bootstrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut body = BytesMut::new();
+    body.put_i16(3); // Metadata
+    body.put_i16(1);
+    body.put_i32(1);
+    body.put_i16(-1);
+    body.put_i32(-1); // all topics
+    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    s.write_all(&frame).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(s.read(&mut buf), Ok(0) | Err(_)),
+        "no answer before authentication"
+    );
+
+    // Alice still reads: 100 records are there.
+    assert_eq!(broker_high_watermark(&broker, &topic).await, 100);
+}
+
+async fn broker_high_watermark(broker: &TestBroker, topic: &str) -> i64 {
+    let c: rdkafka::consumer::BaseConsumer =
+        client(broker, "alice", "alice-secret", &[("group.id", "hw")])
+            .create()
+            .unwrap();
+    let (_, hi) = c.fetch_watermarks(topic, 0, OP_TIMEOUT).unwrap();
+    hi
+}
