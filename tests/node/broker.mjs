@@ -27,9 +27,10 @@ function canConnect(port) {
   });
 }
 
+// With { plainUsers: { name: 'password' } } its listener is SASL_PLAINTEXT with those PLAIN users.
 // With { tls: true } the broker has a PLAINTEXT and an SSL listener (a self-signed certificate
 // made with openssl) and `bootstrap` is the SSL one; `ca` is the certificate to trust.
-export async function startBroker({ tls = false } = {}) {
+export async function startBroker({ tls = false, plainUsers = null } = {}) {
   const binary = process.env.OXBOW_BIN || join(REPO, 'target', 'debug', 'oxbow');
   if (!existsSync(binary)) throw new Error(`${binary} not found: run \`cargo build -p oxbow\` first`);
   const work = mkdtempSync(join(tmpdir(), 'oxbow-node-'));
@@ -39,6 +40,13 @@ export async function startBroker({ tls = false } = {}) {
   const args = ['serve', '--data-dir', join(work, 'data'), '--listen', `127.0.0.1:${port}`];
   let ca = null;
   let sslPort = null;
+  if (plainUsers) {
+    // A SASL_PLAINTEXT broker with these PLAIN users.
+    const users = Object.entries(plainUsers).map(([u, p]) => `${u} = "${p}"`).join('\n');
+    const config = join(work, 'oxbow-sasl.toml');
+    writeFileSync(config, `[security]\nsasl_mechanisms = ["PLAIN"]\n\n[security.plain_users]\n${users}\n`);
+    args.push('--config', config);
+  }
   if (tls) {
     const cert = join(work, 'server.pem');
     const key = join(work, 'server.key');

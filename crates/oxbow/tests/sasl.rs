@@ -143,3 +143,83 @@ async fn broker_high_watermark(broker: &TestBroker, topic: &str) -> i64 {
     let (_, hi) = c.fetch_watermarks(topic, 0, OP_TIMEOUT).unwrap();
     hi
 }
+
+/// SASL_SSL: `[tls]` plus `security.sasl_mechanisms` make the single listener SASL over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_sasl_ssl_listener_when_authenticated_over_tls_should_produce_and_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("server.pem");
+    let key = dir.path().join("server.key");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(made.status.success());
+    let config = dir.path().join("oxbow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[security]\nsasl_mechanisms = [\"PLAIN\"]\n\n[security.plain_users]\nalice = \"alice-secret\"\n\n\
+             [tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .unwrap();
+    let broker = TestBroker::builder()
+        .with_arg("--config")
+        .with_arg(config.to_str().unwrap())
+        .start();
+    let topic = unique_topic("sasl-ssl");
+    let ssl = |password: &str| {
+        let mut c = client(
+            &broker,
+            "alice",
+            password,
+            &[("message.timeout.ms", "10000")],
+        );
+        c.set("security.protocol", "sasl_ssl")
+            .set("ssl.ca.location", cert.to_str().unwrap());
+        c
+    };
+    let producer: FutureProducer = ssl("alice-secret").create().unwrap();
+    for i in 0..50 {
+        producer
+            .send(
+                FutureRecord::<str, str>::to(&topic).payload(&format!("v{i}")),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("produce over SASL_SSL: {e}\n{}", broker.log_tail(30)));
+    }
+    let reader: rdkafka::consumer::BaseConsumer =
+        ssl("alice-secret").set("group.id", "r").create().unwrap();
+    let (_, hi) = reader.fetch_watermarks(&topic, 0, OP_TIMEOUT).unwrap();
+    assert_eq!(hi, 50);
+    let intruder: FutureProducer = ssl("nope").create().unwrap();
+    assert!(intruder
+        .send(
+            FutureRecord::<str, str>::to(&topic).payload("x"),
+            Duration::from_secs(5)
+        )
+        .await
+        .is_err());
+}
