@@ -5,6 +5,7 @@ The broker runs with `group.initial_rebalance_delay_ms` = 0 (as Kafka's own test
 consumer group's first join is not held back 3 s in every group test.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -31,45 +32,53 @@ def _tail(path: Path, lines: int = 60) -> str:
         return "<no log>"
 
 
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory):
+@contextlib.contextmanager
+def running_broker(work: Path, args, wait_port: int, env=None):
+    """Runs `oxbow serve --data-dir WORK/data ARGS...` until the block ends; yields the log path
+    once `wait_port` accepts connections."""
     binary = Path(os.environ.get("OXBOW_BIN", REPO / "target" / "debug" / "oxbow"))
     if not binary.exists():
         pytest.fail(f"{binary} not found: run `cargo build -p oxbow` first")
-    work = tmp_path_factory.mktemp("oxbow")
-    data = work / "data"
     log_path = work / "broker.log"
-    port = _free_port()
     log = open(log_path, "ab")
-    env = dict(os.environ, OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS="0")
     proc = subprocess.Popen(
-        [str(binary), "serve", "--data-dir", str(data), "--listen", f"127.0.0.1:{port}"],
+        [str(binary), "serve", "--data-dir", str(work / "data"), *args],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        env=env,
+        env=dict(os.environ, **(env or {})),
     )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"oxbow serve exited with {proc.returncode}:\n{_tail(log_path)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"oxbow serve not accepting connections after {START_TIMEOUT_S}s:\n{_tail(log_path)}")
-        time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"oxbow serve exited with {proc.returncode}:\n{_tail(log_path)}")
+            try:
+                with socket.create_connection(("127.0.0.1", wait_port), timeout=0.2):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"oxbow serve not accepting connections after {START_TIMEOUT_S}s:\n{_tail(log_path)}")
+            time.sleep(0.05)
+        yield log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory):
+    port = _free_port()
+    work = tmp_path_factory.mktemp("oxbow")
+    with running_broker(work, ["--listen", f"127.0.0.1:{port}"], port,
+                        env={"OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS": "0"}):
+        yield f"127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -1,23 +1,17 @@
 """SASL/PLAIN through kafka-python (its own SASL code): the right password produces and consumes
 in a group; a wrong one fails to authenticate, and the broker keeps serving."""
 
-import os
-import socket
-import subprocess
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
-from conftest import REPO, _free_port, _tail
+from conftest import _free_port, running_broker
 
 
 @pytest.fixture(scope="module")
 def sasl_broker(tmp_path_factory):
-    binary = Path(os.environ.get("OXBOW_BIN", REPO / "target" / "debug" / "oxbow"))
     work = tmp_path_factory.mktemp("oxbow-sasl")
     port = _free_port()
     config = work / "oxbow.toml"
@@ -25,33 +19,9 @@ def sasl_broker(tmp_path_factory):
         '[security]\nsasl_mechanisms = ["PLAIN"]\n\n[security.plain_users]\n'
         'ledger = "ledger-secret"\n\n[group]\ninitial_rebalance_delay_ms = 0\n'
     )
-    log_path = work / "broker.log"
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(
-        [str(binary), "serve", "--data-dir", str(work / "data"), "--config", str(config),
-         "--listen", f"127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"oxbow serve exited with {proc.returncode}:\n{_tail(log_path)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"broker not up:\n{_tail(log_path)}")
-            time.sleep(0.05)
-    yield {"bootstrap": f"127.0.0.1:{port}", "log": log_path}
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    args = ["--config", str(config), "--listen", f"127.0.0.1:{port}"]
+    with running_broker(work, args, port) as log_path:
+        yield {"bootstrap": f"127.0.0.1:{port}", "log": log_path}
 
 
 def _sasl(b, password):

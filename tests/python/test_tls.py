@@ -6,24 +6,19 @@ Metadata on the SSL listener names the SSL port."""
 import socket
 import ssl
 import subprocess
-import time
 import uuid
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from conftest import REPO, _free_port, _tail
+from conftest import _free_port, running_broker
 
 RECORDS = 500
 
 
 @pytest.fixture(scope="module")
 def ssl_broker(tmp_path_factory):
-    import os
-    from pathlib import Path
-
-    binary = Path(os.environ.get("OXBOW_BIN", REPO / "target" / "debug" / "oxbow"))
     work = tmp_path_factory.mktemp("oxbow-ssl")
     cert, key = work / "server.pem", work / "server.key"
     subprocess.run(
@@ -40,32 +35,8 @@ def ssl_broker(tmp_path_factory):
         f'[tls]\ncert_file = "{cert}"\nkey_file = "{key}"\n\n'
         f'[group]\ninitial_rebalance_delay_ms = 0\n'
     )
-    log_path = work / "broker.log"
-    log = open(log_path, "ab")
-    proc = subprocess.Popen(
-        [str(binary), "serve", "--data-dir", str(work / "data"), "--config", str(config)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"oxbow serve exited with {proc.returncode}:\n{_tail(log_path)}")
-        try:
-            with socket.create_connection(("127.0.0.1", secure), timeout=0.2):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"SSL listener not up:\n{_tail(log_path)}")
-            time.sleep(0.05)
-    yield {"bootstrap": f"127.0.0.1:{secure}", "port": secure, "cafile": str(cert)}
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    with running_broker(work, ["--config", str(config)], secure):
+        yield {"bootstrap": f"127.0.0.1:{secure}", "port": secure, "cafile": str(cert)}
 
 
 def _ssl(b):
