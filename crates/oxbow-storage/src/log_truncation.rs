@@ -11,7 +11,8 @@ use crate::unified_log::UnifiedLog;
 
 impl UnifiedLog {
     /// Removes every batch whose last offset is `offset` or later; returns the new log end.
-    /// Offsets at or past the log end change nothing; an offset below the log start is refused.
+    /// Offsets at or past the log end change nothing; a cut that would end the log below its
+    /// start (an offset below it, or inside the batch holding it) is refused.
     /// The truncated segment is fsynced before this returns; whole segments past it are deleted.
     pub fn truncate_to(&self, offset: i64) -> Result<i64> {
         self.check_usable()?;
@@ -30,46 +31,55 @@ impl UnifiedLog {
             });
         }
         let failure = &self.ctx.failure;
-        // Whole segments that start at or after the target go (the first segment always stays).
-        let first = inner.segments.keys().next().copied().unwrap_or(0);
-        let doomed: Vec<i64> = inner
+        // The segment holding the target, and where in it the batch holding the target starts.
+        let Some((&seg_base, seg)) = inner.segments.range(..=offset).next_back() else {
+            return Ok(end);
+        };
+        let path = seg.log_path().to_path_buf();
+        let io = |e| failure.io_error(&path, "truncate segment", e);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        let start = if offset > seg_base {
+            seg.lookup_position(offset)
+        } else {
+            0
+        };
+        let found = log_segment::find_batch(&file, start, seg.size(), offset).map_err(io)?;
+        // A cut inside the batch that holds the log start would end the log below its start.
+        if let Some((_, batch)) = &found {
+            if batch.base_offset < inner.log_start {
+                return Err(StorageError::OffsetOutOfRange {
+                    requested: offset,
+                    log_start: inner.log_start,
+                    log_end: end,
+                });
+            }
+        }
+        let cut = found.map_or(seg.size(), |(pos, _)| pos);
+
+        // Every later segment goes, then the holding segment is cut and becomes the active one.
+        let later: Vec<i64> = inner
             .segments
-            .range(offset..)
+            .range(seg_base + 1..)
             .map(|(base, _)| *base)
-            .filter(|base| *base != first)
             .collect();
-        for base in doomed.into_iter().rev() {
-            if let Some(mut seg) = inner.segments.remove(&base) {
-                let path = seg.log_path().to_path_buf();
-                seg.delete_files()
+        for base in later.into_iter().rev() {
+            if let Some(mut later) = inner.segments.remove(&base) {
+                let path = later.log_path().to_path_buf();
+                later
+                    .delete_files()
                     .map_err(|e| failure.io_error(&path, "delete truncated segment", e))?;
             }
         }
         self.ctx.file_cache.evict_dir(self.dir());
-
-        // The remaining tail segment is cut at the batch holding the target.
+        file.set_len(cut).map_err(io)?;
+        file.sync_all().map_err(io)?;
         let seg = inner.active_mut();
-        let path = seg.log_path().to_path_buf();
-        let io = |e| failure.io_error(&path, "truncate segment", e);
-        if seg.next_offset() > offset {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(io)?;
-            let start = if offset > seg.base_offset {
-                seg.lookup_position(offset)
-            } else {
-                0
-            };
-            let cut = log_segment::find_batch(&file, start, seg.size(), offset)
-                .map_err(io)?
-                .map_or(seg.size(), |(pos, _)| pos);
-            file.set_len(cut).map_err(io)?;
-            file.sync_all().map_err(io)?;
-            seg.close_file();
-            seg.recover(interval).map_err(io)?;
-        }
+        seg.close_file();
+        seg.recover(interval).map_err(io)?;
         seg.open_for_append().map_err(io)?;
         let new_end = seg.next_offset();
 

@@ -1,4 +1,5 @@
-//! Random operations against a simple in-memory model of a partition log.
+//! Random operations (appends, rolls, reopenings, DeleteRecords, truncations, reads) against a
+//! simple in-memory model of a partition log.
 mod common;
 
 use std::sync::Arc;
@@ -26,6 +27,9 @@ enum Op {
         permille: u32,
         max_bytes: usize,
     },
+    Truncate {
+        permille: u32,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -34,6 +38,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Roll),
         1 => any::<bool>().prop_map(|clean| Op::Reopen { clean }),
         1 => (0u32..=1000).prop_map(|permille| Op::DeleteRecords { permille }),
+        1 => (0u32..=1000).prop_map(|permille| Op::Truncate { permille }),
         3 => (0u32..=1000, 1usize..2000).prop_map(|(permille, max_bytes)| Op::Read { permille, max_bytes }),
     ]
 }
@@ -41,6 +46,8 @@ fn op() -> impl Strategy<Value = Op> {
 struct Model {
     values: Vec<Vec<u8>>, // by offset
     log_start: i64,
+    /// Base offsets of the stored batches (truncation cuts at batch boundaries).
+    batch_starts: Vec<i64>,
 }
 
 fn config() -> LogConfig {
@@ -64,6 +71,7 @@ fn run(ops: Vec<Op>) {
     let mut model = Model {
         values: Vec::new(),
         log_start: 0,
+        batch_starts: Vec::new(),
     };
     let mut counter = 0u64;
     for op in ops {
@@ -95,6 +103,7 @@ fn run(ops: Vec<Op>) {
                 };
                 let info = log.append(&batch_with(&spec, &refs), 0).unwrap();
                 assert_eq!(info.base_offset, model.values.len() as i64);
+                model.batch_starts.push(info.base_offset);
                 model.values.extend(vals);
             }
             Op::Roll => log.roll().unwrap(),
@@ -114,6 +123,28 @@ fn run(ops: Vec<Op>) {
                     target.max(model.log_start)
                 );
                 model.log_start = target.max(model.log_start);
+            }
+            Op::Truncate { permille } => {
+                let target = pick(&model, permille);
+                let end = model.values.len() as i64;
+                let holding = model
+                    .batch_starts
+                    .iter()
+                    .rev()
+                    .find(|b| **b <= target)
+                    .copied();
+                match (target < end, holding) {
+                    (true, Some(base)) if base < model.log_start => assert!(matches!(
+                        log.truncate_to(target),
+                        Err(StorageError::OffsetOutOfRange { .. })
+                    )),
+                    (true, Some(base)) => {
+                        assert_eq!(log.truncate_to(target).unwrap(), base);
+                        model.values.truncate(base as usize);
+                        model.batch_starts.retain(|b| *b < base);
+                    }
+                    _ => assert_eq!(log.truncate_to(target).unwrap(), end),
+                }
             }
             Op::Read {
                 permille,
