@@ -258,16 +258,48 @@ impl Broker {
         let log_defaults = oxbow_config::LogDefaults::default();
         let mut out = Vec::new();
 
-        let (host, port) = self.advertised();
-        let host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host
+        // Kafka's `NAME://host:port` lists: the bound and advertised address of each listener.
+        let bracket = |host: String| {
+            if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            }
         };
-        let listen = if server.listen.is_empty() {
-            format!("{host}:{port}")
+        let bound = self.listeners();
+        let (listen, advertised, protocols) = if bound.is_empty() {
+            let configured = self.config.listeners();
+            let join = |f: &dyn Fn(&oxbow_config::ListenerConfig) -> String| {
+                configured.iter().map(f).collect::<Vec<_>>().join(",")
+            };
+            (
+                join(&|l| format!("{}://{}", l.name, l.listen)),
+                join(&|l| {
+                    let addr = if l.advertised.is_empty() {
+                        &l.listen
+                    } else {
+                        &l.advertised
+                    };
+                    format!("{}://{addr}", l.name)
+                }),
+                join(&|l| format!("{}:{}", l.name, l.protocol.name())),
+            )
         } else {
-            server.listen.clone()
+            let join = |f: &dyn Fn(&oxbow_net::Listener, std::net::SocketAddr) -> String| {
+                bound
+                    .iter()
+                    .map(|(l, a)| f(l, *a))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            (
+                join(&|l, a| format!("{}://{a}", l.name)),
+                join(&|l, _| {
+                    let (host, port) = l.advertised();
+                    format!("{}://{}:{port}", l.name, bracket(host))
+                }),
+                join(&|l, _| format!("{}:{}", l.name, l.protocol.name())),
+            )
         };
         let data_dir = std::fs::canonicalize(self.data_dir())
             .unwrap_or_else(|_| self.data_dir().to_path_buf());
@@ -291,7 +323,7 @@ impl Broker {
         let node = self.node_id.to_string();
         out.push(read_only(
             "advertised.listeners",
-            format!("PLAINTEXT://{host}:{port}"),
+            advertised,
             None,
             type_id(ConfigType::String),
             "Listener clients are told to connect to",
@@ -312,10 +344,17 @@ impl Broker {
         ));
         out.push(read_only(
             "listeners",
-            format!("PLAINTEXT://{listen}"),
+            listen,
             None,
             type_id(ConfigType::String),
-            "Address the Kafka listener binds",
+            "Addresses the Kafka listeners bind",
+        ));
+        out.push(read_only(
+            "listener.security.protocol.map",
+            protocols,
+            None,
+            type_id(ConfigType::String),
+            "Each listener's security protocol",
         ));
         out.push(read_only(
             "log.dirs",
@@ -499,7 +538,7 @@ pub fn alter_each<R>(
             };
             match &outcome {
                 Ok(()) if !validate_only => {
-                    tracing::info!(api, kind, resource = %name, peer = %ctx.peer, client_id = ctx.client_id, "configs altered")
+                    tracing::info!(api, kind, resource = %name, peer = %ctx.peer(), client_id = ctx.client_id(), "configs altered")
                 }
                 Ok(()) => {}
                 Err(f) => tracing::debug!(api, kind, resource = %name, code = ?f.code, message = f.message, "config change refused"),

@@ -36,7 +36,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub node_id: i32,
     pub cluster_id: String,
-    advertised: RwLock<(String, i32)>,
+    /// The bound listeners and their addresses, once served (DescribeConfigs reports them).
+    listeners: RwLock<Vec<(Arc<oxbow_net::Listener>, std::net::SocketAddr)>>,
     /// The storage engine, reached only through its interface.
     pub logs: Arc<dyn LogStore>,
     /// Topics, their partitions and configs, and the broker-level defaults.
@@ -92,12 +93,10 @@ impl Broker {
 
         let metadata = loaded.attach(logs.clone()).map_err(StartError::Storage)?;
         let producer_ids = ProducerIdManager::open(&meta_dir).map_err(io)?;
-        let listen = config.server.listen.clone();
-        let (host, port) = split_host_port(config.advertised_listener()).unwrap_or((listen, 9092));
         let broker = Arc::new(Broker {
             node_id: config.server.node_id,
             cluster_id,
-            advertised: RwLock::new((host, port)),
+            listeners: RwLock::new(Vec::new()),
             logs,
             metadata,
             producer_ids,
@@ -112,14 +111,16 @@ impl Broker {
         Ok(broker)
     }
 
-    /// The host and port clients are told to connect to.
-    pub fn advertised(&self) -> (String, i32) {
-        self.advertised.read().clone()
+    /// The bound listeners with their addresses (empty until served).
+    pub fn listeners(&self) -> Vec<(Arc<oxbow_net::Listener>, std::net::SocketAddr)> {
+        self.listeners.read().clone()
     }
 
-    /// Sets the advertised address once the listener is bound (needed when listening on port 0).
-    pub fn set_advertised(&self, host: String, port: i32) {
-        *self.advertised.write() = (host, port);
+    pub(crate) fn set_listeners(
+        &self,
+        bound: Vec<(Arc<oxbow_net::Listener>, std::net::SocketAddr)>,
+    ) {
+        *self.listeners.write() = bound;
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -142,18 +143,6 @@ impl Broker {
         // Outside the metadata lock: the coordinator may itself create its topic under it.
         self.groups.forget_topic(self, name);
         Ok(state.meta.id)
-    }
-
-    /// Flushes and closes every log, marking a clean shutdown: for a broker that was opened but
-    /// never served (a served one stops through `ServerHandle::shutdown`).
-    pub fn shutdown(&self) {
-        self.groups.shutdown();
-        match self.logs.shutdown() {
-            Ok(()) => info!("storage closed cleanly"),
-            Err(e) => {
-                warn!(error = %e, "storage did not close cleanly; recovery will run at next start")
-            }
-        }
     }
 }
 

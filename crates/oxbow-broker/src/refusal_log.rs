@@ -48,19 +48,6 @@ impl RefusalLog {
     }
 }
 
-/// The client id of a request header (v1+: after key, version and correlation id), read without
-/// decoding the rest; empty if absent or unreadable.
-pub fn header_client_id(frame: &[u8]) -> String {
-    let Some(len) = frame.get(8..10).map(|b| i16::from_be_bytes([b[0], b[1]])) else {
-        return String::new();
-    };
-    usize::try_from(len)
-        .ok()
-        .and_then(|len| frame.get(10..10 + len))
-        .map(|b| String::from_utf8_lossy(b).into_owned())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,15 +70,5 @@ mod tests {
             Some(0),
             "another client too"
         );
-    }
-
-    #[test]
-    fn given_header_bytes_when_reading_client_id_should_not_panic_on_short_frames() {
-        let mut f = vec![0, 8, 0, 1, 0, 0, 0, 7, 0, 6];
-        f.extend_from_slice(b"sarama");
-        assert_eq!(header_client_id(&f), "sarama");
-        assert_eq!(header_client_id(&f[..12]), "");
-        assert_eq!(header_client_id(&[0, 1]), "");
-        assert_eq!(header_client_id(&[0, 8, 0, 1, 0, 0, 0, 7, 0xff, 0xff]), "");
     }
 }

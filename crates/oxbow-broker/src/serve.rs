@@ -49,13 +49,10 @@ pub fn serve(broker: Arc<Broker>, bound: Vec<Bound>) -> std::io::Result<ServerHa
         .first()
         .map(|b| b.local_addr)
         .ok_or_else(|| std::io::Error::other("no listener configured"))?;
-    if let Some(b) = bound.first() {
-        let (host, port) = b.listener.advertised();
-        broker.set_advertised(host, port);
-    }
     crate::broker::start_services(&broker);
     let handler = Arc::new(KafkaApis(broker.clone()));
     let listeners = oxbow_net::serve(handler, &broker.services, &broker.config.server, bound);
+    broker.set_listeners(listeners.clone());
     Ok(ServerHandle {
         local_addr: first,
         listeners,

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use oxbow_config::SecurityProtocol;
-use parking_lot::RwLock;
 
 /// A Kafka principal, `User:alice`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -51,8 +50,9 @@ pub enum AuthState {
 pub struct Listener {
     pub name: String,
     pub protocol: SecurityProtocol,
-    /// Host and port given to clients that connected here; set once the socket is bound.
-    advertised: RwLock<(String, i32)>,
+    /// Host and port given to clients that connected here (fixed once the socket is bound).
+    host: String,
+    port: i32,
 }
 
 impl Listener {
@@ -60,16 +60,13 @@ impl Listener {
         Arc::new(Self {
             name,
             protocol,
-            advertised: RwLock::new((host, port)),
+            host,
+            port,
         })
     }
 
     pub fn advertised(&self) -> (String, i32) {
-        self.advertised.read().clone()
-    }
-
-    pub fn set_advertised(&self, host: String, port: i32) {
-        *self.advertised.write() = (host, port);
+        (self.host.clone(), self.port)
     }
 }
 

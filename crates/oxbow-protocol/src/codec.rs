@@ -60,6 +60,20 @@ pub fn peek_header(frame: &[u8]) -> Result<RequestPeek, DecodeError> {
     })
 }
 
+/// The client id of a request header (v1+: after key, version and correlation id), read without
+/// decoding the rest, for logging requests that are refused before they are decoded; empty if
+/// absent or unreadable.
+pub fn peek_client_id(frame: &[u8]) -> String {
+    let Some(len) = frame.get(8..10).map(|b| i16::from_be_bytes([b[0], b[1]])) else {
+        return String::new();
+    };
+    usize::try_from(len)
+        .ok()
+        .and_then(|len| frame.get(10..10 + len))
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default()
+}
+
 /// The largest frame accepted for an API. `max_request_bytes` is `socket.request.max.bytes`.
 pub fn frame_cap(api: ApiKey, max_request_bytes: usize) -> usize {
     const SMALL: usize = 1 << 20;
@@ -139,4 +153,19 @@ pub fn encode_response(
     let size = (buf.len() - 4) as u32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod peek_tests {
+    use super::peek_client_id;
+
+    #[test]
+    fn given_header_bytes_when_reading_client_id_should_not_panic_on_short_frames() {
+        let mut f = vec![0, 8, 0, 1, 0, 0, 0, 7, 0, 6];
+        f.extend_from_slice(b"sarama");
+        assert_eq!(peek_client_id(&f), "sarama");
+        assert_eq!(peek_client_id(&f[..12]), "");
+        assert_eq!(peek_client_id(&[0, 1]), "");
+        assert_eq!(peek_client_id(&[0, 8, 0, 1, 0, 0, 0, 7, 0xff, 0xff]), "");
+    }
 }

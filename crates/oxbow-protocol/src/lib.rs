@@ -11,8 +11,8 @@ pub mod codec;
 pub mod frame;
 
 pub use codec::{
-    decode_request, encode_response, frame_cap, peek_header, DecodeError, DecodedRequest,
-    RequestPeek,
+    decode_request, encode_response, frame_cap, peek_client_id, peek_header, DecodeError,
+    DecodedRequest, RequestPeek,
 };
 pub use frame::{FrameError, FrameReader};
 pub use kafka_protocol::messages;

@@ -23,13 +23,9 @@ pub(crate) struct FlushRequest {
 }
 
 pub(crate) struct Flusher {
-    /// Smoothed duration of a group commit (all fsyncs of one round), in microseconds: how busy
-    /// the disk is for durable writes. Readers of old data pace themselves by it.
-    latency_us: Arc<AtomicU64>,
-    /// When the last group commit finished (ms since the epoch).
-    last_flush_ms: Arc<AtomicU64>,
-    /// Requests submitted and not yet answered: someone is waiting for the disk right now.
-    pending: Arc<AtomicUsize>,
+    /// Group-commit latency, last flush, requests waiting: written by the thread, read by
+    /// readers that pace themselves by it (the catch-up reader).
+    gauge: DurabilityGauge,
     sender: Mutex<Option<Sender<FlushRequest>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -37,17 +33,17 @@ pub(crate) struct Flusher {
 impl Flusher {
     pub fn start(name: String) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel();
-        let latency_us = Arc::new(AtomicU64::new(0));
-        let last_flush_ms = Arc::new(AtomicU64::new(0));
-        let pending = Arc::new(AtomicUsize::new(0));
-        let (stats, last, waiting) = (latency_us.clone(), last_flush_ms.clone(), pending.clone());
+        let gauge = DurabilityGauge {
+            latency_us: Arc::new(AtomicU64::new(0)),
+            last_flush_ms: Arc::new(AtomicU64::new(0)),
+            pending: Arc::new(AtomicUsize::new(0)),
+        };
+        let g = gauge.clone();
         let thread = std::thread::Builder::new()
             .name(name)
-            .spawn(move || run(receiver, &stats, &last, &waiting))?;
+            .spawn(move || run(receiver, &g.latency_us, &g.last_flush_ms, &g.pending))?;
         Ok(Self {
-            latency_us,
-            last_flush_ms,
-            pending,
+            gauge,
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
         })
@@ -61,7 +57,7 @@ impl Flusher {
             return rx;
         }
         let request = FlushRequest { targets, done };
-        self.pending.fetch_add(1, Ordering::AcqRel);
+        self.gauge.pending.fetch_add(1, Ordering::AcqRel);
         let rejected = match self.sender.lock().as_ref() {
             Some(s) => s.send(request).err().map(|e| e.0),
             None => Some(request),
@@ -69,34 +65,15 @@ impl Flusher {
         if let Some(req) = rejected {
             // The flusher has stopped: flush inline so callers still get an answer.
             let result = flush_targets(&req.targets);
-            self.pending.fetch_sub(1, Ordering::AcqRel);
+            self.gauge.pending.fetch_sub(1, Ordering::AcqRel);
             let _ = req.done.send(result);
         }
         rx
     }
 
-    /// Whether a durable write is queued or being fsynced right now.
-    pub fn busy(&self) -> bool {
-        self.pending.load(Ordering::Acquire) > 0
-    }
-
-    /// Smoothed group-commit duration in microseconds (0 before the first one).
-    pub fn latency_us(&self) -> u64 {
-        self.latency_us.load(Ordering::Relaxed)
-    }
-
-    /// When the last group commit finished, in ms since the epoch (0: never).
-    pub fn last_flush_ms(&self) -> u64 {
-        self.last_flush_ms.load(Ordering::Relaxed)
-    }
-
     /// A view of how busy durable writes keep the disk, for readers that must not get in the way.
     pub fn gauge(&self) -> DurabilityGauge {
-        DurabilityGauge {
-            latency_us: self.latency_us.clone(),
-            last_flush_ms: self.last_flush_ms.clone(),
-            pending: self.pending.clone(),
-        }
+        self.gauge.clone()
     }
 
     /// Stops the thread after it has served everything already queued.

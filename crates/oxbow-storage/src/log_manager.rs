@@ -276,18 +276,6 @@ impl LogManager {
         deleted
     }
 
-    /// Whether a producer is waiting for an fsync right now (queued or in progress).
-    pub fn durable_write_pending(&self) -> bool {
-        self.flusher.busy()
-    }
-
-    /// The smoothed group-commit duration if producers have needed an fsync in the last
-    /// `within_ms`; None when nobody is waiting for durability.
-    pub fn recent_fsync_latency_us(&self, now_ms: i64, within_ms: i64) -> Option<u64> {
-        let last = self.flusher.last_flush_ms() as i64;
-        (last > 0 && now_ms - last <= within_ms).then(|| self.flusher.latency_us())
-    }
-
     /// Sets `producer.id.expiration.ms` (default one day).
     pub fn set_producer_id_expiration_ms(&self, ms: i64) {
         self.producer_id_expiration_ms

@@ -79,12 +79,11 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let broker = oxbow_broker::Broker::open(config)?;
-    let bootstrap = rt.block_on(async {
+    let (bootstrap, server) = rt.block_on(async {
         let bound = oxbow_broker::bind(&broker).await?;
         let server = oxbow_broker::serve(broker.clone(), bound)?;
         let addr = server.local_addr;
-        std::mem::forget(server);
-        anyhow::Ok(addr.to_string())
+        anyhow::Ok((addr.to_string(), server))
     })?;
     broker
         .metadata
@@ -122,6 +121,6 @@ fn main() -> anyhow::Result<()> {
             leaves[rounds / 2]
         );
     }
-    broker.shutdown();
+    rt.block_on(server.shutdown());
     Ok(())
 }

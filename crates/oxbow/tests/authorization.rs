@@ -63,6 +63,19 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
     let allowed: MetadataResponse =
         open.raw_request(12, &MetadataRequest::default().with_topics(None));
     assert!(allowed.topics.iter().any(|t| t.name == Some(topic())));
+    // What deny_all later hides must be there while allowed, or its empty answers prove nothing.
+    let listed: ListGroupsResponse = open.raw_request(5, &ListGroupsRequest::default());
+    assert!(
+        listed.groups.iter().any(|g| g.group_id == group()),
+        "{listed:?}"
+    );
+    let ops: DescribeClusterResponse = open.raw_request(
+        1,
+        &DescribeClusterRequest::default()
+            .with_include_cluster_authorized_operations(true)
+            .with_endpoint_type(1),
+    );
+    assert_ne!(ops.cluster_authorized_operations, 0);
     open.stop();
 
     let broker = TestBroker::builder()

@@ -10,7 +10,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::{
+    describe_configs_request, DescribeConfigsRequest, DescribeConfigsResponse, MetadataRequest,
+    MetadataResponse,
+};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
@@ -83,6 +87,31 @@ async fn given_ssl_listener_when_running_a_full_session_should_produce_fetch_and
     // Each listener advertises itself.
     let plain_md: MetadataResponse = broker.raw_request(12, &MetadataRequest::default());
     assert_eq!(plain_md.brokers[0].port, i32::from(plain_port));
+    // DescribeConfigs names every listener, as Kafka's `listeners` and protocol map do.
+    let configs: DescribeConfigsResponse = broker.raw_request(
+        4,
+        &DescribeConfigsRequest::default().with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(4)
+                .with_resource_name(StrBytes::from_static_str("0")),
+        ]),
+    );
+    let value = |name: &str| {
+        configs.results[0]
+            .configs
+            .iter()
+            .find(|c| c.name.as_str() == name)
+            .and_then(|c| c.value.as_ref().map(|v| v.to_string()))
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        value("listeners"),
+        format!("LOCAL://127.0.0.1:{plain_port},SECURE://127.0.0.1:{ssl_port}")
+    );
+    assert_eq!(
+        value("listener.security.protocol.map"),
+        "LOCAL:PLAINTEXT,SECURE:SSL"
+    );
     let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
         ssl_config(&ssl, &cert, &[]).create().unwrap();
     let md = admin

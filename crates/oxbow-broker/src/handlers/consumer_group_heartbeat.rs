@@ -53,8 +53,8 @@ pub async fn handle(
             .filter(|_| ctx.api_version >= 1),
         server_assignor: req.server_assignor.as_ref().map(|s| s.to_string()),
         owned,
-        client_id: ctx.client_id.clone(),
-        client_host: format!("/{}", ctx.peer.ip()),
+        client_id: ctx.client_id().to_string(),
+        client_host: format!("/{}", ctx.peer().ip()),
     };
     if !ctx.authorize_group(Operation::Read, &group_id) {
         return Reply::Now(ResponseKind::ConsumerGroupHeartbeat(
@@ -69,7 +69,7 @@ pub async fn handle(
         .groups
         .consumer_heartbeat(&**broker, &group_id, params);
     if let Some(e) = out.error {
-        debug!(group = group_id, member = out.member_id, client_id = ctx.client_id, peer = %ctx.peer, error = ?e, "consumer heartbeat error");
+        debug!(group = group_id, member = out.member_id, client_id = ctx.client_id(), peer = %ctx.peer(), error = ?e, "consumer heartbeat error");
     }
     let mut resp = ConsumerGroupHeartbeatResponse::default()
         .with_error_code(out.error.map_or(0, |e| e.code()))

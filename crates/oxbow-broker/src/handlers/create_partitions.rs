@@ -47,7 +47,7 @@ pub async fn handle(
         match outcome {
             Ok(()) => {
                 if !req.validate_only {
-                    info!(topic = name, count = topic.count, peer = %ctx.peer, client_id = ctx.client_id, "CreatePartitions grew topic");
+                    info!(topic = name, count = topic.count, peer = %ctx.peer(), client_id = ctx.client_id(), "CreatePartitions grew topic");
                 }
             }
             Err(f) => {

@@ -55,7 +55,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateTopic
         match outcome {
             Ok(meta) => {
                 if !req.validate_only {
-                    info!(topic = name, partitions = meta.partitions, peer = %ctx.peer, client_id = ctx.client_id, "CreateTopics created topic");
+                    info!(topic = name, partitions = meta.partitions, peer = %ctx.peer(), client_id = ctx.client_id(), "CreateTopics created topic");
                 }
                 if version >= 5 {
                     result.num_partitions = meta.partitions;

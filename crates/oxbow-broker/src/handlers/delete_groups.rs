@@ -16,7 +16,7 @@ pub const VERSIONS: VersionRange = versions(0, 2);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteGroupsRequest) -> Reply {
     let ids: Vec<String> = req.groups_names.iter().map(|g| g.0.to_string()).collect();
-    info!(groups = ?ids, client_id = ctx.client_id, peer = %ctx.peer, "delete groups");
+    info!(groups = ?ids, client_id = ctx.client_id(), peer = %ctx.peer(), "delete groups");
     let (allowed, denied): (Vec<String>, Vec<String>) = ids
         .into_iter()
         .partition(|g| ctx.authorize_group(Operation::Delete, g));

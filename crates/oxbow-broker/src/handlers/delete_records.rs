@@ -78,7 +78,7 @@ pub async fn handle(
             // May delete whole segments: off the async threads.
             match oxbow_storage::blocking(|| log.delete_records_before(offset)) {
                 Ok(low) => {
-                    info!(topic = name, partition = p.partition_index, low_watermark = low, peer = %ctx.peer, client_id = ctx.client_id, "DeleteRecords");
+                    info!(topic = name, partition = p.partition_index, low_watermark = low, peer = %ctx.peer(), client_id = ctx.client_id(), "DeleteRecords");
                     out.low_watermark = low;
                 }
                 Err(e) => {

@@ -101,7 +101,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopic
         };
         match outcome {
             Ok(()) => {
-                info!(topic = ?out.name.as_ref().map(|n| n.0.to_string()), peer = %ctx.peer, client_id = ctx.client_id, "DeleteTopics deleted topic");
+                info!(topic = ?out.name.as_ref().map(|n| n.0.to_string()), peer = %ctx.peer(), client_id = ctx.client_id(), "DeleteTopics deleted topic");
             }
             Err(f) => {
                 debug!(topic = ?out.name.as_ref().map(|n| n.0.to_string()), code = ?f.code, message = f.message, "DeleteTopics refused");

@@ -69,7 +69,7 @@ pub async fn handle(
             d
         })
         .collect();
-    debug!(client_id = ctx.client_id, peer = %ctx.peer, "describe groups");
+    debug!(client_id = ctx.client_id(), peer = %ctx.peer(), "describe groups");
     Reply::Now(ResponseKind::DescribeGroups(
         DescribeGroupsResponse::default().with_groups(groups),
     ))

@@ -96,7 +96,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         {
             Ok(x) => x,
             Err(code) => {
-                debug!(peer = %ctx.peer, client_id = ctx.client_id, ?code, "fetch session error");
+                debug!(peer = %ctx.peer(), client_id = ctx.client_id(), ?code, "fetch session error");
                 let resp = FetchResponse::default()
                     .with_error_code(code.code())
                     .with_session_id(req.session_id);

@@ -98,6 +98,6 @@ pub async fn handle(
             }
         }
     }
-    debug!(peer = %ctx.peer, client_id = ctx.client_id, key = %req.key.as_str(), "find coordinator");
+    debug!(peer = %ctx.peer(), client_id = ctx.client_id(), key = %req.key.as_str(), "find coordinator");
     Reply::Now(ResponseKind::FindCoordinator(resp))
 }

@@ -30,7 +30,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: HeartbeatRe
         req.generation_id,
     );
     if let Some(e) = error {
-        debug!(group = group_id, member = %req.member_id.as_str(), client_id = ctx.client_id, peer = %ctx.peer, error = ?e, "heartbeat answered with error");
+        debug!(group = group_id, member = %req.member_id.as_str(), client_id = ctx.client_id(), peer = %ctx.peer(), error = ?e, "heartbeat answered with error");
     }
     Reply::Now(ResponseKind::Heartbeat(
         HeartbeatResponse::default().with_error_code(error.map_or(0, |e| e.code())),

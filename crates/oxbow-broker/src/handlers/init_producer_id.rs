@@ -28,7 +28,7 @@ pub async fn handle(
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
     if req.transactional_id.is_some() {
-        warn!(peer = %ctx.peer, client_id = ctx.client_id, "transactional producer refused: transactions are not served yet");
+        warn!(peer = %ctx.peer(), client_id = ctx.client_id(), "transactional producer refused: transactions are not served yet");
         resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
         return Reply::Now(ResponseKind::InitProducerId(resp));
     }

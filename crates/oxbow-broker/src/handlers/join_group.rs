@@ -22,8 +22,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: JoinGroupRe
     let params = JoinParams {
         member_id: req.member_id.to_string(),
         instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
-        client_id: ctx.client_id.clone(),
-        client_host: format!("/{}", ctx.peer.ip()),
+        client_id: ctx.client_id().to_string(),
+        client_host: format!("/{}", ctx.peer().ip()),
         session_timeout_ms: req.session_timeout_ms,
         rebalance_timeout_ms: if version >= 1 {
             req.rebalance_timeout_ms
@@ -38,7 +38,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: JoinGroupRe
             .collect(),
         require_known_member_id: version >= 4,
     };
-    debug!(group = group_id, member = params.member_id, client_id = ctx.client_id, peer = %ctx.peer, "join group");
+    debug!(group = group_id, member = params.member_id, client_id = ctx.client_id(), peer = %ctx.peer(), "join group");
     if !ctx.authorize_group(Operation::Read, &group_id) {
         let o = JoinOutcome::error(ResponseError::GroupAuthorizationFailed, &params.member_id);
         return Reply::Now(response(version, o));

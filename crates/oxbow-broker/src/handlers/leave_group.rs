@@ -29,7 +29,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: LeaveGroupR
     } else {
         vec![(req.member_id.to_string(), None)]
     };
-    info!(group = group_id, members = ?who, client_id = ctx.client_id, peer = %ctx.peer, "leave group");
+    info!(group = group_id, members = ?who, client_id = ctx.client_id(), peer = %ctx.peer(), "leave group");
     let mut resp = LeaveGroupResponse::default();
     if !ctx.authorize_group(Operation::Read, &group_id) {
         resp.error_code = ResponseError::GroupAuthorizationFailed.code();

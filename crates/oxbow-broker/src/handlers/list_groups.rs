@@ -40,7 +40,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListGroupsR
             .collect()
     });
     groups.sort_by(|a, b| a.group_id.0.cmp(&b.group_id.0));
-    debug!(client_id = ctx.client_id, peer = %ctx.peer, groups = groups.len(), "list groups");
+    debug!(client_id = ctx.client_id(), peer = %ctx.peer(), groups = groups.len(), "list groups");
     Reply::Now(ResponseKind::ListGroups(
         ListGroupsResponse::default().with_groups(groups),
     ))

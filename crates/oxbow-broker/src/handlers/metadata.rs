@@ -112,7 +112,7 @@ fn auto_create_topic(
         .create_topic(name, -1, -1, BTreeMap::new(), false)
     {
         Ok(_) | Err(TopicError::AlreadyExists(_)) => {
-            info!(topic = name, peer = %ctx.peer, client_id = ctx.client_id, "auto-created topic");
+            info!(topic = name, peer = %ctx.peer(), client_id = ctx.client_id(), "auto-created topic");
             match broker.topic(name) {
                 Some(state) => describe(ctx, &state, broker.node_id, version, include_ops),
                 None => error_topic(
@@ -123,7 +123,7 @@ fn auto_create_topic(
             }
         }
         Err(e) => {
-            warn!(topic = name, peer = %ctx.peer, error = %e, "auto-creating topic failed");
+            warn!(topic = name, peer = %ctx.peer(), error = %e, "auto-creating topic failed");
             error_topic(Some(name), uuid::Uuid::nil(), map_topic_error(&e))
         }
     }

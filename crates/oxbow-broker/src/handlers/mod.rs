@@ -51,8 +51,6 @@ pub mod sync_group;
 /// principal), the client id and version of this request, and the authorizer to ask.
 #[derive(Clone)]
 pub struct RequestContext {
-    pub peer: SocketAddr,
-    pub client_id: String,
     pub api_key: ApiKey,
     pub api_version: i16,
     pub correlation_id: i32,
@@ -61,13 +59,22 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    pub fn peer(&self) -> SocketAddr {
+        self.session.peer
+    }
+
+    /// The client id of this request (the connection's latest).
+    pub fn client_id(&self) -> &str {
+        &self.session.client_id
+    }
+
     /// Asks the authorizer; a denial is logged with who asked for what.
     pub fn authorize(&self, operation: Operation, resource: ResourceType, name: &str) -> bool {
         let allowed = self
             .authorizer
             .authorize(&self.session, operation, resource, name);
         if !allowed {
-            debug!(peer = %self.peer, client_id = self.client_id, principal = %self.session.principal,
+            debug!(peer = %self.session.peer, client_id = self.session.client_id, principal = %self.session.principal,
                 listener = self.session.listener.name, api = ?self.api_key, ?operation, ?resource,
                 name, authorizer = self.authorizer.name(), "authorization denied");
         }
@@ -133,7 +140,7 @@ macro_rules! api_table {
                 // Unreachable while `handle_frame` checks the table first; closing is the
                 // deliberate answer should it ever be reached.
                 _ => {
-                    warn!(peer = %ctx.peer, client_id = ctx.client_id, api = ?ctx.api_key,
+                    warn!(peer = %ctx.peer(), client_id = ctx.client_id(), api = ?ctx.api_key,
                         "no handler for a request that passed the version check; closing connection");
                     Reply::Close
                 }
@@ -186,7 +193,7 @@ pub fn served_versions(api: ApiKey) -> Option<VersionRange> {
 
 /// Logs a refused request, at most once a minute per client, address, API and version.
 fn refused(broker: &Broker, frame: &[u8], peer: SocketAddr, api_key: i16, version: i16, why: &str) {
-    let client_id = crate::refusal_log::header_client_id(frame);
+    let client_id = oxbow_protocol::peek_client_id(frame);
     if let Some(suppressed) = broker
         .refusals
         .note(&client_id, peer.ip(), api_key, version)
@@ -280,8 +287,6 @@ pub async fn handle_frame(
         return None;
     }
     let ctx = RequestContext {
-        peer,
-        client_id: session.client_id.clone(),
         api_key,
         api_version: head.api_version,
         correlation_id: head.correlation_id,
@@ -290,7 +295,7 @@ pub async fn handle_frame(
     };
     let reply = dispatch(broker, &ctx, body).await;
     if matches!(reply, Reply::Close) {
-        debug!(%peer, client_id = ctx.client_id, ?api_key, correlation_id = head.correlation_id, "handler asked to close the connection");
+        debug!(%peer, client_id = ctx.client_id(), ?api_key, correlation_id = head.correlation_id, "handler asked to close the connection");
         return None;
     }
     Some(answer(reply, false))

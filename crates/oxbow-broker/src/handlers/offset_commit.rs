@@ -48,10 +48,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetCommi
                 (t.name.0.to_string(), parts)
             })
             .collect(),
-        client_id: ctx.client_id.clone(),
+        client_id: ctx.client_id().to_string(),
     };
     debug!(group = params.group_id, member = params.member_id, generation = params.generation_or_epoch,
-        client_id = ctx.client_id, peer = %ctx.peer, "offset commit");
+        client_id = ctx.client_id(), peer = %ctx.peer(), "offset commit");
     let deny = |code: ResponseError, parts: &[CommitPartition]| {
         parts
             .iter()

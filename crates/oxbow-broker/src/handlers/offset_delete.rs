@@ -28,7 +28,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetDelet
             )
         })
         .collect();
-    info!(group = gid, client_id = ctx.client_id, peer = %ctx.peer, topics = topics.len(), "offset delete");
+    info!(group = gid, client_id = ctx.client_id(), peer = %ctx.peer(), topics = topics.len(), "offset delete");
     let mut resp = OffsetDeleteResponse::default();
     if !ctx.authorize_group(Operation::Delete, &gid) {
         resp.error_code = ResponseError::GroupAuthorizationFailed.code();

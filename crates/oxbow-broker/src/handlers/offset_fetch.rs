@@ -52,7 +52,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetch
                         member.as_ref().map(|(m, e)| (m.as_str(), *e)),
                     ),
                 };
-                debug!(group = gid, client_id = ctx.client_id, peer = %ctx.peer, "offset fetch");
+                debug!(group = gid, client_id = ctx.client_id(), peer = %ctx.peer(), "offset fetch");
                 let mut out = OffsetFetchResponseGroup::default()
                     .with_group_id(GroupId(StrBytes::from_string(gid)));
                 match fetched {
@@ -92,7 +92,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetch
             .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    debug!(group = gid, client_id = ctx.client_id, peer = %ctx.peer, "offset fetch");
+    debug!(group = gid, client_id = ctx.client_id(), peer = %ctx.peer(), "offset fetch");
     let fetched: Fetched = match ready {
         _ if !ctx.authorize_group(Operation::Describe, &gid) => {
             Err(ResponseError::GroupAuthorizationFailed)

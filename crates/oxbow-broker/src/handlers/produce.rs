@@ -172,10 +172,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
 fn log_append_error(ctx: &RequestContext, topic: &str, partition: i32, e: &StorageError) {
     match e {
         StorageError::Io { .. } | StorageError::NoSpace { .. } | StorageError::LogDirOffline(_) => {
-            warn!(topic, partition, peer = %ctx.peer, client_id = ctx.client_id, error = %e, "append failed")
+            warn!(topic, partition, peer = %ctx.peer(), client_id = ctx.client_id(), error = %e, "append failed")
         }
         _ => {
-            debug!(topic, partition, peer = %ctx.peer, client_id = ctx.client_id, error = %e, "append refused")
+            debug!(topic, partition, peer = %ctx.peer(), client_id = ctx.client_id(), error = %e, "append refused")
         }
     }
 }

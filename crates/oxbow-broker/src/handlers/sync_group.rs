@@ -30,7 +30,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: SyncGroupRe
             .map(|a| (a.member_id.to_string(), a.assignment.clone()))
             .collect(),
     };
-    debug!(group = group_id, member = params.member_id, generation = params.generation, client_id = ctx.client_id, peer = %ctx.peer, "sync group");
+    debug!(group = group_id, member = params.member_id, generation = params.generation, client_id = ctx.client_id(), peer = %ctx.peer(), "sync group");
     if !ctx.authorize_group(Operation::Read, &group_id) {
         return Reply::Now(response(
             version,
