@@ -13,6 +13,7 @@ pub fn map_produce_error(e: &StorageError) -> ResponseError {
         StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
         StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
         StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        StorageError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
         StorageError::LogDeleted(_) => ResponseError::UnknownTopicOrPartition,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::Io { .. } | StorageError::NoSpace { .. } | StorageError::LogDirOffline(_) => {

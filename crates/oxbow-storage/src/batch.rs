@@ -187,6 +187,103 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     batch[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// A transaction marker: the one record of a control batch, ending a producer's transaction in
+/// a partition (key: version 0, type 0 = abort / 1 = commit; value: version 0, coordinator epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub commit: bool,
+    pub coordinator_epoch: i32,
+}
+
+/// Bytes of a control batch past its header that hold the marker's key.
+pub const CONTROL_KEY_PROBE_LEN: usize = 16;
+
+impl TxnMarker {
+    /// The control batch carrying this marker (base offset 0, to be assigned by the log).
+    pub fn encode(&self, timestamp: i64) -> Vec<u8> {
+        let mut b = Vec::with_capacity(RECORD_BATCH_OVERHEAD + 17);
+        b.extend_from_slice(&0i64.to_be_bytes()); // base offset
+        b.extend_from_slice(&0i32.to_be_bytes()); // batch length, below
+        b.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
+        b.push(2); // magic
+        b.extend_from_slice(&0u32.to_be_bytes()); // crc, below
+        b.extend_from_slice(&(TRANSACTIONAL_MASK | CONTROL_MASK).to_be_bytes());
+        b.extend_from_slice(&0i32.to_be_bytes()); // last offset delta
+        b.extend_from_slice(&timestamp.to_be_bytes());
+        b.extend_from_slice(&timestamp.to_be_bytes());
+        b.extend_from_slice(&self.producer_id.to_be_bytes());
+        b.extend_from_slice(&self.producer_epoch.to_be_bytes());
+        b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+        b.extend_from_slice(&1i32.to_be_bytes()); // record count
+        // The record: length 16 (zigzag 32), attributes, timestamp delta 0, offset delta 0,
+        // key length 4 (zigzag 8), key, value length 6 (zigzag 12), value, no headers.
+        b.extend_from_slice(&[32, 0, 0, 0, 8]);
+        b.extend_from_slice(&0i16.to_be_bytes());
+        b.extend_from_slice(&i16::from(self.commit).to_be_bytes());
+        b.push(12);
+        b.extend_from_slice(&0i16.to_be_bytes());
+        b.extend_from_slice(&self.coordinator_epoch.to_be_bytes());
+        b.push(0);
+        let len = (b.len() - LOG_OVERHEAD) as i32;
+        b[LENGTH_OFFSET..LENGTH_OFFSET + 4].copy_from_slice(&len.to_be_bytes());
+        let crc = compute_crc(&b);
+        b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    /// Decodes the marker of a control batch from its header and the bytes that follow it (at
+    /// least [`CONTROL_KEY_PROBE_LEN`] of them, or the whole batch). None for a control batch
+    /// of an unknown type (Kafka ignores those) or bytes that are not a marker.
+    pub fn decode(h: &BatchHeader, batch: &[u8]) -> Option<Self> {
+        if !h.is_control() {
+            return None;
+        }
+        let mut rest = batch.get(RECORD_BATCH_OVERHEAD..)?;
+        let _len = read_varint(&mut rest)?;
+        let (_attrs, tail) = rest.split_first()?;
+        rest = tail;
+        let _ts = read_varint(&mut rest)?;
+        let _od = read_varint(&mut rest)?;
+        if read_varint(&mut rest)? < 4 {
+            return None;
+        }
+        let key = rest.get(..4)?;
+        let kind = i16::from_be_bytes([key[2], key[3]]);
+        let commit = match kind {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        // The coordinator epoch is informational; a short probe leaves it unknown.
+        let coordinator_epoch = rest
+            .get(5..11)
+            .map(|v| i32::from_be_bytes([v[2], v[3], v[4], v[5]]))
+            .unwrap_or(-1);
+        Some(Self {
+            producer_id: h.producer_id,
+            producer_epoch: h.producer_epoch,
+            commit,
+            coordinator_epoch,
+        })
+    }
+}
+
+/// A zigzag varint (records' lengths and deltas); None when cut short or too long.
+fn read_varint(b: &mut &[u8]) -> Option<i64> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(((value >> 1) as i64) ^ -((value & 1) as i64));
+        }
+    }
+    None
+}
+
 /// Checks the framing of a batch header against what is known about it, without the CRC.
 /// Returns a description of the problem, used both for produce validation and recovery.
 pub fn check_header(h: &BatchHeader) -> Option<String> {
@@ -292,6 +389,26 @@ mod tests {
         assert_eq!(increment_sequence(i32::MAX, 1), 0);
         assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);
         assert_eq!(increment_sequence(5, 4), 9);
+    }
+
+    #[test]
+    fn given_marker_when_encoded_should_validate_and_decode_back() {
+        for commit in [true, false] {
+            let m = TxnMarker {
+                producer_id: 42,
+                producer_epoch: 3,
+                commit,
+                coordinator_epoch: 7,
+            };
+            let bytes = m.encode(1_000);
+            let batches = validate_records(&bytes, 1 << 20).unwrap();
+            assert_eq!(batches.len(), 1);
+            let h = batches[0].header;
+            assert!(h.is_control() && h.is_transactional());
+            assert_eq!(TxnMarker::decode(&h, &bytes), Some(m));
+            let probe = &bytes[..RECORD_BATCH_OVERHEAD + CONTROL_KEY_PROBE_LEN];
+            assert_eq!(TxnMarker::decode(&h, probe), Some(m));
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ use crate::failure::io_fail_point;
 use crate::log_segment::{
     self, ChunkedReader, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
+use crate::transaction_index::TXN_INDEX_SUFFIX;
 use crate::unified_log::UnifiedLog;
 
 pub const CLEANED_SUFFIX: &str = ".cleaned";
@@ -161,7 +162,11 @@ pub(crate) fn complete_interrupted_swaps(dir: &Path) -> io::Result<BTreeSet<i64>
             let Some((stem, ext)) = name.split_once('.') else {
                 continue;
             };
-            let replaced = matches!(ext, LOG_SUFFIX | INDEX_SUFFIX | TIME_INDEX_SUFFIX)
+            // The cleaned segment holds no aborted data, so no transaction index either.
+            let replaced = matches!(
+                ext,
+                LOG_SUFFIX | INDEX_SUFFIX | TIME_INDEX_SUFFIX | TXN_INDEX_SUFFIX
+            )
                 && stem.parse::<i64>().is_ok_and(|b| b >= base && b < end);
             if replaced {
                 tracing::info!(path = %path.display(), "completing interrupted cleaner swap: removing replaced file");

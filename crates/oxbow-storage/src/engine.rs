@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
 use crate::{
-    AppendInfo, CleanerMetrics, FileSlice, LogConfig, LogManager, OffsetAndTimestamp, ReadResult,
+    AbortedTxn, ProducerStateEntry, TxnMarker, AppendInfo, CleanerMetrics, FileSlice, LogConfig, LogManager, OffsetAndTimestamp, ReadResult,
     Result, SegmentInfo, TopicPartition, UnifiedLog,
 };
 
@@ -31,10 +31,20 @@ pub trait PartitionLog: Send + Sync + 'static {
     /// segment); the caller then appends off the async threads ([`blocking`]).
     fn append_may_block(&self, len: usize) -> bool;
 
-    /// Appends batches the broker built itself: internal topics' records (group state, and next
-    /// transaction state and schemas) and, with transactions, control batches (commit and abort
-    /// markers).
+    /// Appends batches the broker built itself: internal topics' records (group and transaction
+    /// state, schemas). Control batches are refused here: markers go through
+    /// [`write_txn_marker`](Self::write_txn_marker).
     fn append_internal(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo>;
+
+    /// Ends a producer's transaction in this partition with a commit or abort marker; the last
+    /// stable offset moves past it and an abort is indexed for `read_committed` readers.
+    fn write_txn_marker(&self, marker: &TxnMarker, now_ms: i64) -> Result<AppendInfo>;
+
+    /// Aborted transactions overlapping `[from, upper)` (Fetch with `read_committed`).
+    fn aborted_transactions(&self, from: i64, upper: i64) -> Vec<AbortedTxn>;
+
+    /// The state of every producer that wrote to the log (DescribeProducers).
+    fn producer_states(&self) -> Vec<ProducerStateEntry>;
 
     /// Whole batches from the one holding `offset`, below `upper_bound`, at most `max_bytes`
     /// (or one batch whatever its size when `min_one`), copied into memory.
@@ -147,8 +157,17 @@ impl PartitionLog for UnifiedLog {
     }
     fn append_internal(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
         // Internal batches are built by the broker in the same v2 format and go through the
-        // same validation; control batches will take their own path with transactions.
+        // same validation.
         UnifiedLog::append(self, records, now_ms)
+    }
+    fn write_txn_marker(&self, marker: &TxnMarker, now_ms: i64) -> Result<AppendInfo> {
+        UnifiedLog::write_txn_marker(self, marker, now_ms)
+    }
+    fn aborted_transactions(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        UnifiedLog::aborted_transactions(self, from, upper)
+    }
+    fn producer_states(&self) -> Vec<ProducerStateEntry> {
+        UnifiedLog::producer_states(self)
     }
     fn read(&self, offset: i64, max: usize, upper: i64, min_one: bool) -> Result<ReadResult> {
         UnifiedLog::read(self, offset, max, upper, min_one)

@@ -52,6 +52,9 @@ pub enum StorageError {
         epoch: i16,
         current: i16,
     },
+    /// A write that the producer's transaction state does not allow (INVALID_TXN_STATE).
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
     /// The log was deleted while the call ran (UNKNOWN_TOPIC_OR_PARTITION).
     #[error("log {0} was deleted")]
     LogDeleted(String),

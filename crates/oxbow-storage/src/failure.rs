@@ -83,6 +83,7 @@ pub fn copy_error(e: &StorageError) -> StorageError {
         StorageError::LogDirOffline(p) => StorageError::LogDirOffline(p.clone()),
         StorageError::CorruptRecord(m) => StorageError::CorruptRecord(m.clone()),
         StorageError::InvalidRecord(m) => StorageError::InvalidRecord(m.clone()),
+        StorageError::InvalidTxnState(m) => StorageError::InvalidTxnState(m.clone()),
         StorageError::MessageTooLarge { size, max } => StorageError::MessageTooLarge {
             size: *size,
             max: *max,

@@ -44,12 +44,14 @@ mod log_manager;
 mod log_retention;
 mod log_segment;
 mod log_timestamps;
+mod log_transactions;
 mod log_truncation;
 mod offset_index;
 mod offset_map;
-mod producer_state;
+pub mod producer_state;
 mod record_filter;
 mod time_index;
+pub mod transaction_index;
 mod unified_log;
 
 pub use api::{
@@ -59,7 +61,10 @@ pub use api::{
 };
 pub use cleaner_state::CLEANER_OFFSET_CHECKPOINT;
 pub use engine::{blocking, LogStore, PartitionLog};
+pub use batch::TxnMarker;
 pub use error::{Result, StorageError};
+pub use producer_state::ProducerStateEntry;
+pub use transaction_index::AbortedTxn;
 pub use log_manager::{parse_topic_partition, LogManager, CLEAN_SHUTDOWN_FILE};
 pub use unified_log::UnifiedLog;
 

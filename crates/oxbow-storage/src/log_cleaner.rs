@@ -18,6 +18,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::transaction_index::AbortedSet;
 use crate::api::LogConfig;
 use crate::batch::BatchHeader;
 use crate::cleaner_io::{for_each_batch, Throttler};
@@ -60,7 +61,13 @@ pub(crate) fn cleanable_view(log: &UnifiedLog, config: &LogConfig, now_ms: i64) 
     let active_base = inner.active().base_offset;
     let first_dirty = first_dirty_state.max(inner.log_start);
     let lag_limit = now_ms.saturating_sub(config.min_compaction_lag_ms.max(0));
-    let mut first_uncleanable = active_base;
+    // Never past an open transaction: whether its data stays is not known yet.
+    let first_unstable_segment = inner
+        .producers
+        .first_unstable_offset()
+        .and_then(|f| inner.segments.range(..=f).next_back().map(|(b, _)| *b))
+        .unwrap_or(active_base);
+    let mut first_uncleanable = active_base.min(first_unstable_segment);
     let mut segments = Vec::new();
     for seg in inner.segments.values() {
         if seg.base_offset == active_base {
@@ -140,7 +147,9 @@ pub(crate) fn clean_log(
     } else {
         view.first_uncleanable
     };
-    let (map, end, map_read) = build_offset_map(&dirty, end, dedupe_buffer_bytes, throttler)
+    let aborted = AbortedSet::new(log.all_aborted_transactions());
+    let (map, end, map_read) =
+        build_offset_map(&dirty, end, dedupe_buffer_bytes, &aborted, throttler)
         .map_err(io("build offset map"))?;
     let mut summary = CleanSummary {
         bytes_read: map_read,
@@ -153,6 +162,7 @@ pub(crate) fn clean_log(
         first_dirty: view.first_dirty,
         now_ms,
         delete_retention_ms: config.delete_retention_ms.max(0),
+        aborted: &aborted,
     };
     let to_clean: Vec<SegmentRef> = view
         .segments

@@ -12,7 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::api::{LogConfig, TopicPartition};
-use crate::batch::{BatchHeader, RECORD_BATCH_OVERHEAD};
+use crate::batch::{BatchHeader, TxnMarker, CONTROL_KEY_PROBE_LEN, RECORD_BATCH_OVERHEAD};
 use crate::checkpoint::fsync_dir;
 use crate::clock::wall_clock_ms;
 use crate::error::{Result, StorageError};
@@ -20,6 +20,7 @@ use crate::log_segment::{
     self, ChunkedReader, LogSegment, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 use crate::producer_state::ProducerStateManager;
+use crate::transaction_index::TXN_INDEX_SUFFIX;
 use crate::unified_log::{LogDirContext, LogInner, UnifiedLog};
 
 /// Suffixes of files left by interrupted deletes, cleanings and swaps (and our tmp files).
@@ -146,7 +147,7 @@ pub(crate) fn load_log(
             .map_err(io_err(&path, "open active segment"))?;
     }
 
-    let producers = load_producer_state(dir, &segments, next_offset)?;
+    let producers = load_producer_state(dir, &mut segments, next_offset)?;
     let recovery_point = if clean {
         next_offset
     } else {
@@ -202,7 +203,7 @@ fn clean_and_list_segments(dir: &Path) -> io::Result<Vec<i64>> {
             LOG_SUFFIX => {
                 bases.insert(base);
             }
-            INDEX_SUFFIX | TIME_INDEX_SUFFIX => indexes.push((base, path)),
+            INDEX_SUFFIX | TIME_INDEX_SUFFIX | TXN_INDEX_SUFFIX => indexes.push((base, path)),
             _ => {}
         }
     }
@@ -215,10 +216,11 @@ fn clean_and_list_segments(dir: &Path) -> io::Result<Vec<i64>> {
     Ok(bases.into_iter().collect())
 }
 
-/// Newest snapshot at or below the log end, then a replay of batch headers after it.
+/// Newest snapshot at or below the log end, then a replay of batch headers after it. Abort
+/// markers met on the way go (back) into their segment's transaction index.
 pub(crate) fn load_producer_state(
     dir: &Path,
-    segments: &BTreeMap<i64, LogSegment>,
+    segments: &mut BTreeMap<i64, LogSegment>,
     log_end: i64,
 ) -> Result<ProducerStateManager> {
     let mut producers = ProducerStateManager::new();
@@ -226,10 +228,11 @@ pub(crate) fn load_producer_state(
         .load_snapshot(dir, log_end)
         .map_err(io_err(dir, "load producer snapshot"))?
         .unwrap_or(i64::MIN);
-    for seg in segments.values() {
+    for seg in segments.values_mut() {
         if seg.next_offset() <= from || seg.is_empty() {
             continue;
         }
+        let mut aborted = Vec::new();
         let path = seg.log_path();
         let owned;
         let file = match seg.file() {
@@ -254,9 +257,23 @@ pub(crate) fn load_producer_state(
                 break;
             };
             if h.base_offset >= from {
-                producers.replay(&h);
+                let marker = if h.is_control() {
+                    reader
+                        .read(pos, RECORD_BATCH_OVERHEAD + CONTROL_KEY_PROBE_LEN)
+                        .map_err(io_err(path, "replay transaction marker"))?
+                        .and_then(|b| TxnMarker::decode(&h, b))
+                } else {
+                    None
+                };
+                aborted.extend(producers.replay(&h, marker.as_ref()));
             }
             pos += h.size() as u64;
+        }
+        let index_path = seg.txn_index().path().to_path_buf();
+        for entry in aborted {
+            seg.txn_index_mut()
+                .append(entry)
+                .map_err(io_err(&index_path, "rebuild transaction index"))?;
         }
     }
     Ok(producers)

@@ -11,6 +11,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::transaction_index::{TransactionIndex, TXN_INDEX_SUFFIX};
 use crate::batch::{self, BatchHeader, BatchOffsets, OFFSET_HEADER_LEN, RECORD_BATCH_OVERHEAD};
 use crate::failure::io_fail_point;
 use crate::offset_index::OffsetIndex;
@@ -38,6 +39,8 @@ pub struct LogSegment {
     max_timestamp: i64,
     offset_of_max_timestamp: i64,
     bytes_since_last_index_entry: u64,
+    /// Transactions aborted by markers in this segment.
+    txn_index: TransactionIndex,
     /// Wall-clock time the segment was created (or loaded), for `segment.ms`.
     pub created_ms: i64,
 }
@@ -55,6 +58,7 @@ impl LogSegment {
             max_timestamp: -1,
             offset_of_max_timestamp: base_offset,
             bytes_since_last_index_entry: 0,
+            txn_index: TransactionIndex::new(segment_file(dir, base_offset, TXN_INDEX_SUFFIX)),
             created_ms,
         }
     }
@@ -70,7 +74,11 @@ impl LogSegment {
             .truncate(true)
             .open(&seg.log_path)?;
         seg.file = Some(Arc::new(file));
-        for p in [seg.offset_index.path(), seg.time_index.path()] {
+        for p in [
+            seg.offset_index.path(),
+            seg.time_index.path(),
+            seg.txn_index.path(),
+        ] {
             remove_if_exists(p)?;
         }
         Ok(seg)
@@ -80,6 +88,7 @@ impl LogSegment {
     pub fn open_existing(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Self> {
         let mut seg = Self::empty(dir, base_offset, now_ms);
         seg.size = fs::metadata(&seg.log_path)?.len();
+        seg.txn_index = TransactionIndex::load(seg.txn_index.path().to_path_buf())?;
         Ok(seg)
     }
 
@@ -100,6 +109,13 @@ impl LogSegment {
     }
     pub fn offset_of_max_timestamp(&self) -> i64 {
         self.offset_of_max_timestamp
+    }
+    /// Transactions aborted by markers in this segment.
+    pub fn txn_index(&self) -> &TransactionIndex {
+        &self.txn_index
+    }
+    pub fn txn_index_mut(&mut self) -> &mut TransactionIndex {
+        &mut self.txn_index
     }
     /// The open file of the active segment.
     pub fn file(&self) -> Option<&Arc<File>> {
@@ -233,7 +249,11 @@ impl LogSegment {
                 .maybe_append(self.max_timestamp, self.rel(self.offset_of_max_timestamp));
         }
         self.offset_index.persist_with(sync)?;
-        self.time_index.persist_with(sync)
+        self.time_index.persist_with(sync)?;
+        if !self.txn_index.is_empty() {
+            self.txn_index.persist_with(sync)?;
+        }
+        Ok(())
     }
 
     /// Loads the index files written at roll or clean shutdown and finds the end of the log by
@@ -351,6 +371,7 @@ impl LogSegment {
             file.sync_all()?;
         }
         self.size = pos;
+        self.txn_index.truncate_to(self.next_offset)?;
         Ok(len - pos)
     }
 
@@ -361,6 +382,7 @@ impl LogSegment {
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
         ];
         let mut renamed = Vec::new();
         for p in paths {

@@ -86,8 +86,10 @@ impl UnifiedLog {
         inner.next_offset = new_end;
         self.set_log_end(new_end);
         inner.recovery_point = inner.recovery_point.min(new_end);
-        inner.producers =
-            crate::log_loader::load_producer_state(self.dir(), &inner.segments, new_end)?;
+        let producers =
+            crate::log_loader::load_producer_state(self.dir(), &mut inner.segments, new_end)?;
+        inner.producers = producers;
+        self.refresh_first_unstable(&inner);
         drop(inner);
         let mut cleaner = self.cleaner.lock();
         cleaner.first_dirty = cleaner.first_dirty.min(new_end);

@@ -13,6 +13,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use crate::batch::BatchHeader;
 use crate::cleaner_io::{for_each_batch, Throttler};
 use crate::cleaner_state::SegmentRef;
+use crate::transaction_index::AbortedSet;
 
 /// Approximate bytes a map entry costs besides its key (hash table slot, box header, offset).
 const ENTRY_OVERHEAD: usize = 48;
@@ -79,8 +80,10 @@ pub(crate) fn decode_batch(
 /// Whether a batch's keys may supersede older records. Control batches carry markers, not data;
 /// transactional batches are kept out until the cleaner knows which transactions committed
 /// (an aborted record must never hide a committed one).
-pub(crate) fn maps_keys(h: &BatchHeader) -> bool {
-    !h.is_control() && !h.is_transactional()
+/// Whether a batch's keys count: not a marker, and not data of an aborted transaction (the
+/// cleaner never reaches open transactions: it stops before the first unstable offset).
+pub(crate) fn maps_keys(h: &BatchHeader, aborted: &AbortedSet) -> bool {
+    !h.is_control() && !(h.is_transactional() && aborted.contains(h.producer_id, h.base_offset))
 }
 
 /// Builds the map over `dirty` segments (in offset order), stopping at a segment boundary once the
@@ -91,6 +94,7 @@ pub(crate) fn build_offset_map(
     dirty: &[SegmentRef],
     end: i64,
     budget: usize,
+    aborted: &AbortedSet,
     throttler: &mut Throttler,
 ) -> io::Result<(OffsetMap, i64, u64)> {
     let mut map = OffsetMap::new(budget);
@@ -105,7 +109,7 @@ pub(crate) fn build_offset_map(
         }
         for_each_batch(&seg.path, seg.size, throttler, |_, h, bytes| {
             read += bytes.len() as u64;
-            if !maps_keys(h) {
+            if !maps_keys(h, aborted) {
                 return Ok(0);
             }
             if let Some(set) = decode_batch(bytes, h) {

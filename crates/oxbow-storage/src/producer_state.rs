@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{increment_sequence, BatchHeader};
+use crate::batch::{increment_sequence, BatchHeader, TxnMarker};
+use crate::transaction_index::AbortedTxn;
 use crate::error::{Result, StorageError};
 
 pub const SNAPSHOT_SUFFIX: &str = "snapshot";
@@ -40,6 +41,16 @@ pub struct ProducerStateEntry {
     /// early by a broker outage.
     #[serde(skip, default = "crate::clock::wall_clock_ms")]
     pub last_seen_ms: i64,
+    /// First offset of the producer's open transaction (the log's last stable offset cannot pass
+    /// it until a marker ends the transaction).
+    #[serde(default)]
+    pub current_txn_first_offset: Option<i64>,
+    /// Coordinator epoch of the last marker written for this producer.
+    #[serde(default)]
+    pub coordinator_epoch: i32,
+    /// Timestamp of the last batch written (DescribeProducers).
+    #[serde(default)]
+    pub last_timestamp: i64,
 }
 
 /// Equal when the state that matters for sequencing is equal (the idle clock is not compared).
@@ -48,6 +59,7 @@ impl PartialEq for ProducerStateEntry {
         self.producer_id == other.producer_id
             && self.epoch == other.epoch
             && self.batches == other.batches
+            && self.current_txn_first_offset == other.current_txn_first_offset
     }
 }
 
@@ -60,7 +72,15 @@ impl ProducerStateEntry {
             epoch,
             batches: VecDeque::new(),
             last_seen_ms: crate::clock::wall_clock_ms(),
+            current_txn_first_offset: None,
+            coordinator_epoch: -1,
+            last_timestamp: -1,
         }
+    }
+
+    /// Sequence of the last batch written, -1 if none is remembered.
+    pub fn last_sequence(&self) -> i32 {
+        self.batches.back().map_or(-1, |b| b.last_seq)
     }
 
     /// Applies a batch (already validated, or replayed from the log).
@@ -69,6 +89,10 @@ impl ProducerStateEntry {
         if h.producer_epoch != self.epoch {
             self.epoch = h.producer_epoch;
             self.batches.clear();
+        }
+        self.last_timestamp = h.max_timestamp;
+        if h.is_transactional() && !h.is_control() && self.current_txn_first_offset.is_none() {
+            self.current_txn_first_offset = Some(h.base_offset);
         }
         if h.base_sequence >= 0 {
             if self.batches.len() == NUM_BATCHES_TO_RETAIN {
@@ -136,6 +160,11 @@ impl ProducerStateManager {
                 current: entry.epoch,
             });
         }
+        if entry.current_txn_first_offset.is_some() && !h.is_transactional() {
+            return Err(StorageError::InvalidTxnState(format!(
+                "producer {pid} wrote a non-transactional batch while its transaction is open"
+            )));
+        }
         if h.base_sequence < 0 {
             return Ok(None);
         }
@@ -187,6 +216,72 @@ impl ProducerStateManager {
         self.producers.extend(staged);
     }
 
+    /// Whether a marker may be written for its producer (its epoch is not older).
+    pub fn check_marker(&self, marker: &TxnMarker) -> Result<()> {
+        match self.producers.get(&marker.producer_id) {
+            Some(e) if marker.producer_epoch < e.epoch => Err(StorageError::InvalidProducerEpoch {
+                producer_id: marker.producer_id,
+                epoch: marker.producer_epoch,
+                current: e.epoch,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// First offset of the producer's open transaction, if one is open.
+    pub fn open_txn_first_offset(&self, producer_id: i64) -> Option<i64> {
+        self.producers
+            .get(&producer_id)
+            .and_then(|e| e.current_txn_first_offset)
+    }
+
+    /// Ends the producer's open transaction with a marker at `marker_offset` (epoch checked as
+    /// for data: a marker of an older epoch is refused). Returns the first offset of the
+    /// transaction it ended, if one was open.
+    pub fn complete_txn(
+        &mut self,
+        marker: &TxnMarker,
+        marker_offset: i64,
+    ) -> Result<Option<i64>> {
+        let entry = self
+            .producers
+            .entry(marker.producer_id)
+            .or_insert_with(|| ProducerStateEntry::new(marker.producer_id, marker.producer_epoch));
+        if marker.producer_epoch < entry.epoch {
+            return Err(StorageError::InvalidProducerEpoch {
+                producer_id: marker.producer_id,
+                epoch: marker.producer_epoch,
+                current: entry.epoch,
+            });
+        }
+        Ok(Self::apply_marker(entry, marker, marker_offset))
+    }
+
+    fn apply_marker(entry: &mut ProducerStateEntry, marker: &TxnMarker, _offset: i64) -> Option<i64> {
+        if marker.producer_epoch != entry.epoch {
+            entry.epoch = marker.producer_epoch;
+            entry.batches.clear();
+        }
+        entry.coordinator_epoch = marker.coordinator_epoch;
+        entry.last_seen_ms = crate::clock::wall_clock_ms();
+        entry.current_txn_first_offset.take()
+    }
+
+    /// The first offset of the oldest open transaction (the log's first unstable offset).
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers
+            .values()
+            .filter_map(|e| e.current_txn_first_offset)
+            .min()
+    }
+
+    /// Every producer's state (DescribeProducers).
+    pub fn entries(&self) -> Vec<ProducerStateEntry> {
+        let mut all: Vec<_> = self.producers.values().cloned().collect();
+        all.sort_by_key(|e| e.producer_id);
+        all
+    }
+
     /// Producer id -> last offset of its last batch: the batches compaction must keep whole.
     pub fn last_batch_offsets(&self) -> HashMap<i64, i64> {
         self.producers
@@ -200,25 +295,45 @@ impl ProducerStateManager {
     /// Returns how many were removed.
     pub fn remove_expired(&mut self, now_ms: i64, max_age_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, e| now_ms.saturating_sub(e.last_seen_ms) < max_age_ms);
+        // A producer with an open transaction stays: its transaction still holds the LSO.
+        self.producers.retain(|_, e| {
+            e.current_txn_first_offset.is_some()
+                || now_ms.saturating_sub(e.last_seen_ms) < max_age_ms
+        });
         before - self.producers.len()
     }
 
-    /// Replays a batch read back from the log (no checks).
-    pub fn replay(&mut self, h: &BatchHeader) {
+    /// Replays a batch read back from the log (no checks). For a control batch `marker` is its
+    /// decoded marker; the return value is then the aborted transaction it ended, if any.
+    pub fn replay(&mut self, h: &BatchHeader, marker: Option<&TxnMarker>) -> Option<AbortedTxn> {
         if !h.has_producer_id() {
-            return;
+            return None;
         }
         let pid = h.producer_id;
+        let lso = self.first_unstable_offset();
         let entry = self
             .producers
             .entry(pid)
             .or_insert_with(|| ProducerStateEntry::new(pid, h.producer_epoch));
         if h.producer_epoch < entry.epoch {
-            return;
+            return None;
         }
-        entry.update(h);
+        match marker {
+            Some(m) if h.is_control() => {
+                let first = Self::apply_marker(entry, m, h.base_offset)?;
+                (!m.commit).then_some(AbortedTxn {
+                    producer_id: pid,
+                    first_offset: first,
+                    last_offset: h.base_offset,
+                    last_stable_offset: lso.unwrap_or(first),
+                })
+            }
+            _ if h.is_control() => None,
+            _ => {
+                entry.update(h);
+                None
+            }
+        }
     }
 
     /// Writes `{offset}.snapshot` durably and removes all but the newest snapshots.
@@ -325,7 +440,7 @@ mod tests {
     #[test]
     fn given_idle_producer_when_expiry_passes_should_be_forgotten() {
         let mut m = ProducerStateManager::new();
-        m.replay(&header(7, 0, 0, 1, 0));
+        m.replay(&header(7, 0, 0, 1, 0), None);
         let now = crate::clock::wall_clock_ms();
         assert_eq!(m.remove_expired(now, 60_000), 0, "fresh producer kept");
         assert_eq!(
@@ -376,7 +491,7 @@ mod tests {
     fn given_snapshot_when_loaded_should_restore_state() {
         let dir = tempfile::tempdir().unwrap();
         let mut m = ProducerStateManager::new();
-        m.replay(&header(7, 2, 0, 3, 10));
+        m.replay(&header(7, 2, 0, 3, 10), None);
         m.take_snapshot(dir.path(), 13).unwrap();
         m.take_snapshot(dir.path(), 20).unwrap();
         let mut loaded = ProducerStateManager::new();

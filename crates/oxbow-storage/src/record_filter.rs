@@ -22,6 +22,7 @@ use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions};
 
 use crate::batch::{self, BatchHeader};
 use crate::offset_map::{decode_batch, OffsetMap};
+use crate::transaction_index::AbortedSet;
 
 /// Inputs of the retention decision that are the same for every batch of a cleaning.
 pub(crate) struct FilterContext<'a> {
@@ -33,6 +34,8 @@ pub(crate) struct FilterContext<'a> {
     /// Wall clock of this cleaning.
     pub now_ms: i64,
     pub delete_retention_ms: i64,
+    /// Aborted transactions: their data is removed (their markers stay).
+    pub aborted: &'a AbortedSet,
 }
 
 pub(crate) enum BatchAction {
@@ -52,7 +55,7 @@ pub(crate) struct FilterStats {
 }
 
 fn keep_whole(h: &BatchHeader, ctx: &FilterContext) -> bool {
-    if h.is_control() || h.is_transactional() {
+    if h.is_control() {
         return true;
     }
     h.has_producer_id() && ctx.producer_last_batches.get(&h.producer_id) == Some(&h.last_offset())
@@ -66,6 +69,10 @@ pub(crate) fn filter_batch(
     stats: &mut FilterStats,
 ) -> BatchAction {
     stats.records_read += h.record_count.max(0) as u64;
+    if h.is_transactional() && !h.is_control() && ctx.aborted.contains(h.producer_id, h.base_offset)
+    {
+        return BatchAction::Drop;
+    }
     if keep_whole(h, ctx) {
         stats.records_kept += h.record_count.max(0) as u64;
         return BatchAction::Keep;
@@ -216,6 +223,7 @@ mod tests {
         map.put(b"k1", 100); // k1 superseded later in the log
         let pids = HashMap::new();
         let ctx = FilterContext {
+            aborted: &AbortedSet::default(),
             map: &map,
             producer_last_batches: &pids,
             first_dirty: 0,
@@ -246,6 +254,7 @@ mod tests {
         let map = OffsetMap::new(1 << 20);
         let pids = HashMap::new();
         let mut ctx = FilterContext {
+            aborted: &AbortedSet::default(),
             map: &map,
             producer_last_batches: &pids,
             first_dirty: 0,
@@ -279,6 +288,7 @@ mod tests {
         map.put(b"a", 50);
         let pids: HashMap<i64, i64> = [(9, 5)].into_iter().collect();
         let ctx = FilterContext {
+            aborted: &AbortedSet::default(),
             map: &map,
             producer_last_batches: &pids,
             first_dirty: 0,
@@ -291,6 +301,7 @@ mod tests {
         ));
         let none = HashMap::new();
         let ctx = FilterContext {
+            aborted: &AbortedSet::default(),
             producer_last_batches: &none,
             ..ctx
         };

@@ -94,6 +94,11 @@ pub struct UnifiedLog {
     pub(crate) cleaner: Mutex<CleanerLogState>,
     log_end: AtomicI64,
     log_start: AtomicI64,
+    /// First offset of the oldest open transaction (i64::MAX: none), under the log's lock.
+    first_unstable: AtomicI64,
+    /// Whether any segment holds aborted transactions (read_committed fetches skip the index
+    /// lookup otherwise).
+    pub(crate) has_aborted: AtomicBool,
     deleted: AtomicBool,
     closed: AtomicBool,
 }
@@ -117,6 +122,9 @@ impl UnifiedLog {
     ) -> Self {
         let log_end = AtomicI64::new(inner.next_offset);
         let log_start = AtomicI64::new(inner.log_start);
+        let first_unstable =
+            AtomicI64::new(inner.producers.first_unstable_offset().unwrap_or(i64::MAX));
+        let has_aborted = AtomicBool::new(inner.segments.values().any(|s| !s.txn_index().is_empty()));
         Self {
             tp,
             dir,
@@ -126,6 +134,8 @@ impl UnifiedLog {
             cleaner: Mutex::new(CleanerLogState::default()),
             log_end,
             log_start,
+            first_unstable,
+            has_aborted,
             deleted: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         }
@@ -158,9 +168,20 @@ impl UnifiedLog {
     pub fn high_watermark(&self) -> i64 {
         self.log_end_offset()
     }
-    /// No transactions yet: the last stable offset is the high watermark.
+    /// The first offset of the oldest open transaction, or the high watermark if none is open:
+    /// `read_committed` readers see nothing at or past it.
     pub fn last_stable_offset(&self) -> i64 {
-        self.high_watermark()
+        self.first_unstable
+            .load(Ordering::Acquire)
+            .min(self.high_watermark())
+    }
+
+    /// Recomputes the first unstable offset from the producer state (under the log's lock).
+    pub(crate) fn refresh_first_unstable(&self, inner: &LogInner) {
+        let first = inner.producers.first_unstable_offset().unwrap_or(i64::MAX);
+        self.first_unstable.store(first, Ordering::Release);
+        let aborted = inner.segments.values().any(|s| !s.txn_index().is_empty());
+        self.has_aborted.store(aborted, Ordering::Release);
     }
     pub fn config(&self) -> LogConfig {
         self.config.read().clone()
@@ -212,10 +233,18 @@ impl UnifiedLog {
     }
 
     /// Validates and appends one or more v2 batches (as received in a Produce request).
+    /// Control batches (transaction markers) are refused: they are written only through
+    /// [`Self::write_txn_marker`].
     pub fn append(&self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
         self.check_usable()?;
         let config = self.config();
         let batches = batch::validate_records(records, config.max_message_bytes)?;
+        if batches.iter().any(|b| b.header.is_control()) {
+            return Err(StorageError::InvalidRecord(
+                "control batches (transaction markers) may not be produced".into(),
+            ));
+        }
+        let transactional = batches.iter().any(|b| b.header.is_transactional());
         let mut inner = self.inner.lock();
         self.check_usable()?;
         let log_append_time = config.timestamp_type == TimestampType::LogAppendTime;
@@ -295,6 +324,9 @@ impl UnifiedLog {
         }
         inner.producers.commit(staged);
         inner.next_offset = next;
+        if transactional {
+            self.refresh_first_unstable(&inner);
+        }
         self.log_end.store(next, Ordering::Release);
         Ok(AppendInfo {
             base_offset: first_offset,
@@ -305,7 +337,7 @@ impl UnifiedLog {
         })
     }
 
-    fn maybe_roll(
+    pub(crate) fn maybe_roll(
         &self,
         inner: &mut LogInner,
         len: u64,

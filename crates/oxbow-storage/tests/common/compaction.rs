@@ -17,7 +17,7 @@ pub fn keyed(spec: &BatchSpec, records: &[(String, Option<String>)], ts: i64) ->
         .iter()
         .enumerate()
         .map(|(i, (k, v))| Record {
-            transactional: false,
+            transactional: spec.transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,

@@ -17,6 +17,7 @@ pub struct BatchSpec {
     pub producer_epoch: i16,
     pub base_sequence: i32,
     pub compression: Compression,
+    pub transactional: bool,
 }
 
 impl Default for BatchSpec {
@@ -26,6 +27,7 @@ impl Default for BatchSpec {
             producer_epoch: -1,
             base_sequence: -1,
             compression: Compression::None,
+            transactional: false,
         }
     }
 }
@@ -36,7 +38,7 @@ pub fn batch_with(spec: &BatchSpec, values: &[(&[u8], i64)]) -> Vec<u8> {
         .iter()
         .enumerate()
         .map(|(i, (v, ts))| Record {
-            transactional: false,
+            transactional: spec.transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: -1,
@@ -79,8 +81,23 @@ pub fn idempotent_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
         producer_epoch: epoch,
         base_sequence: seq,
         compression: Compression::None,
+        transactional: false,
     };
     let values: Vec<(&[u8], i64)> = (0..n).map(|_| (b"v".as_slice(), 1000)).collect();
+    batch_with(&spec, &values)
+}
+
+/// A transactional producer's batch of `n` records with values `{tag}-{i}`.
+pub fn txn_batch(pid: i64, epoch: i16, seq: i32, n: usize, tag: &str) -> Vec<u8> {
+    let spec = BatchSpec {
+        producer_id: pid,
+        producer_epoch: epoch,
+        base_sequence: seq,
+        compression: Compression::None,
+        transactional: true,
+    };
+    let values: Vec<String> = (0..n).map(|i| format!("{tag}-{i}")).collect();
+    let values: Vec<(&[u8], i64)> = values.iter().map(|v| (v.as_bytes(), 1000)).collect();
     batch_with(&spec, &values)
 }
 
