@@ -45,6 +45,7 @@ pub struct Broker {
     pub producer_ids: ProducerIdManager,
     pub fetch_sessions: FetchSessionCache,
     pub groups: oxbow_coordinator::GroupCoordinator,
+    pub txns: oxbow_coordinator::transaction::TransactionCoordinator,
     /// Every handler's authorization decisions (`security.authorizer`).
     pub authorizer: Arc<dyn crate::authorizer::Authorizer>,
     /// Background work with one lifecycle (see `services`).
@@ -93,6 +94,11 @@ impl Broker {
 
         let metadata = loaded.attach(logs.clone()).map_err(StartError::Storage)?;
         let producer_ids = ProducerIdManager::open(&meta_dir).map_err(io)?;
+        let groups = oxbow_coordinator::GroupCoordinator::new(config.group.clone());
+        let txns = oxbow_coordinator::transaction::TransactionCoordinator::new(
+            config.transaction.clone(),
+            groups.clone(),
+        );
         let broker = Arc::new(Broker {
             node_id: config.server.node_id,
             cluster_id,
@@ -101,13 +107,15 @@ impl Broker {
             metadata,
             producer_ids,
             fetch_sessions: FetchSessionCache::new(1000),
-            groups: oxbow_coordinator::GroupCoordinator::new(config.group.clone()),
+            groups,
+            txns,
             authorizer: crate::authorizer::from_config(&config.security.authorizer),
             services,
             refusals: Default::default(),
             config,
         });
         broker.groups.load(&*broker).map_err(StartError::Storage)?;
+        broker.txns.load(&*broker).map_err(StartError::Storage)?;
         Ok(broker)
     }
 
@@ -171,6 +179,14 @@ pub(crate) fn start_services(broker: &Arc<Broker>) {
         .services
         .spawn("group-coordinator", move |ctx| async move {
             b.groups.run_timers(ctx).await;
+        });
+    let b = broker.clone();
+    broker
+        .services
+        .spawn("transaction-coordinator", move |ctx| async move {
+            let coordinator_ctx: Arc<dyn oxbow_coordinator::context::CoordinatorContext> =
+                b.clone();
+            b.txns.run_timers(coordinator_ctx, ctx).await;
         });
 }
 

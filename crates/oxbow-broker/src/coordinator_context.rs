@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use oxbow_coordinator::consumer_group::TopicCatalog;
 use oxbow_coordinator::context::CoordinatorContext;
-use oxbow_storage::{PartitionLog, StorageError};
+use oxbow_storage::{PartitionLog, StorageError, TxnMarker};
 use tokio::sync::oneshot;
 
 use crate::broker::{Broker, TopicError};
@@ -49,6 +49,30 @@ impl CoordinatorContext for Broker {
             Ok(_) | Err(TopicError::AlreadyExists(_)) => Ok(()),
             Err(e) => Err(e.to_string()),
         }
+    }
+
+    fn next_producer_id(&self) -> Result<i64, String> {
+        self.producer_ids.next_id().map_err(|e| e.to_string())
+    }
+
+    fn write_txn_marker(
+        &self,
+        topic: &str,
+        partition: i32,
+        marker: &TxnMarker,
+    ) -> Result<Option<(Arc<dyn PartitionLog>, i64)>, StorageError> {
+        let Some(p) = self.partition(topic, partition) else {
+            return Ok(None);
+        };
+        let now = crate::now_ms();
+        // A marker may roll the segment (an fsync): not on an async worker thread.
+        let info = if p.log.append_may_block(80) {
+            oxbow_storage::blocking(|| p.log.write_txn_marker(marker, now))
+        } else {
+            p.log.write_txn_marker(marker, now)
+        }?;
+        p.notify_data();
+        Ok(Some((p.log.clone(), info.last_offset + 1)))
     }
 
     fn flush(

@@ -2,7 +2,15 @@
 
 use crate::ConfigError;
 
-const SECTIONS: &[&str] = &["server", "storage", "log", "group", "tls", "security"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "storage",
+    "log",
+    "group",
+    "transaction",
+    "tls",
+    "security",
+];
 
 /// Variables under `OXBOW_` that are not config overrides.
 const IGNORED: &[&str] = &["OXBOW_BIN", "OXBOW_LOG_LEVEL"];

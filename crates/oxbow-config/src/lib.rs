@@ -43,6 +43,7 @@ pub struct BrokerConfig {
     pub storage: StorageConfig,
     pub log: LogDefaults,
     pub group: GroupConfig,
+    pub transaction: TransactionConfig,
     pub tls: TlsConfig,
     pub security: SecurityConfig,
 }
@@ -162,6 +163,71 @@ impl Default for LogDefaults {
             cleaner_io_max_bytes_per_second: 50 * 1024 * 1024,
             cleaner_backoff_ms: 15_000,
         }
+    }
+}
+
+/// `[transaction]`: the transaction coordinator (Kafka's `transaction.*` and
+/// `transactional.id.*` keys).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransactionConfig {
+    /// `transaction.max.timeout.ms`: the largest `transaction.timeout.ms` a producer may ask
+    /// for (InitProducerId with more gets INVALID_TRANSACTION_TIMEOUT). Default 900000; >= 1.
+    pub max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: a transactional id with no transaction for this long is
+    /// forgotten. Default 604800000 (7 days); >= 1.
+    pub id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how often open
+    /// transactions past their timeout are looked for and aborted. Default 10000; 10..=3600000.
+    pub abort_timed_out_check_interval_ms: u64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`. Default 3600000;
+    /// 10..=86400000.
+    pub remove_expired_check_interval_ms: u64,
+}
+
+impl Default for TransactionConfig {
+    fn default() -> Self {
+        Self {
+            max_timeout_ms: 900_000,
+            id_expiration_ms: 604_800_000,
+            abort_timed_out_check_interval_ms: 10_000,
+            remove_expired_check_interval_ms: 3_600_000,
+        }
+    }
+}
+
+impl TransactionConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, value: String, reason| Err(ConfigError::Bounds { key, value, reason });
+        if self.max_timeout_ms < 1 {
+            return bad(
+                "transaction.max_timeout_ms",
+                self.max_timeout_ms.to_string(),
+                "must be >= 1",
+            );
+        }
+        if self.id_expiration_ms < 1 {
+            return bad(
+                "transaction.id_expiration_ms",
+                self.id_expiration_ms.to_string(),
+                "must be >= 1",
+            );
+        }
+        if !(10..=3_600_000).contains(&self.abort_timed_out_check_interval_ms) {
+            return bad(
+                "transaction.abort_timed_out_check_interval_ms",
+                self.abort_timed_out_check_interval_ms.to_string(),
+                "must be 10..=3600000",
+            );
+        }
+        if !(10..=86_400_000).contains(&self.remove_expired_check_interval_ms) {
+            return bad(
+                "transaction.remove_expired_check_interval_ms",
+                self.remove_expired_check_interval_ms.to_string(),
+                "must be 10..=86400000",
+            );
+        }
+        Ok(())
     }
 }
 
@@ -366,6 +432,7 @@ impl BrokerConfig {
             "must be 1..=3600000",
         )?;
         self.group.validate()?;
+        self.transaction.validate()?;
         self.validate_listeners()?;
         Ok(())
     }

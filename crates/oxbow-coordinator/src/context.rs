@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use oxbow_storage::{PartitionLog, StorageError};
+use oxbow_storage::{PartitionLog, StorageError, TxnMarker};
 use tokio::sync::oneshot;
 
 /// The broker as a coordinator sees it.
@@ -14,6 +14,16 @@ pub trait CoordinatorContext: Send + Sync {
     fn internal_log(&self, topic: &str) -> Option<Arc<dyn PartitionLog>>;
     /// Creates an internal topic with one partition and these configs, unless it exists.
     fn create_internal_topic(&self, topic: &str, configs: &[(&str, &str)]) -> Result<(), String>;
+    /// A fresh producer id (never handed out before, across restarts).
+    fn next_producer_id(&self) -> Result<i64, String>;
+    /// Writes a transaction marker into a partition and wakes its waiting readers; returns the
+    /// log and the offset after the marker (to flush), or None if the partition no longer exists.
+    fn write_txn_marker(
+        &self,
+        topic: &str,
+        partition: i32,
+        marker: &TxnMarker,
+    ) -> Result<Option<(Arc<dyn PartitionLog>, i64)>, StorageError>;
     /// Completes once every log is durable up to its offset.
     fn flush(
         &self,

@@ -23,6 +23,8 @@ pub mod membership;
 pub mod offsets;
 pub mod state_store;
 pub mod store;
+pub mod transaction;
+pub mod txn_offsets;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,7 +115,8 @@ impl Group {
     }
 }
 
-/// The broker's group coordinator.
+/// The broker's group coordinator (a cheap handle: clones share it).
+#[derive(Clone)]
 pub struct GroupCoordinator {
     inner: Arc<Inner>,
 }
@@ -124,6 +127,8 @@ pub(crate) struct Inner {
     /// `__consumer_offsets`.
     store: InternalTopicStore,
     stopped: AtomicBool,
+    /// Offsets committed in open transactions, by producer id ([`txn_offsets`]).
+    pub(crate) pending_txn: Mutex<HashMap<i64, Vec<txn_offsets::TxnOffset>>>,
 }
 
 impl GroupCoordinator {
@@ -134,6 +139,7 @@ impl GroupCoordinator {
                 groups: Mutex::new(HashMap::new()),
                 store: InternalTopicStore::new(OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS),
                 stopped: AtomicBool::new(false),
+                pending_txn: Mutex::new(HashMap::new()),
             }),
         }
     }

@@ -279,6 +279,16 @@ fn read_once(plan: &Plan, partitions: &[Option<Arc<Partition>>]) -> Pass {
                             None => Records::Bytes(r.records),
                         };
                         let n = out.records.len();
+                        if plan.read_committed && n > 0 {
+                            // Aborted transactions the returned batches may hold: the client
+                            // drops their batches (it reads only up to the LSO).
+                            out.aborted = Some(
+                                log.aborted_transactions(target.fetch_offset, upper)
+                                    .into_iter()
+                                    .map(|a| (a.producer_id, a.first_offset))
+                                    .collect(),
+                            );
+                        }
                         total += n;
                         remaining = remaining.saturating_sub(n);
                     }

@@ -1,11 +1,6 @@
-//! FindCoordinator: this broker coordinates every group. v4+ batches keys. The first group request
-//! creates the internal `__consumer_offsets` topic, as Kafka does.
-//!
-//! Transactions are not served yet, but a transaction-coordinator lookup (key type 1) still names
-//! this broker: the client's next request, InitProducerId with the transactional id, is refused
-//! with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which librdkafka, kafkajs, kafka-python and Java
-//! report as a fatal, clear error. (Answering the retriable COORDINATOR_NOT_AVAILABLE here made
-//! them retry until `init_transactions` timed out.) Other key types (share groups) are refused.
+//! FindCoordinator: this broker coordinates every group (key type 0) and every transactional id
+//! (key type 1). v4+ batches keys. The first lookup creates the internal `__consumer_offsets` or
+//! `__transaction_state` topic, as Kafka does. Other key types (share groups) are refused.
 
 use std::sync::Arc;
 
@@ -44,7 +39,12 @@ pub async fn handle(
                 ))
             }
             0 => {}
-            1 => return Ok(()),
+            1 => {
+                return broker
+                    .txns
+                    .ensure_ready(&**broker)
+                    .map_err(|e| (e, "the transaction state log is not available"))
+            }
             _ => {
                 return Err((
                     ResponseError::CoordinatorNotAvailable,

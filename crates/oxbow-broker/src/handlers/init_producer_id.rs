@@ -1,8 +1,5 @@
-//! InitProducerId: a fresh producer id for idempotent producers.
-//!
-//! Transactional ids are not served yet (the transactions issue comes later): such requests get
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients report as a fatal, clear error rather
-//! than retrying forever.
+//! InitProducerId: a fresh producer id for idempotent producers; for a transactional id, the
+//! transaction coordinator's producer id with the next epoch (fencing the previous holder).
 
 use std::sync::Arc;
 
@@ -11,10 +8,12 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
-use tracing::{error, warn};
+use tracing::{debug, error};
 
 use super::{versions, Reply, RequestContext};
-use crate::authorizer::Operation;
+use crate::authorizer::{Operation, ResourceType};
+use oxbow_coordinator::context::CoordinatorContext;
+use super::fenced_for_version;
 use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 5);
@@ -27,10 +26,11 @@ pub async fn handle(
     let mut resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    if req.transactional_id.is_some() {
-        warn!(peer = %ctx.peer(), client_id = ctx.client_id(), "transactional producer refused: transactions are not served yet");
-        resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
-        return Reply::Now(ResponseKind::InitProducerId(resp));
+    if let Some(id) = req.transactional_id.as_ref().map(|t| t.0.to_string()) {
+        let (broker, ctx) = (broker.clone(), ctx.clone());
+        return Reply::Later(Box::pin(async move {
+            transactional(&broker, &ctx, id, req, resp).await
+        }));
     }
     // As Kafka: an idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some
     // topic (KIP-679).
@@ -56,4 +56,34 @@ pub async fn handle(
         }
     }
     Reply::Now(ResponseKind::InitProducerId(resp))
+}
+
+async fn transactional(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    id: String,
+    req: InitProducerIdRequest,
+    mut resp: InitProducerIdResponse,
+) -> ResponseKind {
+    if !ctx.authorize(Operation::Write, ResourceType::TransactionalId, &id) {
+        resp.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return ResponseKind::InitProducerId(resp);
+    }
+    let coordinator_ctx: Arc<dyn CoordinatorContext> = broker.clone();
+    let expected = (req.producer_id.0, req.producer_epoch);
+    match broker
+        .txns
+        .init_producer_id(coordinator_ctx, &id, req.transaction_timeout_ms, expected)
+        .await
+    {
+        Ok(p) => {
+            resp.producer_id = ProducerId(p.producer_id);
+            resp.producer_epoch = p.epoch;
+        }
+        Err(e) => {
+            debug!(peer = %ctx.peer(), client_id = ctx.client_id(), transactional_id = id, error = ?e, "InitProducerId refused");
+            resp.error_code = fenced_for_version(e, ctx.api_version, 4).code();
+        }
+    }
+    ResponseKind::InitProducerId(resp)
 }

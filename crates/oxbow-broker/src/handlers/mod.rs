@@ -15,6 +15,8 @@ use crate::authorizer::{Authorizer, Operation, ResourceType, CLUSTER_NAME};
 use crate::Broker;
 use oxbow_net::Session;
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -28,6 +30,9 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod fetch_encode;
 pub mod find_coordinator;
@@ -38,6 +43,7 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -46,6 +52,8 @@ pub mod produce;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
+pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 /// One request as a handler sees it: the connection's session (listener, client address,
 /// principal), the client id and version of this request, and the authorizer to ask.
@@ -105,6 +113,17 @@ impl RequestContext {
 }
 
 pub use oxbow_net::{Answer, Reply};
+
+/// PRODUCER_FENCED exists from KIP-588's request versions on; older clients get
+/// INVALID_PRODUCER_EPOCH, as Kafka answers them.
+pub fn fenced_for_version(e: ResponseError, version: i16, first_with_fenced: i16) -> ResponseError {
+    match e {
+        ResponseError::ProducerFenced if version < first_with_fenced => {
+            ResponseError::InvalidProducerEpoch
+        }
+        e => e,
+    }
+}
 
 /// The one table of served APIs: each line names the API (its `ApiKey` and `RequestKind`
 /// variant) and the handler module, whose `VERSIONS` are advertised by ApiVersions and whose
@@ -183,6 +202,14 @@ api_table! {
     OffsetDelete => offset_delete,
     OffsetFetch => offset_fetch,
     SyncGroup => sync_group,
+    AddPartitionsToTxn => add_partitions_to_txn,
+    AddOffsetsToTxn => add_offsets_to_txn,
+    EndTxn => end_txn,
+    TxnOffsetCommit => txn_offset_commit,
+    WriteTxnMarkers => write_txn_markers,
+    DescribeProducers => describe_producers,
+    ListTransactions => list_transactions,
+    DescribeTransactions => describe_transactions,
     }
 }
 

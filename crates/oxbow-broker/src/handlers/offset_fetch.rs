@@ -1,5 +1,7 @@
 //! OffsetFetch: committed offsets of named partitions or of every partition (null topics), for one
-//! group (v1-7) or several (v8+). Partitions without a commit answer offset -1.
+//! group (v1-7) or several (v8+). Partitions without a commit answer offset -1. With
+//! `require_stable` (v7+, KIP-447) a partition whose offset an open transaction may still change
+//! answers UNSTABLE_OFFSET_COMMIT, which clients retry.
 
 use std::sync::Arc;
 
@@ -24,6 +26,10 @@ type Fetched = Result<Vec<(String, Vec<(i32, Option<OffsetEntry>)>)>, ResponseEr
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetchRequest) -> Reply {
     let version = ctx.api_version;
     let ready = broker.groups.ensure_ready(&**broker);
+    let require_stable = version >= 7 && req.require_stable;
+    let unstable = |group: &str, topic: &str, partition: i32| {
+        require_stable && broker.groups.has_pending_txn_offset(group, topic, partition)
+    };
     let mut resp = OffsetFetchResponse::default();
     if version >= 8 {
         resp.groups = req
@@ -58,6 +64,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetch
                 match fetched {
                     Err(e) => out.error_code = e.code(),
                     Ok(list) => {
+                        let gid = out.group_id.0.to_string();
                         out.topics = list
                             .into_iter()
                             .map(|(t, ps)| {
@@ -66,6 +73,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetch
                                     .with_partitions(
                                         ps.into_iter()
                                             .map(|(p, e)| {
+                                                if unstable(&gid, &t, p) {
+                                                    return OffsetFetchResponsePartitions::default()
+                                                        .with_partition_index(p)
+                                                        .with_committed_offset(-1)
+                                                        .with_error_code(
+                                                            ResponseError::UnstableOffsetCommit
+                                                                .code(),
+                                                        );
+                                                }
                                                 let (offset, epoch, meta) = values(e);
                                                 OffsetFetchResponsePartitions::default()
                                                     .with_partition_index(p)
@@ -115,6 +131,14 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetch
                         .with_partitions(
                             ps.into_iter()
                                 .map(|(p, e)| {
+                                    if unstable(&gid, &t, p) {
+                                        return OffsetFetchResponsePartition::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(-1)
+                                            .with_error_code(
+                                                ResponseError::UnstableOffsetCommit.code(),
+                                            );
+                                    }
                                     let (offset, epoch, meta) = values(e);
                                     let mut part = OffsetFetchResponsePartition::default()
                                         .with_partition_index(p)

@@ -49,11 +49,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     ResponseError::TopicAuthorizationFailed,
                     format!("Not authorized to write to topic {name}"),
                 ))
-            } else if req.transactional_id.is_some() {
-                Some((
-                    ResponseError::TransactionalIdAuthorizationFailed,
-                    "transactions are not served by this broker yet".to_string(),
-                ))
+            } else if let Some(id) = &req.transactional_id {
+                check_transactional(broker, ctx, id.0.as_str(), &name, &data)
             } else {
                 None
             };
@@ -167,6 +164,38 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
         }
         _ => Reply::Now(response(responses)),
     }
+}
+
+/// A transactional Produce: the id must be authorized, and every batch must belong to the
+/// producer's ongoing transaction in this partition (KIP-890: a late or stray write is refused,
+/// so it can neither land in a later transaction nor hold the LSO).
+fn check_transactional(
+    broker: &Broker,
+    ctx: &RequestContext,
+    id: &str,
+    topic: &str,
+    data: &kafka_protocol::messages::produce_request::PartitionProduceData,
+) -> Option<(ResponseError, String)> {
+    use crate::authorizer::ResourceType;
+    if !ctx.authorize(Operation::Write, ResourceType::TransactionalId, id) {
+        return Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            format!("Not authorized to use transactional id {id}"),
+        ));
+    }
+    let records = data.records.as_deref().unwrap_or_default();
+    let header = oxbow_storage::batch::BatchHeader::parse(records)?;
+    if !header.is_transactional() {
+        return None;
+    }
+    broker
+        .txns
+        .verify_partition(id, header.producer_id, header.producer_epoch, topic, data.index)
+        .err()
+        .map(|e| {
+            debug!(peer = %ctx.peer(), client_id = ctx.client_id(), transactional_id = id, topic, partition = data.index, error = ?e, "transactional write refused");
+            (e, format!("partition {topic}-{} is not in the ongoing transaction of {id}", data.index))
+        })
 }
 
 fn log_append_error(ctx: &RequestContext, topic: &str, partition: i32, e: &StorageError) {

@@ -264,6 +264,16 @@ impl TestBroker {
         self.spawn();
     }
 
+    /// As [`restart`](Self::restart), with these environment variables instead of the ones
+    /// given at start (e.g. without a crash point).
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.restart();
+    }
+
     /// Whether the child is still running.
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {

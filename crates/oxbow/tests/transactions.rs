@@ -1,0 +1,285 @@
+//! Transactions through librdkafka's transactional producer (the `rdkafka` crate): committed and
+//! aborted transactions interleaved, read_committed against read_uncommitted, fencing, a
+//! consume-transform-produce loop with offsets in the transaction, and the broker SIGKILLed while
+//! a transaction is open and while one is committing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn txn_producer(broker: &TestBroker, id: &str, extra: &[(&str, &str)]) -> FutureProducer {
+    let mut cfg = vec![
+        ("transactional.id", id),
+        ("transaction.timeout.ms", "10000"),
+        ("message.timeout.ms", "10000"),
+    ];
+    cfg.extend_from_slice(extra);
+    let p = broker.producer(&cfg);
+    p.init_transactions(TXN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("init_transactions: {e}; log:\n{}", broker.log_tail(40)));
+    p
+}
+
+async fn send(p: &FutureProducer, topic: &str, partition: i32, value: &str) {
+    p.send(
+        FutureRecord::<str, str>::to(topic)
+            .partition(partition)
+            .key(value)
+            .payload(value),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_or_else(|(e, _)| panic!("send {value}: {e}"));
+}
+
+/// Reads every partition from the start until `idle` passes with nothing new; values per partition.
+async fn read_all(
+    broker: &TestBroker,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+    idle: Duration,
+) -> BTreeMap<i32, Vec<String>> {
+    let consumer: StreamConsumer = broker.consumer(&[
+        ("isolation.level", isolation),
+        ("fetch.wait.max.ms", "50"),
+    ]);
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut out: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    while let Ok(m) = tokio::time::timeout(idle, consumer.recv()).await {
+        match m {
+            Ok(m) => out
+                .entry(m.partition())
+                .or_default()
+                .push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned()),
+            Err(KafkaError::PartitionEOF(_)) => {}
+            Err(e) => panic!("consume: {e}"),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_interleaved_commits_and_aborts_when_read_should_show_exactly_committed_to_read_committed() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("txn-mix");
+    broker.create_topic(&topic, 2, &[]).await;
+    let a = txn_producer(&broker, "mix-a", &[]);
+    let b = txn_producer(&broker, "mix-b", &[]);
+    let mut expected: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    let mut all = 0usize;
+    for round in 0..6 {
+        for (name, p) in [("a", &a), ("b", &b)] {
+            p.begin_transaction().unwrap();
+            for i in 0..5 {
+                let partition = i % 2;
+                let v = format!("{name}-{round}-{i}");
+                send(p, &topic, partition, &v).await;
+                all += 1;
+                if (round + usize::from(name == "b")) % 2 == 0 {
+                    expected.entry(partition).or_default().push(v);
+                }
+            }
+            if (round + usize::from(name == "b")) % 2 == 0 {
+                p.commit_transaction(TXN_TIMEOUT).unwrap();
+            } else {
+                p.abort_transaction(TXN_TIMEOUT).unwrap();
+            }
+        }
+    }
+    let committed = read_all(&broker, &topic, 2, "read_committed", Duration::from_secs(2)).await;
+    assert_eq!(committed, expected, "read_committed sees exactly the committed records, in order");
+    let uncommitted = read_all(&broker, &topic, 2, "read_uncommitted", Duration::from_secs(2)).await;
+    assert_eq!(uncommitted.values().map(Vec::len).sum::<usize>(), all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_second_producer_with_same_id_when_it_initialises_should_fence_the_first() {
+    let broker = TestBroker::start();
+    let topic = unique_topic("txn-fence");
+    broker.create_topic(&topic, 1, &[]).await;
+    let first = txn_producer(&broker, "fence-me", &[]);
+    first.begin_transaction().unwrap();
+    send(&first, &topic, 0, "zombie").await;
+    // The second producer's init aborts the first's open transaction and bumps the epoch.
+    let second = txn_producer(&broker, "fence-me", &[]);
+    let err = first
+        .commit_transaction(TXN_TIMEOUT)
+        .expect_err("the fenced producer cannot commit");
+    assert!(
+        err.to_string().to_lowercase().contains("fenc"),
+        "fenced error expected, got {err}"
+    );
+    second.begin_transaction().unwrap();
+    send(&second, &topic, 0, "live").await;
+    second.commit_transaction(TXN_TIMEOUT).unwrap();
+    let committed = read_all(&broker, &topic, 1, "read_committed", Duration::from_secs(2)).await;
+    assert_eq!(committed.get(&0), Some(&vec!["live".to_string()]));
+}
+
+/// One pass of a consume-transform-produce job: reads from the group's committed position,
+/// writes each input upper-cased in a transaction with the input offsets; stops after
+/// `limit` records, committing every `per_txn`; `crash_mid` leaves the last transaction open.
+async fn transform(
+    broker: &TestBroker,
+    input: &str,
+    output: &str,
+    limit: usize,
+    per_txn: usize,
+    crash_mid: bool,
+) -> usize {
+    let consumer: StreamConsumer = broker.consumer(&[
+        ("group.id", "ctp"),
+        ("isolation.level", "read_committed"),
+        ("fetch.wait.max.ms", "50"),
+    ]);
+    consumer.subscribe(&[input]).unwrap();
+    let producer = txn_producer(broker, "ctp-job", &[]);
+    let mut done = 0;
+    let mut in_txn = 0;
+    let mut offsets = TopicPartitionList::new();
+    producer.begin_transaction().unwrap();
+    while done < limit {
+        let m = match tokio::time::timeout(Duration::from_secs(5), consumer.recv()).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(KafkaError::PartitionEOF(_))) => continue,
+            Ok(Err(e)) => panic!("consume: {e}"),
+            Err(_) => break,
+        };
+        let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).to_uppercase();
+        send(&producer, output, 0, &v).await;
+        offsets
+            .add_partition_offset(m.topic(), m.partition(), Offset::Offset(m.offset() + 1))
+            .unwrap();
+        done += 1;
+        in_txn += 1;
+        if in_txn == per_txn && !(crash_mid && done + per_txn > limit) {
+            let meta = consumer.group_metadata().expect("group metadata");
+            producer
+                .send_offsets_to_transaction(&offsets, &meta, TXN_TIMEOUT)
+                .unwrap();
+            producer.commit_transaction(TXN_TIMEOUT).unwrap();
+            producer.begin_transaction().unwrap();
+            in_txn = 0;
+        }
+    }
+    if !crash_mid && in_txn > 0 {
+        let meta = consumer.group_metadata().expect("group metadata");
+        producer
+            .send_offsets_to_transaction(&offsets, &meta, TXN_TIMEOUT)
+            .unwrap();
+        producer.commit_transaction(TXN_TIMEOUT).unwrap();
+    }
+    // crash_mid: dropped with a transaction open, as a killed job would leave it.
+    done
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_transform_job_killed_mid_transaction_when_restarted_should_produce_each_output_once() {
+    let broker = TestBroker::start();
+    let input = unique_topic("ctp-in");
+    let output = unique_topic("ctp-out");
+    broker.create_topic(&input, 1, &[]).await;
+    broker.create_topic(&output, 1, &[]).await;
+    let plain = broker.producer(&[]);
+    let inputs: Vec<String> = (0..40).map(|i| format!("rec-{i:02}")).collect();
+    for v in &inputs {
+        send(&plain, &input, 0, v).await;
+    }
+    transform(&broker, &input, &output, 25, 10, true).await;
+    // The restarted job (same transactional id) fences and aborts the open transaction, then
+    // resumes from the offsets committed in the last committed transaction.
+    transform(&broker, &input, &output, 1000, 10, false).await;
+    let out = read_all(&broker, &output, 1, "read_committed", Duration::from_secs(2)).await;
+    let expected: Vec<String> = inputs.iter().map(|v| v.to_uppercase()).collect();
+    assert_eq!(out.get(&0), Some(&expected), "every output exactly once, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_broker_killed_with_open_transaction_when_restarted_should_abort_it_on_timeout() {
+    let mut broker = TestBroker::builder()
+        .with_env("OXBOW_TRANSACTION_ABORT_TIMED_OUT_CHECK_INTERVAL_MS", "100")
+        .start();
+    let topic = unique_topic("txn-open-crash");
+    broker.create_topic(&topic, 1, &[]).await;
+    let p = txn_producer(&broker, "open-crash", &[("transaction.timeout.ms", "3000"), ("message.timeout.ms", "3000")]);
+    p.begin_transaction().unwrap();
+    send(&p, &topic, 0, "never").await;
+    p.begin_transaction().ok();
+    let plain = broker.producer(&[]);
+    send(&plain, &topic, 0, "after").await;
+    drop(p);
+    broker.kill9();
+    broker.restart();
+    // The open transaction holds the LSO until the coordinator aborts it after its timeout.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let committed = read_all(&broker, &topic, 1, "read_committed", Duration::from_millis(500)).await;
+        if committed.get(&0) == Some(&vec!["after".to_string()]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "LSO never moved past the aborted transaction: {committed:?}; log:\n{}",
+            broker.log_tail(40)
+        );
+    }
+    let uncommitted = read_all(&broker, &topic, 1, "read_uncommitted", Duration::from_secs(1)).await;
+    assert_eq!(uncommitted.get(&0).map(Vec::len), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_broker_killed_while_committing_when_restarted_should_complete_the_commit() {
+    for point in ["txn-decided", "txn-markers-written"] {
+        let mut broker = TestBroker::builder()
+            .with_env("OXBOW_TEST_CRASH_POINT", point)
+            .start();
+        let topic = unique_topic("txn-commit-crash");
+        broker.create_topic(&topic, 2, &[]).await;
+        let p = txn_producer(&broker, "commit-crash", &[]);
+        p.begin_transaction().unwrap();
+        let values: Vec<String> = (0..10).map(|i| format!("c-{i}")).collect();
+        for (i, v) in values.iter().enumerate() {
+            send(&p, &topic, (i % 2) as i32, v).await;
+        }
+        // The broker aborts at the crash point: the commit's answer never comes.
+        let _ = p.commit_transaction(Duration::from_secs(3));
+        drop(p);
+        assert!(
+            wait_until(Duration::from_secs(10), || !broker.is_running()).await,
+            "broker did not stop at {point}"
+        );
+        broker.restart_with_env(&[]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let committed =
+                read_all(&broker, &topic, 2, "read_committed", Duration::from_millis(500)).await;
+            if committed.values().map(Vec::len).sum::<usize>() == values.len() {
+                let mut seen: Vec<String> = committed.into_values().flatten().collect();
+                seen.sort();
+                let mut want = values.clone();
+                want.sort();
+                assert_eq!(seen, want, "{point}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{point}: the commit did not complete after restart: {committed:?}; log:\n{}",
+                broker.log_tail(40)
+            );
+        }
+    }
+}
