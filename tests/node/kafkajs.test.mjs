@@ -185,20 +185,57 @@ test('admin creates, describes, looks up offsets by time and deletes topics', as
   });
 });
 
-test('a transactional producer fails fast with a clear error', async () => {
-  // Transactions are not served: kafkajs must get TRANSACTIONAL_ID_AUTHORIZATION_FAILED at once
-  // (it used to retry FindCoordinator and end with "Failed to find group coordinator").
+test('transactions: read_committed sees committed records only, offsets commit with the transaction', async () => {
+  const topic = uniq('js-txn');
+  const group = uniq('js-txn-group');
+  await createTopic(topic, 2);
   const producer = kafka.producer({ transactionalId: uniq('txn'), idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  const started = Date.now();
   try {
-    await assert.rejects(producer.transaction(), err => {
-      assert.equal(err.type, 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED');
-      assert.equal(err.retriable, false);
-      return true;
-    });
+    const t1 = await producer.transaction();
+    await t1.send({ topic, messages: [{ value: 'c1', partition: 0 }, { value: 'c2', partition: 1 }] });
+    await t1.sendOffsets({ consumerGroupId: group, topics: [{ topic, partitions: [{ partition: 0, offset: '5' }] }] });
+    await t1.commit();
+    const t2 = await producer.transaction();
+    await t2.send({ topic, messages: [{ value: 'aborted-1', partition: 0 }, { value: 'aborted-2', partition: 1 }] });
+    await t2.sendOffsets({ consumerGroupId: group, topics: [{ topic, partitions: [{ partition: 0, offset: '9' }] }] });
+    await t2.abort();
+    const t3 = await producer.transaction();
+    await t3.send({ topic, messages: [{ value: 'c3', partition: 0 }] });
+    await t3.commit();
   } finally {
     await producer.disconnect();
   }
-  assert.ok(Date.now() - started < 5000);
+  // kafkajs consumers read committed by default; wait for more than there is to see nothing else.
+  const got = await consumeInGroup(uniq('js-txn-reader'), topic, 4, 4000);
+  assert.deepEqual(got.map(m => m.value.toString()).sort(), ['c1', 'c2', 'c3']);
+  const committed = await withAdmin(admin => admin.fetchOffsets({ groupId: group, topics: [topic] }));
+  const p0 = committed[0].partitions.find(p => p.partition === 0);
+  assert.equal(p0.offset, '5', 'the aborted transaction did not move the committed offset');
+});
+
+test('a second producer with the same transactional id fences the first', async () => {
+  const topic = uniq('js-fence');
+  await createTopic(topic, 1);
+  const transactionalId = uniq('txn-fence');
+  const first = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, retry: { retries: 1 } });
+  const second = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1 });
+  await first.connect();
+  await second.connect();
+  try {
+    const zombie = await first.transaction();
+    await zombie.send({ topic, messages: [{ value: 'zombie' }] });
+    const live = await second.transaction();
+    await live.send({ topic, messages: [{ value: 'live' }] });
+    await live.commit();
+    await assert.rejects(zombie.commit(), err => {
+      assert.match(err.type || err.name, /FENCED|INVALID_PRODUCER_EPOCH/);
+      return true;
+    });
+  } finally {
+    await first.disconnect().catch(() => {});
+    await second.disconnect();
+  }
+  const got = await consumeInGroup(uniq('js-fence-reader'), topic, 2, 3000);
+  assert.deepEqual(got.map(m => m.value.toString()), ['live']);
 });

@@ -185,15 +185,47 @@ def test_given_admin_client_when_describing_configs_cluster_and_offsets_should_a
         assert result.offset == expected, name
 
 
-def test_given_transactional_producer_when_initializing_should_fail_fatally_and_fast(broker):
-    # Transactions are not served: the client must get a clear, fatal error at once, not retry
-    # FindCoordinator until init_transactions times out.
-    producer = Producer({"bootstrap.servers": broker, "transactional.id": "ck-txn"})
-    started = time.monotonic()
-    with pytest.raises(KafkaException) as raised:
-        producer.init_transactions(15)
-    error = raised.value.args[0]
-    assert error.code() == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    assert error.fatal()
-    assert time.monotonic() - started < 5
-    del producer  # destroy the handle now, not after the broker has stopped
+def read_values(bootstrap, topic, partitions, isolation, idle_s=2.0):
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{topic}-{isolation}",
+            "enable.auto.commit": False,
+            "isolation.level": isolation,
+            "fetch.wait.max.ms": 50,
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        out, last = [], time.monotonic()
+        while time.monotonic() - last < idle_s:
+            m = consumer.poll(0.2)
+            if m is None or m.error():
+                continue
+            out.append(m.value().decode())
+            last = time.monotonic()
+        return out
+    finally:
+        consumer.close()
+
+
+def test_given_committed_and_aborted_transactions_when_read_committed_should_see_only_committed(broker):
+    topic = f"ck-txn-{time.time_ns()}"
+    create_topic(broker, topic, partitions=2)
+    producer = Producer({"bootstrap.servers": broker, "transactional.id": f"ck-txn-{time.time_ns()}"})
+    producer.init_transactions(TIMEOUT_S)
+    expected = []
+    for round in range(4):
+        producer.begin_transaction()
+        values = [f"r{round}-{i}" for i in range(6)]
+        for i, v in enumerate(values):
+            producer.produce(topic, value=v, partition=i % 2)
+        if round % 2 == 0:
+            producer.commit_transaction(TIMEOUT_S)
+            expected.extend(values)
+        else:
+            producer.flush(TIMEOUT_S)  # on the broker before the abort (abort purges the queue)
+            producer.abort_transaction(TIMEOUT_S)
+    del producer
+    assert sorted(read_values(broker, topic, 2, "read_committed")) == sorted(expected)
+    assert len(read_values(broker, topic, 2, "read_uncommitted")) == 24

@@ -6,7 +6,7 @@ import time
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError, TransactionalIdAuthorizationFailedError
+from kafka.errors import MessageSizeTooLargeError, TopicAlreadyExistsError
 
 TIMEOUT_MS = 20000
 
@@ -282,12 +282,36 @@ def test_given_two_consumers_in_a_group_should_split_the_partitions_between_them
         admin.close()
 
 
-def test_given_transactional_id_when_initializing_transactions_should_fail_fast_and_clearly(broker):
-    started = time.monotonic()
-    producer = KafkaProducer(bootstrap_servers=broker, transactional_id="py-txn", max_block_ms=10000)
+def test_given_transactions_when_consumed_read_committed_should_skip_aborted_records(broker):
+    topic = f"py-txn-{time.time_ns()}"
+    create_topic(broker, topic, partitions=1)
+    producer = KafkaProducer(bootstrap_servers=broker, transactional_id=f"py-txn-{time.time_ns()}")
     try:
-        with pytest.raises(TransactionalIdAuthorizationFailedError):
-            producer.init_transactions()
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send(topic, b"kept-1", partition=0)
+        producer.commit_transaction()
+        producer.begin_transaction()
+        producer.send(topic, b"dropped", partition=0)
+        producer.abort_transaction()
+        producer.begin_transaction()
+        producer.send(topic, b"kept-2", partition=0)
+        producer.commit_transaction()
     finally:
-        producer.close(timeout=1)
-    assert time.monotonic() - started < 5
+        producer.close(timeout=5)
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        consumer_timeout_ms=2000,
+    )
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        values = [r.value for r in consumer]
+    finally:
+        consumer.close()
+    assert values == [b"kept-1", b"kept-2"]
