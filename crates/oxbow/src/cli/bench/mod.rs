@@ -133,6 +133,10 @@ pub struct BenchArgs {
     /// Use the idempotent producer (needs acks all).
     #[arg(long)]
     pub idempotent: bool,
+    /// Use transactional producers, committing every N records (implies --idempotent, acks
+    /// all; consumers read committed).
+    #[arg(long, value_name = "N")]
+    pub transactional: Option<u64>,
     /// Producer linger.ms (default 5).
     #[arg(long)]
     pub linger_ms: Option<u64>,

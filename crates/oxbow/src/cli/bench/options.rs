@@ -23,6 +23,8 @@ pub struct Plan {
     pub acks: Acks,
     pub compression: Codec,
     pub idempotent: bool,
+    /// Records per transaction (`--transactional`); None: not transactional.
+    pub transactional: Option<u64>,
     /// Records per second across all producers; `None`: closed loop, as fast as accepted.
     pub rate: Option<f64>,
     pub duration: Option<Duration>,
@@ -71,9 +73,13 @@ impl Plan {
             bail!("records must be at least 8 bytes (the send time is stored in them)");
         }
         let acks = a.acks.unwrap_or(if md { Acks::One } else { Acks::All });
-        let idempotent = a.idempotent || cdc;
+        let transactional = a.transactional;
+        if transactional == Some(0) {
+            bail!("--transactional needs at least 1 record per transaction");
+        }
+        let idempotent = a.idempotent || cdc || transactional.is_some();
         if idempotent && acks != Acks::All {
-            bail!("--idempotent requires --acks all");
+            bail!("--idempotent and --transactional require --acks all");
         }
         let compression =
             a.compression
@@ -188,6 +194,7 @@ impl Plan {
             acks,
             compression,
             idempotent,
+            transactional,
             rate,
             duration,
             records: a.records,
@@ -214,6 +221,10 @@ impl Plan {
             .collect();
         let client_id = format!("oxbow-bench-producer-{index}");
         settings.push(("client.id", client_id));
+        if self.transactional.is_some() {
+            let id = format!("oxbow-bench-{}-{index}", std::process::id());
+            settings.push(("transactional.id", id));
+        }
         self.conn.client_config(&settings)
     }
 
@@ -228,7 +239,13 @@ impl Plan {
             StartAt::Beginning => "earliest",
             StartAt::End => "latest",
         };
+        let isolation = if self.transactional.is_some() {
+            "read_committed"
+        } else {
+            "read_uncommitted"
+        };
         let settings: Vec<(&str, String)> = vec![
+            ("isolation.level", isolation.into()),
             ("group.id", format!("oxbow-bench-{run_id}-g{group}")),
             ("client.id", format!("oxbow-bench-g{group}-c{index}")),
             ("enable.auto.commit", "false".into()),

@@ -112,10 +112,16 @@ impl ProducerWorker {
         let producer: ThreadedProducer<AckContext> =
             ThreadedProducer::from_config_and_context(&config, context)
                 .context("creating producer")?;
+        if plan.transactional.is_some() {
+            producer
+                .init_transactions(Duration::from_secs(30))
+                .context("initialising the transactional producer")?;
+        }
         let per_producer_rate = plan.rate.map(|r| r / plan.producers as f64);
         let mut gen = PayloadGen::new(plan.sizes, plan.keys, 0x5eed + index as u64);
         let topic = plan.topic.clone();
         let records_limit = plan.records;
+        let per_txn = plan.transactional;
         // Producers start their schedules staggered within one interval.
         let phase = index as f64 / plan.producers as f64;
         let recorder_for_thread = recorder.clone();
@@ -130,6 +136,7 @@ impl ProducerWorker {
                     t0_us,
                     end,
                     records_limit,
+                    per_txn,
                 };
                 send_loop(&producer, &mut gen, &spec, &shared, &recorder_for_thread);
                 // Wait for outstanding deliveries; whatever is left after this counts as failed.
@@ -162,6 +169,43 @@ struct SendSpec {
     t0_us: u64,
     end: Option<Instant>,
     records_limit: Option<u64>,
+    /// Records per transaction, if transactional.
+    per_txn: Option<u64>,
+}
+
+/// The transaction of a transactional sender: begun lazily, committed every `per_txn` records
+/// and at the end (a commit waits for every record of the transaction to be acknowledged).
+struct TxnCycle {
+    per_txn: u64,
+    in_txn: u64,
+}
+
+impl TxnCycle {
+    fn before_send(&mut self, producer: &ThreadedProducer<AckContext>, recorder: &Recorder) -> bool {
+        if self.in_txn == 0 {
+            if let Err(e) = producer.begin_transaction() {
+                recorder.error(|| format!("begin_transaction: {e}"));
+                return false;
+            }
+        }
+        true
+    }
+
+    fn after_send(&mut self, producer: &ThreadedProducer<AckContext>, recorder: &Recorder) {
+        self.in_txn += 1;
+        if self.in_txn >= self.per_txn {
+            self.finish(producer, recorder);
+        }
+    }
+
+    fn finish(&mut self, producer: &ThreadedProducer<AckContext>, recorder: &Recorder) {
+        if self.in_txn > 0 {
+            if let Err(e) = producer.commit_transaction(Duration::from_secs(30)) {
+                recorder.error(|| format!("commit_transaction: {e}"));
+            }
+            self.in_txn = 0;
+        }
+    }
 }
 
 /// Sends records at their intended times (or as fast as accepted without a rate) until the end
@@ -174,6 +218,7 @@ fn send_loop(
     recorder: &Recorder,
 ) {
     let mut i: u64 = 0;
+    let mut txn = spec.per_txn.map(|per_txn| TxnCycle { per_txn, in_txn: 0 });
     while !shared.stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         let intended = match spec.rate {
@@ -202,6 +247,11 @@ fn send_loop(
                 break;
             }
         }
+        if let Some(t) = txn.as_mut() {
+            if !t.before_send(producer, recorder) {
+                break;
+            }
+        }
         let (key, value) = gen.next(intended_us);
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&spec.topic).payload(value);
         if let Some(k) = key {
@@ -225,6 +275,12 @@ fn send_loop(
                 }
             }
         }
+        if let Some(t) = txn.as_mut() {
+            t.after_send(producer, recorder);
+        }
         i += 1;
+    }
+    if let Some(t) = txn.as_mut() {
+        t.finish(producer, recorder);
     }
 }

@@ -118,6 +118,7 @@ impl Report<'_> {
             "acks": acks_name(plan.acks),
             "compression": codec_name(plan.compression),
             "idempotent": plan.idempotent,
+            "records_per_transaction": plan.transactional,
             "rate_records_per_s": plan.rate.map(|r| round(r, 1)),
             "producers": plan.producers,
             "groups": plan.groups,
@@ -150,7 +151,7 @@ impl Report<'_> {
             .map(|p| format!(" (preset {})", value_name(p)))
             .unwrap_or_default();
         println!(
-            "oxbow bench {}{preset}: topic {}, {} partitions, {} records, keys {}, acks {}, {}, idempotent {}, rate {}",
+            "oxbow bench {}{preset}: topic {}, {} partitions, {} records, keys {}, acks {}, {}, idempotent {}{}, rate {}",
             j["workload"].as_str().unwrap_or(""),
             plan.topic,
             self.partitions,
@@ -159,6 +160,9 @@ impl Report<'_> {
             acks_name(plan.acks),
             codec_name(plan.compression),
             plan.idempotent,
+            plan.transactional
+                .map(|n| format!(", transactional ({n} records per transaction)"))
+                .unwrap_or_default(),
             plan.rate_label(),
         );
         if plan.groups > 0 {
