@@ -35,6 +35,9 @@ enum Command {
     /// List, describe (lag in records and time), reset offsets of, and delete consumer groups.
     #[command(subcommand)]
     Group(cli::group::GroupCmd),
+    /// List and describe transactions, find hanging ones and abort them (kafka-transactions.sh).
+    #[command(subcommand)]
+    Txn(cli::txn::TxnCmd),
     /// Benchmark any Kafka-compatible cluster (produce, consume, e2e, fanout) or this machine.
     Bench(cli::bench::BenchArgs),
 }
@@ -47,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Produce(args) => cli::run_async(cli::produce::run(args)),
         Command::Consume(args) => cli::run_async(cli::consume::run(args)),
         Command::Group(cmd) => cli::run_async(cli::group::run(cmd)),
+        Command::Txn(cmd) => cli::run_async(cli::txn::run(cmd)),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

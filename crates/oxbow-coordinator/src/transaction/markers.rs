@@ -54,7 +54,9 @@ impl TransactionCoordinator {
                 }
             };
             match snapshot {
-                Some(s) => match self.persist(&**ctx, &s).await {
+                // Markers are durable, so the completed state need not be: a crash that loses it
+                // completes the transaction again from its `Prepare*` state.
+                Some(s) => match self.persist_lazily(&**ctx, &s).await {
                     Ok(()) => true,
                     Err(e) => {
                         // The markers are written; a retry writes them again and then this.

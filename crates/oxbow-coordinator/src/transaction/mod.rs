@@ -239,7 +239,7 @@ impl TransactionCoordinator {
             .map(|m| m.transactional_id.clone())
             .collect();
         for id in expired {
-            if self.write_record(ctx, &id, None).await.is_ok() {
+            if self.write_record(ctx, &id, None, true).await.is_ok() {
                 info!(transactional_id = id, "expired transactional id removed");
                 self.inner.txns.lock().remove(&id);
             }
@@ -252,7 +252,18 @@ impl TransactionCoordinator {
         ctx: &dyn CoordinatorContext,
         m: &TransactionMetadata,
     ) -> Result<(), ResponseError> {
-        self.write_record(ctx, &m.transactional_id, Some(Bytes::from(m.encode())))
+        self.write_record(ctx, &m.transactional_id, Some(Bytes::from(m.encode())), true)
+            .await
+    }
+
+    /// Writes an id's state without waiting for it to be durable: for a `Complete*` state, which
+    /// a crash may lose (the `Prepare*` state before it is completed again at start).
+    pub(crate) async fn persist_lazily(
+        &self,
+        ctx: &dyn CoordinatorContext,
+        m: &TransactionMetadata,
+    ) -> Result<(), ResponseError> {
+        self.write_record(ctx, &m.transactional_id, Some(Bytes::from(m.encode())), false)
             .await
     }
 
@@ -261,6 +272,7 @@ impl TransactionCoordinator {
         ctx: &dyn CoordinatorContext,
         id: &str,
         value: Option<Bytes>,
+        durable: bool,
     ) -> Result<(), ResponseError> {
         let log = self.inner.store.ensure(ctx)?;
         let record = [(Bytes::copy_from_slice(id.as_bytes()), value)];
@@ -268,6 +280,9 @@ impl TransactionCoordinator {
             warn!(transactional_id = id, error = %e, "cannot append to {TRANSACTION_STATE_TOPIC}");
             ResponseError::CoordinatorNotAvailable
         })?;
+        if !durable {
+            return Ok(());
+        }
         match ctx.flush(vec![(log, last + 1)]).await {
             Ok(Ok(())) => Ok(()),
             _ => {

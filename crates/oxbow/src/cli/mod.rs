@@ -10,6 +10,7 @@ pub mod kafka_raw;
 pub mod produce;
 pub mod serve;
 pub mod topic;
+pub mod txn;
 
 /// Runs a client subcommand on a small runtime.
 pub fn run_async<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {

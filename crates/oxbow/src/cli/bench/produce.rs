@@ -200,6 +200,13 @@ impl TxnCycle {
 
     fn finish(&mut self, producer: &ThreadedProducer<AckContext>, recorder: &Recorder) {
         if self.in_txn > 0 {
+            // The rdkafka crate's commit flushes first, and its flush polls for up to 100 ms when
+            // something is still in flight (the poll thread takes the delivery events): wait for
+            // the acknowledgements here so the commit measures the broker, not that sleep.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while producer.in_flight_count() > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(100));
+            }
             if let Err(e) = producer.commit_transaction(Duration::from_secs(30)) {
                 recorder.error(|| format!("commit_transaction: {e}"));
             }
