@@ -183,6 +183,11 @@ pub struct TransactionConfig {
     /// `transaction.remove.expired.transaction.cleanup.interval.ms`. Default 3600000;
     /// 10..=86400000.
     pub remove_expired_check_interval_ms: u64,
+    /// The `transaction.version` feature finalized in ApiVersions: 2 (default, as Kafka 4.0)
+    /// lets clients use Transaction Version 2 (KIP-890 part 2: an epoch bump per transaction,
+    /// partitions and groups added implicitly by Produce v12 and TxnOffsetCommit v5); 1 keeps
+    /// them on AddPartitionsToTxn and AddOffsetsToTxn. 1..=2.
+    pub version: i16,
 }
 
 impl Default for TransactionConfig {
@@ -192,6 +197,7 @@ impl Default for TransactionConfig {
             id_expiration_ms: 604_800_000,
             abort_timed_out_check_interval_ms: 10_000,
             remove_expired_check_interval_ms: 3_600_000,
+            version: 2,
         }
     }
 }
@@ -218,6 +224,13 @@ impl TransactionConfig {
                 "transaction.abort_timed_out_check_interval_ms",
                 self.abort_timed_out_check_interval_ms.to_string(),
                 "must be 10..=3600000",
+            );
+        }
+        if !(1..=2).contains(&self.version) {
+            return bad(
+                "transaction.version",
+                self.version.to_string(),
+                "must be 1 or 2",
             );
         }
         if !(10..=86_400_000).contains(&self.remove_expired_check_interval_ms) {

@@ -384,3 +384,118 @@ async fn given_random_commits_aborts_and_crashes_when_read_committed_should_equa
         random_run(seed).await;
     }
 }
+
+mod tv2 {
+    //! Transaction Version 2 (KIP-890 part 2) as a Kafka 4 client speaks it, in raw requests:
+    //! no AddPartitionsToTxn (Produce v12 adds the partition), EndTxn v5 bumps the epoch, and a
+    //! late write with the previous epoch is refused.
+
+    use super::*;
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        ApiVersionsRequest, EndTxnRequest, InitProducerIdRequest, ProduceRequest, ProducerId,
+        TopicName, TransactionalId,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    use kafka_protocol::ResponseError;
+
+    fn txn_batch(pid: i64, epoch: i16, seq: i32, value: &str) -> Bytes {
+        let record = Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: seq,
+            timestamp: now_ms(),
+            key: None,
+            value: Some(Bytes::from(value.to_string())),
+            headers: Default::default(),
+        };
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &[record],
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.freeze()
+    }
+
+    fn produce(broker: &TestBroker, id: &str, topic: &str, records: Bytes) -> i16 {
+        let req = ProduceRequest::default()
+            .with_transactional_id(Some(TransactionalId(StrBytes::from_string(id.into()))))
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(records))])]);
+        let resp = broker.raw_request(12, &req);
+        resp.responses[0].partition_responses[0].error_code
+    }
+
+    fn end(broker: &TestBroker, id: &str, pid: i64, epoch: i16, commit: bool) -> (i16, i64, i16) {
+        let req = EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(StrBytes::from_string(id.into())))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(epoch)
+            .with_committed(commit);
+        let resp = broker.raw_request(5, &req);
+        (resp.error_code, resp.producer_id.0, resp.producer_epoch)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn given_tv2_client_when_transacting_should_add_implicitly_bump_epochs_and_fence_late_writes() {
+        let broker = TestBroker::start();
+        let topic = unique_topic("tv2");
+        broker.create_topic(&topic, 1, &[]).await;
+        let versions = broker.raw_request(3, &ApiVersionsRequest::default());
+        let feature = versions
+            .finalized_features
+            .iter()
+            .find(|f| f.name.as_str() == "transaction.version")
+            .expect("transaction.version finalized");
+        assert_eq!(feature.max_version_level, 2);
+
+        let id = "tv2-client";
+        let init = broker.raw_request(
+            5,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str(id))))
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        );
+        assert_eq!(init.error_code, 0);
+        let (pid, e0) = (init.producer_id.0, init.producer_epoch);
+
+        assert_eq!(produce(&broker, id, &topic, txn_batch(pid, e0, 0, "committed")), 0);
+        let (code, pid1, e1) = end(&broker, id, pid, e0, true);
+        assert_eq!((code, pid1, e1), (0, pid, e0 + 1), "EndTxn v5 bumps the epoch");
+
+        // A late write of the committed transaction (old epoch) is refused, not added to a new one.
+        let late = produce(&broker, id, &topic, txn_batch(pid, e0, 1, "late"));
+        assert_eq!(late, ResponseError::InvalidProducerEpoch.code());
+
+        assert_eq!(produce(&broker, id, &topic, txn_batch(pid, e1, 0, "aborted")), 0);
+        let (code, _, e2) = end(&broker, id, pid, e1, false);
+        assert_eq!((code, e2), (0, e1 + 1));
+        // A retried EndTxn of the aborted transaction is answered with the current epoch.
+        assert_eq!(end(&broker, id, pid, e1, false), (0, pid, e2));
+
+        let committed = read_all(&broker, &topic, 1, "read_committed", Duration::from_secs(2)).await;
+        assert_eq!(committed.get(&0), Some(&vec!["committed".to_string()]));
+    }
+}

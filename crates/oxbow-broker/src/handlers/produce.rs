@@ -18,7 +18,7 @@ use crate::authorizer::Operation;
 use crate::error_map::map_produce_error;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(3, 11);
+pub const VERSIONS: VersionRange = versions(3, 12);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
     let acks = req.acks;
@@ -49,10 +49,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     ResponseError::TopicAuthorizationFailed,
                     format!("Not authorized to write to topic {name}"),
                 ))
-            } else if let Some(id) = &req.transactional_id {
-                check_transactional(broker, ctx, id.0.as_str(), &name, &data)
             } else {
                 None
+            };
+            let refused = match (refused, &req.transactional_id) {
+                (None, Some(id)) => check_transactional(broker, ctx, id.0.as_str(), &name, &data).await,
+                (r, _) => r,
             };
             if let Some((code, text)) = refused {
                 out.error_code = code.code();
@@ -167,10 +169,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
 }
 
 /// A transactional Produce: the id must be authorized, and every batch must belong to the
-/// producer's ongoing transaction in this partition (KIP-890: a late or stray write is refused,
-/// so it can neither land in a later transaction nor hold the LSO).
-fn check_transactional(
-    broker: &Broker,
+/// producer's ongoing transaction in this partition (KIP-890 part 1: a late or stray write is
+/// refused, so it can neither land in a later transaction nor hold the LSO). From v12, with
+/// Transaction Version 2, the write itself adds the partition to the transaction (part 2).
+async fn check_transactional(
+    broker: &Arc<Broker>,
     ctx: &RequestContext,
     id: &str,
     topic: &str,
@@ -188,9 +191,20 @@ fn check_transactional(
     if !header.is_transactional() {
         return None;
     }
-    broker
+    let (pid, epoch, partition) = (header.producer_id, header.producer_epoch, data.index);
+    let mut verified = broker
         .txns
-        .verify_partition(id, header.producer_id, header.producer_epoch, topic, data.index)
+        .verify_partition(id, pid, epoch, topic, partition);
+    if verified == Err(ResponseError::InvalidTxnState)
+        && ctx.api_version >= 12
+        && broker.config.transaction.version >= 2
+    {
+        verified = broker
+            .txns
+            .add_partition_implicitly(&**broker, id, pid, epoch, topic, partition)
+            .await;
+    }
+    verified
         .err()
         .map(|e| {
             debug!(peer = %ctx.peer(), client_id = ctx.client_id(), transactional_id = id, topic, partition = data.index, error = ?e, "transactional write refused");

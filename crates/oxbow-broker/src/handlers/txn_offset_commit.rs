@@ -1,7 +1,8 @@
 //! TxnOffsetCommit: offsets committed inside a transaction (consume-transform-produce). The
 //! transaction must be ongoing with the group added (AddOffsetsToTxn); from v3 the group
 //! membership is checked as for OffsetCommit (KIP-447: a zombie member is fenced). The offsets
-//! become visible when the transaction commits.
+//! become visible when the transaction commits. From v5, with Transaction Version 2, the request
+//! itself adds the group to the transaction (it includes AddOffsetsToTxn, KIP-890 part 2).
 
 use std::sync::Arc;
 
@@ -46,11 +47,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: TxnOffsetCo
         Some(ResponseError::TransactionalIdAuthorizationFailed)
     } else if !ctx.authorize_group(Operation::Read, &group) {
         Some(ResponseError::GroupAuthorizationFailed)
-    } else if let Err(e) =
-        broker
-            .txns
-            .check_offset_commit(&id, req.producer_id.0, req.producer_epoch, &group)
-    {
+    } else if let Err(e) = in_transaction(broker, ctx, &id, &req, &group).await {
         Some(fenced_for_version(e, ctx.api_version, 2))
     } else {
         None
@@ -123,4 +120,26 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: TxnOffsetCo
     Reply::Now(ResponseKind::TxnOffsetCommit(
         TxnOffsetCommitResponse::default().with_topics(topics),
     ))
+}
+
+/// Whether the commit belongs to the producer's ongoing transaction (adding the group first for
+/// a Transaction Version 2 client).
+async fn in_transaction(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    id: &str,
+    req: &TxnOffsetCommitRequest,
+    group: &str,
+) -> Result<(), ResponseError> {
+    let (pid, epoch) = (req.producer_id.0, req.producer_epoch);
+    let checked = broker.txns.check_offset_commit(id, pid, epoch, group);
+    if checked == Err(ResponseError::InvalidTxnState)
+        && ctx.api_version >= 5
+        && broker.config.transaction.version >= 2
+    {
+        broker.groups.ensure_ready(&**broker)?;
+        broker.txns.add_offsets(&**broker, id, pid, epoch, group).await?;
+        return broker.txns.check_offset_commit(id, pid, epoch, group);
+    }
+    checked
 }

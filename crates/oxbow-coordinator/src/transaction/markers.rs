@@ -48,6 +48,14 @@ impl TransactionCoordinator {
                         cur.pending_offsets.clear();
                         cur.txn_start_ms = -1;
                         cur.last_update_ms = now;
+                        if cur.next_producer_id >= 0 {
+                            // The epoch is exhausted: the id continues with a new producer id.
+                            cur.prev_producer_id = cur.producer_id;
+                            cur.producer_id = cur.next_producer_id;
+                            cur.producer_epoch = 0;
+                            cur.last_producer_epoch = -1;
+                            cur.next_producer_id = -1;
+                        }
                         Some(cur.clone())
                     }
                     _ => None,

@@ -67,6 +67,14 @@ pub struct TransactionMetadata {
     /// Whether the producer uses Transaction Version 2 (KIP-890: an epoch bump per transaction).
     #[serde(default)]
     pub tv2: bool,
+    /// Transaction Version 2 with the epoch exhausted: the producer id the id moves to once the
+    /// decided transaction completes (its markers carry the last epoch of the old id), -1 if none.
+    #[serde(default = "no_producer_id")]
+    pub next_producer_id: i64,
+}
+
+fn no_producer_id() -> i64 {
+    -1
 }
 
 impl TransactionMetadata {
@@ -85,6 +93,7 @@ impl TransactionMetadata {
             txn_start_ms: -1,
             last_update_ms: now_ms,
             tv2: false,
+            next_producer_id: -1,
         }
     }
 
@@ -112,6 +121,23 @@ impl TransactionMetadata {
         self.last_producer_epoch = self.producer_epoch;
         self.producer_epoch += 1;
         true
+    }
+
+    /// Transaction Version 2's bump at the end of a transaction: the markers carry the next
+    /// epoch, which may be the last one (then the id needs a new producer id afterwards: true).
+    pub fn bump_epoch_for_markers(&mut self) -> bool {
+        self.last_producer_epoch = self.producer_epoch;
+        self.producer_epoch = self.producer_epoch.saturating_add(1);
+        self.producer_epoch >= i16::MAX - 1
+    }
+
+    /// The producer id and epoch the producer continues with after this transaction.
+    pub fn next_producer(&self) -> (i64, i16) {
+        if self.next_producer_id >= 0 {
+            (self.next_producer_id, 0)
+        } else {
+            (self.producer_id, self.producer_epoch)
+        }
     }
 }
 

@@ -257,14 +257,17 @@ impl TransactionCoordinator {
             let m = txns
                 .get_mut(transactional_id)
                 .ok_or(ResponseError::InvalidProducerIdMapping)?;
-            if m.producer_id != producer_id {
+            // A Transaction Version 2 retry after the id moved to a new producer id.
+            let retried_old_id = m.tv2 && m.prev_producer_id == producer_id;
+            if m.producer_id != producer_id && !retried_old_id {
                 return Err(ResponseError::InvalidProducerIdMapping);
             }
+            let (producer_id_now, epoch_now) = m.next_producer();
             let current = ProducerIdAndEpoch {
-                producer_id: m.producer_id,
-                epoch: m.producer_epoch,
+                producer_id: producer_id_now,
+                epoch: epoch_now,
             };
-            let retry_after_bump = m.tv2 && epoch == m.last_producer_epoch;
+            let retry_after_bump = m.tv2 && (epoch == m.last_producer_epoch || retried_old_id);
             if m.producer_epoch != epoch && !retry_after_bump {
                 return Err(ResponseError::ProducerFenced);
             }
@@ -278,13 +281,15 @@ impl TransactionCoordinator {
                 }
                 _ => return Err(ResponseError::InvalidTxnState),
             }
-            let offsets = self.inner.groups.take_txn_offsets(producer_id);
             if bump_epoch {
                 m.tv2 = true;
-                if !m.bump_epoch() {
-                    return Err(ResponseError::InvalidTxnState);
+                if m.bump_epoch_for_markers() {
+                    m.next_producer_id = ctx
+                        .next_producer_id()
+                        .map_err(|_| ResponseError::KafkaStorageError)?;
                 }
             }
+            let offsets = self.inner.groups.take_txn_offsets(producer_id);
             m.state = if commit {
                 TxnState::PrepareCommit
             } else {
@@ -296,9 +301,10 @@ impl TransactionCoordinator {
         };
         self.persist(&*ctx, &decided).await?;
         super::crash_point("txn-decided");
+        let (next_pid, next_epoch) = decided.next_producer();
         let answer = ProducerIdAndEpoch {
-            producer_id: decided.producer_id,
-            epoch: decided.producer_epoch,
+            producer_id: next_pid,
+            epoch: next_epoch,
         };
         debug!(transactional_id, producer_id, epoch = answer.epoch, commit, partitions = decided.partitions.len(), "transaction decided");
         // The decision is durable: the answer is success even if the markers must be retried.
