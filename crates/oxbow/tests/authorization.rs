@@ -19,6 +19,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 const TOPIC: &str = "guarded";
 const GROUP: &str = "guarded-group";
+const TXN: &str = "guarded-txn";
 
 fn s(text: &str) -> StrBytes {
     StrBytes::from_string(text.to_string())
@@ -76,6 +77,18 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
             .with_endpoint_type(1),
     );
     assert_ne!(ops.cluster_authorized_operations, 0);
+    let txn: InitProducerIdResponse = open.raw_request(
+        4,
+        &InitProducerIdRequest::default()
+            .with_transactional_id(Some(TransactionalId(s(TXN))))
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+    );
+    assert_eq!(txn.error_code, 0, "a transactional id exists while allowed");
+    let listed: ListTransactionsResponse =
+        open.raw_request(0, &ListTransactionsRequest::default());
+    assert_eq!(listed.transaction_states.len(), 1);
     open.stop();
 
     let broker = TestBroker::builder()
@@ -516,6 +529,125 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
             .with_protocol_name(Some(s("range"))),
     );
     check(ApiKey::SyncGroup, vec![sync.error_code], GROUP_DENIED);
+
+    // Transactions: the transactional id, the cluster (markers) or the topic is refused.
+    let txn_id = || TransactionalId(s(TXN));
+    let add: AddPartitionsToTxnResponse = broker.raw_request(
+        3,
+        &AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(txn_id())
+            .with_v3_and_below_producer_id(ProducerId(txn.producer_id.0))
+            .with_v3_and_below_producer_epoch(txn.producer_epoch)
+            .with_v3_and_below_topics(vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(topic())
+                    .with_partitions(vec![0]),
+            ]),
+    );
+    check(
+        ApiKey::AddPartitionsToTxn,
+        add.results_by_topic_v3_and_below
+            .iter()
+            .flat_map(|t| t.results_by_partition.iter().map(|p| p.partition_error_code))
+            .collect(),
+        TXN_DENIED,
+    );
+    let offsets_to_txn: AddOffsetsToTxnResponse = broker.raw_request(
+        3,
+        &AddOffsetsToTxnRequest::default()
+            .with_transactional_id(txn_id())
+            .with_producer_id(ProducerId(txn.producer_id.0))
+            .with_producer_epoch(txn.producer_epoch)
+            .with_group_id(group()),
+    );
+    check(ApiKey::AddOffsetsToTxn, vec![offsets_to_txn.error_code], TXN_DENIED);
+    let end: EndTxnResponse = broker.raw_request(
+        3,
+        &EndTxnRequest::default()
+            .with_transactional_id(txn_id())
+            .with_producer_id(ProducerId(txn.producer_id.0))
+            .with_producer_epoch(txn.producer_epoch)
+            .with_committed(true),
+    );
+    check(ApiKey::EndTxn, vec![end.error_code], TXN_DENIED);
+    let toc: TxnOffsetCommitResponse = broker.raw_request(
+        3,
+        &TxnOffsetCommitRequest::default()
+            .with_transactional_id(txn_id())
+            .with_group_id(group())
+            .with_producer_id(ProducerId(txn.producer_id.0))
+            .with_producer_epoch(txn.producer_epoch)
+            .with_generation_id(-1)
+            .with_topics(vec![txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                .with_name(topic())
+                .with_partitions(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(1),
+                ])]),
+    );
+    check(
+        ApiKey::TxnOffsetCommit,
+        toc.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+            .collect(),
+        TXN_DENIED,
+    );
+    let markers: WriteTxnMarkersResponse = broker.raw_request(
+        1,
+        &WriteTxnMarkersRequest::default().with_markers(vec![
+            write_txn_markers_request::WritableTxnMarker::default()
+                .with_producer_id(ProducerId(txn.producer_id.0))
+                .with_producer_epoch(txn.producer_epoch)
+                .with_transaction_result(false)
+                .with_topics(vec![
+                    write_txn_markers_request::WritableTxnMarkerTopic::default()
+                        .with_name(topic())
+                        .with_partition_indexes(vec![0]),
+                ]),
+        ]),
+    );
+    check(
+        ApiKey::WriteTxnMarkers,
+        markers
+            .markers
+            .iter()
+            .flat_map(|m| m.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)))
+            .collect(),
+        CLUSTER_DENIED,
+    );
+    let producers: DescribeProducersResponse = broker.raw_request(
+        0,
+        &DescribeProducersRequest::default().with_topics(vec![
+            describe_producers_request::TopicRequest::default()
+                .with_name(topic())
+                .with_partition_indexes(vec![0]),
+        ]),
+    );
+    check(
+        ApiKey::DescribeProducers,
+        producers
+            .topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+            .collect(),
+        TOPIC_DENIED,
+    );
+    let dt: DescribeTransactionsResponse = broker.raw_request(
+        0,
+        &DescribeTransactionsRequest::default().with_transactional_ids(vec![txn_id()]),
+    );
+    check(
+        ApiKey::DescribeTransactions,
+        dt.transaction_states.iter().map(|t| t.error_code).collect(),
+        TXN_DENIED,
+    );
+    // ListTransactions filters by DESCRIBE on the id, as Kafka does: the id exists but is hidden.
+    let lt: ListTransactionsResponse = broker.raw_request(0, &ListTransactionsRequest::default());
+    assert_eq!(lt.error_code, 0);
+    assert!(lt.transaction_states.is_empty(), "{lt:?}");
+    checked.borrow_mut().insert(ApiKey::ListTransactions as i16);
 
     // Every API the broker advertises was checked above.
     let advertised: BTreeSet<i16> = versions.api_keys.iter().map(|k| k.api_key).collect();
