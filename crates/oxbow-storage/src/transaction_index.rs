@@ -139,7 +139,10 @@ impl TransactionIndex {
 
     fn rewrite(&self) -> io::Result<()> {
         if self.entries.is_empty() {
-            return crate::log_segment::remove_if_exists(&self.path);
+            return match fs::remove_file(&self.path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
         }
         let bytes: Vec<u8> = self.entries.iter().flat_map(|e| e.encode()).collect();
         fs::write(&self.path, bytes)

@@ -128,6 +128,46 @@ impl TransactionCoordinator {
         Err(ResponseError::ConcurrentTransactions)
     }
 
+    /// Adds to the producer's transaction (starting one if none is open) under the lock: `add`
+    /// changes the state and says whether anything new was added. Returns the state to persist,
+    /// None if nothing changed.
+    fn join_transaction(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+        add: impl FnOnce(&mut TransactionMetadata) -> bool,
+    ) -> Result<Option<TransactionMetadata>, ResponseError> {
+        let mut txns = self.inner.txns.lock();
+        let m = txns
+            .get_mut(transactional_id)
+            .ok_or(ResponseError::InvalidProducerIdMapping)?;
+        check_producer(m, producer_id, epoch)?;
+        if m.state.is_completing() {
+            return Err(ResponseError::ConcurrentTransactions);
+        }
+        let was_ongoing = m.state == TxnState::Ongoing;
+        start_if_idle(m);
+        if !add(m) && was_ongoing {
+            return Ok(None);
+        }
+        m.last_update_ms = crate::now_ms();
+        Ok(Some(m.clone()))
+    }
+
+    /// Persists what [`Self::join_transaction`] changed; when nothing changed, the state may still
+    /// be in flight from a concurrent request, so wait until the log is durable anyway.
+    async fn persist_join(
+        &self,
+        ctx: &dyn CoordinatorContext,
+        changed: Option<TransactionMetadata>,
+    ) -> Result<(), ResponseError> {
+        match changed {
+            Some(m) => self.persist(ctx, &m).await,
+            None => self.sync_state_log(ctx).await,
+        }
+    }
+
     /// AddPartitionsToTxn: the partitions join the transaction (starting it if none is open),
     /// durably before this returns.
     pub async fn add_partitions(
@@ -138,34 +178,12 @@ impl TransactionCoordinator {
         epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<(), ResponseError> {
-        let snapshot = {
-            let mut txns = self.inner.txns.lock();
-            let m = txns
-                .get_mut(transactional_id)
-                .ok_or(ResponseError::InvalidProducerIdMapping)?;
-            check_producer(m, producer_id, epoch)?;
-            if m.state.is_completing() {
-                return Err(ResponseError::ConcurrentTransactions);
-            }
-            let new: Vec<_> = partitions
-                .iter()
-                .filter(|p| !m.partitions.contains(*p))
-                .cloned()
-                .collect();
-            if new.is_empty() && m.state == TxnState::Ongoing {
-                None
-            } else {
-                start_if_idle(m);
-                m.partitions.extend(new);
-                m.last_update_ms = crate::now_ms();
-                Some(m.clone())
-            }
-        };
-        match snapshot {
-            Some(m) => self.persist(ctx, &m).await,
-            // Already recorded, perhaps by a write still in flight: wait until it is durable.
-            None => self.sync_state_log(ctx).await,
-        }
+        let changed = self.join_transaction(transactional_id, producer_id, epoch, |m| {
+            let before = m.partitions.len();
+            m.partitions.extend(partitions.iter().cloned());
+            m.partitions.len() > before
+        })?;
+        self.persist_join(ctx, changed).await
     }
 
     /// AddOffsetsToTxn: the group's offsets will be committed with the transaction.
@@ -177,21 +195,10 @@ impl TransactionCoordinator {
         epoch: i16,
         group_id: &str,
     ) -> Result<(), ResponseError> {
-        let snapshot = {
-            let mut txns = self.inner.txns.lock();
-            let m = txns
-                .get_mut(transactional_id)
-                .ok_or(ResponseError::InvalidProducerIdMapping)?;
-            check_producer(m, producer_id, epoch)?;
-            if m.state.is_completing() {
-                return Err(ResponseError::ConcurrentTransactions);
-            }
-            start_if_idle(m);
-            m.groups.insert(group_id.to_string());
-            m.last_update_ms = crate::now_ms();
-            m.clone()
-        };
-        self.persist(ctx, &snapshot).await
+        let changed = self.join_transaction(transactional_id, producer_id, epoch, |m| {
+            m.groups.insert(group_id.to_string())
+        })?;
+        self.persist_join(ctx, changed).await
     }
 
     /// Whether a TxnOffsetCommit for `group_id` belongs to the producer's ongoing transaction.
