@@ -458,7 +458,7 @@ impl UnifiedLog {
     }
 
     /// Checks `offset` against [log start, log end] and gives the read's offsets with no records.
-    fn empty_read(inner: &LogInner, offset: i64) -> Result<ReadResult> {
+    fn empty_read(&self, inner: &LogInner, offset: i64) -> Result<ReadResult> {
         let (ls, le) = (inner.log_start, inner.next_offset);
         if offset < ls || offset > le {
             return Err(StorageError::OffsetOutOfRange {
@@ -471,7 +471,7 @@ impl UnifiedLog {
             records: Bytes::new(),
             high_watermark: le,
             log_start_offset: ls,
-            last_stable_offset: le,
+            last_stable_offset: self.first_unstable.load(Ordering::Acquire).min(le),
         })
     }
 
@@ -493,7 +493,7 @@ impl UnifiedLog {
         let (slice, result, whole_segment_visible, active_path) = {
             let inner = self.inner.lock();
             let le = inner.next_offset;
-            let result = Self::empty_read(&inner, offset)?;
+            let result = self.empty_read(&inner, offset)?;
             if offset == le || offset >= upper_bound {
                 return Ok((result, None));
             }
@@ -571,7 +571,7 @@ impl UnifiedLog {
         let (slice, mut result) = {
             let inner = self.inner.lock();
             let le = inner.next_offset;
-            let result = Self::empty_read(&inner, offset)?;
+            let result = self.empty_read(&inner, offset)?;
             if offset == le || offset >= upper_bound {
                 return Ok(result);
             }

@@ -61,6 +61,7 @@ fn given_interleaved_transactions_when_ended_should_move_lso_and_index_aborts() 
     log.append(&txn_batch(2, 0, 0, 2, "b"), 0).unwrap(); // 3..=4
     log.append(&batch(1, 3, 0), 0).unwrap(); // 5, plain
     assert_eq!(log.last_stable_offset(), 0);
+    assert_eq!(log.read(0, 1 << 20, 0, true).unwrap().last_stable_offset, 0);
     assert!(read_committed(&log).is_empty());
     log.write_txn_marker(&marker(2, 0, false), 0).unwrap(); // 6: abort b
     assert_eq!(log.last_stable_offset(), 0, "a is still open");
