@@ -163,6 +163,7 @@ pub(crate) fn clean_log(
         now_ms,
         delete_retention_ms: config.delete_retention_ms.max(0),
         aborted: &aborted,
+        txn_data_kept: &std::cell::RefCell::default(),
     };
     let to_clean: Vec<SegmentRef> = view
         .segments
@@ -177,7 +178,12 @@ pub(crate) fn clean_log(
         {
             SwapResult::Swapped { segments_out } => summary.segments_out += segments_out,
             SwapResult::Unchanged => summary.segments_out += 1,
-            SwapResult::SourcesChanged => summary.aborted_groups += 1,
+            SwapResult::SourcesChanged => {
+                // Retention or DeleteRecords moved the log meanwhile: what this pass decided
+                // about later groups (which markers may go) assumed these sources; stop here.
+                summary.aborted_groups += 1;
+                break;
+            }
         }
     }
     tracing::info!(

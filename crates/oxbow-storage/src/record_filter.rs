@@ -15,6 +15,7 @@
 //! offsets, with the original compression codec, timestamps, headers, producer id, epoch and
 //! sequences, so every written batch satisfies `recordCount == lastOffsetDelta + 1`.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use bytes::BytesMut;
@@ -34,8 +35,12 @@ pub(crate) struct FilterContext<'a> {
     /// Wall clock of this cleaning.
     pub now_ms: i64,
     pub delete_retention_ms: i64,
-    /// Aborted transactions: their data is removed (their markers stay).
+    /// Aborted transactions: their data is removed.
     pub aborted: &'a AbortedSet,
+    /// Per producer, whether any data of its transaction since its last marker was kept in this
+    /// cleaning: a marker goes (after `delete.retention.ms`) only when nothing of its
+    /// transaction is left, so a replay of the log never sees transactional data without its end.
+    pub txn_data_kept: &'a RefCell<HashMap<i64, bool>>,
 }
 
 pub(crate) enum BatchAction {
@@ -50,14 +55,12 @@ pub(crate) struct FilterStats {
     pub records_read: u64,
     pub records_kept: u64,
     pub tombstones_dropped: u64,
+    pub markers_dropped: u64,
     /// Earliest wall-clock time at which a kept tombstone may be removed.
     pub next_tombstone_expiry_ms: Option<i64>,
 }
 
 fn keep_whole(h: &BatchHeader, ctx: &FilterContext) -> bool {
-    if h.is_control() {
-        return true;
-    }
     h.has_producer_id() && ctx.producer_last_batches.get(&h.producer_id) == Some(&h.last_offset())
 }
 
@@ -69,10 +72,40 @@ pub(crate) fn filter_batch(
     stats: &mut FilterStats,
 ) -> BatchAction {
     stats.records_read += h.record_count.max(0) as u64;
-    if h.is_transactional() && !h.is_control() && ctx.aborted.contains(h.producer_id, h.base_offset)
-    {
-        return BatchAction::Drop;
+    if h.is_control() {
+        let data_kept = ctx
+            .txn_data_kept
+            .borrow_mut()
+            .remove(&h.producer_id)
+            .unwrap_or(false);
+        let expired = h.base_offset < ctx.first_dirty
+            && h.max_timestamp.saturating_add(ctx.delete_retention_ms) < ctx.now_ms;
+        if expired && !data_kept {
+            stats.markers_dropped += 1;
+            return BatchAction::Drop;
+        }
+        stats.records_kept += h.record_count.max(0) as u64;
+        return BatchAction::Keep;
     }
+    if h.is_transactional() {
+        if ctx.aborted.contains(h.producer_id, h.base_offset) {
+            return BatchAction::Drop;
+        }
+        let action = filter_data_batch(bytes, h, ctx, stats);
+        if !matches!(action, BatchAction::Drop) {
+            ctx.txn_data_kept.borrow_mut().insert(h.producer_id, true);
+        }
+        return action;
+    }
+    filter_data_batch(bytes, h, ctx, stats)
+}
+
+fn filter_data_batch(
+    bytes: &[u8],
+    h: &BatchHeader,
+    ctx: &FilterContext,
+    stats: &mut FilterStats,
+) -> BatchAction {
     if keep_whole(h, ctx) {
         stats.records_kept += h.record_count.max(0) as u64;
         return BatchAction::Keep;
@@ -224,6 +257,7 @@ mod tests {
         let pids = HashMap::new();
         let ctx = FilterContext {
             aborted: &AbortedSet::default(),
+            txn_data_kept: &RefCell::default(),
             map: &map,
             producer_last_batches: &pids,
             first_dirty: 0,
@@ -255,6 +289,7 @@ mod tests {
         let pids = HashMap::new();
         let mut ctx = FilterContext {
             aborted: &AbortedSet::default(),
+            txn_data_kept: &RefCell::default(),
             map: &map,
             producer_last_batches: &pids,
             first_dirty: 0,
@@ -289,6 +324,7 @@ mod tests {
         let pids: HashMap<i64, i64> = [(9, 5)].into_iter().collect();
         let ctx = FilterContext {
             aborted: &AbortedSet::default(),
+            txn_data_kept: &RefCell::default(),
             map: &map,
             producer_last_batches: &pids,
             first_dirty: 0,
@@ -302,6 +338,7 @@ mod tests {
         let none = HashMap::new();
         let ctx = FilterContext {
             aborted: &AbortedSet::default(),
+            txn_data_kept: &RefCell::default(),
             producer_last_batches: &none,
             ..ctx
         };

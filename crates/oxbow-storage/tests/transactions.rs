@@ -182,6 +182,65 @@ fn given_aborted_keyed_data_when_compacted_should_drop_it_and_keep_committed_val
     assert!(values.contains(&"committed".to_string()), "{values:?}");
     assert!(!values.contains(&"aborted".to_string()), "{values:?}");
     assert_eq!(read_committed(&log).iter().filter(|v| *v == "committed").count(), 1);
+    assert_eq!(control_batches(&log), 2, "markers stay until delete.retention.ms");
+
+    // Past delete.retention.ms a second cleaning (the markers are now in the cleaned section)
+    // removes the abort marker, whose data is gone, and keeps the commit marker, whose data stays.
+    log.update_config(LogConfig {
+        delete_retention_ms: 0,
+        min_cleanable_dirty_ratio: 0.01,
+        ..config
+    });
+    for i in 0..40 {
+        log.append(&keyed(&plain(), &[rec(&format!("y{i}"), "pad")], 1000), 0)
+            .unwrap();
+    }
+    log.roll().unwrap();
+    assert!(mgr
+        .clean_dirtiest(&common::compaction::unthrottled(), 1_000_000)
+        .unwrap());
+    assert_eq!(control_batches(&log), 1, "only the commit marker is left");
+    assert_eq!(read_committed(&log).iter().filter(|v| *v == "committed").count(), 1);
+    drop(log);
+    mgr.shutdown().unwrap();
+    // A replay of the whole log (no snapshot) finds no transaction left open.
+    for f in std::fs::read_dir(partition_dir(dir.path())).unwrap() {
+        let p = f.unwrap().path();
+        if p.extension().is_some_and(|e| e == "snapshot") {
+            std::fs::remove_file(p).unwrap();
+        }
+    }
+    let mgr = open(dir.path(), &config_for_reopen());
+    let log = mgr.get(&tp()).unwrap();
+    assert_eq!(log.last_stable_offset(), log.log_end_offset());
+}
+
+fn config_for_reopen() -> LogConfig {
+    LogConfig {
+        cleanup_policy: oxbow_storage::CleanupPolicy::COMPACT,
+        ..small_segments()
+    }
+}
+
+fn control_batches(log: &UnifiedLog) -> usize {
+    let mut count = 0;
+    let mut next = log.log_start_offset();
+    while next < log.log_end_offset() {
+        let r = log.read(next, 1 << 20, log.log_end_offset(), true).unwrap();
+        let mut buf = r.records.clone();
+        let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf).unwrap();
+        if sets.is_empty() {
+            break;
+        }
+        for rec in sets.into_iter().flat_map(|s| s.records) {
+            if rec.offset < next {
+                continue;
+            }
+            next = rec.offset + 1;
+            count += usize::from(rec.control);
+        }
+    }
+    count
 }
 
 use common::compaction::plain;
