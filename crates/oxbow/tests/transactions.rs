@@ -499,3 +499,54 @@ mod tv2 {
         assert_eq!(committed.get(&0), Some(&vec!["committed".to_string()]));
     }
 }
+
+mod limits {
+    //! `transaction.max.timeout.ms` and `transactional.id.expiration.ms`, in raw requests.
+
+    use super::*;
+    use kafka_protocol::messages::{
+        InitProducerIdRequest, ListTransactionsRequest, ProducerId, TransactionalId,
+    };
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::ResponseError;
+
+    fn init(broker: &TestBroker, id: &str, timeout_ms: i32) -> i16 {
+        broker
+            .raw_request(
+                4,
+                &InitProducerIdRequest::default()
+                    .with_transactional_id(Some(TransactionalId(StrBytes::from_string(id.into()))))
+                    .with_transaction_timeout_ms(timeout_ms)
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1),
+            )
+            .error_code
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn given_timeout_above_max_when_initialising_should_refuse_and_idle_ids_should_expire() {
+        let broker = TestBroker::builder()
+            .with_env("OXBOW_TRANSACTION_MAX_TIMEOUT_MS", "60000")
+            .with_env("OXBOW_TRANSACTION_ID_EXPIRATION_MS", "500")
+            .with_env("OXBOW_TRANSACTION_REMOVE_EXPIRED_CHECK_INTERVAL_MS", "100")
+            .with_env("OXBOW_TRANSACTION_ABORT_TIMED_OUT_CHECK_INTERVAL_MS", "100")
+            .start();
+        assert_eq!(
+            init(&broker, "too-long", 60_001),
+            ResponseError::InvalidTransactionTimeout.code()
+        );
+        assert_eq!(init(&broker, "short-lived", 60_000), 0);
+        let listed = |b: &TestBroker| {
+            b.raw_request(0, &ListTransactionsRequest::default())
+                .transaction_states
+                .iter()
+                .map(|t| t.transactional_id.0.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(listed(&broker), vec!["short-lived".to_string()]);
+        assert!(
+            wait_until(Duration::from_secs(10), || listed(&broker).is_empty()).await,
+            "the idle transactional id was not expired"
+        );
+    }
+}
