@@ -550,3 +550,53 @@ mod limits {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_stale_group_generation_when_committing_offsets_in_transaction_should_fence_the_zombie() {
+    use rdkafka::consumer::BaseConsumer;
+    let broker = TestBroker::builder()
+        .with_env("OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+        .start();
+    let topic = unique_topic("txn-kip447");
+    broker.create_topic(&topic, 2, &[]).await;
+    let member = |name: &str| -> BaseConsumer {
+        let c: BaseConsumer = broker.base_consumer(&[
+            ("group.id", "kip447"),
+            ("client.id", name),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "500"),
+        ]);
+        c.subscribe(&[topic.as_str()]).unwrap();
+        c
+    };
+    let poll_until = |cs: &[&BaseConsumer], done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !done() && std::time::Instant::now() < deadline {
+            for c in cs {
+                let _ = c.poll(Duration::from_millis(50));
+            }
+        }
+        done()
+    };
+    let a = member("a");
+    assert!(poll_until(&[&a], &|| a.assignment().map(|t| t.count()).unwrap_or(0) == 2));
+    let zombie_meta = a.group_metadata().expect("group metadata");
+    let b = member("b");
+    let split = || {
+        a.assignment().map(|t| t.count()).unwrap_or(0) == 1
+            && b.assignment().map(|t| t.count()).unwrap_or(0) == 1
+    };
+    assert!(poll_until(&[&a, &b], &split), "the group did not rebalance");
+
+    let producer = txn_producer(&broker, "kip447-producer", &[]);
+    let mut offsets = TopicPartitionList::new();
+    offsets.add_partition_offset(&topic, 0, Offset::Offset(0)).unwrap();
+    producer.begin_transaction().unwrap();
+    let err = producer
+        .send_offsets_to_transaction(&offsets, &zombie_meta, TXN_TIMEOUT)
+        .expect_err("offsets of a previous generation are refused");
+    assert!(
+        err.to_string().to_lowercase().contains("generation"),
+        "ILLEGAL_GENERATION expected, got {err}"
+    );
+}
