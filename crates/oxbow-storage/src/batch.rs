@@ -284,6 +284,42 @@ fn read_varint(b: &mut &[u8]) -> Option<i64> {
     None
 }
 
+/// What the batches of a produce request say about transactions, from their headers alone
+/// (framing is checked later, by the append).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionalBatches {
+    /// No batch is transactional.
+    None,
+    /// Every transactional batch is this producer's, at this epoch.
+    Producer { producer_id: i64, epoch: i16 },
+    /// Transactional batches of several producers or epochs in one request.
+    Mixed,
+}
+
+/// Walks the batch headers of `records` (stopping at anything that does not frame).
+pub fn transactional_batches(records: &[u8]) -> TransactionalBatches {
+    let mut found = TransactionalBatches::None;
+    let mut pos = 0usize;
+    while let Some(h) = records.get(pos..).and_then(BatchHeader::parse) {
+        if h.is_transactional() {
+            let this = TransactionalBatches::Producer {
+                producer_id: h.producer_id,
+                epoch: h.producer_epoch,
+            };
+            match found {
+                TransactionalBatches::None => found = this,
+                f if f == this => {}
+                _ => return TransactionalBatches::Mixed,
+            }
+        }
+        if h.batch_length < MIN_BATCH_LENGTH {
+            break;
+        }
+        pos += h.size();
+    }
+    found
+}
+
 /// Checks the framing of a batch header against what is known about it, without the CRC.
 /// Returns a description of the problem, used both for produce validation and recovery.
 pub fn check_header(h: &BatchHeader) -> Option<String> {

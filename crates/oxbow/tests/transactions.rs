@@ -433,8 +433,12 @@ mod tv2 {
     }
 
     fn produce(broker: &TestBroker, id: &str, topic: &str, records: Bytes) -> i16 {
+        produce_as(broker, Some(id), topic, records)
+    }
+
+    fn produce_as(broker: &TestBroker, id: Option<&str>, topic: &str, records: Bytes) -> i16 {
         let req = ProduceRequest::default()
-            .with_transactional_id(Some(TransactionalId(StrBytes::from_string(id.into()))))
+            .with_transactional_id(id.map(|id| TransactionalId(StrBytes::from_string(id.into()))))
             .with_acks(-1)
             .with_timeout_ms(10_000)
             .with_topic_data(vec![TopicProduceData::default()
@@ -497,6 +501,27 @@ mod tv2 {
 
         let committed = read_all(&broker, &topic, 1, "read_committed", Duration::from_secs(2)).await;
         assert_eq!(committed.get(&0), Some(&vec!["committed".to_string()]));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn given_stray_transactional_batches_when_produced_should_refuse_them_and_keep_the_lso() {
+        let broker = TestBroker::start();
+        let topic = unique_topic("stray");
+        broker.create_topic(&topic, 1, &[]).await;
+        // Without a transactional id, or for a producer no coordinator knows: never appended,
+        // so no transaction opens that nobody would end.
+        assert_eq!(
+            produce_as(&broker, None, &topic, txn_batch(4242, 0, 0, "stray")),
+            ResponseError::TransactionalIdAuthorizationFailed.code()
+        );
+        assert_eq!(
+            produce(&broker, "nobody", &topic, txn_batch(4242, 0, 0, "stray")),
+            ResponseError::InvalidProducerIdMapping.code()
+        );
+        let plain = broker.producer(&[]);
+        send(&plain, &topic, 0, "plain").await;
+        let committed = read_all(&broker, &topic, 1, "read_committed", Duration::from_secs(1)).await;
+        assert_eq!(committed.get(&0), Some(&vec!["plain".to_string()]));
     }
 }
 

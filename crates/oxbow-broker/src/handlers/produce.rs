@@ -52,9 +52,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
             } else {
                 None
             };
-            let refused = match (refused, &req.transactional_id) {
-                (None, Some(id)) => check_transactional(broker, ctx, id.0.as_str(), &name, &data).await,
-                (r, _) => r,
+            let refused = match refused {
+                None => {
+                    let id = req.transactional_id.as_ref().map(|t| t.0.as_str());
+                    check_transactional(broker, ctx, id, &name, &data).await
+                }
+                r => r,
             };
             if let Some((code, text)) = refused {
                 out.error_code = code.code();
@@ -168,30 +171,46 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
     }
 }
 
-/// A transactional Produce: the id must be authorized, and every batch must belong to the
-/// producer's ongoing transaction in this partition (KIP-890 part 1: a late or stray write is
-/// refused, so it can neither land in a later transaction nor hold the LSO). From v12, with
-/// Transaction Version 2, the write itself adds the partition to the transaction (part 2).
+/// A Produce with transactional batches: it must name its transactional id, which must be
+/// authorized, and the batches must belong to that producer's ongoing transaction in this
+/// partition (KIP-890 part 1: a late or stray write is refused, so it can neither land in a later
+/// transaction nor hold the LSO). From v12, with Transaction Version 2, the write itself adds the
+/// partition to the transaction (part 2). Requests without transactional batches pass untouched.
 async fn check_transactional(
     broker: &Arc<Broker>,
     ctx: &RequestContext,
-    id: &str,
+    id: Option<&str>,
     topic: &str,
     data: &kafka_protocol::messages::produce_request::PartitionProduceData,
 ) -> Option<(ResponseError, String)> {
     use crate::authorizer::ResourceType;
-    if !ctx.authorize(Operation::Write, ResourceType::TransactionalId, id) {
-        return Some((
-            ResponseError::TransactionalIdAuthorizationFailed,
-            format!("Not authorized to use transactional id {id}"),
-        ));
+    use oxbow_storage::batch::{transactional_batches, TransactionalBatches};
+    if let Some(id) = id {
+        if !ctx.authorize(Operation::Write, ResourceType::TransactionalId, id) {
+            return Some((
+                ResponseError::TransactionalIdAuthorizationFailed,
+                format!("Not authorized to use transactional id {id}"),
+            ));
+        }
     }
     let records = data.records.as_deref().unwrap_or_default();
-    let header = oxbow_storage::batch::BatchHeader::parse(records)?;
-    if !header.is_transactional() {
-        return None;
-    }
-    let (pid, epoch, partition) = (header.producer_id, header.producer_epoch, data.index);
+    let (pid, epoch) = match transactional_batches(records) {
+        TransactionalBatches::None => return None,
+        TransactionalBatches::Mixed => {
+            return Some((
+                ResponseError::InvalidRecord,
+                "transactional batches of several producers or epochs in one partition".into(),
+            ))
+        }
+        TransactionalBatches::Producer { producer_id, epoch } => (producer_id, epoch),
+    };
+    let Some(id) = id else {
+        return Some((
+            ResponseError::TransactionalIdAuthorizationFailed,
+            "transactional batches in a produce request without a transactional id".into(),
+        ));
+    };
+    let partition = data.index;
     let mut verified = broker
         .txns
         .verify_partition(id, pid, epoch, topic, partition);
@@ -204,12 +223,10 @@ async fn check_transactional(
             .add_partition_implicitly(&**broker, id, pid, epoch, topic, partition)
             .await;
     }
-    verified
-        .err()
-        .map(|e| {
-            debug!(peer = %ctx.peer(), client_id = ctx.client_id(), transactional_id = id, topic, partition = data.index, error = ?e, "transactional write refused");
-            (e, format!("partition {topic}-{} is not in the ongoing transaction of {id}", data.index))
-        })
+    verified.err().map(|e| {
+        debug!(peer = %ctx.peer(), client_id = ctx.client_id(), transactional_id = id, topic, partition, error = ?e, "transactional write refused");
+        (e, format!("partition {topic}-{partition} is not in the ongoing transaction of {id}"))
+    })
 }
 
 fn log_append_error(ctx: &RequestContext, topic: &str, partition: i32, e: &StorageError) {
