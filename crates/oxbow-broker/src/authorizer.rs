@@ -3,8 +3,9 @@
 //! `KafkaApis` asks its `Authorizer`. Operations and resource types carry Kafka's codes, so ACLs
 //! and `authorized_operations` bit fields map one to one.
 //!
-//! Two authorizers exist today: [`AllowAll`] (the default, no access control) and [`DenyAll`]
-//! (`security.authorizer = "deny_all"`). The ACL authorizer plugs in here.
+//! Three authorizers: [`AllowAll`] (no access control), [`DenyAll`] (`security.authorizer =
+//! "deny_all"`) and the ACL authorizer ([`crate::acl::AclAuthorizer`], `"acl"`, the default when
+//! super users are named).
 
 use std::sync::Arc;
 
@@ -106,10 +107,18 @@ impl Authorizer for DenyAll {
     }
 }
 
-/// The authorizer named by `security.authorizer` (already validated by the config).
-pub fn from_config(name: &str) -> Arc<dyn Authorizer> {
-    match name {
+/// The authorizer `[security]` names (already validated by the config).
+pub fn from_config(
+    security: &oxbow_config::SecurityConfig,
+    acls: &Arc<crate::acl::AclStore>,
+) -> Arc<dyn Authorizer> {
+    match security.effective_authorizer() {
         "deny_all" => Arc::new(DenyAll),
+        "acl" => Arc::new(crate::acl::AclAuthorizer::new(
+            acls.clone(),
+            security.super_principals(),
+            security.allow_everyone_if_no_acl_found,
+        )),
         _ => Arc::new(AllowAll),
     }
 }

@@ -48,6 +48,8 @@ pub struct Broker {
     pub txns: oxbow_coordinator::transaction::TransactionCoordinator,
     /// Every handler's authorization decisions (`security.authorizer`).
     pub authorizer: Arc<dyn crate::authorizer::Authorizer>,
+    /// The ACLs (CreateAcls/DescribeAcls/DeleteAcls; read by the ACL authorizer).
+    pub acls: Arc<crate::acl::AclStore>,
     /// Background work with one lifecycle (see `services`).
     pub services: oxbow_service::Services,
     /// Rate-limits the log lines of refused requests.
@@ -94,6 +96,7 @@ impl Broker {
 
         let metadata = loaded.attach(logs.clone()).map_err(StartError::Storage)?;
         let producer_ids = ProducerIdManager::open(&meta_dir).map_err(io)?;
+        let acls = Arc::new(crate::acl::AclStore::open(&meta_dir).map_err(io)?);
         let groups = oxbow_coordinator::GroupCoordinator::new(config.group.clone());
         let txns = oxbow_coordinator::transaction::TransactionCoordinator::new(
             config.transaction.clone(),
@@ -109,7 +112,8 @@ impl Broker {
             fetch_sessions: FetchSessionCache::new(1000),
             groups,
             txns,
-            authorizer: crate::authorizer::from_config(&config.security.authorizer),
+            authorizer: crate::authorizer::from_config(&config.security, &acls),
+            acls,
             services,
             refusals: Default::default(),
             config,

@@ -1,7 +1,8 @@
 //! The Oxbow broker: Kafka's `KafkaApis`.
 //!
 //! This crate owns what the bus answers: the one table of served APIs with one handler file per
-//! Kafka API ([`handlers`]), the authorization seam every handler asks ([`authorizer`]), the
+//! Kafka API ([`handlers`]), the authorization seam every handler asks ([`authorizer`]) and the
+//! ACLs behind it ([`acl`]), the
 //! broker's state ([`broker::Broker`]): topic metadata and topic configs ([`topics`],
 //! [`topic_config`], [`admin`]), partitions over the storage engine's traits ([`partition`]),
 //! producer ids ([`producer_ids`]), fetch sessions ([`fetch_session`]), the one place where storage
@@ -10,6 +11,7 @@
 //! `oxbow-service`, the group coordinator of `oxbow-coordinator` given the broker as its narrow
 //! context).
 
+pub mod acl;
 pub mod admin;
 pub mod authorizer;
 pub mod broker;

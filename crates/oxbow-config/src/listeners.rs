@@ -92,18 +92,53 @@ pub struct SecurityConfig {
     pub sasl_mechanisms: Vec<String>,
     /// PLAIN credentials, user name to password (`[security.plain_users]`). Default: none.
     pub plain_users: std::collections::BTreeMap<String, String>,
-    /// Which authorizer every request asks: `allow_all` (default: no access control) or
-    /// `deny_all` (every operation that needs a permission is refused with its authorization
-    /// error, as with an ACL authorizer that has no ACLs; for locking a broker down).
+    /// Which authorizer every request asks: `acl` (ACLs managed with CreateAcls/DeleteAcls,
+    /// persisted in `<data>/meta/acls.json`), `allow_all` (no access control) or `deny_all`
+    /// (every operation that needs a permission is refused; for locking a broker down).
+    /// Default: `acl` when `super_users` is set, else `allow_all`.
     pub authorizer: String,
+    /// Principals allowed everything whatever the ACLs (`super.users`): `User:name`, or a bare
+    /// name meaning `User:name`. Default: none.
+    pub super_users: Vec<String>,
+    /// `allow.everyone.if.no.acl.found`: with the ACL authorizer, a resource no ACL matches is
+    /// open to everyone (for migrating to ACLs). Default false.
+    pub allow_everyone_if_no_acl_found: bool,
+}
+
+impl SecurityConfig {
+    /// The authorizer in effect: the configured one, or by default `acl` when super users are
+    /// named (the issue-10 contract) and `allow_all` otherwise.
+    pub fn effective_authorizer(&self) -> &str {
+        match self.authorizer.as_str() {
+            "" if !self.super_users.is_empty() => "acl",
+            "" => "allow_all",
+            other => other,
+        }
+    }
+
+    /// The super users as full principals (`User:admin`).
+    pub fn super_principals(&self) -> Vec<String> {
+        self.super_users
+            .iter()
+            .map(|u| {
+                if u.contains(':') {
+                    u.clone()
+                } else {
+                    format!("User:{u}")
+                }
+            })
+            .collect()
+    }
 }
 
 impl Default for SecurityConfig {
     fn default() -> Self {
         Self {
-            authorizer: "allow_all".into(),
+            authorizer: String::new(),
             sasl_mechanisms: Vec::new(),
             plain_users: Default::default(),
+            super_users: Vec::new(),
+            allow_everyone_if_no_acl_found: false,
         }
     }
 }
@@ -192,11 +227,14 @@ impl BrokerConfig {
                 );
             }
         }
-        if self.security.authorizer != "allow_all" && self.security.authorizer != "deny_all" {
+        if !matches!(
+            self.security.authorizer.as_str(),
+            "" | "acl" | "allow_all" | "deny_all"
+        ) {
             return bad(
                 "security.authorizer",
                 self.security.authorizer.clone(),
-                "must be allow_all or deny_all",
+                "must be acl, allow_all or deny_all",
             );
         }
         Ok(())
@@ -279,7 +317,11 @@ mod tests {
         assert_eq!(ok.listeners()[0].protocol, SecurityProtocol::SaslPlaintext);
         let unknown = "[[server.listeners]]\nname = \"S\"\nlisten = \"127.0.0.1:1\"\nport = 3\n";
         assert!(load(unknown).is_err());
-        assert!(load("[security]\nauthorizer = \"acl\"\n")
+        assert!(load("[security]\nauthorizer = \"acl\"\n").is_ok());
+        let contract = load("[security]\nsuper_users = [\"admin\"]\n").unwrap();
+        assert_eq!(contract.security.effective_authorizer(), "acl");
+        assert_eq!(contract.security.super_principals(), vec!["User:admin".to_string()]);
+        assert!(load("[security]\nauthorizer = \"bogus\"\n")
             .unwrap_err()
             .to_string()
             .contains("security.authorizer"));
