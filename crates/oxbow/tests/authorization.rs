@@ -649,6 +649,56 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
     assert!(lt.transaction_states.is_empty(), "{lt:?}");
     checked.borrow_mut().insert(ApiKey::ListTransactions as i16);
 
+    // ACLs: CreateAcls and DeleteAcls need ALTER on the cluster, DescribeAcls DESCRIBE.
+    let ca: CreateAclsResponse = broker.raw_request(
+        3,
+        &CreateAclsRequest::default().with_creations(vec![
+            create_acls_request::AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(s(TOPIC))
+                .with_resource_pattern_type(3)
+                .with_principal(s("User:x"))
+                .with_host(s("*"))
+                .with_operation(3)
+                .with_permission_type(3),
+        ]),
+    );
+    check(
+        ApiKey::CreateAcls,
+        ca.results.iter().map(|r| r.error_code).collect(),
+        CLUSTER_DENIED,
+    );
+    let da: DescribeAclsResponse = broker.raw_request(
+        3,
+        &DescribeAclsRequest::default()
+            .with_resource_type_filter(1)
+            .with_resource_name_filter(None)
+            .with_pattern_type_filter(1)
+            .with_principal_filter(None)
+            .with_host_filter(None)
+            .with_operation(1)
+            .with_permission_type(1),
+    );
+    check(ApiKey::DescribeAcls, vec![da.error_code], CLUSTER_DENIED);
+    let dl: DeleteAclsResponse = broker.raw_request(
+        3,
+        &DeleteAclsRequest::default().with_filters(vec![
+            delete_acls_request::DeleteAclsFilter::default()
+                .with_resource_type_filter(1)
+                .with_resource_name_filter(None)
+                .with_pattern_type_filter(1)
+                .with_principal_filter(None)
+                .with_host_filter(None)
+                .with_operation(1)
+                .with_permission_type(1),
+        ]),
+    );
+    check(
+        ApiKey::DeleteAcls,
+        dl.filter_results.iter().map(|r| r.error_code).collect(),
+        CLUSTER_DENIED,
+    );
+
     // Every API the broker advertises was checked above.
     let advertised: BTreeSet<i16> = versions.api_keys.iter().map(|k| k.api_key).collect();
     let missing: Vec<i16> = advertised.difference(&checked.borrow()).copied().collect();

@@ -223,3 +223,83 @@ async fn given_sasl_ssl_listener_when_authenticated_over_tls_should_produce_and_
         .await
         .is_err());
 }
+
+/// ACLs through librdkafka over SASL_PLAINTEXT, made by the super user with raw CreateAcls on an
+/// authenticated connection: the department user is held to them, and they survive a SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_acls_when_broker_is_sigkilled_should_still_confine_the_department_user() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::{CreateAclsRequest, DescribeAclsRequest};
+    use kafka_protocol::protocol::StrBytes;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oxbow.toml");
+    std::fs::write(
+        &config,
+        "[security]\nsasl_mechanisms = [\"PLAIN\"]\nsuper_users = [\"admin\"]\n\n\
+         [security.plain_users]\nadmin = \"admin-secret\"\nsales = \"sales-secret\"\n",
+    )
+    .unwrap();
+    let mut broker = TestBroker::builder()
+        .with_arg("--config")
+        .with_arg(config.to_str().unwrap())
+        .start();
+    let admin: FutureProducer = client(&broker, "admin", "admin-secret", &[]).create().unwrap();
+    for t in ["sales-ledger", "hr-payroll"] {
+        admin
+            .send(FutureRecord::<str, str>::to(t).payload("seed"), Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("the super user may auto-create and write anywhere");
+    }
+    drop(admin);
+    let mut conn = sasl_plain_connection(&broker.bootstrap(), "admin", "admin-secret");
+    let created = raw_on(
+        &mut conn,
+        3,
+        &CreateAclsRequest::default().with_creations(vec![AclCreation::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("sales-"))
+            .with_resource_pattern_type(4)
+            .with_principal(StrBytes::from_static_str("User:sales"))
+            .with_host(StrBytes::from_static_str("*"))
+            .with_operation(4)
+            .with_permission_type(3)]),
+    );
+    assert_eq!(created.results[0].error_code, 0);
+    drop(conn);
+
+    broker.kill9();
+    broker.restart();
+
+    let mut conn = sasl_plain_connection(&broker.bootstrap(), "admin", "admin-secret");
+    let described = raw_on(
+        &mut conn,
+        3,
+        &DescribeAclsRequest::default()
+            .with_resource_type_filter(1)
+            .with_resource_name_filter(None)
+            .with_principal_filter(None)
+            .with_host_filter(None)
+            .with_pattern_type_filter(1)
+            .with_operation(1)
+            .with_permission_type(1),
+    );
+    assert_eq!(described.resources.len(), 1, "the ACL survived the SIGKILL");
+    let sales: FutureProducer = client(&broker, "sales", "sales-secret", &[("message.timeout.ms", "5000")])
+        .create()
+        .unwrap();
+    sales
+        .send(FutureRecord::<str, str>::to("sales-ledger").payload("ok"), Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("WRITE on sales-* is allowed");
+    let refused = sales
+        .send(FutureRecord::<str, str>::to("hr-payroll").payload("no"), Duration::from_secs(10))
+        .await
+        .expect_err("hr-payroll is not the department's");
+    assert!(
+        refused.0.to_string().contains("authoriz"),
+        "TOPIC_AUTHORIZATION_FAILED expected, got {}",
+        refused.0
+    );
+}

@@ -480,6 +480,33 @@ pub fn now_ms() -> i64 {
 
 /// One raw request/response exchange on a new TCP connection.
 pub fn raw_request<R: Request>(addr: &str, version: i16, request: &R) -> R::Response {
+    let mut stream = TcpStream::connect(addr).expect("connect for raw request");
+    raw_on(&mut stream, version, request)
+}
+
+/// A connection authenticated with SASL/PLAIN (SaslHandshake v1, SaslAuthenticate v2), for raw
+/// requests as that user.
+pub fn sasl_plain_connection(addr: &str, user: &str, password: &str) -> TcpStream {
+    use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+    let mut stream = TcpStream::connect(addr).expect("connect for SASL");
+    let hs = raw_on(
+        &mut stream,
+        1,
+        &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+    );
+    assert_eq!(hs.error_code, 0, "SaslHandshake");
+    let token = format!("\0{user}\0{password}");
+    let auth = raw_on(
+        &mut stream,
+        2,
+        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
+    );
+    assert_eq!(auth.error_code, 0, "SaslAuthenticate as {user}");
+    stream
+}
+
+/// One raw request/response exchange on `stream`.
+pub fn raw_on<R: Request>(stream: &mut TcpStream, version: i16, request: &R) -> R::Response {
     let header = RequestHeader::default()
         .with_request_api_key(R::KEY)
         .with_request_api_version(version)
@@ -494,7 +521,6 @@ pub fn raw_request<R: Request>(addr: &str, version: i16, request: &R) -> R::Resp
     frame.put_i32(body.len() as i32);
     frame.extend_from_slice(&body);
 
-    let mut stream = TcpStream::connect(addr).expect("connect for raw request");
     stream
         .set_read_timeout(Some(OP_TIMEOUT))
         .expect("read timeout");
