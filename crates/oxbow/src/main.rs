@@ -35,6 +35,9 @@ enum Command {
     /// List, describe (lag in records and time), reset offsets of, and delete consumer groups.
     #[command(subcommand)]
     Group(cli::group::GroupCmd),
+    /// Add, list and remove ACLs (kafka-acls.sh).
+    #[command(subcommand)]
+    Acl(cli::acl::AclCmd),
     /// List and describe transactions, find hanging ones and abort them (kafka-transactions.sh).
     #[command(subcommand)]
     Txn(cli::txn::TxnCmd),
@@ -51,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Consume(args) => cli::run_async(cli::consume::run(args)),
         Command::Group(cmd) => cli::run_async(cli::group::run(cmd)),
         Command::Txn(cmd) => cli::run_async(cli::txn::run(cmd)),
+        Command::Acl(cmd) => cli::run_async(cli::acl::run(cmd)),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

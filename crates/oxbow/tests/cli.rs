@@ -415,3 +415,70 @@ async fn given_open_transaction_when_using_txn_cli_should_list_describe_find_and
     assert_eq!(broker.watermarks(&topic, 0).1, 2, "the LSO moved past the record and the marker");
     drop(producer);
 }
+
+#[test]
+fn given_sasl_broker_when_managing_acls_with_command_config_should_add_list_and_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oxbow.toml");
+    std::fs::write(
+        &config,
+        "[security]\nsasl_mechanisms = [\"PLAIN\"]\nsuper_users = [\"admin\"]\n\n\
+         [security.plain_users]\nadmin = \"admin-secret\"\nsales = \"sales-secret\"\n",
+    )
+    .unwrap();
+    let broker = TestBroker::builder()
+        .with_arg("--config")
+        .with_arg(config.to_str().unwrap())
+        .start();
+    let props = |user: &str, password: &str| {
+        let path = dir.path().join(format!("{user}.properties"));
+        std::fs::write(
+            &path,
+            format!(
+                "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n\
+                 sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \
+                 username=\"{user}\" password=\"{password}\";\n"
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let admin = props("admin", "admin-secret");
+    let sales = props("sales", "sales-secret");
+    ok(&oxbow(
+        &broker,
+        &[
+            "acl", "add", "--command-config", &admin, "--allow-principal", "User:sales",
+            "--operation", "read", "--operation", "describe", "--topic", "sales-",
+            "--resource-pattern-type", "prefixed",
+        ],
+        None,
+    ));
+    let listed = ok(&oxbow(&broker, &["acl", "list", "--command-config", &admin], None));
+    assert_eq!(listed.lines().filter(|l| l.contains("User:sales")).count(), 2, "{listed}");
+    assert!(listed.contains("prefixed") && listed.contains("sales-"), "{listed}");
+    // MATCH: the prefixed ACL applies to a concrete topic name.
+    let matched = ok(&oxbow(
+        &broker,
+        &["acl", "list", "--command-config", &admin, "--topic", "sales-eu", "--resource-pattern-type", "match"],
+        None,
+    ));
+    assert_eq!(matched.lines().filter(|l| l.contains("User:sales")).count(), 2, "{matched}");
+    // The department may not manage ACLs.
+    let refused = oxbow(
+        &broker,
+        &["acl", "add", "--command-config", &sales, "--allow-principal", "User:sales", "--operation", "all", "--cluster"],
+        None,
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("31"), "CLUSTER_AUTHORIZATION_FAILED");
+    let removed = ok(&oxbow(
+        &broker,
+        &["acl", "remove", "--command-config", &admin, "--topic", "sales-", "--resource-pattern-type", "prefixed"],
+        None,
+    ));
+    assert!(removed.contains("removed 2"), "{removed}");
+    let wrong = oxbow(&broker, &["acl", "list", "--command-config", &props("admin", "nope")], None);
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("authentication"), "a clear error");
+}

@@ -25,10 +25,23 @@ pub struct ConnArgs {
     /// so it can override them (e.g. `-X security.protocol=SASL_PLAINTEXT`).
     #[arg(short = 'X', value_name = "KEY=VALUE")]
     pub property: Vec<String>,
+
+    /// Client properties in the Kafka tools' format (`key=value` lines, `#` comments), e.g.
+    /// `security.protocol`, `sasl.mechanism` and `sasl.jaas.config` with PlainLoginModule's
+    /// `username`/`password`; applied before `-X`.
+    #[arg(long, value_name = "FILE")]
+    pub command_config: Option<std::path::PathBuf>,
+}
+
+/// How raw admin requests authenticate (from `--command-config` and `-X`).
+pub enum RawAuth {
+    None,
+    Plain { username: String, password: String },
 }
 
 impl ConnArgs {
-    /// A client configuration with `bootstrap.servers`, the command's own `settings`, then `-X`.
+    /// A client configuration with `bootstrap.servers`, the command's own `settings`, then
+    /// `--command-config`, then `-X`.
     pub fn client_config(&self, settings: &[(&str, String)]) -> anyhow::Result<ClientConfig> {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);
@@ -36,11 +49,69 @@ impl ConnArgs {
         for (k, v) in settings {
             config.set(*k, v);
         }
-        for prop in &self.property {
-            let (k, v) = parse_key_value(prop).with_context(|| format!("-X {prop}"))?;
+        for (k, v) in self.properties()? {
             config.set(k, v);
         }
         Ok(config)
+    }
+
+    /// `--command-config` (Java's `sasl.jaas.config` turned into librdkafka's `sasl.username` and
+    /// `sasl.password`), then `-X`.
+    pub fn properties(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        if let Some(path) = &self.command_config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --command-config {}", path.display()))?;
+            for line in text.lines().map(str::trim) {
+                if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                    continue;
+                }
+                let (k, v) = parse_key_value(line)
+                    .with_context(|| format!("{}: {line}", path.display()))?;
+                let (k, v) = (k.trim(), v.trim());
+                if k == "sasl.jaas.config" {
+                    for field in ["username", "password"] {
+                        if let Some(value) = jaas_field(v, field) {
+                            out.push((format!("sasl.{field}"), value));
+                        }
+                    }
+                    continue;
+                }
+                out.push((k.to_string(), v.to_string()));
+            }
+        }
+        for prop in &self.property {
+            let (k, v) = parse_key_value(prop).with_context(|| format!("-X {prop}"))?;
+            out.push((k.to_string(), v.to_string()));
+        }
+        Ok(out)
+    }
+
+    /// How the raw admin requests (`group`, `txn`, `acl`) authenticate.
+    pub fn raw_auth(&self) -> anyhow::Result<RawAuth> {
+        let props = self.properties()?;
+        let get = |key: &str| {
+            props
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let protocol = get("security.protocol").unwrap_or_default().to_ascii_uppercase();
+        match protocol.as_str() {
+            "" | "PLAINTEXT" => Ok(RawAuth::None),
+            "SASL_PLAINTEXT" => {
+                let mechanism = get("sasl.mechanism").unwrap_or_else(|| "PLAIN".into());
+                if !mechanism.eq_ignore_ascii_case("PLAIN") {
+                    bail!("this command authenticates with SASL PLAIN only (sasl.mechanism={mechanism})");
+                }
+                Ok(RawAuth::Plain {
+                    username: get("sasl.username").context("sasl.username is not set")?,
+                    password: get("sasl.password").context("sasl.password is not set")?,
+                })
+            }
+            other => bail!("this command speaks PLAINTEXT or SASL_PLAINTEXT, not {other}"),
+        }
     }
 
     /// An admin client for this cluster.
@@ -52,11 +123,46 @@ impl ConnArgs {
     }
 }
 
+/// `field="value"` out of a JAAS line (`... PlainLoginModule required username="a" password="b";`).
+fn jaas_field(jaas: &str, field: &str) -> Option<String> {
+    let start = jaas.find(&format!("{field}=\""))? + field.len() + 2;
+    let rest = &jaas[start..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
 /// Admin options with the CLI's request/operation timeouts.
 pub fn admin_options() -> AdminOptions {
     AdminOptions::new()
         .request_timeout(Some(DEFAULT_TIMEOUT))
         .operation_timeout(Some(DEFAULT_TIMEOUT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_kafka_command_config_when_read_should_turn_jaas_into_librdkafka_properties() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin.properties");
+        std::fs::write(
+            &path,
+            "# admin\nsecurity.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n\
+             sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \
+             username=\"admin\" password=\"s3cret\";\n",
+        )
+        .unwrap();
+        let conn = ConnArgs {
+            bootstrap: "b:1".into(),
+            property: vec!["client.id=x".into()],
+            command_config: Some(path),
+        };
+        let props = conn.properties().unwrap();
+        assert!(props.contains(&("sasl.username".into(), "admin".into())));
+        assert!(props.contains(&("sasl.password".into(), "s3cret".into())));
+        assert_eq!(props.last(), Some(&("client.id".into(), "x".into())));
+        assert!(matches!(conn.raw_auth().unwrap(), RawAuth::Plain { .. }));
+    }
 }
 
 /// Splits `key=value` at the first `=`; the key must not be empty.

@@ -56,7 +56,7 @@ fn s(x: &str) -> StrBytes {
 }
 
 async fn list(a: ListArgs) -> anyhow::Result<()> {
-    let mut c = RawClient::connect(&a.conn.bootstrap).await?;
+    let mut c = RawClient::open(&a.conn).await?;
     let req =
         ListGroupsRequest::default().with_states_filter(a.state.iter().map(|x| s(x)).collect());
     let resp = c.send(4, &req).await?;
@@ -91,7 +91,7 @@ pub fn human_ms(ms: i64) -> String {
 }
 
 async fn describe(a: GroupArgs) -> anyhow::Result<()> {
-    let mut c = RawClient::coordinator(&a.conn.bootstrap, &a.group).await?;
+    let mut c = RawClient::coordinator(&a.conn, &a.group).await?;
     let g = describe_group(&mut c, &a.group).await?;
     let offsets = committed(&mut c, &a.group).await?;
     // Who owns what.
@@ -115,7 +115,7 @@ async fn describe(a: GroupArgs) -> anyhow::Result<()> {
     for (t, p) in &keys {
         by_topic.entry(t.clone()).or_default().push(*p);
     }
-    let mut data = RawClient::connect(&a.conn.bootstrap).await?;
+    let mut data = RawClient::open(&a.conn).await?;
     let now = now_ms();
     println!(
         "GROUP {}  STATE {}  PROTOCOL {}  MEMBERS {}",

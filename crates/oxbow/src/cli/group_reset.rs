@@ -51,14 +51,14 @@ pub struct ResetArgs {
 }
 
 pub async fn run(a: ResetArgs) -> anyhow::Result<()> {
-    let mut c = RawClient::coordinator(&a.conn.bootstrap, &a.group).await?;
+    let mut c = RawClient::coordinator(&a.conn, &a.group).await?;
     let g = describe_group(&mut c, &a.group).await?;
     let state = g.group_state.to_string();
     if !(state == "Empty" || state == "Dead") || !g.members.is_empty() {
         bail!("group {} is active (state {state}, {} members); stop its consumers before resetting offsets", a.group, g.members.len());
     }
     let current = committed(&mut c, &a.group).await?;
-    let mut data = RawClient::connect(&a.conn.bootstrap).await?;
+    let mut data = RawClient::open(&a.conn).await?;
     let mut plan: Vec<(String, i32, Option<i64>, i64)> = Vec::new();
     for spec in &a.topic {
         let (topic, parts) = partitions_of(&a.conn, spec)?;

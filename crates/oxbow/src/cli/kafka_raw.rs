@@ -6,7 +6,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{FindCoordinatorRequest, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{
+    FindCoordinatorRequest, RequestHeader, ResponseHeader, SaslAuthenticateRequest,
+    SaslHandshakeRequest,
+};
+
+use super::common::{ConnArgs, RawAuth};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -35,9 +40,39 @@ impl RawClient {
         })
     }
 
-    /// Connects to the coordinator of `group` (found through `bootstrap`).
-    pub async fn coordinator(bootstrap: &str, group: &str) -> anyhow::Result<RawClient> {
-        let mut c = RawClient::connect(bootstrap).await?;
+    /// Connects to the first bootstrap broker of `conn`, authenticating as it says.
+    pub async fn open(conn: &ConnArgs) -> anyhow::Result<RawClient> {
+        RawClient::open_at(conn, &conn.bootstrap).await
+    }
+
+    async fn open_at(conn: &ConnArgs, addr: &str) -> anyhow::Result<RawClient> {
+        let mut c = RawClient::connect(addr).await?;
+        if let RawAuth::Plain { username, password } = conn.raw_auth()? {
+            let hs = c
+                .send(1, &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")))
+                .await?;
+            if hs.error_code != 0 {
+                bail!("SaslHandshake PLAIN refused with error code {}", hs.error_code);
+            }
+            let token = format!("\0{username}\0{password}");
+            let auth = c
+                .send(2, &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)))
+                .await?;
+            if auth.error_code != 0 {
+                bail!(
+                    "authentication as {username} failed: {}",
+                    auth.error_message.as_deref().unwrap_or("error code").to_string()
+                        + &format!(" ({})", auth.error_code)
+                );
+            }
+        }
+        Ok(c)
+    }
+
+    /// Connects to the coordinator of `group` (found through the bootstrap broker).
+    pub async fn coordinator(conn: &ConnArgs, group: &str) -> anyhow::Result<RawClient> {
+        let bootstrap = conn.bootstrap.as_str();
+        let mut c = RawClient::open(conn).await?;
         let req =
             FindCoordinatorRequest::default().with_key(StrBytes::from_string(group.to_string()));
         let resp = c.send(3, &req).await?;
@@ -51,7 +86,7 @@ impl RawClient {
         if bootstrap.split(',').next().map(str::trim) == Some(addr.as_str()) {
             return Ok(c);
         }
-        RawClient::connect(&addr).await
+        RawClient::open_at(conn, &addr).await
     }
 
     /// Sends one request and reads its response.

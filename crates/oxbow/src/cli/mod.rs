@@ -1,5 +1,6 @@
 //! Subcommands of the `oxbow` binary.
 
+pub mod acl;
 pub mod bench;
 pub mod common;
 pub mod consume;

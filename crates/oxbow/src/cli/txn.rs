@@ -98,7 +98,7 @@ fn s(x: &str) -> StrBytes {
 }
 
 async fn list(a: ListArgs) -> anyhow::Result<()> {
-    let mut c = RawClient::connect(&a.conn.bootstrap).await?;
+    let mut c = RawClient::open(&a.conn).await?;
     let req = ListTransactionsRequest::default()
         .with_state_filters(a.state.iter().map(|x| s(x)).collect())
         .with_producer_id_filters(a.producer_id.iter().map(|p| ProducerId(*p)).collect())
@@ -120,7 +120,7 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
 }
 
 async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
-    let mut c = RawClient::connect(&a.conn.bootstrap).await?;
+    let mut c = RawClient::open(&a.conn).await?;
     let req = DescribeTransactionsRequest::default()
         .with_transactional_ids(vec![TransactionalId(s(&a.transactional_id))]);
     let resp = c.send(0, &req).await?;
@@ -203,7 +203,7 @@ async fn open_transactions(c: &mut RawClient, topic: Option<&str>) -> anyhow::Re
 }
 
 async fn find_hanging(a: FindHangingArgs) -> anyhow::Result<()> {
-    let mut c = RawClient::connect(&a.conn.bootstrap).await?;
+    let mut c = RawClient::open(&a.conn).await?;
     let open = open_transactions(&mut c, a.topic.as_deref()).await?;
     let max_ms = a.max_transaction_timeout_minutes.max(0) * 60_000;
     let now = now_ms();
@@ -259,7 +259,7 @@ async fn find_hanging(a: FindHangingArgs) -> anyhow::Result<()> {
 }
 
 async fn abort(a: AbortArgs) -> anyhow::Result<()> {
-    let mut c = RawClient::connect(&a.conn.bootstrap).await?;
+    let mut c = RawClient::open(&a.conn).await?;
     let (pid, epoch) = match (a.start_offset, a.producer_id, a.producer_epoch) {
         (Some(start), _, _) => {
             let open = open_transactions(&mut c, Some(&a.topic)).await?;
