@@ -138,7 +138,7 @@ pub fn admin_options() -> AdminOptions {
 }
 
 #[cfg(test)]
-mod tests {
+mod command_config_tests {
     use super::*;
 
     #[test]
