@@ -30,7 +30,8 @@ function canConnect(port) {
 // With { plainUsers: { name: 'password' } } its listener is SASL_PLAINTEXT with those PLAIN users.
 // With { tls: true } the broker has a PLAINTEXT and an SSL listener (a self-signed certificate
 // made with openssl) and `bootstrap` is the SSL one; `ca` is the certificate to trust.
-export async function startBroker({ tls = false, plainUsers = null } = {}) {
+// With { superUsers: ['admin'] } as well, the ACL authorizer is on with those super users.
+export async function startBroker({ tls = false, plainUsers = null, superUsers = null } = {}) {
   const binary = process.env.OXBOW_BIN || join(REPO, 'target', 'debug', 'oxbow');
   if (!existsSync(binary)) throw new Error(`${binary} not found: run \`cargo build -p oxbow\` first`);
   const work = mkdtempSync(join(tmpdir(), 'oxbow-node-'));
@@ -44,7 +45,8 @@ export async function startBroker({ tls = false, plainUsers = null } = {}) {
     // A SASL_PLAINTEXT broker with these PLAIN users.
     const users = Object.entries(plainUsers).map(([u, p]) => `${u} = "${p}"`).join('\n');
     const config = join(work, 'oxbow-sasl.toml');
-    writeFileSync(config, `[security]\nsasl_mechanisms = ["PLAIN"]\n\n[security.plain_users]\n${users}\n`);
+    const supers = superUsers ? `super_users = [${superUsers.map(u => `"${u}"`).join(', ')}]\n` : '';
+    writeFileSync(config, `[security]\nsasl_mechanisms = ["PLAIN"]\n${supers}\n[security.plain_users]\n${users}\n`);
     args.push('--config', config);
   }
   if (tls) {
