@@ -23,6 +23,7 @@ pub mod metadata;
 pub mod partition;
 pub mod producer_ids;
 pub mod refusal_log;
+pub mod scram;
 pub mod serve;
 pub mod topic_config;
 pub mod topics;
