@@ -50,6 +50,8 @@ pub struct Broker {
     pub authorizer: Arc<dyn crate::authorizer::Authorizer>,
     /// The ACLs (CreateAcls/DescribeAcls/DeleteAcls; read by the ACL authorizer).
     pub acls: Arc<crate::acl::AclStore>,
+    /// SCRAM credentials (AlterUserScramCredentials; read by SaslAuthenticate).
+    pub scram: crate::scram::credentials::CredentialStore,
     /// Background work with one lifecycle (see `services`).
     pub services: oxbow_service::Services,
     /// Rate-limits the log lines of refused requests.
@@ -97,6 +99,7 @@ impl Broker {
         let metadata = loaded.attach(logs.clone()).map_err(StartError::Storage)?;
         let producer_ids = ProducerIdManager::open(&meta_dir).map_err(io)?;
         let acls = Arc::new(crate::acl::AclStore::open(&meta_dir).map_err(io)?);
+        let scram = crate::scram::credentials::CredentialStore::open(&meta_dir).map_err(io)?;
         let groups = oxbow_coordinator::GroupCoordinator::new(config.group.clone());
         let txns = oxbow_coordinator::transaction::TransactionCoordinator::new(
             config.transaction.clone(),
@@ -114,6 +117,7 @@ impl Broker {
             txns,
             authorizer: crate::authorizer::from_config(&config.security, &acls),
             acls,
+            scram,
             services,
             refusals: Default::default(),
             config,

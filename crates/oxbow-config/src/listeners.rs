@@ -87,7 +87,8 @@ impl TlsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
-    /// SASL mechanisms offered (`PLAIN` today). Non-empty with the single-listener form: that
+    /// SASL mechanisms offered: `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` (SCRAM users are
+    /// managed with AlterUserScramCredentials). Non-empty with the single-listener form: that
     /// listener requires SASL (SASL_PLAINTEXT, or SASL_SSL with `[tls]`). Default: none.
     pub sasl_mechanisms: Vec<String>,
     /// PLAIN credentials, user name to password (`[security.plain_users]`). Default: none.
@@ -219,11 +220,11 @@ impl BrokerConfig {
             }
         }
         for m in &self.security.sasl_mechanisms {
-            if m != "PLAIN" {
+            if !matches!(m.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") {
                 return bad(
                     "security.sasl_mechanisms",
                     m.clone(),
-                    "only PLAIN is served (SCRAM-SHA-256/512 next)",
+                    "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
                 );
             }
         }

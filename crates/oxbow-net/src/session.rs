@@ -81,6 +81,8 @@ pub struct Session {
     pub principal: Principal,
     /// The SASL mechanism chosen by SaslHandshake, until authentication completes.
     pub sasl_mechanism: Option<String>,
+    /// What a multi-round mechanism (SCRAM) keeps between SaslAuthenticate requests.
+    pub sasl_state: Option<String>,
 }
 
 impl Session {
@@ -98,6 +100,7 @@ impl Session {
             auth,
             principal: Principal::anonymous(),
             sasl_mechanism: None,
+            sasl_state: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! SaslAuthenticate: the SASL exchange after SaslHandshake. PLAIN (RFC 4616) checks the
-//! `authzid NUL authcid NUL passwd` message against `[security.plain_users]`; success makes the
-//! connection's principal `User:<authcid>`, failure answers SASL_AUTHENTICATION_FAILED and closes
-//! the connection, as Kafka does.
+//! `authzid NUL authcid NUL passwd` message against `[security.plain_users]`; SCRAM-SHA-256/512
+//! take two rounds (client-first → server-first, client-final → server-final) against the
+//! stored credentials ([`crate::scram`]). Success makes the connection's principal
+//! `User:<name>`; failure answers SASL_AUTHENTICATION_FAILED and closes the connection, as Kafka
+//! does.
 
 use std::sync::Arc;
 
@@ -42,25 +44,44 @@ pub fn handle(
             "SaslHandshake must come first",
         );
     };
-    let outcome = match mechanism.as_str() {
-        "PLAIN" => plain(&broker.config.security.plain_users, &req.auth_bytes),
-        other => Err(format!("mechanism {other} is not served")),
-    };
     let (peer, client_id, listener) = (
         session.peer,
         session.client_id.clone(),
         session.listener.name.clone(),
     );
+    let outcome = match (mechanism.as_str(), crate::scram::Mechanism::from_name(&mechanism)) {
+        ("PLAIN", _) => plain(&broker.config.security.plain_users, &req.auth_bytes)
+            .map(|user| (user, Bytes::new())),
+        (_, Some(scram)) => match session.sasl_state.clone() {
+            None => {
+                let nonce = crate::scram::new_nonce();
+                match crate::scram::server_first(&broker.scram, scram, &req.auth_bytes, &nonce) {
+                    Ok((first, state)) => {
+                        Arc::make_mut(session).sasl_state = Some(state);
+                        let resp = SaslAuthenticateResponse::default()
+                            .with_error_message(None)
+                            .with_auth_bytes(Bytes::from(first));
+                        return (Reply::Now(ResponseKind::SaslAuthenticate(resp)), false);
+                    }
+                    Err(why) => Err(why),
+                }
+            }
+            Some(state) => crate::scram::server_final(&broker.scram, scram, &state, &req.auth_bytes)
+                .map(|(user, fin)| (user, Bytes::from(fin))),
+        },
+        (other, None) => Err(format!("mechanism {other} is not served")),
+    };
     match outcome {
-        Ok(user) => {
+        Ok((user, final_bytes)) => {
             info!(%peer, client_id, listener, mechanism, principal = %format!("User:{user}"), "authenticated");
             let s = Arc::make_mut(session);
             s.principal = Principal::user(&user);
             s.auth = AuthState::Authenticated { mechanism };
             s.sasl_mechanism = None;
+            s.sasl_state = None;
             let resp = SaslAuthenticateResponse::default()
                 .with_error_message(None)
-                .with_auth_bytes(Bytes::new());
+                .with_auth_bytes(final_bytes);
             (Reply::Now(ResponseKind::SaslAuthenticate(resp)), false)
         }
         Err(why) => {
