@@ -699,6 +699,27 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
         CLUSTER_DENIED,
     );
 
+    // SCRAM credentials: DESCRIBE and ALTER on the cluster.
+    let dus: DescribeUserScramCredentialsResponse =
+        broker.raw_request(0, &DescribeUserScramCredentialsRequest::default().with_users(None));
+    check(ApiKey::DescribeUserScramCredentials, vec![dus.error_code], CLUSTER_DENIED);
+    let aus: AlterUserScramCredentialsResponse = broker.raw_request(
+        0,
+        &AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+            alter_user_scram_credentials_request::ScramCredentialUpsertion::default()
+                .with_name(s("mallory"))
+                .with_mechanism(1)
+                .with_iterations(4096)
+                .with_salt(Bytes::from_static(b"salt"))
+                .with_salted_password(Bytes::from_static(b"0123456789abcdef0123456789abcdef")),
+        ]),
+    );
+    check(
+        ApiKey::AlterUserScramCredentials,
+        aus.results.iter().map(|r| r.error_code).collect(),
+        CLUSTER_DENIED,
+    );
+
     // Every API the broker advertises was checked above.
     let advertised: BTreeSet<i16> = versions.api_keys.iter().map(|k| k.api_key).collect();
     let missing: Vec<i16> = advertised.difference(&checked.borrow()).copied().collect();

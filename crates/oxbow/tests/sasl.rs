@@ -303,3 +303,70 @@ async fn given_acls_when_broker_is_sigkilled_should_still_confine_the_department
         refused.0
     );
 }
+
+/// A SCRAM-SHA-512 user created with AlterUserScramCredentials (the salted password computed
+/// here, as Kafka's tools do) authenticates through librdkafka, also after a SIGKILL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_scram_user_when_broker_is_sigkilled_should_still_authenticate_it() {
+    use kafka_protocol::messages::alter_user_scram_credentials_request::ScramCredentialUpsertion;
+    use kafka_protocol::messages::AlterUserScramCredentialsRequest;
+    use kafka_protocol::protocol::StrBytes;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oxbow.toml");
+    std::fs::write(
+        &config,
+        "[security]\nsasl_mechanisms = [\"PLAIN\", \"SCRAM-SHA-512\"]\n\n\
+         [security.plain_users]\nadmin = \"admin-secret\"\n",
+    )
+    .unwrap();
+    let mut broker = TestBroker::builder()
+        .with_arg("--config")
+        .with_arg(config.to_str().unwrap())
+        .start();
+    let salt = b"oxbow-test-salt!";
+    let mut salted = [0u8; 64];
+    ring::pbkdf2::derive(
+        ring::pbkdf2::PBKDF2_HMAC_SHA512,
+        std::num::NonZeroU32::new(4096).unwrap(),
+        salt,
+        b"carol-secret",
+        &mut salted,
+    );
+    let mut conn = sasl_plain_connection(&broker.bootstrap(), "admin", "admin-secret");
+    let altered = raw_on(
+        &mut conn,
+        0,
+        &AlterUserScramCredentialsRequest::default().with_upsertions(vec![
+            ScramCredentialUpsertion::default()
+                .with_name(StrBytes::from_static_str("carol"))
+                .with_mechanism(2)
+                .with_iterations(4096)
+                .with_salt(bytes::Bytes::from_static(salt))
+                .with_salted_password(bytes::Bytes::copy_from_slice(&salted)),
+        ]),
+    );
+    assert_eq!(altered.results[0].error_code, 0);
+    drop(conn);
+    broker.kill9();
+    broker.restart();
+    let scram = |password: &str| -> FutureProducer {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", broker.bootstrap())
+            .set("broker.address.family", "v4")
+            .set("security.protocol", "sasl_plaintext")
+            .set("sasl.mechanism", "SCRAM-SHA-512")
+            .set("sasl.username", "carol")
+            .set("sasl.password", password)
+            .set("message.timeout.ms", "5000");
+        c.create().unwrap()
+    };
+    scram("carol-secret")
+        .send(FutureRecord::<str, str>::to("scram-topic").payload("hi"), Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("the SCRAM user survived the SIGKILL");
+    assert!(scram("wrong")
+        .send(FutureRecord::<str, str>::to("scram-topic").payload("no"), Duration::from_secs(6))
+        .await
+        .is_err());
+}
