@@ -36,7 +36,19 @@ def acl_broker(tmp_path_factory):
     )
     args = ["--config", str(config), "--listen", f"127.0.0.1:{port}"]
     with running_broker(work, args, port) as log_path:
-        yield {"bootstrap": f"127.0.0.1:{port}", "log": log_path}
+        yield {"bootstrap": f"127.0.0.1:{port}", "log": log_path, "audit": work / "data" / "audit.log"}
+
+
+def audit_events(b, timeout_s=5):
+    # The audit log is written by its own thread: wait until the last expected line is there.
+    import json
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lines = b["audit"].read_text().splitlines() if b["audit"].exists() else []
+        events = [json.loads(line) for line in lines]
+        if time.monotonic() > deadline or any(e["event"] == "acl_delete" for e in events):
+            return events
+        time.sleep(0.05)
 
 
 def conf(b, user, password, **extra):
@@ -122,6 +134,20 @@ def test_given_department_acls_when_clients_work_should_confine_them(acl_broker)
     assert len(list(deleted.values())[0].result(timeout=TIMEOUT_S)) == 1
     assert produce_one(b, "sales", "sales-secret", secret) is None
 
+    # Each of these is in the audit log, with who, from where and the outcome.
+    events = audit_events(b)
+    def has(event, outcome, **fields):
+        return any(e["event"] == event and e["outcome"] == outcome
+                   and all(e.get(k) == v for k, v in fields.items()) for e in events)
+    assert has("authentication", "success", authenticated_as="User:sales")
+    assert has("acl_create", "success", principal="User:admin")
+    assert has("acl_delete", "success", principal="User:admin")
+    assert has("topic_create", "success", principal="User:admin", topic=hr_topic)
+    assert has("authorization", "denied", principal="User:sales", resource_name=hr_topic)
+    assert has("authorization", "denied", principal="User:sales", resource_type="Group",
+               resource_name=f"hr-{run}-readers")
+    assert all(e["peer"].startswith("127.0.0.1:") and e["listener"] for e in events)
+
 
 def test_given_anonymous_or_wrong_password_when_connecting_should_be_refused(acl_broker):
     b = acl_broker
@@ -132,3 +158,12 @@ def test_given_anonymous_or_wrong_password_when_connecting_should_be_refused(acl
     assert errors and errors[0] is not None
     err = produce_one(b, "sales", "wrong", "anything")
     assert err is not None
+    import json
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        events = [json.loads(line) for line in b["audit"].read_text().splitlines()]
+        if any(e["event"] == "authentication" and e["outcome"] == "failure" for e in events):
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("no audit line for the failed authentication")

@@ -538,7 +538,13 @@ pub fn alter_each<R>(
             };
             match &outcome {
                 Ok(()) if !validate_only => {
-                    tracing::info!(api, kind, resource = %name, peer = %ctx.peer(), client_id = ctx.client_id(), "configs altered")
+                    tracing::info!(api, kind, resource = %name, peer = %ctx.peer(), client_id = ctx.client_id(), "configs altered");
+                    ctx.audit.record(
+                        "config_change",
+                        &ctx.session,
+                        "success",
+                        serde_json::json!({"api": api, "resource_type": kind, "resource_name": name}),
+                    );
                 }
                 Ok(()) => {}
                 Err(f) => tracing::debug!(api, kind, resource = %name, code = ?f.code, message = f.message, "config change refused"),

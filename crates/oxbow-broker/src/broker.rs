@@ -52,6 +52,8 @@ pub struct Broker {
     pub acls: Arc<crate::acl::AclStore>,
     /// SCRAM credentials (AlterUserScramCredentials; read by SaslAuthenticate).
     pub scram: crate::scram::credentials::CredentialStore,
+    /// Authentications, denials and changes (`security.audit_log`).
+    pub audit: Arc<crate::audit::AuditLog>,
     /// Background work with one lifecycle (see `services`).
     pub services: oxbow_service::Services,
     /// Rate-limits the log lines of refused requests.
@@ -100,6 +102,22 @@ impl Broker {
         let producer_ids = ProducerIdManager::open(&meta_dir).map_err(io)?;
         let acls = Arc::new(crate::acl::AclStore::open(&meta_dir).map_err(io)?);
         let scram = crate::scram::credentials::CredentialStore::open(&meta_dir).map_err(io)?;
+        let audit_path = match config.security.audit_log.as_str() {
+            "none" => None,
+            "" => Some(data_dir.join("audit.log")),
+            p => Some(PathBuf::from(p)),
+        };
+        let audit = Arc::new(
+            crate::audit::AuditLog::open(
+                audit_path.clone(),
+                config.security.audit_log_max_bytes,
+                config.security.audit_log_files,
+            )
+            .map_err(|source| StartError::DataDir {
+                path: audit_path.clone().unwrap_or_default(),
+                source,
+            })?,
+        );
         let groups = oxbow_coordinator::GroupCoordinator::new(config.group.clone());
         let txns = oxbow_coordinator::transaction::TransactionCoordinator::new(
             config.transaction.clone(),
@@ -118,6 +136,7 @@ impl Broker {
             authorizer: crate::authorizer::from_config(&config.security, &acls),
             acls,
             scram,
+            audit,
             services,
             refusals: Default::default(),
             config,

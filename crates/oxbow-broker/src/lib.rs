@@ -12,6 +12,7 @@
 //! context).
 
 pub mod acl;
+pub mod audit;
 pub mod admin;
 pub mod authorizer;
 pub mod broker;

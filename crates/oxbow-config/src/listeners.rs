@@ -104,6 +104,13 @@ pub struct SecurityConfig {
     /// `allow.everyone.if.no.acl.found`: with the ACL authorizer, a resource no ACL matches is
     /// open to everyone (for migrating to ACLs). Default false.
     pub allow_everyone_if_no_acl_found: bool,
+    /// The audit log (JSON lines: authentications, authorization denials, ACL, credential and
+    /// topic changes): a path, `none` to disable. Default: `<data_dir>/audit.log`.
+    pub audit_log: String,
+    /// Size at which the audit log is rotated. Default 104857600; >= 4096.
+    pub audit_log_max_bytes: u64,
+    /// Rotated audit files kept (`audit.log.1`, ...). Default 5; 0..=100.
+    pub audit_log_files: usize,
 }
 
 impl SecurityConfig {
@@ -140,6 +147,9 @@ impl Default for SecurityConfig {
             plain_users: Default::default(),
             super_users: Vec::new(),
             allow_everyone_if_no_acl_found: false,
+            audit_log: String::new(),
+            audit_log_max_bytes: 100 << 20,
+            audit_log_files: 5,
         }
     }
 }
@@ -227,6 +237,20 @@ impl BrokerConfig {
                     "must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
                 );
             }
+        }
+        if self.security.audit_log_max_bytes < 4096 {
+            return bad(
+                "security.audit_log_max_bytes",
+                self.security.audit_log_max_bytes.to_string(),
+                "must be >= 4096",
+            );
+        }
+        if self.security.audit_log_files > 100 {
+            return bad(
+                "security.audit_log_files",
+                self.security.audit_log_files.to_string(),
+                "must be 0..=100",
+            );
         }
         if !matches!(
             self.security.authorizer.as_str(),

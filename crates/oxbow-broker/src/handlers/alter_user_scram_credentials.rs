@@ -103,7 +103,10 @@ pub async fn handle(
             .chain(deletions.iter().map(|(u, m)| format!("delete {u} {}", m.name())))
             .collect();
         match oxbow_storage::blocking(|| broker.scram.alter(upserts, deletions)) {
-            Ok(()) => info!(peer = %ctx.peer(), client_id = ctx.client_id(), principal = %ctx.session.principal, ?changes, "SCRAM credentials changed"),
+            Ok(()) => {
+                info!(peer = %ctx.peer(), client_id = ctx.client_id(), principal = %ctx.session.principal, ?changes, "SCRAM credentials changed");
+                ctx.audit.record("credential_change", &ctx.session, "success", serde_json::json!({"changes": changes}));
+            }
             Err(e) => {
                 warn!(error = %e, "cannot persist SCRAM credentials");
                 for u in &users {

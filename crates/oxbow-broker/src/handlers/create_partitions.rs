@@ -48,6 +48,12 @@ pub async fn handle(
             Ok(()) => {
                 if !req.validate_only {
                     info!(topic = name, count = topic.count, peer = %ctx.peer(), client_id = ctx.client_id(), "CreatePartitions grew topic");
+                    ctx.audit.record(
+                        "topic_partitions",
+                        &ctx.session,
+                        "success",
+                        serde_json::json!({"topic": name, "count": topic.count}),
+                    );
                 }
             }
             Err(f) => {

@@ -56,6 +56,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateTopic
             Ok(meta) => {
                 if !req.validate_only {
                     info!(topic = name, partitions = meta.partitions, peer = %ctx.peer(), client_id = ctx.client_id(), "CreateTopics created topic");
+                    ctx.audit.record(
+                        "topic_create",
+                        &ctx.session,
+                        "success",
+                        serde_json::json!({"topic": name, "partitions": meta.partitions}),
+                    );
                 }
                 if version >= 5 {
                     result.num_partitions = meta.partitions;

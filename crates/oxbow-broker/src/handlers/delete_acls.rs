@@ -52,6 +52,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteAclsR
                 .map(|acls| {
                     for b in &acls {
                         info!(peer = %ctx.peer(), client_id = ctx.client_id(), principal = %ctx.session.principal, acl = ?b, "ACL deleted");
+                        ctx.audit.record("acl_delete", &ctx.session, "success", serde_json::json!({"acl": b}));
                     }
                     DeleteAclsFilterResult::default().with_matching_acls(
                         acls.into_iter()

@@ -102,6 +102,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteTopic
         match outcome {
             Ok(()) => {
                 info!(topic = ?out.name.as_ref().map(|n| n.0.to_string()), peer = %ctx.peer(), client_id = ctx.client_id(), "DeleteTopics deleted topic");
+                ctx.audit.record(
+                    "topic_delete",
+                    &ctx.session,
+                    "success",
+                    serde_json::json!({"topic": out.name.as_ref().map(|n| n.0.to_string())}),
+                );
             }
             Err(f) => {
                 debug!(topic = ?out.name.as_ref().map(|n| n.0.to_string()), code = ?f.code, message = f.message, "DeleteTopics refused");

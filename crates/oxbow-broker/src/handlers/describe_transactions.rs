@@ -43,7 +43,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeTra
             out.producer_epoch = m.producer_epoch;
             out.topics = by_topic
                 .into_iter()
-                .filter(|(t, _)| ctx.authorize_topic(Operation::Describe, t))
+                .filter(|(t, _)| ctx.may_list(Operation::Describe, ResourceType::Topic, t))
                 .map(|(t, ps)| TopicData::default().with_topic(topic_name(&t)).with_partitions(ps))
                 .collect();
             out

@@ -8,7 +8,7 @@ use kafka_protocol::protocol::{StrBytes, VersionRange};
 use tracing::debug;
 
 use super::{versions, Reply, RequestContext};
-use crate::authorizer::Operation;
+use crate::authorizer::{Operation, ResourceType, CLUSTER_NAME};
 use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 5);
@@ -19,10 +19,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListGroupsR
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
     // As Kafka: DESCRIBE on the cluster lists every group, otherwise those the principal may
     // describe.
-    let all_visible = ctx.authorize_cluster(Operation::Describe);
+    let all_visible = ctx.may_list(Operation::Describe, ResourceType::Cluster, CLUSTER_NAME);
     let mut groups: Vec<ListedGroup> = broker.groups.read_all(|all| {
         all.values()
-            .filter(|g| all_visible || ctx.authorize_group(Operation::Describe, &g.id))
+            .filter(|g| all_visible || ctx.may_list(Operation::Describe, ResourceType::Group, &g.id))
             .filter(|g| states.is_empty() || states.contains(&g.state_name().to_lowercase()))
             .filter(|g| types.is_empty() || types.contains(&g.group_type().to_string()))
             .map(|g| {

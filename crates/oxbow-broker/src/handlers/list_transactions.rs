@@ -59,7 +59,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListTransac
                 || (m.txn_start_ms >= 0 && now - m.txn_start_ms >= req.duration_filter)
         })
         .filter(|m| pattern.as_ref().is_none_or(|r| r.is_match(&m.transactional_id)))
-        .filter(|m| ctx.authorize(Operation::Describe, ResourceType::TransactionalId, &m.transactional_id))
+        .filter(|m| ctx.may_list(Operation::Describe, ResourceType::TransactionalId, &m.transactional_id))
         .map(|m| {
             TransactionState::default()
                 .with_transactional_id(TransactionalId(StrBytes::from_string(m.transactional_id)))

@@ -51,7 +51,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataReq
     if all {
         // As Kafka: a listing shows only the topics the principal may describe.
         for t in broker.metadata.topics.all() {
-            if ctx.authorize_topic(Operation::Describe, &t.meta.name) {
+            if ctx.may_list(Operation::Describe, ResourceType::Topic, &t.meta.name) {
                 topics.push(describe(ctx, &t, broker.node_id, version, include_ops));
             }
         }

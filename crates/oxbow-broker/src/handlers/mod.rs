@@ -69,6 +69,8 @@ pub struct RequestContext {
     pub correlation_id: i32,
     pub session: Arc<Session>,
     pub authorizer: Arc<dyn Authorizer>,
+    /// Where denials are recorded.
+    pub audit: Arc<crate::audit::AuditLog>,
 }
 
 impl RequestContext {
@@ -87,11 +89,26 @@ impl RequestContext {
             .authorizer
             .authorize(&self.session, operation, resource, name);
         if !allowed {
+            self.audit.denial(
+                &self.session,
+                &format!("{:?}", self.api_key),
+                &format!("{operation:?}"),
+                &format!("{resource:?}"),
+                name,
+            );
             debug!(peer = %self.session.peer, client_id = self.session.client_id, principal = %self.session.principal,
                 listener = self.session.listener.name, api = ?self.api_key, ?operation, ?resource,
                 name, authorizer = self.authorizer.name(), "authorization denied");
         }
         allowed
+    }
+
+    /// As [`Self::authorize`], for listings that leave out what is denied (Metadata of all
+    /// topics, ListGroups, ListTransactions): a denial is not audited, as Kafka does not log
+    /// those (`logIfDenied = false`).
+    pub fn may_list(&self, operation: Operation, resource: ResourceType, name: &str) -> bool {
+        self.authorizer
+            .authorize(&self.session, operation, resource, name)
     }
 
     pub fn authorize_topic(&self, operation: Operation, topic: &str) -> bool {
@@ -329,6 +346,7 @@ pub async fn handle_frame(
         correlation_id: head.correlation_id,
         session: session.clone(),
         authorizer: broker.authorizer.clone(),
+        audit: broker.audit.clone(),
     };
     let reply = dispatch(broker, &ctx, body).await;
     if matches!(reply, Reply::Close) {

@@ -74,6 +74,12 @@ pub fn handle(
     match outcome {
         Ok((user, final_bytes)) => {
             info!(%peer, client_id, listener, mechanism, principal = %format!("User:{user}"), "authenticated");
+            broker.audit.record(
+                "authentication",
+                session,
+                "success",
+                serde_json::json!({"mechanism": mechanism, "authenticated_as": format!("User:{user}")}),
+            );
             let s = Arc::make_mut(session);
             s.principal = Principal::user(&user);
             s.auth = AuthState::Authenticated { mechanism };
@@ -86,6 +92,12 @@ pub fn handle(
         }
         Err(why) => {
             warn!(%peer, client_id, listener, mechanism, reason = why, "authentication failed");
+            broker.audit.record(
+                "authentication",
+                session,
+                "failure",
+                serde_json::json!({"mechanism": mechanism, "reason": why}),
+            );
             fail(
                 ResponseError::SaslAuthenticationFailed,
                 "Authentication failed: Invalid username or password",
