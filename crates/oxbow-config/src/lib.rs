@@ -27,6 +27,12 @@ pub enum ConfigError {
     Parse(#[from] toml::de::Error),
     #[error("environment override {var}: {reason}")]
     Env { var: String, reason: String },
+    #[error("config key {key}: cannot resolve the secret {reference}: {reason}")]
+    Secret {
+        key: String,
+        reference: String,
+        reason: String,
+    },
     #[error("config key {key} = {value}: {reason}")]
     Bounds {
         key: &'static str,
@@ -286,6 +292,31 @@ impl Default for GroupConfig {
     }
 }
 
+/// `${env:NAME}` / `${file:PATH}` resolved; any other value is returned as it is.
+fn resolve_secret(
+    key: &str,
+    value: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let Some(inner) = value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) else {
+        return Ok(value.to_string());
+    };
+    let err = |reason: String| ConfigError::Secret {
+        key: key.to_string(),
+        reference: value.to_string(),
+        reason,
+    };
+    if let Some(name) = inner.strip_prefix("env:") {
+        return env(name).ok_or_else(|| err("the environment variable is not set".into()));
+    }
+    if let Some(path) = inner.strip_prefix("file:") {
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        return Ok(text.strip_suffix('\r').unwrap_or(text).to_string());
+    }
+    Err(err("use ${env:NAME} or ${file:PATH}".into()))
+}
+
 impl BrokerConfig {
     /// Loads defaults, then `file` if given, then `OXBOW_*` environment overrides, and validates.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -306,9 +337,24 @@ impl BrokerConfig {
         };
         let mut table: toml::Table = toml::from_str(&text)?;
         env::apply_overrides(&mut table, vars)?;
-        let config: BrokerConfig = toml::Value::Table(table).try_into()?;
+        let mut config: BrokerConfig = toml::Value::Table(table).try_into()?;
+        config.resolve_secrets(|name| std::env::var(name).ok())?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// Replaces secret references in the secret-holding keys (`security.plain_users`):
+    /// `${env:NAME}` by that environment variable, `${file:/path}` by the file's content (one
+    /// trailing newline dropped), so passwords need not be written in the config file.
+    pub fn resolve_secrets(
+        &mut self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        for (user, value) in self.security.plain_users.iter_mut() {
+            let key = format!("security.plain_users.{user}");
+            *value = resolve_secret(&key, value, &env)?;
+        }
+        Ok(())
     }
 
     /// The address given to clients.

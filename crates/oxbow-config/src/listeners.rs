@@ -343,6 +343,26 @@ mod tests {
         let unknown = "[[server.listeners]]\nname = \"S\"\nlisten = \"127.0.0.1:1\"\nport = 3\n";
         assert!(load(unknown).is_err());
         assert!(load("[security]\nauthorizer = \"acl\"\n").is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("pw");
+        std::fs::write(&secret, "from-file\n").unwrap();
+        let mut c: BrokerConfig = toml::from_str(&format!(
+            "[security.plain_users]\na = \"${{env:OXBOW_TEST_PW}}\"\nb = \"${{file:{}}}\"\nc = \"plain\"\n",
+            secret.display()
+        ))
+        .unwrap();
+        c.resolve_secrets(|n| (n == "OXBOW_TEST_PW").then(|| "from-env".to_string()))
+            .unwrap();
+        assert_eq!(c.security.plain_users["a"], "from-env");
+        assert_eq!(c.security.plain_users["b"], "from-file");
+        assert_eq!(c.security.plain_users["c"], "plain");
+        let mut missing: BrokerConfig =
+            toml::from_str("[security.plain_users]\na = \"${env:NOPE}\"\n").unwrap();
+        assert!(missing
+            .resolve_secrets(|_| None)
+            .unwrap_err()
+            .to_string()
+            .contains("security.plain_users.a"));
         let contract = load("[security]\nsuper_users = [\"admin\"]\n").unwrap();
         assert_eq!(contract.security.effective_authorizer(), "acl");
         assert_eq!(contract.security.super_principals(), vec!["User:admin".to_string()]);
