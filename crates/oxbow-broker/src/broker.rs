@@ -54,6 +54,8 @@ pub struct Broker {
     pub scram: crate::scram::credentials::CredentialStore,
     /// Authentications, denials and changes (`security.audit_log`).
     pub audit: Arc<crate::audit::AuditLog>,
+    /// Failed authentications per address (delay and per-minute limit).
+    pub auth_failures: crate::auth_limit::AuthFailureLimiter,
     /// Background work with one lifecycle (see `services`).
     pub services: oxbow_service::Services,
     /// Rate-limits the log lines of refused requests.
@@ -137,6 +139,10 @@ impl Broker {
             acls,
             scram,
             audit,
+            auth_failures: crate::auth_limit::AuthFailureLimiter::new(
+                config.security.max_failed_authentications_per_minute,
+                config.security.failed_authentication_delay_ms,
+            ),
             services,
             refusals: Default::default(),
             config,

@@ -13,6 +13,7 @@
 
 pub mod acl;
 pub mod audit;
+pub mod auth_limit;
 pub mod admin;
 pub mod authorizer;
 pub mod broker;

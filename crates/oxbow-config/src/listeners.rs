@@ -111,6 +111,12 @@ pub struct SecurityConfig {
     pub audit_log_max_bytes: u64,
     /// Rotated audit files kept (`audit.log.1`, ...). Default 5; 0..=100.
     pub audit_log_files: usize,
+    /// How long the answer to a failed authentication waits
+    /// (`connection.failed.authentication.delay.ms`). Default 100; 0..=10000.
+    pub failed_authentication_delay_ms: u64,
+    /// Failed authentications an address may make in a minute before its attempts are refused
+    /// unchecked until the minute is over. Default 10; 0 = no limit.
+    pub max_failed_authentications_per_minute: u32,
 }
 
 impl SecurityConfig {
@@ -150,6 +156,8 @@ impl Default for SecurityConfig {
             audit_log: String::new(),
             audit_log_max_bytes: 100 << 20,
             audit_log_files: 5,
+            failed_authentication_delay_ms: 100,
+            max_failed_authentications_per_minute: 10,
         }
     }
 }
@@ -243,6 +251,13 @@ impl BrokerConfig {
                 "security.audit_log_max_bytes",
                 self.security.audit_log_max_bytes.to_string(),
                 "must be >= 4096",
+            );
+        }
+        if self.security.failed_authentication_delay_ms > 10_000 {
+            return bad(
+                "security.failed_authentication_delay_ms",
+                self.security.failed_authentication_delay_ms.to_string(),
+                "must be 0..=10000",
             );
         }
         if self.security.audit_log_files > 100 {

@@ -370,3 +370,56 @@ async fn given_scram_user_when_broker_is_sigkilled_should_still_authenticate_it(
         .await
         .is_err());
 }
+
+/// Failed authentications from one address are limited: after the configured number in a
+/// minute even the right password is refused, unchecked; the failures are audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_repeated_failures_from_an_address_when_authenticating_should_refuse_it_for_a_while() {
+    use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
+    use kafka_protocol::protocol::StrBytes;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oxbow.toml");
+    std::fs::write(
+        &config,
+        "[security]\nsasl_mechanisms = [\"PLAIN\"]\nmax_failed_authentications_per_minute = 3\n\
+         failed_authentication_delay_ms = 50\n\n[security.plain_users]\nalice = \"alice-secret\"\n",
+    )
+    .unwrap();
+    let broker = TestBroker::builder()
+        .with_arg("--config")
+        .with_arg(config.to_str().unwrap())
+        .start();
+    let attempt = |password: &str| -> (i16, Option<String>) {
+        let mut s = TcpStream::connect(broker.bootstrap()).unwrap();
+        let hs = raw_on(
+            &mut s,
+            1,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        );
+        assert_eq!(hs.error_code, 0);
+        let auth = raw_on(
+            &mut s,
+            2,
+            &SaslAuthenticateRequest::default()
+                .with_auth_bytes(bytes::Bytes::from(format!("\0alice\0{password}"))),
+        );
+        (auth.error_code, auth.error_message.map(|m| m.to_string()))
+    };
+    assert_eq!(attempt("alice-secret").0, 0);
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        assert_eq!(attempt("guess").0, 58, "SASL_AUTHENTICATION_FAILED");
+    }
+    assert!(started.elapsed() >= Duration::from_millis(150), "each failure is answered late");
+    let (code, text) = attempt("alice-secret");
+    assert_eq!(code, 58);
+    assert!(text.unwrap_or_default().contains("too many"), "the reason is given");
+    let audit_path = broker.data_dir().join("audit.log");
+    let audited = wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(&audit_path)
+            .unwrap_or_default()
+            .contains("\"rate_limited\"")
+    })
+    .await;
+    assert!(audited, "the refusal is in the audit log");
+}

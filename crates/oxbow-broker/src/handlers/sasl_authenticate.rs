@@ -49,6 +49,22 @@ pub fn handle(
         session.client_id.clone(),
         session.listener.name.clone(),
     );
+    if broker.auth_failures.blocked(peer.ip()) {
+        warn!(%peer, client_id, listener, mechanism, "authentication refused: too many failures from this address");
+        broker.audit.record(
+            "authentication",
+            session,
+            "rate_limited",
+            serde_json::json!({"mechanism": mechanism}),
+        );
+        return delayed(
+            broker,
+            fail(
+                ResponseError::SaslAuthenticationFailed,
+                "Authentication failed: too many failed attempts from this address, try again later",
+            ),
+        );
+    }
     let outcome = match (mechanism.as_str(), crate::scram::Mechanism::from_name(&mechanism)) {
         ("PLAIN", _) => plain(&broker.config.security.plain_users, &req.auth_bytes)
             .map(|user| (user, Bytes::new())),
@@ -98,11 +114,30 @@ pub fn handle(
                 "failure",
                 serde_json::json!({"mechanism": mechanism, "reason": why}),
             );
-            fail(
-                ResponseError::SaslAuthenticationFailed,
-                "Authentication failed: Invalid username or password",
+            broker.auth_failures.failed(peer.ip());
+            delayed(
+                broker,
+                fail(
+                    ResponseError::SaslAuthenticationFailed,
+                    "Authentication failed: Invalid username or password",
+                ),
             )
         }
+    }
+}
+
+/// A failure's answer after `security.failed_authentication_delay_ms` (the connection closes after it).
+fn delayed(broker: &Broker, (reply, close): (Reply, bool)) -> (Reply, bool) {
+    let delay = broker.auth_failures.delay();
+    match reply {
+        Reply::Now(resp) if !delay.is_zero() => (
+            Reply::Later(Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                resp
+            })),
+            close,
+        ),
+        other => (other, close),
     }
 }
 
