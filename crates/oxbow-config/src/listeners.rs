@@ -114,6 +114,10 @@ pub struct SecurityConfig {
     /// How long the answer to a failed authentication waits
     /// (`connection.failed.authentication.delay.ms`). Default 100; 0..=10000.
     pub failed_authentication_delay_ms: u64,
+    /// `connections.max.reauth.ms` (KIP-368): a SASL session lasts this long; the client must
+    /// re-authenticate on the connection before it ends, or the connection is closed at its
+    /// next request. Default 0 (sessions do not end).
+    pub connections_max_reauth_ms: u64,
     /// Failed authentications an address may make in a minute before its attempts are refused
     /// unchecked until the minute is over. Default 10; 0 = no limit.
     pub max_failed_authentications_per_minute: u32,
@@ -157,6 +161,7 @@ impl Default for SecurityConfig {
             audit_log_max_bytes: 100 << 20,
             audit_log_files: 5,
             failed_authentication_delay_ms: 100,
+            connections_max_reauth_ms: 0,
             max_failed_authentications_per_minute: 10,
         }
     }

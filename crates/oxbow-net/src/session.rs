@@ -83,6 +83,8 @@ pub struct Session {
     pub sasl_mechanism: Option<String>,
     /// What a multi-round mechanism (SCRAM) keeps between SaslAuthenticate requests.
     pub sasl_state: Option<String>,
+    /// When the SASL session ends (KIP-368): past it, only re-authentication is served.
+    pub auth_expires_at: Option<std::time::Instant>,
 }
 
 impl Session {
@@ -101,11 +103,18 @@ impl Session {
             principal: Principal::anonymous(),
             sasl_mechanism: None,
             sasl_state: None,
+            auth_expires_at: None,
         }
     }
 
     /// Whether requests beyond the authentication exchange may be served.
     pub fn may_serve(&self) -> bool {
         !matches!(self.auth, AuthState::Pending)
+    }
+
+    /// Whether the SASL session has ended without re-authentication (KIP-368).
+    pub fn expired(&self) -> bool {
+        self.auth_expires_at
+            .is_some_and(|at| std::time::Instant::now() >= at)
     }
 }

@@ -423,3 +423,55 @@ async fn given_repeated_failures_from_an_address_when_authenticating_should_refu
     .await;
     assert!(audited, "the refusal is in the audit log");
 }
+
+/// KIP-368: with `connections_max_reauth_ms`, librdkafka re-authenticates on its connections and
+/// keeps producing without errors; a client that does not is disconnected once its session ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_session_lifetime_when_clients_reauthenticate_should_keep_them_and_drop_the_others() {
+    use kafka_protocol::messages::MetadataRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oxbow.toml");
+    std::fs::write(
+        &config,
+        "[security]\nsasl_mechanisms = [\"PLAIN\"]\nconnections_max_reauth_ms = 1000\n\n\
+         [security.plain_users]\nalice = \"alice-secret\"\n",
+    )
+    .unwrap();
+    let broker = TestBroker::builder()
+        .with_arg("--config")
+        .with_arg(config.to_str().unwrap())
+        .start();
+    let producer: FutureProducer = client(&broker, "alice", "alice-secret", &[("message.timeout.ms", "10000")])
+        .create()
+        .unwrap();
+    let until = std::time::Instant::now() + Duration::from_millis(3500);
+    let mut sent = 0;
+    while std::time::Instant::now() < until {
+        producer
+            .send(FutureRecord::<str, str>::to("reauth").payload("x"), Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("no error across re-authentications");
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(sent > 20);
+    let authentications = broker.log_tail(400).matches("authenticated").count();
+    assert!(authentications >= 3, "librdkafka re-authenticated ({authentications} authentications)");
+
+    // A raw client that never re-authenticates: served within its session, closed after.
+    let mut conn = sasl_plain_connection(&broker.bootstrap(), "alice", "alice-secret");
+    let _ = raw_on(&mut conn, 12, &MetadataRequest::default().with_topics(Some(vec![])));
+    std::thread::sleep(Duration::from_millis(1100));
+    // Metadata v1 for all topics: header (key 3, version 1, correlation 9, null client id),
+    // body (null topic array).
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    conn.write_all(&[0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 9, 255, 255, 255, 255, 255, 255])
+        .unwrap();
+    let mut buf = [0u8; 4];
+    match conn.read(&mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("the expired session was answered ({n} bytes)"),
+        Err(e) => panic!("the expired session's connection was not closed: {e}"),
+    }
+}

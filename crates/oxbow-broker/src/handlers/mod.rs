@@ -335,6 +335,12 @@ pub async fn handle_frame(
     };
     // A SASL listener serves nothing but ApiVersions before authentication (as Kafka: anything
     // else during the handshake closes the connection).
+    // KIP-368: past the session's end, only re-authentication (above) is served.
+    if session.expired() {
+        warn!(%peer, client_id = session.client_id, listener = session.listener.name, principal = %session.principal, ?api_key,
+            "SASL session expired without re-authentication; closing connection");
+        return None;
+    }
     if !session.may_serve() && api_key != ApiKey::ApiVersions {
         warn!(%peer, client_id = session.client_id, listener = session.listener.name, ?api_key,
             "request before SASL authentication; closing connection");

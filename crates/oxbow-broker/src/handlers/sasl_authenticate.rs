@@ -22,7 +22,7 @@ pub const VERSIONS: VersionRange = versions(0, 2);
 pub fn handle(
     broker: &Broker,
     session: &mut Arc<Session>,
-    _version: i16,
+    version: i16,
     req: SaslAuthenticateRequest,
 ) -> (Reply, bool) {
     let fail = |code: ResponseError, text: &str| {
@@ -32,7 +32,9 @@ pub fn handle(
             .with_auth_bytes(Bytes::new());
         (Reply::Now(ResponseKind::SaslAuthenticate(resp)), true)
     };
-    if session.auth != AuthState::Pending {
+    let reauthenticating = matches!(session.auth, AuthState::Authenticated { .. });
+    if session.auth != AuthState::Pending && !(reauthenticating && session.sasl_mechanism.is_some())
+    {
         return fail(
             ResponseError::IllegalSaslState,
             "no SASL authentication is in progress",
@@ -87,6 +89,14 @@ pub fn handle(
         },
         (other, None) => Err(format!("mechanism {other} is not served")),
     };
+    let outcome = match outcome {
+        // A re-authentication must keep the principal (KIP-368).
+        Ok((user, _)) if reauthenticating && session.principal != Principal::user(&user) => Err(format!(
+            "re-authentication as User:{user} on a connection of {}",
+            session.principal
+        )),
+        other => other,
+    };
     match outcome {
         Ok((user, final_bytes)) => {
             info!(%peer, client_id, listener, mechanism, principal = %format!("User:{user}"), "authenticated");
@@ -101,9 +111,17 @@ pub fn handle(
             s.auth = AuthState::Authenticated { mechanism };
             s.sasl_mechanism = None;
             s.sasl_state = None;
+            let lifetime = broker.config.security.connections_max_reauth_ms;
+            s.auth_expires_at = (lifetime > 0)
+                .then(|| std::time::Instant::now() + std::time::Duration::from_millis(lifetime));
             let resp = SaslAuthenticateResponse::default()
                 .with_error_message(None)
-                .with_auth_bytes(final_bytes);
+                .with_auth_bytes(final_bytes)
+                .with_session_lifetime_ms(if version >= 1 {
+                    i64::try_from(lifetime).unwrap_or(i64::MAX)
+                } else {
+                    0
+                });
             (Reply::Now(ResponseKind::SaslAuthenticate(resp)), false)
         }
         Err(why) => {

@@ -29,7 +29,13 @@ pub fn handle(
             .collect(),
     );
     let wanted = req.mechanism.to_string();
-    let error = if !session.listener.protocol.uses_sasl() || session.auth != AuthState::Pending {
+    // Pending: the first authentication; Authenticated: a re-authentication (KIP-368).
+    let reauth = matches!(session.auth, AuthState::Authenticated { .. })
+        && broker.config.security.connections_max_reauth_ms > 0;
+    let error = if !session.listener.protocol.uses_sasl()
+        || (session.auth != AuthState::Pending && !reauth)
+        || session.sasl_mechanism.is_some()
+    {
         Some(ResponseError::IllegalSaslState)
     } else if !offered.iter().any(|m| *m == wanted) {
         Some(ResponseError::UnsupportedSaslMechanism)
