@@ -75,6 +75,10 @@ pub struct TlsConfig {
     pub cert_file: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1). Required for an SSL listener.
     pub key_file: PathBuf,
+    /// PEM CA certificates of client certificates. Set: mutual TLS — TLS listeners require a
+    /// client certificate signed by one of them, and on SSL listeners the principal comes from
+    /// its subject (`security.ssl_principal_mapping_rules`). Default: none.
+    pub client_ca_file: PathBuf,
 }
 
 impl TlsConfig {
@@ -118,6 +122,12 @@ pub struct SecurityConfig {
     /// re-authenticate on the connection before it ends, or the connection is closed at its
     /// next request. Default 0 (sessions do not end).
     pub connections_max_reauth_ms: u64,
+    /// `ssl.principal.mapping.rules`: how a client certificate's subject (RFC 2253, e.g.
+    /// `CN=alice,OU=ops,O=Acme`) becomes the principal's name: rules `RULE:regex/replacement/`
+    /// (optional `L` or `U` after the last `/` for lower or upper case), tried in order, the first
+    /// whose regex matches the whole subject wins; `DEFAULT` is the subject itself.
+    /// Default `DEFAULT`.
+    pub ssl_principal_mapping_rules: String,
     /// Failed authentications an address may make in a minute before its attempts are refused
     /// unchecked until the minute is over. Default 10; 0 = no limit.
     pub max_failed_authentications_per_minute: u32,
@@ -162,6 +172,7 @@ impl Default for SecurityConfig {
             audit_log_files: 5,
             failed_authentication_delay_ms: 100,
             connections_max_reauth_ms: 0,
+            ssl_principal_mapping_rules: "DEFAULT".into(),
             max_failed_authentications_per_minute: 10,
         }
     }

@@ -2,7 +2,8 @@
 //! binding the listeners (`[[server.listeners]]`, PLAINTEXT or SSL) and accepting connections
 //! within the connection limit ([`server`]); the transports — plain TCP that sends file ranges
 //! with `sendfile`, and TLS (rustls, [`tls`]) that copies them ([`transport`]); each connection's
-//! [`session::Session`] (listener, peer, client id, authentication, principal); and the
+//! [`session::Session`] (listener, peer, client id, authentication, principal; a mutual-TLS
+//! client's from its certificate, [`ssl_principal`]); and the
 //! per-connection loop ([`connection`]) that reads frames under the in-flight byte budget, hands
 //! them to a [`FrameHandler`] one at a time and writes the [`reply::Reply`]s in request order.
 //! It knows nothing of Kafka APIs beyond framing: the broker is the handler.
@@ -11,6 +12,7 @@ pub mod connection;
 pub mod reply;
 pub mod server;
 pub mod session;
+pub mod ssl_principal;
 pub mod tls;
 pub mod transport;
 
@@ -22,6 +24,7 @@ use bytes::Bytes;
 pub use reply::{Answer, Chunk, Reply};
 pub use server::{bind, serve, Bound, ServeError};
 pub use session::{AuthState, Listener, Principal, Session};
+pub use ssl_principal::SslPrincipalMapper;
 
 /// Handles one request frame of a connection. `None` closes the connection (after the replies
 /// already queued are written); the handler logs why.

@@ -36,6 +36,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
+    #[error("security.ssl_principal_mapping_rules: {0}")]
+    PrincipalRules(String),
 }
 
 /// A bound Kafka listener, not yet accepting.
@@ -44,6 +46,8 @@ pub struct Bound {
     pub socket: TcpListener,
     pub local_addr: SocketAddr,
     tls: Option<TlsAcceptor>,
+    /// Mutual TLS on an SSL listener: the principal comes from the client certificate.
+    mapper: Option<Arc<crate::SslPrincipalMapper>>,
 }
 
 /// Binds every configured listener and sets each one's advertised address (the bound address
@@ -74,11 +78,21 @@ pub async fn bind(config: &BrokerConfig) -> Result<Vec<Bound>, ServeError> {
         } else {
             None
         };
+        let mapper = if l.protocol == SecurityProtocol::Ssl
+            && !config.tls.client_ca_file.as_os_str().is_empty()
+        {
+            let m = crate::SslPrincipalMapper::parse(&config.security.ssl_principal_mapping_rules)
+                .map_err(ServeError::PrincipalRules)?;
+            Some(Arc::new(m))
+        } else {
+            None
+        };
         bound.push(Bound {
             listener: Listener::new(l.name, l.protocol, host, port),
             socket,
             local_addr,
             tls,
+            mapper,
         });
     }
     Ok(bound)
@@ -146,8 +160,9 @@ async fn accept_loop<H: FrameHandler>(
         let session = Session::new(bound.listener.clone(), peer);
         let (handler, limits, shutdown) = (handler.clone(), limits.clone(), shutdown.clone());
         let tls = bound.tls.clone();
+        let mapper = bound.mapper.clone();
         tasks.spawn(async move {
-            serve_connection(stream, session, tls, handler, limits, shutdown).await;
+            serve_connection(stream, session, tls, mapper, handler, limits, shutdown).await;
             drop(permit);
         });
     }
@@ -169,8 +184,9 @@ async fn accept_loop<H: FrameHandler>(
 
 async fn serve_connection<H: FrameHandler>(
     stream: TcpStream,
-    session: Session,
+    mut session: Session,
     tls: Option<TlsAcceptor>,
+    mapper: Option<Arc<crate::SslPrincipalMapper>>,
     handler: Arc<H>,
     limits: Arc<Limits>,
     shutdown: watch::Receiver<bool>,
@@ -189,6 +205,25 @@ async fn serve_connection<H: FrameHandler>(
                     return;
                 }
             };
+            if let Some(mapper) = &mapper {
+                let subject = stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .and_then(|der| crate::ssl_principal::subject_rfc2253(der));
+                match subject.as_deref().and_then(|s| mapper.map(s)) {
+                    Some(principal) => {
+                        debug!(listener = session.listener.name, %peer, subject = ?subject, %principal, "mutual TLS client");
+                        session.principal = principal;
+                    }
+                    None => {
+                        warn!(listener = session.listener.name, %peer, subject = ?subject,
+                            "no principal for the client certificate (ssl_principal_mapping_rules); closing");
+                        return;
+                    }
+                }
+            }
             debug!(listener = session.listener.name, %peer, "TLS session established");
             let (reader, writer) = tokio::io::split(stream);
             connection::run(

@@ -33,10 +33,32 @@ const RELOAD_CHECK: Duration = Duration::from_secs(1);
 pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let resolver = Arc::new(ReloadingCert::load(config, provider.clone())?);
-    let server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let server = if config.client_ca_file.as_os_str().is_empty() {
+        builder.with_no_client_auth().with_cert_resolver(resolver)
+    } else {
+        // Mutual TLS: a client certificate signed by one of these CAs is required.
+        let ca_err = |reason: String| TlsError::Cert {
+            path: config.client_ca_file.clone(),
+            reason,
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&config.client_ca_file)
+            .map_err(|e| ca_err(e.to_string()))?
+        {
+            roots
+                .add(cert.map_err(|e| ca_err(e.to_string()))?)
+                .map_err(|e| ca_err(e.to_string()))?;
+        }
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| ca_err(e.to_string()))?;
+        builder
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(resolver)
+    };
     Ok(TlsAcceptor::from(Arc::new(server)))
 }
 

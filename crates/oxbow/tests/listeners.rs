@@ -215,3 +215,103 @@ async fn given_ssl_listener_when_running_a_full_session_should_produce_fetch_and
     let plain = broker.consume_to_end(&topic, &[0, 1, 2], OP_TIMEOUT).await;
     assert_eq!(plain.len(), RECORDS);
 }
+
+/// Runs openssl with `args` in `dir`, panicking with its output on failure.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A client certificate for `subject`, signed by the CA in `dir` (ca.pem, ca.key).
+fn client_cert(dir: &Path, name: &str, subject: &str) -> (String, String) {
+    let ext = dir.join("client.ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    let (key, csr, pem) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+    );
+    openssl(
+        dir,
+        &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject],
+    );
+    openssl(
+        dir,
+        &[
+            "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", &pem, "-days", "2", "-extfile", "client.ext",
+        ],
+    );
+    (
+        dir.join(pem).display().to_string(),
+        dir.join(key).display().to_string(),
+    )
+}
+
+/// Mutual TLS: the principal is mapped from the client certificate's subject by
+/// `ssl_principal_mapping_rules`; the mapped super user produces, another certificate's principal
+/// is refused by the ACL authorizer, and a client without a certificate cannot connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_mutual_tls_when_clients_present_certificates_should_map_their_principals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server_cert, server_key) = make_cert(dir.path());
+    openssl(
+        dir.path(),
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=oxbow-test-ca"],
+    );
+    let alice = client_cert(dir.path(), "alice", "/C=FR/O=Acme/OU=ops/CN=Alice");
+    let mallory = client_cert(dir.path(), "mallory", "/O=Acme/OU=sales/CN=mallory");
+    let config = dir.path().join("oxbow.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert_file = \"{server_cert}\"\nkey_file = \"{server_key}\"\nclient_ca_file = \"{}\"\n\n\
+             [security]\nsuper_users = [\"alice\"]\n\
+             ssl_principal_mapping_rules = \"RULE:^CN=([^,]+),OU=ops,.*$/$1/L,DEFAULT\"\n",
+            dir.path().join("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let broker = TestBroker::builder()
+        .with_arg("--config")
+        .with_arg(config.to_str().unwrap())
+        .start();
+    let producer = |cert: Option<&(String, String)>| -> FutureProducer {
+        let mut extra = vec![("message.timeout.ms", "5000")];
+        if let Some((pem, key)) = cert {
+            extra.push(("ssl.certificate.location", pem.as_str()));
+            extra.push(("ssl.key.location", key.as_str()));
+        }
+        ssl_config(&broker.bootstrap(), &server_cert, &extra)
+            .create()
+            .unwrap()
+    };
+    producer(Some(&alice))
+        .send(FutureRecord::<str, str>::to("mtls").payload("from alice"), Duration::from_secs(10))
+        .await
+        .map_err(|(e, _)| e)
+        .expect("CN=Alice,OU=ops maps to the super user alice");
+    let refused = producer(Some(&mallory))
+        .send(FutureRecord::<str, str>::to("mtls").payload("no"), Duration::from_secs(10))
+        .await
+        .expect_err("CN=mallory,OU=sales,O=Acme has no ACL");
+    assert!(refused.0.to_string().contains("authoriz"), "{}", refused.0);
+    assert!(producer(None)
+        .send(FutureRecord::<str, str>::to("mtls").payload("no"), Duration::from_secs(6))
+        .await
+        .is_err());
+    let log = broker.log_tail(200);
+    assert!(log.contains("TLS handshake failed"), "no certificate, no connection");
+}
