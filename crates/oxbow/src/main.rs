@@ -35,6 +35,9 @@ enum Command {
     /// List, describe (lag in records and time), reset offsets of, and delete consumer groups.
     #[command(subcommand)]
     Group(cli::group::GroupCmd),
+    /// Add, list and remove SCRAM users (kafka-configs.sh --entity-type users).
+    #[command(subcommand)]
+    User(cli::user::UserCmd),
     /// Add, list and remove ACLs (kafka-acls.sh).
     #[command(subcommand)]
     Acl(cli::acl::AclCmd),
@@ -55,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Group(cmd) => cli::run_async(cli::group::run(cmd)),
         Command::Txn(cmd) => cli::run_async(cli::txn::run(cmd)),
         Command::Acl(cmd) => cli::run_async(cli::acl::run(cmd)),
+        Command::User(cmd) => cli::run_async(cli::user::run(cmd)),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

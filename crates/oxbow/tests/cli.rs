@@ -482,3 +482,51 @@ fn given_sasl_broker_when_managing_acls_with_command_config_should_add_list_and_
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("authentication"), "a clear error");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_user_cli_when_adding_a_scram_user_should_let_it_authenticate_until_removed() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oxbow.toml");
+    std::fs::write(
+        &config,
+        "[security]\nsasl_mechanisms = [\"PLAIN\", \"SCRAM-SHA-256\"]\n\n\
+         [security.plain_users]\nadmin = \"admin-secret\"\n",
+    )
+    .unwrap();
+    let broker = TestBroker::builder()
+        .with_arg("--config")
+        .with_arg(config.to_str().unwrap())
+        .start();
+    let admin = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.username=admin", "-X", "sasl.password=admin-secret"];
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter().chain(admin.iter()).map(|s| s.to_string()).collect()
+    };
+    let run = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&oxbow(&broker, &refs, None))
+    };
+    run(with(&["user", "add", "dora", "--password", "dora-secret", "--mechanism", "SCRAM-SHA-256", "--iterations", "4096"]));
+    let listed = run(with(&["user", "list"]));
+    assert!(listed.lines().any(|l| l.contains("dora") && l.contains("SCRAM-SHA-256") && l.contains("4096")), "{listed}");
+    let send = |password: &str| {
+        let c = broker.client_config(&[
+            ("security.protocol", "sasl_plaintext"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            ("sasl.username", "dora"),
+            ("sasl.password", password),
+            ("message.timeout.ms", "5000"),
+        ]);
+        let p: FutureProducer = c.create().unwrap();
+        async move {
+            p.send(FutureRecord::<str, str>::to("dora-topic").payload("x"), Duration::from_secs(6))
+                .await
+                .map(|_| ())
+                .map_err(|(e, _)| e)
+        }
+    };
+    send("dora-secret").await.expect("the new SCRAM user authenticates");
+    run(with(&["user", "remove", "dora", "--mechanism", "SCRAM-SHA-256"]));
+    assert!(send("dora-secret").await.is_err(), "removed");
+}

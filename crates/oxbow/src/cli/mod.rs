@@ -12,6 +12,7 @@ pub mod produce;
 pub mod serve;
 pub mod topic;
 pub mod txn;
+pub mod user;
 
 /// Runs a client subcommand on a small runtime.
 pub fn run_async<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
