@@ -33,14 +33,14 @@ pub async fn handle(
         }));
     }
     // As Kafka: an idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some
-    // topic (KIP-679).
+    // topic (KIP-679). The search over topics is not audited topic by topic.
     let may_write = ctx.authorize_cluster(Operation::IdempotentWrite)
         || broker
             .metadata
             .topics
             .all()
             .iter()
-            .any(|t| ctx.authorize_topic(Operation::Write, &t.meta.name));
+            .any(|t| ctx.may_list(Operation::Write, ResourceType::Topic, &t.meta.name));
     if !may_write {
         resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
         return Reply::Now(ResponseKind::InitProducerId(resp));
