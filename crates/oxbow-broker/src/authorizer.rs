@@ -4,10 +4,9 @@
 //! and `authorized_operations` bit fields map one to one.
 //!
 //! Three authorizers: [`AllowAll`] (no access control), [`DenyAll`] (`security.authorizer =
-//! "deny_all"`) and the ACL authorizer ([`crate::acl::AclAuthorizer`], `"acl"`, the default when
-//! super users are named).
+//! "deny_all"`) and the ACL authorizer (`crate::acl`, `"acl"`, the default when super users are
+//! named; `crate::acl::authorizer_from_config` picks one).
 
-use std::sync::Arc;
 
 use oxbow_net::Session;
 
@@ -104,22 +103,6 @@ impl Authorizer for DenyAll {
     }
     fn authorize(&self, _: &Session, _: Operation, _: ResourceType, _: &str) -> bool {
         false
-    }
-}
-
-/// The authorizer `[security]` names (already validated by the config).
-pub fn from_config(
-    security: &oxbow_config::SecurityConfig,
-    acls: &Arc<crate::acl::AclStore>,
-) -> Arc<dyn Authorizer> {
-    match security.effective_authorizer() {
-        "deny_all" => Arc::new(DenyAll),
-        "acl" => Arc::new(crate::acl::AclAuthorizer::new(
-            acls.clone(),
-            security.super_principals(),
-            security.allow_everyone_if_no_acl_found,
-        )),
-        _ => Arc::new(AllowAll),
     }
 }
 

@@ -135,7 +135,7 @@ impl Broker {
             fetch_sessions: FetchSessionCache::new(1000),
             groups,
             txns,
-            authorizer: crate::authorizer::from_config(&config.security, &acls),
+            authorizer: crate::acl::authorizer_from_config(&config.security, &acls),
             acls,
             scram,
             audit,

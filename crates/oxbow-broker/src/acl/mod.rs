@@ -169,6 +169,22 @@ impl Authorizer for AclAuthorizer {
     }
 }
 
+/// The authorizer `[security]` names (already validated by the config).
+pub fn authorizer_from_config(
+    security: &oxbow_config::SecurityConfig,
+    acls: &Arc<AclStore>,
+) -> Arc<dyn Authorizer> {
+    match security.effective_authorizer() {
+        "deny_all" => Arc::new(crate::authorizer::DenyAll),
+        "acl" => Arc::new(AclAuthorizer::new(
+            acls.clone(),
+            security.super_principals(),
+            security.allow_everyone_if_no_acl_found,
+        )),
+        _ => Arc::new(crate::authorizer::AllowAll),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
