@@ -87,6 +87,27 @@ pub struct AclFilter {
 }
 
 impl AclFilter {
+    /// From the fields of a DescribeAcls request or a DeleteAcls filter (the same seven).
+    pub fn from_wire(
+        resource_type: i8,
+        resource_name: Option<&str>,
+        pattern_type: i8,
+        principal: Option<&str>,
+        host: Option<&str>,
+        operation: i8,
+        permission: i8,
+    ) -> Self {
+        Self {
+            resource_type,
+            resource_name: resource_name.map(String::from),
+            pattern_type,
+            principal: principal.map(String::from),
+            host: host.map(String::from),
+            operation,
+            permission,
+        }
+    }
+
     pub fn matches(&self, b: &AclBinding) -> bool {
         let any = |f: i8, v: i8| f == code::ANY || f == v;
         let name_ok = match (self.pattern_type, &self.resource_name) {

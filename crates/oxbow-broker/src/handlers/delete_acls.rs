@@ -19,14 +19,16 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteAclsR
     let filters: Vec<AclFilter> = req
         .filters
         .into_iter()
-        .map(|f| AclFilter {
-            resource_type: f.resource_type_filter,
-            resource_name: f.resource_name_filter.map(|s| s.to_string()),
-            pattern_type: f.pattern_type_filter,
-            principal: f.principal_filter.map(|s| s.to_string()),
-            host: f.host_filter.map(|s| s.to_string()),
-            operation: f.operation,
-            permission: f.permission_type,
+        .map(|f| {
+            AclFilter::from_wire(
+                f.resource_type_filter,
+                f.resource_name_filter.as_deref(),
+                f.pattern_type_filter,
+                f.principal_filter.as_deref(),
+                f.host_filter.as_deref(),
+                f.operation,
+                f.permission_type,
+            )
         })
         .collect();
     let failed = |code: ResponseError, text: Option<String>| {

@@ -21,15 +21,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeAcl
         resp.error_code = ResponseError::ClusterAuthorizationFailed.code();
         return Reply::Now(ResponseKind::DescribeAcls(resp));
     }
-    let filter = AclFilter {
-        resource_type: req.resource_type_filter,
-        resource_name: req.resource_name_filter.map(|s| s.to_string()),
-        pattern_type: req.pattern_type_filter,
-        principal: req.principal_filter.map(|s| s.to_string()),
-        host: req.host_filter.map(|s| s.to_string()),
-        operation: req.operation,
-        permission: req.permission_type,
-    };
+    let filter = AclFilter::from_wire(
+        req.resource_type_filter,
+        req.resource_name_filter.as_deref(),
+        req.pattern_type_filter,
+        req.principal_filter.as_deref(),
+        req.host_filter.as_deref(),
+        req.operation,
+        req.permission_type,
+    );
     let mut by_resource: BTreeMap<(i8, String, i8), Vec<AclDescription>> = BTreeMap::new();
     for b in broker.acls.describe(&filter) {
         by_resource
