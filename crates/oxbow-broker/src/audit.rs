@@ -43,7 +43,12 @@ impl AuditLog {
         std::thread::Builder::new()
             .name("audit-log".into())
             .spawn(move || {
-                let mut writer = Writer { path, file, max_bytes, files };
+                let mut writer = Writer {
+                    path,
+                    file,
+                    max_bytes,
+                    files,
+                };
                 for line in rx {
                     writer.write(&line);
                 }
@@ -92,7 +97,14 @@ impl AuditLog {
 
     /// Records an authorization denial, at most once a minute per principal, address and
     /// resource operation (with how many were suppressed since).
-    pub fn denial(&self, session: &Session, api: &str, operation: &str, resource: &str, name: &str) {
+    pub fn denial(
+        &self,
+        session: &Session,
+        api: &str,
+        operation: &str,
+        resource: &str,
+        name: &str,
+    ) {
         if self.tx.is_none() {
             return;
         }
@@ -169,7 +181,10 @@ impl Writer {
             }
         }
         std::fs::rename(&self.path, numbered(1))?;
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
         Ok(())
     }
 }
@@ -194,9 +209,19 @@ mod tests {
         for _ in 0..5 {
             log.denial(&session, "Fetch", "Read", "Topic", "payroll");
         }
-        log.record("authentication", &session, "failure", json!({"mechanism": "PLAIN"}));
+        log.record(
+            "authentication",
+            &session,
+            "failure",
+            json!({"mechanism": "PLAIN"}),
+        );
         for i in 0..20 {
-            log.record("topic_create", &session, "success", json!({"topic": format!("t{i}")}));
+            log.record(
+                "topic_create",
+                &session,
+                "success",
+                json!({"topic": format!("t{i}")}),
+            );
         }
         drop(log);
         // The writer drains its queue and ends once the log is dropped.
@@ -214,7 +239,10 @@ mod tests {
             assert_eq!(v["peer"], "10.1.2.3:4000");
         }
         assert!(std::fs::metadata(&path).unwrap().len() <= 600);
-        assert!(!dir.path().join("audit.log.3").exists(), "two old files kept");
+        assert!(
+            !dir.path().join("audit.log.3").exists(),
+            "two old files kept"
+        );
         let all = format!("{rotated}{current}");
         assert!(all.contains("\"t19\""));
     }

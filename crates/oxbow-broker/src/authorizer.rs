@@ -7,7 +7,6 @@
 //! "deny_all"`) and the ACL authorizer (`crate::acl`, `"acl"`, the default when super users are
 //! named; `crate::acl::authorizer_from_config` picks one).
 
-
 use oxbow_net::Session;
 
 /// Kafka's `AclOperation`, with its wire codes.

@@ -12,9 +12,9 @@
 //! context).
 
 pub mod acl;
+pub mod admin;
 pub mod audit;
 pub mod auth_limit;
-pub mod admin;
 pub mod authorizer;
 pub mod broker;
 mod coordinator_context;

@@ -396,7 +396,10 @@ mod tests {
             .contains("security.plain_users.a"));
         let contract = load("[security]\nsuper_users = [\"admin\"]\n").unwrap();
         assert_eq!(contract.security.effective_authorizer(), "acl");
-        assert_eq!(contract.security.super_principals(), vec!["User:admin".to_string()]);
+        assert_eq!(
+            contract.security.super_principals(),
+            vec!["User:admin".to_string()]
+        );
         assert!(load("[security]\nauthorizer = \"bogus\"\n")
             .unwrap_err()
             .to_string()

@@ -97,7 +97,9 @@ impl GroupCoordinator {
         let held = pending.entry(p.producer_id).or_default();
         for o in staged {
             // A later commit of the same partition in the same transaction replaces the earlier.
-            held.retain(|h| !(h.group == o.group && h.topic == o.topic && h.partition == o.partition));
+            held.retain(|h| {
+                !(h.group == o.group && h.topic == o.topic && h.partition == o.partition)
+            });
             held.push(o);
         }
         Ok(codes)

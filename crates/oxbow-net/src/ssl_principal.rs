@@ -42,9 +42,10 @@ impl SslPrincipalMapper {
             let Some(body) = rest.strip_prefix("RULE:") else {
                 return Err(format!("expected RULE: or DEFAULT at {rest:?}"));
             };
-            let (pattern, after) = split_unescaped(body).ok_or_else(|| format!("unterminated rule {rest:?}"))?;
-            let (replacement, after) =
-                split_unescaped(after).ok_or_else(|| format!("rule without replacement {rest:?}"))?;
+            let (pattern, after) =
+                split_unescaped(body).ok_or_else(|| format!("unterminated rule {rest:?}"))?;
+            let (replacement, after) = split_unescaped(after)
+                .ok_or_else(|| format!("rule without replacement {rest:?}"))?;
             let (case, after) = match after.chars().next() {
                 Some(c @ ('L' | 'U')) => (Some(c), &after[1..]),
                 _ => (None, after),
@@ -160,11 +161,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            m.map("CN=kafka-svc,OU=ServiceUsers,O=Acme,C=US").unwrap().name,
+            m.map("CN=kafka-svc,OU=ServiceUsers,O=Acme,C=US")
+                .unwrap()
+                .name,
             "kafka-svc"
         );
         assert_eq!(
-            m.map("CN=Alice,OU=Ops,O=Acme,L=Paris,ST=IDF,C=FR").unwrap().name,
+            m.map("CN=Alice,OU=Ops,O=Acme,L=Paris,ST=IDF,C=FR")
+                .unwrap()
+                .name,
             "alice@ops"
         );
         assert_eq!(m.map("CN=x,O=Other").unwrap().name, "CN=x,O=Other");
@@ -173,6 +178,13 @@ mod tests {
         assert!(strict.map("CN=Bob,O=x").is_none());
         assert!(SslPrincipalMapper::parse("RULE:^(unterminated").is_err());
         assert!(SslPrincipalMapper::parse("NONSENSE").is_err());
-        assert_eq!(SslPrincipalMapper::parse("").unwrap().map("CN=a").unwrap().name, "CN=a");
+        assert_eq!(
+            SslPrincipalMapper::parse("")
+                .unwrap()
+                .map("CN=a")
+                .unwrap()
+                .name,
+            "CN=a"
+        );
     }
 }

@@ -217,8 +217,8 @@ impl TxnMarker {
         b.extend_from_slice(&self.producer_epoch.to_be_bytes());
         b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
         b.extend_from_slice(&1i32.to_be_bytes()); // record count
-        // The record: length 16 (zigzag 32), attributes, timestamp delta 0, offset delta 0,
-        // key length 4 (zigzag 8), key, value length 6 (zigzag 12), value, no headers.
+                                                  // The record: length 16 (zigzag 32), attributes, timestamp delta 0, offset delta 0,
+                                                  // key length 4 (zigzag 8), key, value length 6 (zigzag 12), value, no headers.
         b.extend_from_slice(&[32, 0, 0, 0, 8]);
         b.extend_from_slice(&0i16.to_be_bytes());
         b.extend_from_slice(&i16::from(self.commit).to_be_bytes());

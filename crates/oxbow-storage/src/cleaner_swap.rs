@@ -166,8 +166,7 @@ pub(crate) fn complete_interrupted_swaps(dir: &Path) -> io::Result<BTreeSet<i64>
             let replaced = matches!(
                 ext,
                 LOG_SUFFIX | INDEX_SUFFIX | TIME_INDEX_SUFFIX | TXN_INDEX_SUFFIX
-            )
-                && stem.parse::<i64>().is_ok_and(|b| b >= base && b < end);
+            ) && stem.parse::<i64>().is_ok_and(|b| b >= base && b < end);
             if replaced {
                 tracing::info!(path = %path.display(), "completing interrupted cleaner swap: removing replaced file");
                 log_segment::remove_if_exists(&path)?;

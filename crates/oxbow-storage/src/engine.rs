@@ -15,8 +15,8 @@ use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
 use crate::{
-    AbortedTxn, ProducerStateEntry, TxnMarker, AppendInfo, CleanerMetrics, FileSlice, LogConfig, LogManager, OffsetAndTimestamp, ReadResult,
-    Result, SegmentInfo, TopicPartition, UnifiedLog,
+    AbortedTxn, AppendInfo, CleanerMetrics, FileSlice, LogConfig, LogManager, OffsetAndTimestamp,
+    ProducerStateEntry, ReadResult, Result, SegmentInfo, TopicPartition, TxnMarker, UnifiedLog,
 };
 
 /// One partition's log.

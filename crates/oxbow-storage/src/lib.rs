@@ -59,13 +59,13 @@ pub use api::{
     LogManagerOptions, OffsetAndTimestamp, ReadResult, SegmentInfo, TimestampType, TopicPartition,
     DEFAULT_CLEANER_IO_MAX_BYTES_PER_SECOND,
 };
+pub use batch::TxnMarker;
 pub use cleaner_state::CLEANER_OFFSET_CHECKPOINT;
 pub use engine::{blocking, LogStore, PartitionLog};
-pub use batch::TxnMarker;
 pub use error::{Result, StorageError};
+pub use log_manager::{parse_topic_partition, LogManager, CLEAN_SHUTDOWN_FILE};
 pub use producer_state::ProducerStateEntry;
 pub use transaction_index::AbortedTxn;
-pub use log_manager::{parse_topic_partition, LogManager, CLEAN_SHUTDOWN_FILE};
 pub use unified_log::UnifiedLog;
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::transaction_index::AbortedSet;
 use crate::api::LogConfig;
 use crate::batch::BatchHeader;
 use crate::cleaner_io::{for_each_batch, Throttler};
@@ -29,6 +28,7 @@ use crate::failure::io_fail_point;
 use crate::log_segment::remove_if_exists;
 use crate::offset_map::build_offset_map;
 use crate::record_filter::{filter_batch, BatchAction, FilterContext, FilterStats};
+use crate::transaction_index::AbortedSet;
 use crate::unified_log::UnifiedLog;
 
 /// What the cleaner sees of a log at one instant.
@@ -150,7 +150,7 @@ pub(crate) fn clean_log(
     let aborted = AbortedSet::new(log.all_aborted_transactions());
     let (map, end, map_read) =
         build_offset_map(&dirty, end, dedupe_buffer_bytes, &aborted, throttler)
-        .map_err(io("build offset map"))?;
+            .map_err(io("build offset map"))?;
     let mut summary = CleanSummary {
         bytes_read: map_read,
         end_offset: end,

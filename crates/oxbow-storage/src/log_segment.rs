@@ -11,11 +11,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::transaction_index::{TransactionIndex, TXN_INDEX_SUFFIX};
 use crate::batch::{self, BatchHeader, BatchOffsets, OFFSET_HEADER_LEN, RECORD_BATCH_OVERHEAD};
 use crate::failure::io_fail_point;
 use crate::offset_index::OffsetIndex;
 use crate::time_index::TimeIndex;
+use crate::transaction_index::{TransactionIndex, TXN_INDEX_SUFFIX};
 
 pub const LOG_SUFFIX: &str = "log";
 pub const INDEX_SUFFIX: &str = "index";

@@ -55,9 +55,11 @@ impl UnifiedLog {
                 last_stable_offset: lso_before.unwrap_or(first),
             };
             let path = seg.txn_index().path().to_path_buf();
-            seg.txn_index_mut()
-                .append(entry)
-                .map_err(|e| self.ctx.failure.io_error(&path, "append transaction index", e))?;
+            seg.txn_index_mut().append(entry).map_err(|e| {
+                self.ctx
+                    .failure
+                    .io_error(&path, "append transaction index", e)
+            })?;
         }
         inner.producers.complete_txn(marker, offset)?;
         inner.next_offset = offset + 1;

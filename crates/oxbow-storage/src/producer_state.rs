@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{increment_sequence, BatchHeader, TxnMarker};
-use crate::transaction_index::AbortedTxn;
 use crate::error::{Result, StorageError};
+use crate::transaction_index::AbortedTxn;
 
 pub const SNAPSHOT_SUFFIX: &str = "snapshot";
 /// How many batches per producer are remembered for duplicate detection (Kafka's 5 in flight).
@@ -238,11 +238,7 @@ impl ProducerStateManager {
     /// Ends the producer's open transaction with a marker at `marker_offset` (epoch checked as
     /// for data: a marker of an older epoch is refused). Returns the first offset of the
     /// transaction it ended, if one was open.
-    pub fn complete_txn(
-        &mut self,
-        marker: &TxnMarker,
-        marker_offset: i64,
-    ) -> Result<Option<i64>> {
+    pub fn complete_txn(&mut self, marker: &TxnMarker, marker_offset: i64) -> Result<Option<i64>> {
         let entry = self
             .producers
             .entry(marker.producer_id)
@@ -257,7 +253,11 @@ impl ProducerStateManager {
         Ok(Self::apply_marker(entry, marker, marker_offset))
     }
 
-    fn apply_marker(entry: &mut ProducerStateEntry, marker: &TxnMarker, _offset: i64) -> Option<i64> {
+    fn apply_marker(
+        entry: &mut ProducerStateEntry,
+        marker: &TxnMarker,
+        _offset: i64,
+    ) -> Option<i64> {
         if marker.producer_epoch != entry.epoch {
             entry.epoch = marker.producer_epoch;
             entry.batches.clear();

@@ -78,7 +78,11 @@ impl TransactionIndex {
         let mut entries = Vec::with_capacity(bytes.len() / ENTRY_LEN);
         for chunk in bytes.chunks(ENTRY_LEN) {
             match AbortedTxn::decode(chunk) {
-                Some(e) if entries.last().is_none_or(|l: &AbortedTxn| l.last_offset < e.last_offset) => {
+                Some(e)
+                    if entries
+                        .last()
+                        .is_none_or(|l: &AbortedTxn| l.last_offset < e.last_offset) =>
+                {
                     entries.push(e)
                 }
                 _ => break,
@@ -187,9 +191,10 @@ impl AbortedSet {
 
     /// Whether a transactional batch of `producer_id` at `offset` was aborted.
     pub fn contains(&self, producer_id: i64, offset: i64) -> bool {
-        self.by_producer
-            .get(&producer_id)
-            .is_some_and(|r| r.iter().any(|(first, last)| *first <= offset && offset <= *last))
+        self.by_producer.get(&producer_id).is_some_and(|r| {
+            r.iter()
+                .any(|(first, last)| *first <= offset && offset <= *last)
+        })
     }
 }
 
@@ -217,7 +222,10 @@ mod tests {
         let mut loaded = TransactionIndex::load(path.clone()).unwrap();
         assert_eq!(loaded.entries(), &[txn(1, 0, 5), txn(2, 3, 9)]);
         loaded.truncate_to(9).unwrap();
-        assert_eq!(TransactionIndex::load(path.clone()).unwrap().entries(), &[txn(1, 0, 5)]);
+        assert_eq!(
+            TransactionIndex::load(path.clone()).unwrap().entries(),
+            &[txn(1, 0, 5)]
+        );
         let mut out = Vec::new();
         loaded.collect_overlapping(6, 100, &mut out);
         assert!(out.is_empty());

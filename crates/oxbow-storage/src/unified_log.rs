@@ -124,7 +124,8 @@ impl UnifiedLog {
         let log_start = AtomicI64::new(inner.log_start);
         let first_unstable =
             AtomicI64::new(inner.producers.first_unstable_offset().unwrap_or(i64::MAX));
-        let has_aborted = AtomicBool::new(inner.segments.values().any(|s| !s.txn_index().is_empty()));
+        let has_aborted =
+            AtomicBool::new(inner.segments.values().any(|s| !s.txn_index().is_empty()));
         Self {
             tp,
             dir,

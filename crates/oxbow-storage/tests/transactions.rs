@@ -117,7 +117,8 @@ fn given_crash_with_open_and_aborted_transactions_when_reopened_should_rebuild_l
         for round in 0..20 {
             log.append(&txn_batch(1, 0, round * 4, 4, &format!("r{round}")), 0)
                 .unwrap();
-            log.write_txn_marker(&marker(1, 0, round % 2 == 0), 0).unwrap();
+            log.write_txn_marker(&marker(1, 0, round % 2 == 0), 0)
+                .unwrap();
         }
         log.append(&txn_batch(2, 0, 0, 2, "open"), 0).unwrap();
         assert!(log.segments().len() > 1, "the test spans segments");
@@ -181,8 +182,18 @@ fn given_aborted_keyed_data_when_compacted_should_drop_it_and_keep_committed_val
         .collect();
     assert!(values.contains(&"committed".to_string()), "{values:?}");
     assert!(!values.contains(&"aborted".to_string()), "{values:?}");
-    assert_eq!(read_committed(&log).iter().filter(|v| *v == "committed").count(), 1);
-    assert_eq!(control_batches(&log), 2, "markers stay until delete.retention.ms");
+    assert_eq!(
+        read_committed(&log)
+            .iter()
+            .filter(|v| *v == "committed")
+            .count(),
+        1
+    );
+    assert_eq!(
+        control_batches(&log),
+        2,
+        "markers stay until delete.retention.ms"
+    );
 
     // Past delete.retention.ms a second cleaning (the markers are now in the cleaned section)
     // removes the abort marker, whose data is gone, and keeps the commit marker, whose data stays.
@@ -200,7 +211,13 @@ fn given_aborted_keyed_data_when_compacted_should_drop_it_and_keep_committed_val
         .clean_dirtiest(&common::compaction::unthrottled(), 1_000_000)
         .unwrap());
     assert_eq!(control_batches(&log), 1, "only the commit marker is left");
-    assert_eq!(read_committed(&log).iter().filter(|v| *v == "committed").count(), 1);
+    assert_eq!(
+        read_committed(&log)
+            .iter()
+            .filter(|v| *v == "committed")
+            .count(),
+        1
+    );
     drop(log);
     mgr.shutdown().unwrap();
     // A replay of the whole log (no snapshot) finds no transaction left open.

@@ -86,8 +86,7 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
             .with_producer_epoch(-1),
     );
     assert_eq!(txn.error_code, 0, "a transactional id exists while allowed");
-    let listed: ListTransactionsResponse =
-        open.raw_request(0, &ListTransactionsRequest::default());
+    let listed: ListTransactionsResponse = open.raw_request(0, &ListTransactionsRequest::default());
     assert_eq!(listed.transaction_states.len(), 1);
     open.stop();
 
@@ -548,7 +547,11 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
         ApiKey::AddPartitionsToTxn,
         add.results_by_topic_v3_and_below
             .iter()
-            .flat_map(|t| t.results_by_partition.iter().map(|p| p.partition_error_code))
+            .flat_map(|t| {
+                t.results_by_partition
+                    .iter()
+                    .map(|p| p.partition_error_code)
+            })
             .collect(),
         TXN_DENIED,
     );
@@ -560,7 +563,11 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
             .with_producer_epoch(txn.producer_epoch)
             .with_group_id(group()),
     );
-    check(ApiKey::AddOffsetsToTxn, vec![offsets_to_txn.error_code], TXN_DENIED);
+    check(
+        ApiKey::AddOffsetsToTxn,
+        vec![offsets_to_txn.error_code],
+        TXN_DENIED,
+    );
     let end: EndTxnResponse = broker.raw_request(
         3,
         &EndTxnRequest::default()
@@ -578,13 +585,15 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
             .with_producer_id(ProducerId(txn.producer_id.0))
             .with_producer_epoch(txn.producer_epoch)
             .with_generation_id(-1)
-            .with_topics(vec![txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
-                .with_name(topic())
-                .with_partitions(vec![
-                    txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
-                        .with_partition_index(0)
-                        .with_committed_offset(1),
-                ])]),
+            .with_topics(vec![
+                txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(topic())
+                    .with_partitions(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1),
+                    ]),
+            ]),
     );
     check(
         ApiKey::TxnOffsetCommit,
@@ -613,7 +622,11 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
         markers
             .markers
             .iter()
-            .flat_map(|m| m.topics.iter().flat_map(|t| t.partitions.iter().map(|p| p.error_code)))
+            .flat_map(|m| {
+                m.topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+            })
             .collect(),
         CLUSTER_DENIED,
     );
@@ -700,9 +713,15 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
     );
 
     // SCRAM credentials: DESCRIBE and ALTER on the cluster.
-    let dus: DescribeUserScramCredentialsResponse =
-        broker.raw_request(0, &DescribeUserScramCredentialsRequest::default().with_users(None));
-    check(ApiKey::DescribeUserScramCredentials, vec![dus.error_code], CLUSTER_DENIED);
+    let dus: DescribeUserScramCredentialsResponse = broker.raw_request(
+        0,
+        &DescribeUserScramCredentialsRequest::default().with_users(None),
+    );
+    check(
+        ApiKey::DescribeUserScramCredentials,
+        vec![dus.error_code],
+        CLUSTER_DENIED,
+    );
     let aus: AlterUserScramCredentialsResponse = broker.raw_request(
         0,
         &AlterUserScramCredentialsRequest::default().with_upsertions(vec![

@@ -369,7 +369,9 @@ async fn given_open_transaction_when_using_txn_cli_should_list_describe_find_and
     producer.begin_transaction().unwrap();
     producer
         .send(
-            FutureRecord::<str, str>::to(&topic).partition(0).payload("open"),
+            FutureRecord::<str, str>::to(&topic)
+                .partition(0)
+                .payload("open"),
             Duration::from_secs(10),
         )
         .await
@@ -383,12 +385,22 @@ async fn given_open_transaction_when_using_txn_cli_should_list_describe_find_and
         "{list}"
     );
     let describe = ok(&oxbow(&broker, &["txn", "describe", "cli-txn-id"], None));
-    assert!(describe.contains("Ongoing") && describe.contains(&format!("{topic}-0")), "{describe}");
+    assert!(
+        describe.contains("Ongoing") && describe.contains(&format!("{topic}-0")),
+        "{describe}"
+    );
 
     // Open longer than a zero timeout: reported with the offset it started at.
     let hanging = ok(&oxbow(
         &broker,
-        &["txn", "find-hanging", "--topic", &topic, "--max-transaction-timeout-minutes", "0"],
+        &[
+            "txn",
+            "find-hanging",
+            "--topic",
+            &topic,
+            "--max-transaction-timeout-minutes",
+            "0",
+        ],
         None,
     ));
     let line = hanging
@@ -402,17 +414,37 @@ async fn given_open_transaction_when_using_txn_cli_should_list_describe_find_and
 
     ok(&oxbow(
         &broker,
-        &["txn", "abort", "--topic", &topic, "--partition", "0", "--start-offset", &start],
+        &[
+            "txn",
+            "abort",
+            "--topic",
+            &topic,
+            "--partition",
+            "0",
+            "--start-offset",
+            &start,
+        ],
         None,
     ));
     // The abort marker ended the transaction in the partition: nothing hangs there any more.
     let after = ok(&oxbow(
         &broker,
-        &["txn", "find-hanging", "--topic", &topic, "--max-transaction-timeout-minutes", "0"],
+        &[
+            "txn",
+            "find-hanging",
+            "--topic",
+            &topic,
+            "--max-transaction-timeout-minutes",
+            "0",
+        ],
         None,
     ));
     assert!(after.contains("no hanging transactions"), "{after}");
-    assert_eq!(broker.watermarks(&topic, 0).1, 2, "the LSO moved past the record and the marker");
+    assert_eq!(
+        broker.watermarks(&topic, 0).1,
+        2,
+        "the LSO moved past the record and the marker"
+    );
     drop(producer);
 }
 
@@ -448,39 +480,103 @@ fn given_sasl_broker_when_managing_acls_with_command_config_should_add_list_and_
     ok(&oxbow(
         &broker,
         &[
-            "acl", "add", "--command-config", &admin, "--allow-principal", "User:sales",
-            "--operation", "read", "--operation", "describe", "--topic", "sales-",
-            "--resource-pattern-type", "prefixed",
+            "acl",
+            "add",
+            "--command-config",
+            &admin,
+            "--allow-principal",
+            "User:sales",
+            "--operation",
+            "read",
+            "--operation",
+            "describe",
+            "--topic",
+            "sales-",
+            "--resource-pattern-type",
+            "prefixed",
         ],
         None,
     ));
-    let listed = ok(&oxbow(&broker, &["acl", "list", "--command-config", &admin], None));
-    assert_eq!(listed.lines().filter(|l| l.contains("User:sales")).count(), 2, "{listed}");
-    assert!(listed.contains("prefixed") && listed.contains("sales-"), "{listed}");
+    let listed = ok(&oxbow(
+        &broker,
+        &["acl", "list", "--command-config", &admin],
+        None,
+    ));
+    assert_eq!(
+        listed.lines().filter(|l| l.contains("User:sales")).count(),
+        2,
+        "{listed}"
+    );
+    assert!(
+        listed.contains("prefixed") && listed.contains("sales-"),
+        "{listed}"
+    );
     // MATCH: the prefixed ACL applies to a concrete topic name.
     let matched = ok(&oxbow(
         &broker,
-        &["acl", "list", "--command-config", &admin, "--topic", "sales-eu", "--resource-pattern-type", "match"],
+        &[
+            "acl",
+            "list",
+            "--command-config",
+            &admin,
+            "--topic",
+            "sales-eu",
+            "--resource-pattern-type",
+            "match",
+        ],
         None,
     ));
-    assert_eq!(matched.lines().filter(|l| l.contains("User:sales")).count(), 2, "{matched}");
+    assert_eq!(
+        matched.lines().filter(|l| l.contains("User:sales")).count(),
+        2,
+        "{matched}"
+    );
     // The department may not manage ACLs.
     let refused = oxbow(
         &broker,
-        &["acl", "add", "--command-config", &sales, "--allow-principal", "User:sales", "--operation", "all", "--cluster"],
+        &[
+            "acl",
+            "add",
+            "--command-config",
+            &sales,
+            "--allow-principal",
+            "User:sales",
+            "--operation",
+            "all",
+            "--cluster",
+        ],
         None,
     );
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("31"), "CLUSTER_AUTHORIZATION_FAILED");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("31"),
+        "CLUSTER_AUTHORIZATION_FAILED"
+    );
     let removed = ok(&oxbow(
         &broker,
-        &["acl", "remove", "--command-config", &admin, "--topic", "sales-", "--resource-pattern-type", "prefixed"],
+        &[
+            "acl",
+            "remove",
+            "--command-config",
+            &admin,
+            "--topic",
+            "sales-",
+            "--resource-pattern-type",
+            "prefixed",
+        ],
         None,
     ));
     assert!(removed.contains("removed 2"), "{removed}");
-    let wrong = oxbow(&broker, &["acl", "list", "--command-config", &props("admin", "nope")], None);
+    let wrong = oxbow(
+        &broker,
+        &["acl", "list", "--command-config", &props("admin", "nope")],
+        None,
+    );
     assert!(!wrong.status.success());
-    assert!(String::from_utf8_lossy(&wrong.stderr).contains("authentication"), "a clear error");
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("authentication"),
+        "a clear error"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -499,17 +595,42 @@ async fn given_user_cli_when_adding_a_scram_user_should_let_it_authenticate_unti
         .with_arg("--config")
         .with_arg(config.to_str().unwrap())
         .start();
-    let admin = ["-X", "security.protocol=SASL_PLAINTEXT", "-X", "sasl.username=admin", "-X", "sasl.password=admin-secret"];
+    let admin = [
+        "-X",
+        "security.protocol=SASL_PLAINTEXT",
+        "-X",
+        "sasl.username=admin",
+        "-X",
+        "sasl.password=admin-secret",
+    ];
     let with = |args: &[&str]| -> Vec<String> {
-        args.iter().chain(admin.iter()).map(|s| s.to_string()).collect()
+        args.iter()
+            .chain(admin.iter())
+            .map(|s| s.to_string())
+            .collect()
     };
     let run = |args: Vec<String>| {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         ok(&oxbow(&broker, &refs, None))
     };
-    run(with(&["user", "add", "dora", "--password", "dora-secret", "--mechanism", "SCRAM-SHA-256", "--iterations", "4096"]));
+    run(with(&[
+        "user",
+        "add",
+        "dora",
+        "--password",
+        "dora-secret",
+        "--mechanism",
+        "SCRAM-SHA-256",
+        "--iterations",
+        "4096",
+    ]));
     let listed = run(with(&["user", "list"]));
-    assert!(listed.lines().any(|l| l.contains("dora") && l.contains("SCRAM-SHA-256") && l.contains("4096")), "{listed}");
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.contains("dora") && l.contains("SCRAM-SHA-256") && l.contains("4096")),
+        "{listed}"
+    );
     let send = |password: &str| {
         let c = broker.client_config(&[
             ("security.protocol", "sasl_plaintext"),
@@ -520,13 +641,24 @@ async fn given_user_cli_when_adding_a_scram_user_should_let_it_authenticate_unti
         ]);
         let p: FutureProducer = c.create().unwrap();
         async move {
-            p.send(FutureRecord::<str, str>::to("dora-topic").payload("x"), Duration::from_secs(6))
-                .await
-                .map(|_| ())
-                .map_err(|(e, _)| e)
+            p.send(
+                FutureRecord::<str, str>::to("dora-topic").payload("x"),
+                Duration::from_secs(6),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| e)
         }
     };
-    send("dora-secret").await.expect("the new SCRAM user authenticates");
-    run(with(&["user", "remove", "dora", "--mechanism", "SCRAM-SHA-256"]));
+    send("dora-secret")
+        .await
+        .expect("the new SCRAM user authenticates");
+    run(with(&[
+        "user",
+        "remove",
+        "dora",
+        "--mechanism",
+        "SCRAM-SHA-256",
+    ]));
     assert!(send("dora-secret").await.is_err(), "removed");
 }

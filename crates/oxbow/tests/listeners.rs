@@ -245,13 +245,28 @@ fn client_cert(dir: &Path, name: &str, subject: &str) -> (String, String) {
     );
     openssl(
         dir,
-        &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject],
+        &[
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject,
+        ],
     );
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", &pem, "-days", "2", "-extfile", "client.ext",
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            "client.ext",
         ],
     );
     (
@@ -269,7 +284,21 @@ async fn given_mutual_tls_when_clients_present_certificates_should_map_their_pri
     let (server_cert, server_key) = make_cert(dir.path());
     openssl(
         dir.path(),
-        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=oxbow-test-ca"],
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=oxbow-test-ca",
+        ],
     );
     let alice = client_cert(dir.path(), "alice", "/C=FR/O=Acme/OU=ops/CN=Alice");
     let mallory = client_cert(dir.path(), "mallory", "/O=Acme/OU=sales/CN=mallory");
@@ -299,19 +328,31 @@ async fn given_mutual_tls_when_clients_present_certificates_should_map_their_pri
             .unwrap()
     };
     producer(Some(&alice))
-        .send(FutureRecord::<str, str>::to("mtls").payload("from alice"), Duration::from_secs(10))
+        .send(
+            FutureRecord::<str, str>::to("mtls").payload("from alice"),
+            Duration::from_secs(10),
+        )
         .await
         .map_err(|(e, _)| e)
         .expect("CN=Alice,OU=ops maps to the super user alice");
     let refused = producer(Some(&mallory))
-        .send(FutureRecord::<str, str>::to("mtls").payload("no"), Duration::from_secs(10))
+        .send(
+            FutureRecord::<str, str>::to("mtls").payload("no"),
+            Duration::from_secs(10),
+        )
         .await
         .expect_err("CN=mallory,OU=sales,O=Acme has no ACL");
     assert!(refused.0.to_string().contains("authoriz"), "{}", refused.0);
     assert!(producer(None)
-        .send(FutureRecord::<str, str>::to("mtls").payload("no"), Duration::from_secs(6))
+        .send(
+            FutureRecord::<str, str>::to("mtls").payload("no"),
+            Duration::from_secs(6)
+        )
         .await
         .is_err());
     let log = broker.log_tail(200);
-    assert!(log.contains("TLS handshake failed"), "no certificate, no connection");
+    assert!(
+        log.contains("TLS handshake failed"),
+        "no certificate, no connection"
+    );
 }

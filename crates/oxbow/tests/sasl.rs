@@ -243,10 +243,15 @@ async fn given_acls_when_broker_is_sigkilled_should_still_confine_the_department
         .with_arg("--config")
         .with_arg(config.to_str().unwrap())
         .start();
-    let admin: FutureProducer = client(&broker, "admin", "admin-secret", &[]).create().unwrap();
+    let admin: FutureProducer = client(&broker, "admin", "admin-secret", &[])
+        .create()
+        .unwrap();
     for t in ["sales-ledger", "hr-payroll"] {
         admin
-            .send(FutureRecord::<str, str>::to(t).payload("seed"), Duration::from_secs(10))
+            .send(
+                FutureRecord::<str, str>::to(t).payload("seed"),
+                Duration::from_secs(10),
+            )
             .await
             .map_err(|(e, _)| e)
             .expect("the super user may auto-create and write anywhere");
@@ -285,16 +290,27 @@ async fn given_acls_when_broker_is_sigkilled_should_still_confine_the_department
             .with_permission_type(1),
     );
     assert_eq!(described.resources.len(), 1, "the ACL survived the SIGKILL");
-    let sales: FutureProducer = client(&broker, "sales", "sales-secret", &[("message.timeout.ms", "5000")])
-        .create()
-        .unwrap();
+    let sales: FutureProducer = client(
+        &broker,
+        "sales",
+        "sales-secret",
+        &[("message.timeout.ms", "5000")],
+    )
+    .create()
+    .unwrap();
     sales
-        .send(FutureRecord::<str, str>::to("sales-ledger").payload("ok"), Duration::from_secs(10))
+        .send(
+            FutureRecord::<str, str>::to("sales-ledger").payload("ok"),
+            Duration::from_secs(10),
+        )
         .await
         .map_err(|(e, _)| e)
         .expect("WRITE on sales-* is allowed");
     let refused = sales
-        .send(FutureRecord::<str, str>::to("hr-payroll").payload("no"), Duration::from_secs(10))
+        .send(
+            FutureRecord::<str, str>::to("hr-payroll").payload("no"),
+            Duration::from_secs(10),
+        )
         .await
         .expect_err("hr-payroll is not the department's");
     assert!(
@@ -361,12 +377,18 @@ async fn given_scram_user_when_broker_is_sigkilled_should_still_authenticate_it(
         c.create().unwrap()
     };
     scram("carol-secret")
-        .send(FutureRecord::<str, str>::to("scram-topic").payload("hi"), Duration::from_secs(10))
+        .send(
+            FutureRecord::<str, str>::to("scram-topic").payload("hi"),
+            Duration::from_secs(10),
+        )
         .await
         .map_err(|(e, _)| e)
         .expect("the SCRAM user survived the SIGKILL");
     assert!(scram("wrong")
-        .send(FutureRecord::<str, str>::to("scram-topic").payload("no"), Duration::from_secs(6))
+        .send(
+            FutureRecord::<str, str>::to("scram-topic").payload("no"),
+            Duration::from_secs(6)
+        )
         .await
         .is_err());
 }
@@ -374,7 +396,8 @@ async fn given_scram_user_when_broker_is_sigkilled_should_still_authenticate_it(
 /// Failed authentications from one address are limited: after the configured number in a
 /// minute even the right password is refused, unchecked; the failures are audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_repeated_failures_from_an_address_when_authenticating_should_refuse_it_for_a_while() {
+async fn given_repeated_failures_from_an_address_when_authenticating_should_refuse_it_for_a_while()
+{
     use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
     use kafka_protocol::protocol::StrBytes;
     let dir = tempfile::tempdir().unwrap();
@@ -410,10 +433,16 @@ async fn given_repeated_failures_from_an_address_when_authenticating_should_refu
     for _ in 0..3 {
         assert_eq!(attempt("guess").0, 58, "SASL_AUTHENTICATION_FAILED");
     }
-    assert!(started.elapsed() >= Duration::from_millis(150), "each failure is answered late");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "each failure is answered late"
+    );
     let (code, text) = attempt("alice-secret");
     assert_eq!(code, 58);
-    assert!(text.unwrap_or_default().contains("too many"), "the reason is given");
+    assert!(
+        text.unwrap_or_default().contains("too many"),
+        "the reason is given"
+    );
     let audit_path = broker.data_dir().join("audit.log");
     let audited = wait_until(Duration::from_secs(5), || {
         std::fs::read_to_string(&audit_path)
@@ -441,14 +470,22 @@ async fn given_session_lifetime_when_clients_reauthenticate_should_keep_them_and
         .with_arg("--config")
         .with_arg(config.to_str().unwrap())
         .start();
-    let producer: FutureProducer = client(&broker, "alice", "alice-secret", &[("message.timeout.ms", "10000")])
-        .create()
-        .unwrap();
+    let producer: FutureProducer = client(
+        &broker,
+        "alice",
+        "alice-secret",
+        &[("message.timeout.ms", "10000")],
+    )
+    .create()
+    .unwrap();
     let until = std::time::Instant::now() + Duration::from_millis(3500);
     let mut sent = 0;
     while std::time::Instant::now() < until {
         producer
-            .send(FutureRecord::<str, str>::to("reauth").payload("x"), Duration::from_secs(10))
+            .send(
+                FutureRecord::<str, str>::to("reauth").payload("x"),
+                Duration::from_secs(10),
+            )
             .await
             .map_err(|(e, _)| e)
             .expect("no error across re-authentications");
@@ -457,17 +494,26 @@ async fn given_session_lifetime_when_clients_reauthenticate_should_keep_them_and
     }
     assert!(sent > 20);
     let authentications = broker.log_tail(400).matches("authenticated").count();
-    assert!(authentications >= 3, "librdkafka re-authenticated ({authentications} authentications)");
+    assert!(
+        authentications >= 3,
+        "librdkafka re-authenticated ({authentications} authentications)"
+    );
 
     // A raw client that never re-authenticates: served within its session, closed after.
     let mut conn = sasl_plain_connection(&broker.bootstrap(), "alice", "alice-secret");
-    let _ = raw_on(&mut conn, 12, &MetadataRequest::default().with_topics(Some(vec![])));
+    let _ = raw_on(
+        &mut conn,
+        12,
+        &MetadataRequest::default().with_topics(Some(vec![])),
+    );
     std::thread::sleep(Duration::from_millis(1100));
     // Metadata v1 for all topics: header (key 3, version 1, correlation 9, null client id),
     // body (null topic array).
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    conn.write_all(&[0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 9, 255, 255, 255, 255, 255, 255])
-        .unwrap();
+    conn.write_all(&[
+        0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 9, 255, 255, 255, 255, 255, 255,
+    ])
+    .unwrap();
     let mut buf = [0u8; 4];
     match conn.read(&mut buf) {
         Ok(0) => {}

@@ -49,13 +49,12 @@ async fn read_all(
     isolation: &str,
     idle: Duration,
 ) -> BTreeMap<i32, Vec<String>> {
-    let consumer: StreamConsumer = broker.consumer(&[
-        ("isolation.level", isolation),
-        ("fetch.wait.max.ms", "50"),
-    ]);
+    let consumer: StreamConsumer =
+        broker.consumer(&[("isolation.level", isolation), ("fetch.wait.max.ms", "50")]);
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let mut out: BTreeMap<i32, Vec<String>> = BTreeMap::new();
@@ -73,7 +72,8 @@ async fn read_all(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_interleaved_commits_and_aborts_when_read_should_show_exactly_committed_to_read_committed() {
+async fn given_interleaved_commits_and_aborts_when_read_should_show_exactly_committed_to_read_committed(
+) {
     let broker = TestBroker::start();
     let topic = unique_topic("txn-mix");
     broker.create_topic(&topic, 2, &[]).await;
@@ -101,8 +101,18 @@ async fn given_interleaved_commits_and_aborts_when_read_should_show_exactly_comm
         }
     }
     let committed = read_all(&broker, &topic, 2, "read_committed", Duration::from_secs(2)).await;
-    assert_eq!(committed, expected, "read_committed sees exactly the committed records, in order");
-    let uncommitted = read_all(&broker, &topic, 2, "read_uncommitted", Duration::from_secs(2)).await;
+    assert_eq!(
+        committed, expected,
+        "read_committed sees exactly the committed records, in order"
+    );
+    let uncommitted = read_all(
+        &broker,
+        &topic,
+        2,
+        "read_uncommitted",
+        Duration::from_secs(2),
+    )
+    .await;
     assert_eq!(uncommitted.values().map(Vec::len).sum::<usize>(), all);
 }
 
@@ -188,7 +198,8 @@ async fn transform(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_transform_job_killed_mid_transaction_when_restarted_should_produce_each_output_once() {
+async fn given_transform_job_killed_mid_transaction_when_restarted_should_produce_each_output_once()
+{
     let broker = TestBroker::start();
     let input = unique_topic("ctp-in");
     let output = unique_topic("ctp-out");
@@ -203,9 +214,20 @@ async fn given_transform_job_killed_mid_transaction_when_restarted_should_produc
     // The restarted job (same transactional id) fences and aborts the open transaction, then
     // resumes from the offsets committed in the last committed transaction.
     transform(&broker, &input, &output, 1000, 10, false).await;
-    let out = read_all(&broker, &output, 1, "read_committed", Duration::from_secs(2)).await;
+    let out = read_all(
+        &broker,
+        &output,
+        1,
+        "read_committed",
+        Duration::from_secs(2),
+    )
+    .await;
     let expected: Vec<String> = inputs.iter().map(|v| v.to_uppercase()).collect();
-    assert_eq!(out.get(&0), Some(&expected), "every output exactly once, in order");
+    assert_eq!(
+        out.get(&0),
+        Some(&expected),
+        "every output exactly once, in order"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +237,14 @@ async fn given_broker_killed_with_open_transaction_when_restarted_should_abort_i
         .start();
     let topic = unique_topic("txn-open-crash");
     broker.create_topic(&topic, 1, &[]).await;
-    let p = txn_producer(&broker, "open-crash", &[("transaction.timeout.ms", "3000"), ("message.timeout.ms", "3000")]);
+    let p = txn_producer(
+        &broker,
+        "open-crash",
+        &[
+            ("transaction.timeout.ms", "3000"),
+            ("message.timeout.ms", "3000"),
+        ],
+    );
     p.begin_transaction().unwrap();
     send(&p, &topic, 0, "never").await;
     p.begin_transaction().ok();
@@ -227,7 +256,14 @@ async fn given_broker_killed_with_open_transaction_when_restarted_should_abort_i
     // The open transaction holds the LSO until the coordinator aborts it after its timeout.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let committed = read_all(&broker, &topic, 1, "read_committed", Duration::from_millis(500)).await;
+        let committed = read_all(
+            &broker,
+            &topic,
+            1,
+            "read_committed",
+            Duration::from_millis(500),
+        )
+        .await;
         if committed.get(&0) == Some(&vec!["after".to_string()]) {
             break;
         }
@@ -237,7 +273,14 @@ async fn given_broker_killed_with_open_transaction_when_restarted_should_abort_i
             broker.log_tail(40)
         );
     }
-    let uncommitted = read_all(&broker, &topic, 1, "read_uncommitted", Duration::from_secs(1)).await;
+    let uncommitted = read_all(
+        &broker,
+        &topic,
+        1,
+        "read_uncommitted",
+        Duration::from_secs(1),
+    )
+    .await;
     assert_eq!(uncommitted.get(&0).map(Vec::len), Some(2));
 }
 
@@ -265,8 +308,14 @@ async fn given_broker_killed_while_committing_when_restarted_should_complete_the
         broker.restart_with_env(&[]);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let committed =
-                read_all(&broker, &topic, 2, "read_committed", Duration::from_millis(500)).await;
+            let committed = read_all(
+                &broker,
+                &topic,
+                2,
+                "read_committed",
+                Duration::from_millis(500),
+            )
+            .await;
             if committed.values().map(Vec::len).sum::<usize>() == values.len() {
                 let mut seen: Vec<String> = committed.into_values().flatten().collect();
                 seen.sort();
@@ -366,7 +415,14 @@ async fn random_run(seed: u64) {
         }
     }
     drop(producer);
-    let got = read_all(&broker, &topic, PARTITIONS, "read_committed", Duration::from_secs(2)).await;
+    let got = read_all(
+        &broker,
+        &topic,
+        PARTITIONS,
+        "read_committed",
+        Duration::from_secs(2),
+    )
+    .await;
     let got: BTreeMap<i32, Vec<String>> = got.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     let want: BTreeMap<i32, Vec<String>> =
         model.into_iter().filter(|(_, v)| !v.is_empty()).collect();
@@ -461,7 +517,8 @@ mod tv2 {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn given_tv2_client_when_transacting_should_add_implicitly_bump_epochs_and_fence_late_writes() {
+    async fn given_tv2_client_when_transacting_should_add_implicitly_bump_epochs_and_fence_late_writes(
+    ) {
         let broker = TestBroker::start();
         let topic = unique_topic("tv2");
         broker.create_topic(&topic, 1, &[]).await;
@@ -485,21 +542,32 @@ mod tv2 {
         assert_eq!(init.error_code, 0);
         let (pid, e0) = (init.producer_id.0, init.producer_epoch);
 
-        assert_eq!(produce(&broker, id, &topic, txn_batch(pid, e0, 0, "committed")), 0);
+        assert_eq!(
+            produce(&broker, id, &topic, txn_batch(pid, e0, 0, "committed")),
+            0
+        );
         let (code, pid1, e1) = end(&broker, id, pid, e0, true);
-        assert_eq!((code, pid1, e1), (0, pid, e0 + 1), "EndTxn v5 bumps the epoch");
+        assert_eq!(
+            (code, pid1, e1),
+            (0, pid, e0 + 1),
+            "EndTxn v5 bumps the epoch"
+        );
 
         // A late write of the committed transaction (old epoch) is refused, not added to a new one.
         let late = produce(&broker, id, &topic, txn_batch(pid, e0, 1, "late"));
         assert_eq!(late, ResponseError::InvalidProducerEpoch.code());
 
-        assert_eq!(produce(&broker, id, &topic, txn_batch(pid, e1, 0, "aborted")), 0);
+        assert_eq!(
+            produce(&broker, id, &topic, txn_batch(pid, e1, 0, "aborted")),
+            0
+        );
         let (code, _, e2) = end(&broker, id, pid, e1, false);
         assert_eq!((code, e2), (0, e1 + 1));
         // A retried EndTxn of the aborted transaction is answered with the current epoch.
         assert_eq!(end(&broker, id, pid, e1, false), (0, pid, e2));
 
-        let committed = read_all(&broker, &topic, 1, "read_committed", Duration::from_secs(2)).await;
+        let committed =
+            read_all(&broker, &topic, 1, "read_committed", Duration::from_secs(2)).await;
         assert_eq!(committed.get(&0), Some(&vec!["committed".to_string()]));
     }
 
@@ -520,7 +588,8 @@ mod tv2 {
         );
         let plain = broker.producer(&[]);
         send(&plain, &topic, 0, "plain").await;
-        let committed = read_all(&broker, &topic, 1, "read_committed", Duration::from_secs(1)).await;
+        let committed =
+            read_all(&broker, &topic, 1, "read_committed", Duration::from_secs(1)).await;
         assert_eq!(committed.get(&0), Some(&vec!["plain".to_string()]));
     }
 }
@@ -577,7 +646,8 @@ mod limits {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_stale_group_generation_when_committing_offsets_in_transaction_should_fence_the_zombie() {
+async fn given_stale_group_generation_when_committing_offsets_in_transaction_should_fence_the_zombie(
+) {
     use rdkafka::consumer::BaseConsumer;
     let broker = TestBroker::builder()
         .with_env("OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
@@ -604,7 +674,11 @@ async fn given_stale_group_generation_when_committing_offsets_in_transaction_sho
         done()
     };
     let a = member("a");
-    assert!(poll_until(&[&a], &|| a.assignment().map(|t| t.count()).unwrap_or(0) == 2));
+    assert!(poll_until(&[&a], &|| a
+        .assignment()
+        .map(|t| t.count())
+        .unwrap_or(0)
+        == 2));
     let zombie_meta = a.group_metadata().expect("group metadata");
     let b = member("b");
     let split = || {
@@ -615,7 +689,9 @@ async fn given_stale_group_generation_when_committing_offsets_in_transaction_sho
 
     let producer = txn_producer(&broker, "kip447-producer", &[]);
     let mut offsets = TopicPartitionList::new();
-    offsets.add_partition_offset(&topic, 0, Offset::Offset(0)).unwrap();
+    offsets
+        .add_partition_offset(&topic, 0, Offset::Offset(0))
+        .unwrap();
     producer.begin_transaction().unwrap();
     let err = producer
         .send_offsets_to_transaction(&offsets, &zombie_meta, TXN_TIMEOUT)

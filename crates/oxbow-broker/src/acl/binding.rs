@@ -37,10 +37,19 @@ impl AclBinding {
     /// Why the binding cannot be created (Kafka's INVALID_REQUEST cases), if it cannot.
     pub fn problem(&self) -> Option<String> {
         if !(2..=5).contains(&self.resource_type) {
-            return Some(format!("resource type {} cannot carry ACLs", self.resource_type));
+            return Some(format!(
+                "resource type {} cannot carry ACLs",
+                self.resource_type
+            ));
         }
-        if !matches!(self.pattern_type, code::PATTERN_LITERAL | code::PATTERN_PREFIXED) {
-            return Some(format!("pattern type {} must be LITERAL or PREFIXED", self.pattern_type));
+        if !matches!(
+            self.pattern_type,
+            code::PATTERN_LITERAL | code::PATTERN_PREFIXED
+        ) {
+            return Some(format!(
+                "pattern type {} must be LITERAL or PREFIXED",
+                self.pattern_type
+            ));
         }
         if self.resource_name.is_empty() {
             return Some("the resource name is empty".into());
@@ -55,10 +64,16 @@ impl AclBinding {
             return Some("the host is empty (use * for any)".into());
         }
         if !(code::OP_ALL..=code::OP_IDEMPOTENT_WRITE).contains(&self.operation) {
-            return Some(format!("operation {} is not an ACL operation", self.operation));
+            return Some(format!(
+                "operation {} is not an ACL operation",
+                self.operation
+            ));
         }
         if !matches!(self.permission, code::DENY | code::ALLOW) {
-            return Some(format!("permission {} must be ALLOW or DENY", self.permission));
+            return Some(format!(
+                "permission {} must be ALLOW or DENY",
+                self.permission
+            ));
         }
         None
     }
@@ -67,7 +82,9 @@ impl AclBinding {
     pub fn covers(&self, resource_type: i8, name: &str) -> bool {
         self.resource_type == resource_type
             && match self.pattern_type {
-                code::PATTERN_LITERAL => self.resource_name == name || self.resource_name == WILDCARD,
+                code::PATTERN_LITERAL => {
+                    self.resource_name == name || self.resource_name == WILDCARD
+                }
                 code::PATTERN_PREFIXED => name.starts_with(&self.resource_name),
                 _ => false,
             }
@@ -154,7 +171,10 @@ mod tests {
         assert!(binding(code::PATTERN_LITERAL, "*").covers(2, "anything"));
         assert!(binding(code::PATTERN_PREFIXED, "sales-").covers(2, "sales-eu"));
         assert!(!binding(code::PATTERN_PREFIXED, "sales-").covers(3, "sales-eu"));
-        assert!(!binding(code::PATTERN_PREFIXED, "*").covers(2, "x"), "no wildcard in prefixes");
+        assert!(
+            !binding(code::PATTERN_PREFIXED, "*").covers(2, "x"),
+            "no wildcard in prefixes"
+        );
     }
 
     #[test]

@@ -220,8 +220,22 @@ mod tests {
         let store = Arc::new(AclStore::open(dir.path()).unwrap());
         store
             .create(&[
-                acl(code::PATTERN_PREFIXED, "sales-", "User:alice", "*", code::OP_READ, code::ALLOW),
-                acl(code::PATTERN_LITERAL, "sales-secret", "User:alice", "10.0.0.9", 2, code::DENY),
+                acl(
+                    code::PATTERN_PREFIXED,
+                    "sales-",
+                    "User:alice",
+                    "*",
+                    code::OP_READ,
+                    code::ALLOW,
+                ),
+                acl(
+                    code::PATTERN_LITERAL,
+                    "sales-secret",
+                    "User:alice",
+                    "10.0.0.9",
+                    2,
+                    code::DENY,
+                ),
                 acl(code::PATTERN_LITERAL, "*", "User:*", "*", 8, code::ALLOW),
             ])
             .unwrap();
@@ -230,11 +244,20 @@ mod tests {
         let alice_far = session("alice", "10.0.0.9");
         let topic = ResourceType::Topic;
         assert!(a.authorize(&alice, Operation::Read, topic, "sales-eu"));
-        assert!(a.authorize(&alice, Operation::Describe, topic, "sales-eu"), "READ implies DESCRIBE");
+        assert!(
+            a.authorize(&alice, Operation::Describe, topic, "sales-eu"),
+            "READ implies DESCRIBE"
+        );
         assert!(!a.authorize(&alice, Operation::Write, topic, "sales-eu"));
         assert!(a.authorize(&alice, Operation::Read, topic, "sales-secret"));
-        assert!(!a.authorize(&alice_far, Operation::Read, topic, "sales-secret"), "host DENY wins");
-        assert!(a.authorize(&session("bob", "1.1.1.1"), Operation::Describe, topic, "x"), "wildcard");
+        assert!(
+            !a.authorize(&alice_far, Operation::Read, topic, "sales-secret"),
+            "host DENY wins"
+        );
+        assert!(
+            a.authorize(&session("bob", "1.1.1.1"), Operation::Describe, topic, "x"),
+            "wildcard"
+        );
         assert!(!a.authorize(&session("bob", "1.1.1.1"), Operation::Read, topic, "x"));
         assert!(a.authorize(&session("admin", "1.1.1.1"), Operation::Delete, topic, "x"));
         // No ACL covers groups: closed, unless allow_everyone_if_no_acl_found.

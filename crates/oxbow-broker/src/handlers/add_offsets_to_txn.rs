@@ -14,7 +14,11 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 4);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: AddOffsetsToTxnRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: AddOffsetsToTxnRequest,
+) -> Reply {
     let id = req.transactional_id.0.to_string();
     let group = req.group_id.0.to_string();
     let mut resp = AddOffsetsToTxnResponse::default();

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
-use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ResponseKind,
 };
@@ -74,7 +74,11 @@ struct Txn {
 }
 
 /// Handles one transaction; every partition gets a code.
-async fn one(broker: &Arc<Broker>, ctx: &RequestContext, txn: Txn) -> Vec<AddPartitionsToTxnTopicResult> {
+async fn one(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    txn: Txn,
+) -> Vec<AddPartitionsToTxnTopicResult> {
     let mut codes: Vec<(String, Vec<(i32, Option<ResponseError>)>)> = Vec::new();
     let mut to_add = Vec::new();
     let authorized_id = ctx.authorize(Operation::Write, ResourceType::TransactionalId, &txn.id);
@@ -101,7 +105,10 @@ async fn one(broker: &Arc<Broker>, ctx: &RequestContext, txn: Txn) -> Vec<AddPar
             .collect();
         codes.push((name, parts));
     }
-    let any_refused = codes.iter().flat_map(|(_, ps)| ps).any(|(_, e)| e.is_some());
+    let any_refused = codes
+        .iter()
+        .flat_map(|(_, ps)| ps)
+        .any(|(_, e)| e.is_some());
     let outcome: Result<Vec<Option<ResponseError>>, ResponseError> = if any_refused {
         // As Kafka: if any partition is refused, none is added.
         Err(ResponseError::OperationNotAttempted)
@@ -156,4 +163,3 @@ async fn one(broker: &Arc<Broker>, ctx: &RequestContext, txn: Txn) -> Vec<AddPar
 fn ok(p: i32) -> AddPartitionsToTxnPartitionResult {
     AddPartitionsToTxnPartitionResult::default().with_partition_index(p)
 }
-

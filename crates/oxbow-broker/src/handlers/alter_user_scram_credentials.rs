@@ -36,7 +36,11 @@ pub async fn handle(
         .deletions
         .iter()
         .map(|d| (d.name.to_string(), d.mechanism))
-        .chain(req.upsertions.iter().map(|u| (u.name.to_string(), u.mechanism)))
+        .chain(
+            req.upsertions
+                .iter()
+                .map(|u| (u.name.to_string(), u.mechanism)),
+        )
     {
         *seen.entry((name, m)).or_default() += 1;
     }
@@ -44,8 +48,18 @@ pub async fn handle(
     for d in &req.deletions {
         let user = d.name.to_string();
         match Mechanism::from_code(d.mechanism) {
-            _ if !allowed => fail(&mut errors, &user, ResponseError::ClusterAuthorizationFailed, String::new()),
-            None => fail(&mut errors, &user, ResponseError::UnsupportedSaslMechanism, "unknown SCRAM mechanism".into()),
+            _ if !allowed => fail(
+                &mut errors,
+                &user,
+                ResponseError::ClusterAuthorizationFailed,
+                String::new(),
+            ),
+            None => fail(
+                &mut errors,
+                &user,
+                ResponseError::UnsupportedSaslMechanism,
+                "unknown SCRAM mechanism".into(),
+            ),
             Some(m) if broker.scram.get(&user, m).is_none() => fail(
                 &mut errors,
                 &user,
@@ -59,9 +73,24 @@ pub async fn handle(
     for u in &req.upsertions {
         let user = u.name.to_string();
         match Mechanism::from_code(u.mechanism) {
-            _ if !allowed => fail(&mut errors, &user, ResponseError::ClusterAuthorizationFailed, String::new()),
-            None => fail(&mut errors, &user, ResponseError::UnsupportedSaslMechanism, "unknown SCRAM mechanism".into()),
-            Some(_) if user.is_empty() => fail(&mut errors, &user, ResponseError::UnacceptableCredential, "empty user name".into()),
+            _ if !allowed => fail(
+                &mut errors,
+                &user,
+                ResponseError::ClusterAuthorizationFailed,
+                String::new(),
+            ),
+            None => fail(
+                &mut errors,
+                &user,
+                ResponseError::UnsupportedSaslMechanism,
+                "unknown SCRAM mechanism".into(),
+            ),
+            Some(_) if user.is_empty() => fail(
+                &mut errors,
+                &user,
+                ResponseError::UnacceptableCredential,
+                "empty user name".into(),
+            ),
             Some(_) if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&u.iterations) => fail(
                 &mut errors,
                 &user,
@@ -83,7 +112,12 @@ pub async fn handle(
     }
     for ((user, _), n) in &seen {
         if *n > 1 {
-            fail(&mut errors, user, ResponseError::DuplicateResource, "a user and mechanism appear twice".into());
+            fail(
+                &mut errors,
+                user,
+                ResponseError::DuplicateResource,
+                "a user and mechanism appear twice".into(),
+            );
         }
     }
     // A user with any error changes nothing.
@@ -100,17 +134,31 @@ pub async fn handle(
         let changes: Vec<String> = upserts
             .iter()
             .map(|(u, m, _)| format!("upsert {u} {}", m.name()))
-            .chain(deletions.iter().map(|(u, m)| format!("delete {u} {}", m.name())))
+            .chain(
+                deletions
+                    .iter()
+                    .map(|(u, m)| format!("delete {u} {}", m.name())),
+            )
             .collect();
         match oxbow_storage::blocking(|| broker.scram.alter(upserts, deletions)) {
             Ok(()) => {
                 info!(peer = %ctx.peer(), client_id = ctx.client_id(), principal = %ctx.session.principal, ?changes, "SCRAM credentials changed");
-                ctx.audit.record("credential_change", &ctx.session, "success", serde_json::json!({"changes": changes}));
+                ctx.audit.record(
+                    "credential_change",
+                    &ctx.session,
+                    "success",
+                    serde_json::json!({"changes": changes}),
+                );
             }
             Err(e) => {
                 warn!(error = %e, "cannot persist SCRAM credentials");
                 for u in &users {
-                    fail(&mut errors, u, ResponseError::KafkaStorageError, format!("cannot persist: {e}"));
+                    fail(
+                        &mut errors,
+                        u,
+                        ResponseError::KafkaStorageError,
+                        format!("cannot persist: {e}"),
+                    );
                 }
             }
         }
@@ -122,10 +170,15 @@ pub async fn handle(
     let results = all
         .into_iter()
         .map(|u| {
-            let mut r = AlterUserScramCredentialsResult::default().with_user(StrBytes::from_string(u.clone()));
+            let mut r = AlterUserScramCredentialsResult::default()
+                .with_user(StrBytes::from_string(u.clone()));
             if let Some((code, text)) = errors.get(&u) {
                 r.error_code = code.code();
-                r.error_message = if text.is_empty() { None } else { message(text.clone()) };
+                r.error_message = if text.is_empty() {
+                    None
+                } else {
+                    message(text.clone())
+                };
             }
             r
         })
@@ -136,6 +189,11 @@ pub async fn handle(
 }
 
 /// Records the first error of a user.
-fn fail(errors: &mut BTreeMap<String, (ResponseError, String)>, user: &str, code: ResponseError, text: String) {
+fn fail(
+    errors: &mut BTreeMap<String, (ResponseError, String)>,
+    user: &str,
+    code: ResponseError,
+    text: String,
+) {
     errors.entry(user.to_string()).or_insert((code, text));
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use kafka_protocol::messages::api_versions_response::{
     ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
 };
-use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::protocol::VersionRange;
 
 use super::{versions, Reply, RequestContext, SERVED};
@@ -30,11 +30,7 @@ pub fn served_api_keys() -> Vec<ApiVersion> {
 /// The feature clients look for before using Transaction Version 2 (KIP-890, KIP-1022).
 const TRANSACTION_VERSION: &str = "transaction.version";
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    _req: ApiVersionsRequest,
-) -> Reply {
+pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, _req: ApiVersionsRequest) -> Reply {
     let mut resp = ApiVersionsResponse::default().with_api_keys(served_api_keys());
     if ctx.api_version >= 3 {
         let level = broker.config.transaction.version;

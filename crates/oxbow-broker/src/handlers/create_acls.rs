@@ -48,7 +48,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateAclsR
             Ok(()) => {
                 for b in &bindings {
                     info!(peer = %ctx.peer(), client_id = ctx.client_id(), principal = %ctx.session.principal, acl = ?b, "ACL created");
-                    ctx.audit.record("acl_create", &ctx.session, "success", serde_json::json!({"acl": b}));
+                    ctx.audit.record(
+                        "acl_create",
+                        &ctx.session,
+                        "success",
+                        serde_json::json!({"acl": b}),
+                    );
                 }
             }
             Err(e) => {

@@ -19,7 +19,11 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 0);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeProducersRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeProducersRequest,
+) -> Reply {
     let topics = req
         .topics
         .into_iter()

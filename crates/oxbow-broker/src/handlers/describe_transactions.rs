@@ -17,7 +17,11 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 0);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeTransactionsRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: DescribeTransactionsRequest,
+) -> Reply {
     let states = req
         .transactional_ids
         .into_iter()
@@ -44,7 +48,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeTra
             out.topics = by_topic
                 .into_iter()
                 .filter(|(t, _)| ctx.may_list(Operation::Describe, ResourceType::Topic, t))
-                .map(|(t, ps)| TopicData::default().with_topic(topic_name(&t)).with_partitions(ps))
+                .map(|(t, ps)| {
+                    TopicData::default()
+                        .with_topic(topic_name(&t))
+                        .with_partitions(ps)
+                })
                 .collect();
             out
         })

@@ -52,7 +52,9 @@ pub async fn handle(
                 }
                 None => {
                     r.error_code = ResponseError::ResourceNotFound.code();
-                    r.error_message = message(format!("Attempt to describe a user credential that does not exist: {name}"));
+                    r.error_message = message(format!(
+                        "Attempt to describe a user credential that does not exist: {name}"
+                    ));
                 }
             }
             r

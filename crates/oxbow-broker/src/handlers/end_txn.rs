@@ -31,7 +31,14 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: EndTxnReque
         let bump = ctx.api_version >= 5;
         match broker
             .txns
-            .end_txn(coordinator_ctx, &id, req.producer_id.0, req.producer_epoch, req.committed, bump)
+            .end_txn(
+                coordinator_ctx,
+                &id,
+                req.producer_id.0,
+                req.producer_epoch,
+                req.committed,
+                bump,
+            )
             .await
         {
             Ok(p) => {

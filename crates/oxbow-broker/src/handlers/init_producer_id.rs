@@ -10,11 +10,11 @@ use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
 use tracing::{debug, error};
 
+use super::fenced_for_version;
 use super::{versions, Reply, RequestContext};
 use crate::authorizer::{Operation, ResourceType};
-use oxbow_coordinator::context::CoordinatorContext;
-use super::fenced_for_version;
 use crate::Broker;
+use oxbow_coordinator::context::CoordinatorContext;
 
 pub const VERSIONS: VersionRange = versions(0, 5);
 

@@ -22,7 +22,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListGroupsR
     let all_visible = ctx.may_list(Operation::Describe, ResourceType::Cluster, CLUSTER_NAME);
     let mut groups: Vec<ListedGroup> = broker.groups.read_all(|all| {
         all.values()
-            .filter(|g| all_visible || ctx.may_list(Operation::Describe, ResourceType::Group, &g.id))
+            .filter(|g| {
+                all_visible || ctx.may_list(Operation::Describe, ResourceType::Group, &g.id)
+            })
             .filter(|g| states.is_empty() || states.contains(&g.state_name().to_lowercase()))
             .filter(|g| types.is_empty() || types.contains(&g.group_type().to_string()))
             .map(|g| {

@@ -25,9 +25,17 @@ const STATES: [&str; 6] = [
     "CompleteAbort",
 ];
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListTransactionsRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: ListTransactionsRequest,
+) -> Reply {
     let mut resp = ListTransactionsResponse::default();
-    let pattern = match req.transactional_id_pattern.as_deref().filter(|p| !p.is_empty()) {
+    let pattern = match req
+        .transactional_id_pattern
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         None => None,
         Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
             Ok(r) => Some(r),
@@ -58,8 +66,18 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ListTransac
             req.duration_filter < 0
                 || (m.txn_start_ms >= 0 && now - m.txn_start_ms >= req.duration_filter)
         })
-        .filter(|m| pattern.as_ref().is_none_or(|r| r.is_match(&m.transactional_id)))
-        .filter(|m| ctx.may_list(Operation::Describe, ResourceType::TransactionalId, &m.transactional_id))
+        .filter(|m| {
+            pattern
+                .as_ref()
+                .is_none_or(|r| r.is_match(&m.transactional_id))
+        })
+        .filter(|m| {
+            ctx.may_list(
+                Operation::Describe,
+                ResourceType::TransactionalId,
+                &m.transactional_id,
+            )
+        })
         .map(|m| {
             TransactionState::default()
                 .with_transactional_id(TransactionalId(StrBytes::from_string(m.transactional_id)))

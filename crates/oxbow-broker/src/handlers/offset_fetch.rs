@@ -28,7 +28,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetFetch
     let ready = broker.groups.ensure_ready(&**broker);
     let require_stable = version >= 7 && req.require_stable;
     let unstable = |group: &str, topic: &str, partition: i32| {
-        require_stable && broker.groups.has_pending_txn_offset(group, topic, partition)
+        require_stable
+            && broker
+                .groups
+                .has_pending_txn_offset(group, topic, partition)
     };
     let mut resp = OffsetFetchResponse::default();
     if version >= 8 {

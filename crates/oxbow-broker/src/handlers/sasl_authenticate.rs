@@ -67,7 +67,10 @@ pub fn handle(
             ),
         );
     }
-    let outcome = match (mechanism.as_str(), crate::scram::Mechanism::from_name(&mechanism)) {
+    let outcome = match (
+        mechanism.as_str(),
+        crate::scram::Mechanism::from_name(&mechanism),
+    ) {
         ("PLAIN", _) => plain(&broker.config.security.plain_users, &req.auth_bytes)
             .map(|user| (user, Bytes::new())),
         (_, Some(scram)) => match session.sasl_state.clone() {
@@ -84,17 +87,21 @@ pub fn handle(
                     Err(why) => Err(why),
                 }
             }
-            Some(state) => crate::scram::server_final(&broker.scram, scram, &state, &req.auth_bytes)
-                .map(|(user, fin)| (user, Bytes::from(fin))),
+            Some(state) => {
+                crate::scram::server_final(&broker.scram, scram, &state, &req.auth_bytes)
+                    .map(|(user, fin)| (user, Bytes::from(fin)))
+            }
         },
         (other, None) => Err(format!("mechanism {other} is not served")),
     };
     let outcome = match outcome {
         // A re-authentication must keep the principal (KIP-368).
-        Ok((user, _)) if reauthenticating && session.principal != Principal::user(&user) => Err(format!(
-            "re-authentication as User:{user} on a connection of {}",
-            session.principal
-        )),
+        Ok((user, _)) if reauthenticating && session.principal != Principal::user(&user) => {
+            Err(format!(
+                "re-authentication as User:{user} on a connection of {}",
+                session.principal
+            ))
+        }
         other => other,
     };
     match outcome {

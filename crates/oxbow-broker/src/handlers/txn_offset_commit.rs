@@ -21,7 +21,11 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(0, 5);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: TxnOffsetCommitRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: TxnOffsetCommitRequest,
+) -> Reply {
     let id = req.transactional_id.0.to_string();
     let group = req.group_id.0.to_string();
     let all_with = |code: ResponseError| {
@@ -83,8 +87,16 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: TxnOffsetCo
     let params = TxnCommitParams {
         group_id: group.clone(),
         producer_id: req.producer_id.0,
-        generation_id: if ctx.api_version >= 3 { req.generation_id } else { -1 },
-        member_id: if ctx.api_version >= 3 { req.member_id.to_string() } else { String::new() },
+        generation_id: if ctx.api_version >= 3 {
+            req.generation_id
+        } else {
+            -1
+        },
+        member_id: if ctx.api_version >= 3 {
+            req.member_id.to_string()
+        } else {
+            String::new()
+        },
         instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
         topics,
     };
@@ -138,7 +150,10 @@ async fn in_transaction(
         && broker.config.transaction.version >= 2
     {
         broker.groups.ensure_ready(&**broker)?;
-        broker.txns.add_offsets(&**broker, id, pid, epoch, group).await?;
+        broker
+            .txns
+            .add_offsets(&**broker, id, pid, epoch, group)
+            .await?;
         return broker.txns.check_offset_commit(id, pid, epoch, group);
     }
     checked

@@ -21,7 +21,11 @@ use crate::Broker;
 
 pub const VERSIONS: VersionRange = versions(1, 1);
 
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: WriteTxnMarkersRequest) -> Reply {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    req: WriteTxnMarkersRequest,
+) -> Reply {
     let allowed = ctx.authorize_cluster(Operation::ClusterAction);
     let mut flush = Vec::new();
     let mut markers = Vec::with_capacity(req.markers.len());

@@ -49,7 +49,12 @@ impl ScramCredential {
     }
 
     /// From a password (tests and `oxbow user add`, which salt on the client as Kafka's tools do).
-    pub fn from_password(mechanism: Mechanism, password: &str, salt: &[u8], iterations: i32) -> Self {
+    pub fn from_password(
+        mechanism: Mechanism,
+        password: &str,
+        salt: &[u8],
+        iterations: i32,
+    ) -> Self {
         let salted = mechanism.salted_password(password.as_bytes(), salt, iterations);
         Self::from_salted_password(mechanism, salt, iterations, &salted)
     }
@@ -129,7 +134,9 @@ impl CredentialStore {
             }
         }
         for (user, mechanism, cred) in upserts {
-            next.entry(user).or_default().insert(mechanism.name().into(), cred);
+            next.entry(user)
+                .or_default()
+                .insert(mechanism.name().into(), cred);
         }
         let bytes = serde_json::to_vec_pretty(&next).map_err(std::io::Error::other)?;
         write_atomically(&self.path, &bytes)?;

@@ -64,7 +64,8 @@ impl Mechanism {
             Self::Sha512 => (pbkdf2::PBKDF2_HMAC_SHA512, 64),
         };
         let mut out = vec![0u8; len];
-        let rounds = std::num::NonZeroU32::new(iterations.max(1) as u32).unwrap_or(std::num::NonZeroU32::MIN);
+        let rounds = std::num::NonZeroU32::new(iterations.max(1) as u32)
+            .unwrap_or(std::num::NonZeroU32::MIN);
         pbkdf2::derive(alg, rounds, salt, password, &mut out);
         out
     }
@@ -154,7 +155,8 @@ pub fn server_first(
         _ => return Err("channel binding is not supported".into()),
     }
     let attrs = attributes(bare);
-    let (Some(('n', name)), Some(('r', nonce))) = (attrs.first().copied(), attrs.get(1).copied()) else {
+    let (Some(('n', name)), Some(('r', nonce))) = (attrs.first().copied(), attrs.get(1).copied())
+    else {
         return Err("client-first needs n= and r=".into());
     };
     if attrs.iter().any(|(k, _)| *k == 'm') {
@@ -198,7 +200,8 @@ pub fn server_final(
     let msg = std::str::from_utf8(client_final).map_err(|_| "client-final is not UTF-8")?;
     let (without_proof, proof) = msg.rsplit_once(",p=").ok_or("client-final has no proof")?;
     let attrs = attributes(without_proof);
-    let (Some(('c', cbind)), Some(('r', nonce))) = (attrs.first().copied(), attrs.get(1).copied()) else {
+    let (Some(('c', cbind)), Some(('r', nonce))) = (attrs.first().copied(), attrs.get(1).copied())
+    else {
         return Err("client-final needs c= and r=".into());
     };
     if B64.decode(cbind).ok().as_deref() != Some(state.gs2_header.as_bytes()) {
@@ -223,7 +226,11 @@ pub fn server_final(
     let client_key: Vec<u8> = proof.iter().zip(&signature).map(|(p, s)| p ^ s).collect();
     let computed = mechanism.hash(&client_key);
     let matches = computed.len() == stored_key.len()
-        && computed.iter().zip(&stored_key).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0;
+        && computed
+            .iter()
+            .zip(&stored_key)
+            .fold(0u8, |a, (x, y)| a | (x ^ y))
+            == 0;
     if !matches {
         return Err(format!("wrong password for user {}", state.user));
     }
@@ -248,7 +255,12 @@ mod tests {
     use proptest::prelude::*;
 
     /// A client side of RFC 5802, to drive the server.
-    fn client_final(mechanism: Mechanism, password: &str, client_first_bare: &str, server_first: &str) -> String {
+    fn client_final(
+        mechanism: Mechanism,
+        password: &str,
+        client_first_bare: &str,
+        server_first: &str,
+    ) -> String {
         let attrs = attributes(server_first);
         let nonce = attrs[0].1;
         let salt = B64.decode(attrs[1].1).unwrap();
@@ -267,7 +279,11 @@ mod tests {
         let store = CredentialStore::open(dir).unwrap();
         let mut upserts = Vec::new();
         for m in [Mechanism::Sha256, Mechanism::Sha512] {
-            upserts.push(("alice".to_string(), m, ScramCredential::from_password(m, "secret", b"salty", 4096)));
+            upserts.push((
+                "alice".to_string(),
+                m,
+                ScramCredential::from_password(m, "secret", b"salty", 4096),
+            ));
         }
         store.alter(upserts, vec![]).unwrap();
         store
@@ -279,7 +295,8 @@ mod tests {
         let store = store(dir.path());
         for m in [Mechanism::Sha256, Mechanism::Sha512] {
             let bare = "n=alice,r=cnonce";
-            let (first, state) = server_first(&store, m, format!("n,,{bare}").as_bytes(), "snonce").unwrap();
+            let (first, state) =
+                server_first(&store, m, format!("n,,{bare}").as_bytes(), "snonce").unwrap();
             let first = String::from_utf8(first).unwrap();
             let good = client_final(m, "secret", bare, &first);
             let (user, fin) = server_final(&store, m, &state, good.as_bytes()).unwrap();

@@ -98,11 +98,17 @@ impl TransactionCoordinator {
             match ctx.write_txn_marker(topic, *partition, &marker) {
                 Ok(Some(target)) => flush.push(target),
                 Ok(None) => {
-                    debug!(transactional_id = m.transactional_id, topic, partition, "partition gone; no marker needed")
+                    debug!(
+                        transactional_id = m.transactional_id,
+                        topic, partition, "partition gone; no marker needed"
+                    )
                 }
                 Err(oxbow_storage::StorageError::InvalidProducerEpoch { current, .. }) => {
                     // A newer epoch already wrote there: this transaction's data was fenced.
-                    debug!(transactional_id = m.transactional_id, topic, partition, current, "marker superseded by a newer epoch")
+                    debug!(
+                        transactional_id = m.transactional_id,
+                        topic, partition, current, "marker superseded by a newer epoch"
+                    )
                 }
                 Err(e) => {
                     warn!(transactional_id = m.transactional_id, topic, partition, error = %e, commit, "writing a transaction marker failed; will retry");
@@ -125,9 +131,13 @@ impl TransactionCoordinator {
             }
         }
         debug!(
-            transactional_id = m.transactional_id, producer_id = m.producer_id,
-            epoch = m.producer_epoch, commit, partitions = m.partitions.len(),
-            offsets = m.pending_offsets.len(), "transaction markers written"
+            transactional_id = m.transactional_id,
+            producer_id = m.producer_id,
+            epoch = m.producer_epoch,
+            commit,
+            partitions = m.partitions.len(),
+            offsets = m.pending_offsets.len(),
+            "transaction markers written"
         );
         true
     }

@@ -48,7 +48,10 @@ pub(crate) fn crash_point(name: &str) {
     static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     let point = POINT.get_or_init(|| std::env::var("OXBOW_TEST_CRASH_POINT").ok());
     if point.as_deref() == Some(name) {
-        tracing::error!(point = name, "OXBOW_TEST_CRASH_POINT reached: aborting the process");
+        tracing::error!(
+            point = name,
+            "OXBOW_TEST_CRASH_POINT reached: aborting the process"
+        );
         std::process::abort();
     }
 }
@@ -107,7 +110,12 @@ impl TransactionCoordinator {
                         txns.insert(id, m);
                     }
                     None => {
-                        warn!(topic = TRANSACTION_STATE_TOPIC, offset, transactional_id = id, "unreadable transaction state record skipped");
+                        warn!(
+                            topic = TRANSACTION_STATE_TOPIC,
+                            offset,
+                            transactional_id = id,
+                            "unreadable transaction state record skipped"
+                        );
                         return false;
                     }
                 },
@@ -194,9 +202,12 @@ impl TransactionCoordinator {
         };
         for m in timed_out {
             info!(
-                transactional_id = m.transactional_id, producer_id = m.producer_id,
-                epoch = m.producer_epoch, partitions = m.partitions.len(),
-                timeout_ms = m.timeout_ms, "aborting timed-out transaction"
+                transactional_id = m.transactional_id,
+                producer_id = m.producer_id,
+                epoch = m.producer_epoch,
+                partitions = m.partitions.len(),
+                timeout_ms = m.timeout_ms,
+                "aborting timed-out transaction"
             );
             self.inner.groups.take_txn_offsets(m.producer_id);
             if let Err(e) = self.persist(&**ctx, &m).await {
@@ -218,7 +229,12 @@ impl TransactionCoordinator {
                 .collect()
         };
         for m in stuck {
-            info!(transactional_id = m.transactional_id, state = m.state.name(), partitions = m.partitions.len(), "completing transaction");
+            info!(
+                transactional_id = m.transactional_id,
+                state = m.state.name(),
+                partitions = m.partitions.len(),
+                "completing transaction"
+            );
             self.complete(ctx, m).await;
         }
     }
@@ -252,8 +268,13 @@ impl TransactionCoordinator {
         ctx: &dyn CoordinatorContext,
         m: &TransactionMetadata,
     ) -> Result<(), ResponseError> {
-        self.write_record(ctx, &m.transactional_id, Some(Bytes::from(m.encode())), true)
-            .await
+        self.write_record(
+            ctx,
+            &m.transactional_id,
+            Some(Bytes::from(m.encode())),
+            true,
+        )
+        .await
     }
 
     /// Writes an id's state without waiting for it to be durable: for a `Complete*` state, which
@@ -263,8 +284,13 @@ impl TransactionCoordinator {
         ctx: &dyn CoordinatorContext,
         m: &TransactionMetadata,
     ) -> Result<(), ResponseError> {
-        self.write_record(ctx, &m.transactional_id, Some(Bytes::from(m.encode())), false)
-            .await
+        self.write_record(
+            ctx,
+            &m.transactional_id,
+            Some(Bytes::from(m.encode())),
+            false,
+        )
+        .await
     }
 
     async fn write_record(
@@ -286,7 +312,10 @@ impl TransactionCoordinator {
         match ctx.flush(vec![(log, last + 1)]).await {
             Ok(Ok(())) => Ok(()),
             _ => {
-                warn!(transactional_id = id, "fsync of {TRANSACTION_STATE_TOPIC} failed");
+                warn!(
+                    transactional_id = id,
+                    "fsync of {TRANSACTION_STATE_TOPIC} failed"
+                );
                 Err(ResponseError::CoordinatorNotAvailable)
             }
         }

@@ -21,7 +21,11 @@ pub struct ProducerIdAndEpoch {
     pub epoch: i16,
 }
 
-fn check_producer(m: &TransactionMetadata, producer_id: i64, epoch: i16) -> Result<(), ResponseError> {
+fn check_producer(
+    m: &TransactionMetadata,
+    producer_id: i64,
+    epoch: i16,
+) -> Result<(), ResponseError> {
     if m.producer_id != producer_id {
         return Err(ResponseError::InvalidProducerIdMapping);
     }
@@ -107,8 +111,12 @@ impl TransactionCoordinator {
                 }
             };
             if let Some(aborting) = abort_first {
-                info!(transactional_id, producer_id = aborting.producer_id, epoch = aborting.producer_epoch,
-                    "InitProducerId fences the previous producer and aborts its open transaction");
+                info!(
+                    transactional_id,
+                    producer_id = aborting.producer_id,
+                    epoch = aborting.producer_epoch,
+                    "InitProducerId fences the previous producer and aborts its open transaction"
+                );
                 self.inner.groups.take_txn_offsets(aborting.producer_id);
                 self.persist(&*ctx, &aborting).await?;
                 if !self.complete(&ctx, aborting).await {
@@ -118,7 +126,12 @@ impl TransactionCoordinator {
             }
             if let Some(m) = snapshot {
                 self.persist(&*ctx, &m).await?;
-                debug!(transactional_id, producer_id = m.producer_id, epoch = m.producer_epoch, "transactional producer initialised");
+                debug!(
+                    transactional_id,
+                    producer_id = m.producer_id,
+                    epoch = m.producer_epoch,
+                    "transactional producer initialised"
+                );
                 return Ok(ProducerIdAndEpoch {
                     producer_id: m.producer_id,
                     epoch: m.producer_epoch,
@@ -313,7 +326,14 @@ impl TransactionCoordinator {
             producer_id: next_pid,
             epoch: next_epoch,
         };
-        debug!(transactional_id, producer_id, epoch = answer.epoch, commit, partitions = decided.partitions.len(), "transaction decided");
+        debug!(
+            transactional_id,
+            producer_id,
+            epoch = answer.epoch,
+            commit,
+            partitions = decided.partitions.len(),
+            "transaction decided"
+        );
         // The decision is durable: the answer is success even if the markers must be retried.
         self.complete(&ctx, decided).await;
         Ok(answer)

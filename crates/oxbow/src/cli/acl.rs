@@ -233,11 +233,19 @@ async fn list(a: AclArgs) -> anyhow::Result<()> {
                 "{:<18} {:<30} {:<9} {:<24} {:<16} {:<17} {}",
                 resource_type_name(r.resource_type),
                 r.resource_name.as_str(),
-                if r.pattern_type == 4 { "prefixed" } else { "literal" },
+                if r.pattern_type == 4 {
+                    "prefixed"
+                } else {
+                    "literal"
+                },
                 acl.principal.as_str(),
                 acl.host.as_str(),
                 operation_name(acl.operation),
-                if acl.permission_type == 2 { "deny" } else { "allow" }
+                if acl.permission_type == 2 {
+                    "deny"
+                } else {
+                    "allow"
+                }
             );
         }
     }

@@ -66,8 +66,8 @@ impl ConnArgs {
                 if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
                     continue;
                 }
-                let (k, v) = parse_key_value(line)
-                    .with_context(|| format!("{}: {line}", path.display()))?;
+                let (k, v) =
+                    parse_key_value(line).with_context(|| format!("{}: {line}", path.display()))?;
                 let (k, v) = (k.trim(), v.trim());
                 if k == "sasl.jaas.config" {
                     for field in ["username", "password"] {
@@ -97,7 +97,9 @@ impl ConnArgs {
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| v.clone())
         };
-        let protocol = get("security.protocol").unwrap_or_default().to_ascii_uppercase();
+        let protocol = get("security.protocol")
+            .unwrap_or_default()
+            .to_ascii_uppercase();
         match protocol.as_str() {
             "" | "PLAINTEXT" => Ok(RawAuth::None),
             "SASL_PLAINTEXT" => {

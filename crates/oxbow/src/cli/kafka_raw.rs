@@ -49,19 +49,32 @@ impl RawClient {
         let mut c = RawClient::connect(addr).await?;
         if let RawAuth::Plain { username, password } = conn.raw_auth()? {
             let hs = c
-                .send(1, &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")))
+                .send(
+                    1,
+                    &SaslHandshakeRequest::default()
+                        .with_mechanism(StrBytes::from_static_str("PLAIN")),
+                )
                 .await?;
             if hs.error_code != 0 {
-                bail!("SaslHandshake PLAIN refused with error code {}", hs.error_code);
+                bail!(
+                    "SaslHandshake PLAIN refused with error code {}",
+                    hs.error_code
+                );
             }
             let token = format!("\0{username}\0{password}");
             let auth = c
-                .send(2, &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)))
+                .send(
+                    2,
+                    &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(token)),
+                )
                 .await?;
             if auth.error_code != 0 {
                 bail!(
                     "authentication as {username} failed: {}",
-                    auth.error_message.as_deref().unwrap_or("error code").to_string()
+                    auth.error_message
+                        .as_deref()
+                        .unwrap_or("error code")
+                        .to_string()
                         + &format!(" ({})", auth.error_code)
                 );
             }

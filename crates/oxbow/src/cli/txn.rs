@@ -105,7 +105,10 @@ async fn list(a: ListArgs) -> anyhow::Result<()> {
         .with_duration_filter(-1);
     let resp = c.send(1, &req).await?;
     if resp.error_code != 0 {
-        bail!("ListTransactions failed with error code {}", resp.error_code);
+        bail!(
+            "ListTransactions failed with error code {}",
+            resp.error_code
+        );
     }
     println!("{:<40} {:>12} STATE", "TRANSACTIONAL-ID", "PRODUCER-ID");
     for t in resp.transaction_states {
@@ -138,8 +141,14 @@ async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
     }
     println!("transactional id:  {}", t.transactional_id.0.as_str());
     println!("state:             {}", t.transaction_state.as_str());
-    println!("producer id/epoch: {}/{}", t.producer_id.0, t.producer_epoch);
-    println!("timeout:           {}", human_ms(i64::from(t.transaction_timeout_ms)));
+    println!(
+        "producer id/epoch: {}/{}",
+        t.producer_id.0, t.producer_epoch
+    );
+    println!(
+        "timeout:           {}",
+        human_ms(i64::from(t.transaction_timeout_ms))
+    );
     if t.transaction_start_time_ms >= 0 {
         println!(
             "open for:          {}",
@@ -162,8 +171,10 @@ async fn open_transactions(c: &mut RawClient, topic: Option<&str>) -> anyhow::Re
         .send(
             9,
             &MetadataRequest::default().with_topics(topic.map(|t| {
-                vec![kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-                    .with_name(Some(TopicName(s(t))))]
+                vec![
+                    kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+                        .with_name(Some(TopicName(s(t)))),
+                ]
             })),
         )
         .await?;
@@ -175,7 +186,9 @@ async fn open_transactions(c: &mut RawClient, topic: Option<&str>) -> anyhow::Re
             t.name.as_ref().map(|n| {
                 TopicRequest::default()
                     .with_name(n.clone())
-                    .with_partition_indexes(t.partitions.iter().map(|p| p.partition_index).collect())
+                    .with_partition_indexes(
+                        t.partitions.iter().map(|p| p.partition_index).collect(),
+                    )
             })
         })
         .collect();
@@ -223,7 +236,11 @@ async fn find_hanging(a: FindHangingArgs) -> anyhow::Result<()> {
             )
             .await?;
         let mut known = false;
-        for t in listed.transaction_states.iter().filter(|t| t.transaction_state.as_str() == "Ongoing") {
+        for t in listed
+            .transaction_states
+            .iter()
+            .filter(|t| t.transaction_state.as_str() == "Ongoing")
+        {
             let d = c
                 .send(
                     0,
@@ -272,7 +289,10 @@ async fn abort(a: AbortArgs) -> anyhow::Result<()> {
                         a.topic, a.partition
                     )
                 })?;
-            (found.2, i16::try_from(found.3).context("producer epoch out of range")?)
+            (
+                found.2,
+                i16::try_from(found.3).context("producer epoch out of range")?,
+            )
         }
         (None, Some(pid), Some(epoch)) => (pid, epoch),
         _ => bail!("give --start-offset, or --producer-id with --producer-epoch"),

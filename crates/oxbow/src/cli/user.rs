@@ -8,7 +8,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use kafka_protocol::messages::alter_user_scram_credentials_request::{
     ScramCredentialDeletion, ScramCredentialUpsertion,
 };
-use kafka_protocol::messages::{AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest};
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::common::ConnArgs;
@@ -100,7 +102,9 @@ fn check_results(
 async fn add(a: AddArgs) -> anyhow::Result<()> {
     let password = match (&a.password, &a.password_env) {
         (Some(p), _) => p.clone(),
-        (None, Some(var)) => std::env::var(var).with_context(|| format!("environment variable {var}"))?,
+        (None, Some(var)) => {
+            std::env::var(var).with_context(|| format!("environment variable {var}"))?
+        }
         (None, None) => bail!("give --password or --password-env"),
     };
     use ring::rand::SecureRandom;
@@ -133,15 +137,25 @@ async fn add(a: AddArgs) -> anyhow::Result<()> {
 async fn list(a: ListArgs) -> anyhow::Result<()> {
     let mut c = RawClient::open(&a.conn).await?;
     let resp = c
-        .send(0, &DescribeUserScramCredentialsRequest::default().with_users(None))
+        .send(
+            0,
+            &DescribeUserScramCredentialsRequest::default().with_users(None),
+        )
         .await?;
     if resp.error_code != 0 {
-        bail!("DescribeUserScramCredentials failed with error code {}", resp.error_code);
+        bail!(
+            "DescribeUserScramCredentials failed with error code {}",
+            resp.error_code
+        );
     }
     println!("{:<32} {:<15} ITERATIONS", "USER", "MECHANISM");
     for r in resp.results {
         for info in r.credential_infos {
-            let m = if info.mechanism == 1 { "SCRAM-SHA-256" } else { "SCRAM-SHA-512" };
+            let m = if info.mechanism == 1 {
+                "SCRAM-SHA-256"
+            } else {
+                "SCRAM-SHA-512"
+            };
             println!("{:<32} {:<15} {}", r.user.as_str(), m, info.iterations);
         }
     }

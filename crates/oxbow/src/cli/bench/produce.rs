@@ -181,7 +181,11 @@ struct TxnCycle {
 }
 
 impl TxnCycle {
-    fn before_send(&mut self, producer: &ThreadedProducer<AckContext>, recorder: &Recorder) -> bool {
+    fn before_send(
+        &mut self,
+        producer: &ThreadedProducer<AckContext>,
+        recorder: &Recorder,
+    ) -> bool {
         if self.in_txn == 0 {
             if let Err(e) = producer.begin_transaction() {
                 recorder.error(|| format!("begin_transaction: {e}"));
