@@ -60,8 +60,9 @@ impl UnifiedLog {
                     .failure
                     .io_error(&path, "append transaction index", e)
             })?;
+            self.has_aborted.store(true, Ordering::Release);
         }
-        inner.producers.complete_txn(marker, offset)?;
+        inner.producers.complete_txn(marker);
         inner.next_offset = offset + 1;
         self.refresh_first_unstable(&inner);
         self.set_log_end(offset + 1);

@@ -90,6 +90,7 @@ impl UnifiedLog {
             crate::log_loader::load_producer_state(self.dir(), &mut inner.segments, new_end)?;
         inner.producers = producers;
         self.refresh_first_unstable(&inner);
+        self.refresh_has_aborted(&inner);
         drop(inner);
         let mut cleaner = self.cleaner.lock();
         cleaner.first_dirty = cleaner.first_dirty.min(new_end);

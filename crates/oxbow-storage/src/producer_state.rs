@@ -235,29 +235,18 @@ impl ProducerStateManager {
             .and_then(|e| e.current_txn_first_offset)
     }
 
-    /// Ends the producer's open transaction with a marker at `marker_offset` (epoch checked as
-    /// for data: a marker of an older epoch is refused). Returns the first offset of the
-    /// transaction it ended, if one was open.
-    pub fn complete_txn(&mut self, marker: &TxnMarker, marker_offset: i64) -> Result<Option<i64>> {
+    /// Ends the producer's open transaction with a marker (whose epoch the caller checked with
+    /// [`Self::check_marker`] before writing it). Returns the first offset of the transaction it
+    /// ended, if one was open.
+    pub fn complete_txn(&mut self, marker: &TxnMarker) -> Option<i64> {
         let entry = self
             .producers
             .entry(marker.producer_id)
             .or_insert_with(|| ProducerStateEntry::new(marker.producer_id, marker.producer_epoch));
-        if marker.producer_epoch < entry.epoch {
-            return Err(StorageError::InvalidProducerEpoch {
-                producer_id: marker.producer_id,
-                epoch: marker.producer_epoch,
-                current: entry.epoch,
-            });
-        }
-        Ok(Self::apply_marker(entry, marker, marker_offset))
+        Self::apply_marker(entry, marker)
     }
 
-    fn apply_marker(
-        entry: &mut ProducerStateEntry,
-        marker: &TxnMarker,
-        _offset: i64,
-    ) -> Option<i64> {
+    fn apply_marker(entry: &mut ProducerStateEntry, marker: &TxnMarker) -> Option<i64> {
         if marker.producer_epoch != entry.epoch {
             entry.epoch = marker.producer_epoch;
             entry.batches.clear();
@@ -320,7 +309,7 @@ impl ProducerStateManager {
         }
         match marker {
             Some(m) if h.is_control() => {
-                let first = Self::apply_marker(entry, m, h.base_offset)?;
+                let first = Self::apply_marker(entry, m)?;
                 (!m.commit).then_some(AbortedTxn {
                     producer_id: pid,
                     first_offset: first,

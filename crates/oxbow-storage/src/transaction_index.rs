@@ -152,9 +152,9 @@ impl TransactionIndex {
         fs::write(&self.path, bytes)
     }
 
-    /// Writes the entries out (after a rebuild) and fsyncs the file, if there is one.
+    /// Makes the file durable (every entry is written to it when added or truncated, so there
+    /// is nothing to rewrite), if there is one.
     pub fn persist_with(&self, sync: bool) -> io::Result<()> {
-        self.rewrite()?;
         if sync && !self.entries.is_empty() {
             fs::File::open(&self.path)?.sync_data()?;
         }

@@ -181,6 +181,11 @@ impl UnifiedLog {
     pub(crate) fn refresh_first_unstable(&self, inner: &LogInner) {
         let first = inner.producers.first_unstable_offset().unwrap_or(i64::MAX);
         self.first_unstable.store(first, Ordering::Release);
+    }
+
+    /// Recomputes whether any segment indexes an aborted transaction (after a truncation; an
+    /// abort marker sets it directly).
+    pub(crate) fn refresh_has_aborted(&self, inner: &LogInner) {
         let aborted = inner.segments.values().any(|s| !s.txn_index().is_empty());
         self.has_aborted.store(aborted, Ordering::Release);
     }
