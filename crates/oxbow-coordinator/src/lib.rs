@@ -1,6 +1,8 @@
-//! Oxbow's coordinators. This crate owns the group coordinator and the internal-topic state store
-//! ([`state_store`]) coordinators persist through; it reaches the broker only through
-//! [`context::CoordinatorContext`] (topics, internal topics, durability).
+//! Oxbow's coordinators. This crate owns the group coordinator, the transaction coordinator
+//! ([`transaction`]; offsets committed inside transactions are held in [`txn_offsets`]) and the
+//! internal-topic state store ([`state_store`]) both persist through; it reaches the broker only
+//! through [`context::CoordinatorContext`] (topics, internal topics, producer ids, transaction
+//! markers, durability).
 //!
 //! The group coordinator: consumer groups of both protocols (classic JoinGroup/SyncGroup in
 //! [`classic`] and [`classic_sync`]; KIP-848 ConsumerGroupHeartbeat in [`consumer_group`] with the

@@ -247,7 +247,6 @@ async fn given_broker_killed_with_open_transaction_when_restarted_should_abort_i
     );
     p.begin_transaction().unwrap();
     send(&p, &topic, 0, "never").await;
-    p.begin_transaction().ok();
     let plain = broker.producer(&[]);
     send(&plain, &topic, 0, "after").await;
     drop(p);
