@@ -1,9 +1,11 @@
 //! The audit log: one JSON object per line for every authentication success and failure, every
-//! authorization denial, and every ACL, credential and topic change — with the principal, the
+//! authorization denial, every client a quota throttles, and every ACL, quota, credential and
+//! topic change — with the principal, the
 //! client's address and id, the listener and the outcome. Written by a thread of its own (a
 //! request never waits for the disk), rotated by size (`audit.log` → `audit.log.1` → ...).
-//! Denials repeated by one principal from one address for one resource are written once a
-//! minute with how many were suppressed (a client retrying a refused fetch would flood it).
+//! Denials repeated by one principal from one address for one resource, and throttles of one
+//! client by one quota, are written once a minute with how many were suppressed (a client
+//! retrying a refused fetch, or held to its quota, would flood it).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -109,30 +111,12 @@ impl AuditLog {
             return;
         }
         let key = format!(
-            "{}|{}|{api}|{operation}|{resource}|{name}",
+            "denial|{}|{}|{api}|{operation}|{resource}|{name}",
             session.principal,
             session.peer.ip()
         );
-        let suppressed = {
-            let now = Instant::now();
-            let mut kinds = self.denials.lock();
-            if kinds.len() >= MAX_DENIAL_KINDS {
-                kinds.clear();
-            }
-            match kinds.get_mut(&key) {
-                Some((last, n)) if now.duration_since(*last) < DENIAL_EVERY => {
-                    *n += 1;
-                    return;
-                }
-                Some((last, n)) => {
-                    *last = now;
-                    std::mem::take(n)
-                }
-                None => {
-                    kinds.insert(key, (now, 0));
-                    0
-                }
-            }
+        let Some(suppressed) = self.once_a_minute(key) else {
+            return;
         };
         self.record(
             "authorization",
@@ -141,6 +125,54 @@ impl AuditLog {
             json!({"api": api, "operation": operation, "resource_type": resource,
                    "resource_name": name, "suppressed_since_last": suppressed}),
         );
+    }
+
+    /// Records that a quota throttled a client, at most once a minute per principal, address,
+    /// client id and quota (with how many throttles were not written since).
+    pub fn throttled(&self, session: &Session, quota: &str, entity: &str, throttle_ms: u64) {
+        if self.tx.is_none() {
+            return;
+        }
+        let key = format!(
+            "throttle|{}|{}|{}|{quota}",
+            session.principal,
+            session.peer.ip(),
+            session.client_id
+        );
+        let Some(suppressed) = self.once_a_minute(key) else {
+            return;
+        };
+        self.record(
+            "quota_throttle",
+            session,
+            "throttled",
+            json!({"quota": quota, "entity": entity, "throttle_time_ms": throttle_ms,
+                   "suppressed_since_last": suppressed}),
+        );
+    }
+
+    /// Whether an event of this kind is written now: `Some(n)` with the `n` suppressed since the
+    /// last one written, `None` within a minute of it.
+    fn once_a_minute(&self, key: String) -> Option<u64> {
+        let now = Instant::now();
+        let mut kinds = self.denials.lock();
+        if kinds.len() >= MAX_DENIAL_KINDS {
+            kinds.clear();
+        }
+        match kinds.get_mut(&key) {
+            Some((last, n)) if now.duration_since(*last) < DENIAL_EVERY => {
+                *n += 1;
+                None
+            }
+            Some((last, n)) => {
+                *last = now;
+                Some(std::mem::take(n))
+            }
+            None => {
+                kinds.insert(key, (now, 0));
+                Some(0)
+            }
+        }
     }
 }
 

@@ -52,6 +52,8 @@ pub struct Broker {
     pub acls: Arc<crate::acl::AclStore>,
     /// SCRAM credentials (AlterUserScramCredentials; read by SaslAuthenticate).
     pub scram: crate::scram::credentials::CredentialStore,
+    /// Client quotas (AlterClientQuotas) and the rates measured against them.
+    pub quotas: crate::quota::ClientQuotaManager,
     /// Authentications, denials and changes (`security.audit_log`).
     pub audit: Arc<crate::audit::AuditLog>,
     /// Failed authentications per address (delay and per-minute limit).
@@ -104,6 +106,8 @@ impl Broker {
         let producer_ids = ProducerIdManager::open(&meta_dir).map_err(io)?;
         let acls = Arc::new(crate::acl::AclStore::open(&meta_dir).map_err(io)?);
         let scram = crate::scram::credentials::CredentialStore::open(&meta_dir).map_err(io)?;
+        let quotas =
+            crate::quota::ClientQuotaManager::open(&meta_dir, config.quota.clone()).map_err(io)?;
         let audit_path = match config.security.audit_log.as_str() {
             "none" => None,
             "" => Some(data_dir.join("audit.log")),
@@ -137,6 +141,7 @@ impl Broker {
             txns,
             authorizer: crate::acl::authorizer_from_config(&config.security, &acls),
             acls,
+            quotas,
             scram,
             audit,
             auth_failures: crate::auth_limit::AuthFailureLimiter::new(

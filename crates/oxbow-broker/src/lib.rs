@@ -2,7 +2,7 @@
 //!
 //! This crate owns what the bus answers: the one table of served APIs with one handler file per
 //! Kafka API ([`handlers`]), the authorization seam every handler asks ([`authorizer`]) and the
-//! ACLs behind it ([`acl`]), the
+//! ACLs behind it ([`acl`]), client quotas and their throttling ([`quota`]), the
 //! broker's state ([`broker::Broker`]): topic metadata and topic configs ([`topics`],
 //! [`topic_config`], [`admin`]), partitions over the storage engine's traits ([`partition`]),
 //! producer ids ([`producer_ids`]), fetch sessions ([`fetch_session`]), the one place where storage
@@ -24,6 +24,7 @@ pub mod handlers;
 pub mod metadata;
 pub mod partition;
 pub mod producer_ids;
+pub mod quota;
 pub mod refusal_log;
 pub mod scram;
 pub mod serve;

@@ -10,6 +10,7 @@ const SECTIONS: &[&str] = &[
     "transaction",
     "tls",
     "security",
+    "quota",
 ];
 
 /// Variables under `OXBOW_` that are not config overrides.

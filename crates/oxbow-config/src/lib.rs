@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 
 mod env;
 mod listeners;
+mod quota;
 
 pub use listeners::{ListenerConfig, SecurityConfig, SecurityProtocol, TlsConfig};
+pub use quota::QuotaConfig;
 
 /// Everything that can go wrong loading a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,7 @@ pub struct BrokerConfig {
     pub transaction: TransactionConfig,
     pub tls: TlsConfig,
     pub security: SecurityConfig,
+    pub quota: QuotaConfig,
 }
 
 /// `[server]`: the Kafka listener.
@@ -492,6 +495,7 @@ impl BrokerConfig {
         )?;
         self.group.validate()?;
         self.transaction.validate()?;
+        self.quota.validate()?;
         self.validate_listeners()?;
         Ok(())
     }

@@ -85,6 +85,14 @@ pub async fn run<R, W, H>(
     let frames = FrameReader::new(limits.max_request_bytes);
     let mut buf = BytesMut::with_capacity(8 * 1024);
     'conn: loop {
+        // KIP-219: a throttled connection is not read until its throttle time has passed.
+        let gate = session.throttle.clone();
+        if !gate.remaining().is_zero() {
+            tokio::select! {
+                _ = gate.wait() => {}
+                _ = shutdown.changed() => break 'conn,
+            }
+        }
         // Wait for a frame's length, then for room in the in-flight budget, then for its body.
         let size = loop {
             match frames.peek_size(&buf) {

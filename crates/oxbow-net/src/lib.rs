@@ -4,7 +4,8 @@
 //! with `sendfile`, and TLS (rustls, [`tls`]) that copies them ([`transport`]); each connection's
 //! [`session::Session`] (listener, peer, client id, authentication, principal; a mutual-TLS
 //! client's from its certificate, [`ssl_principal`]); and the
-//! per-connection loop ([`connection`]) that reads frames under the in-flight byte budget, hands
+//! per-connection loop ([`connection`]) that reads frames under the in-flight byte budget (and not
+//! at all while a quota mutes the connection, [`throttle`]), hands
 //! them to a [`FrameHandler`] one at a time and writes the [`reply::Reply`]s in request order.
 //! It knows nothing of Kafka APIs beyond framing: the broker is the handler.
 
@@ -13,6 +14,7 @@ pub mod reply;
 pub mod server;
 pub mod session;
 pub mod ssl_principal;
+pub mod throttle;
 pub mod tls;
 pub mod transport;
 

@@ -85,6 +85,8 @@ pub struct Session {
     pub sasl_state: Option<String>,
     /// When the SASL session ends (KIP-368): past it, only re-authentication is served.
     pub auth_expires_at: Option<std::time::Instant>,
+    /// The connection's mute when a quota throttles it (shared by every copy of the session).
+    pub throttle: Arc<crate::throttle::ThrottleGate>,
 }
 
 impl Session {
@@ -104,6 +106,7 @@ impl Session {
             sasl_mechanism: None,
             sasl_state: None,
             auth_expires_at: None,
+            throttle: Arc::default(),
         }
     }
 

@@ -35,6 +35,10 @@ enum Command {
     /// List, describe (lag in records and time), reset offsets of, and delete consumer groups.
     #[command(subcommand)]
     Group(cli::group::GroupCmd),
+    /// Set and list client quotas by user and/or client id (kafka-configs.sh --entity-type
+    /// users|clients).
+    #[command(subcommand)]
+    Quota(cli::quota::QuotaCmd),
     /// Add, list and remove SCRAM users (kafka-configs.sh --entity-type users).
     #[command(subcommand)]
     User(cli::user::UserCmd),
@@ -59,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Command::Txn(cmd) => cli::run_async(cli::txn::run(cmd)),
         Command::Acl(cmd) => cli::run_async(cli::acl::run(cmd)),
         Command::User(cmd) => cli::run_async(cli::user::run(cmd)),
+        Command::Quota(cmd) => cli::run_async(cli::quota::run(cmd)),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

@@ -739,6 +739,39 @@ async fn given_deny_all_authorizer_when_calling_every_api_should_answer_authoriz
         CLUSTER_DENIED,
     );
 
+    // Client quotas: DESCRIBE_CONFIGS and ALTER_CONFIGS on the cluster.
+    let dq: kafka_protocol::messages::DescribeClientQuotasResponse = broker.raw_request(
+        1,
+        &kafka_protocol::messages::DescribeClientQuotasRequest::default(),
+    );
+    check(
+        ApiKey::DescribeClientQuotas,
+        vec![dq.error_code],
+        CLUSTER_DENIED,
+    );
+    assert!(dq.entries.is_none(), "a refused describe lists nothing");
+    let aq: kafka_protocol::messages::AlterClientQuotasResponse = broker.raw_request(
+        1,
+        &kafka_protocol::messages::AlterClientQuotasRequest::default().with_entries(vec![
+            kafka_protocol::messages::alter_client_quotas_request::EntryData::default()
+                .with_entity(vec![
+                    kafka_protocol::messages::alter_client_quotas_request::EntityData::default()
+                        .with_entity_type(s("user"))
+                        .with_entity_name(None),
+                ])
+                .with_ops(vec![
+                    kafka_protocol::messages::alter_client_quotas_request::OpData::default()
+                        .with_key(s("producer_byte_rate"))
+                        .with_value(1.0),
+                ]),
+        ]),
+    );
+    check(
+        ApiKey::AlterClientQuotas,
+        aq.entries.iter().map(|r| r.error_code).collect(),
+        CLUSTER_DENIED,
+    );
+
     // Every API the broker advertises was checked above.
     let advertised: BTreeSet<i16> = versions.api_keys.iter().map(|k| k.api_key).collect();
     let missing: Vec<i16> = advertised.difference(&checked.borrow()).copied().collect();

@@ -521,3 +521,236 @@ async fn given_session_lifetime_when_clients_reauthenticate_should_keep_them_and
         Err(e) => panic!("the expired session's connection was not closed: {e}"),
     }
 }
+
+/// A user held to a produce quota (AlterClientQuotas by the super user, surviving a SIGKILL) is
+/// slowed by librdkafka honouring `throttle_time_ms` to within 10% of its rate, with no record
+/// failing; the change and the throttling are in the audit log; another user is not slowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_produce_quota_when_user_produces_flat_out_should_hold_it_to_its_rate_without_errors()
+{
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+    use kafka_protocol::messages::{AlterClientQuotasRequest, DescribeClientQuotasRequest};
+    use kafka_protocol::protocol::StrBytes;
+    const RATE: f64 = 400_000.0;
+    const VALUE: usize = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oxbow.toml");
+    std::fs::write(
+        &config,
+        "[security]\nsasl_mechanisms = [\"PLAIN\"]\nsuper_users = [\"admin\"]\n\
+         allow_everyone_if_no_acl_found = true\n\n\
+         [security.plain_users]\nadmin = \"admin-secret\"\nbatch = \"batch-secret\"\n",
+    )
+    .unwrap();
+    let mut broker = TestBroker::builder()
+        .with_arg("--config")
+        .with_arg(config.to_str().unwrap())
+        .start();
+    let topic = unique_topic("quota");
+    let mut conn = sasl_plain_connection(&broker.bootstrap(), "admin", "admin-secret");
+    let set = raw_on(
+        &mut conn,
+        1,
+        &AlterClientQuotasRequest::default().with_entries(vec![EntryData::default()
+            .with_entity(vec![EntityData::default()
+                .with_entity_type(StrBytes::from_static_str("user"))
+                .with_entity_name(Some(StrBytes::from_static_str("batch")))])
+            .with_ops(vec![OpData::default()
+                .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                .with_value(RATE)])]),
+    );
+    assert_eq!(set.entries[0].error_code, 0, "{:?}", set.entries[0]);
+    drop(conn);
+
+    broker.kill9();
+    broker.restart();
+
+    let mut conn = sasl_plain_connection(&broker.bootstrap(), "admin", "admin-secret");
+    let described = raw_on(
+        &mut conn,
+        1,
+        &DescribeClientQuotasRequest::default().with_components(vec![ComponentData::default()
+            .with_entity_type(StrBytes::from_static_str("user"))
+            .with_match_type(0)
+            .with_match(Some(StrBytes::from_static_str("batch")))]),
+    );
+    let entries = described.entries.expect("entries");
+    assert_eq!(entries.len(), 1, "the quota survived the SIGKILL");
+    assert_eq!(entries[0].values[0].value, RATE);
+    drop(conn);
+
+    let producer: FutureProducer = client(
+        &broker,
+        "batch",
+        "batch-secret",
+        &[
+            ("message.timeout.ms", "120000"),
+            ("linger.ms", "5"),
+            ("batch.size", "65536"),
+            ("client.id", "nightly-batch"),
+            // A short queue: what is left when the test stops drains within seconds.
+            ("queue.buffering.max.kbytes", "512"),
+        ],
+    )
+    .create()
+    .unwrap();
+    let payload = "x".repeat(VALUE);
+    let stop_at = std::time::Instant::now() + Duration::from_secs(14);
+    let sender = {
+        let producer = producer.clone();
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            let mut deliveries = Vec::new();
+            while std::time::Instant::now() < stop_at {
+                match producer.send_result(FutureRecord::<str, str>::to(&topic).payload(&payload)) {
+                    Ok(d) => deliveries.push(d),
+                    Err((e, _)) => {
+                        assert!(
+                            matches!(
+                                e.rdkafka_error_code(),
+                                Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                            ),
+                            "enqueue failed: {e}"
+                        );
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                }
+                if deliveries.len() % 64 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            deliveries
+        })
+    };
+    // The rate in the steady state: records landed between 3 s and 13 s.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, hw0) = watermarks_as(&broker, &topic).await;
+    let t0 = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (_, hw1) = watermarks_as(&broker, &topic).await;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let deliveries = sender.await.unwrap();
+    let mut failed = 0;
+    for d in deliveries {
+        if !matches!(d.await, Ok(Ok(_))) {
+            failed += 1;
+        }
+    }
+    assert_eq!(
+        failed,
+        0,
+        "no record may fail under a quota\n{}",
+        broker.log_tail(30)
+    );
+    let rate = (hw1 - hw0) as f64 * VALUE as f64 / elapsed;
+    eprintln!("produce quota {RATE} B/s: measured {rate:.0} B/s of values");
+    assert!(
+        (rate - RATE).abs() / RATE <= 0.10,
+        "held to {rate:.0} B/s, quota {RATE} B/s"
+    );
+
+    let audit = std::fs::read_to_string(broker.data_dir().join("audit.log")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\"quota_alter\"") && l.contains("user=batch")),
+        "quota change audited"
+    );
+    assert!(
+        audit.lines().any(|l| l.contains("\"quota_throttle\"")
+            && l.contains("User:batch")
+            && l.contains("nightly-batch")
+            && l.contains("producer_byte_rate")),
+        "throttling audited:\n{audit}"
+    );
+
+    // The super user has no quota: 4 MB go through at full speed.
+    let admin: FutureProducer = client(&broker, "admin", "admin-secret", &[("linger.ms", "5")])
+        .create()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let big = "y".repeat(VALUE);
+    let sends: Vec<_> = (0..4000)
+        .map(|_| {
+            admin
+                .send_result(FutureRecord::<str, str>::to(&topic).payload(&big))
+                .map_err(|(e, _)| e)
+                .unwrap()
+        })
+        .collect();
+    for s in sends {
+        s.await.unwrap().map_err(|(e, _)| e).unwrap();
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "an unquota'd user is not slowed: {:?}",
+        start.elapsed()
+    );
+}
+
+async fn watermarks_as(broker: &TestBroker, topic: &str) -> (i64, i64) {
+    let c: rdkafka::consumer::BaseConsumer =
+        client(broker, "admin", "admin-secret", &[("group.id", "hw")])
+            .create()
+            .unwrap();
+    c.fetch_watermarks(topic, 0, OP_TIMEOUT).unwrap()
+}
+
+/// `request_percentage` on the default user: a client that keeps the request handlers busy gets
+/// `throttle_time_ms` in its responses (here Metadata of every topic), and its connection is held
+/// back for that long; the quota lifted, it is not throttled any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_request_percentage_quota_when_flooding_metadata_should_throttle_the_client() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use kafka_protocol::messages::{AlterClientQuotasRequest, MetadataRequest};
+    use kafka_protocol::protocol::StrBytes;
+    let broker = TestBroker::start();
+    let alter = |value: f64, remove: bool| {
+        AlterClientQuotasRequest::default().with_entries(vec![EntryData::default()
+            .with_entity(vec![EntityData::default()
+                .with_entity_type(StrBytes::from_static_str("user"))
+                .with_entity_name(None)])
+            .with_ops(vec![OpData::default()
+                .with_key(StrBytes::from_static_str("request_percentage"))
+                .with_value(value)
+                .with_remove(remove)])])
+    };
+    let set = broker.raw_request(1, &alter(1.0, false));
+    assert_eq!(set.entries[0].error_code, 0, "{:?}", set.entries[0]);
+    let mut conn = TcpStream::connect(broker.bootstrap()).unwrap();
+    let start = std::time::Instant::now();
+    let mut throttled = 0;
+    let mut total_ms = 0i64;
+    for _ in 0..20_000 {
+        let r = raw_on(&mut conn, 12, &MetadataRequest::default().with_topics(None));
+        if r.throttle_time_ms > 0 {
+            throttled += 1;
+            total_ms += i64::from(r.throttle_time_ms);
+        }
+        if throttled >= 3 {
+            break;
+        }
+    }
+    assert!(
+        throttled >= 3,
+        "1% of a thread is exceeded by a Metadata flood"
+    );
+    // The connection was muted for the throttles answered (all but the last, still running).
+    assert!(
+        start.elapsed().as_millis() as i64 >= total_ms / 2,
+        "muted {:?} for {total_ms} ms of throttles",
+        start.elapsed()
+    );
+    let lifted = broker.raw_request(1, &alter(0.0, true));
+    assert_eq!(lifted.entries[0].error_code, 0);
+    let mut fresh = TcpStream::connect(broker.bootstrap()).unwrap();
+    for _ in 0..50 {
+        let r = raw_on(
+            &mut fresh,
+            12,
+            &MetadataRequest::default().with_topics(None),
+        );
+        assert_eq!(r.throttle_time_ms, 0, "no quota, no throttle");
+    }
+}

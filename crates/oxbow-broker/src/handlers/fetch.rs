@@ -35,6 +35,8 @@ struct Plan {
     /// Topics the request named that do not exist: (name, id, partitions).
     /// Topics answered with an error only: unknown, or not readable by this principal.
     unknown: Vec<(String, uuid::Uuid, Vec<i32>, ResponseError)>,
+    /// Whose fetch this is (its response's bytes count against its fetch quota).
+    session: Arc<oxbow_net::Session>,
 }
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchRequest) -> Reply {
@@ -115,6 +117,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: FetchReques
         mode,
         targets,
         unknown,
+        session: ctx.session.clone(),
     };
     let partitions: Vec<Option<Arc<Partition>>> = plan
         .targets
@@ -375,5 +378,15 @@ fn assemble(broker: &Broker, plan: &Plan, pass: Pass) -> Vec<fetch_encode::Chunk
         session_id,
         topics,
     };
-    fetch_encode::encode(plan.version, plan.correlation_id, &out)
+    let mut chunks = fetch_encode::encode(plan.version, plan.correlation_id, &out);
+    let bytes = chunks.iter().map(fetch_encode::Chunk::len).sum();
+    let throttle = broker.quotas.record_fetch(&plan.session, bytes);
+    if !throttle.is_zero() {
+        // The data is answered and the connection muted: the next fetch waits out the throttle.
+        use crate::quota::reply::{mute_and_audit, patch_fetch_throttle};
+        let api = kafka_protocol::messages::ApiKey::Fetch;
+        mute_and_audit(&broker.audit, &plan.session, api, &throttle);
+        patch_fetch_throttle(&mut chunks, plan.version, throttle.millis());
+    }
+    chunks
 }

@@ -17,6 +17,7 @@ use oxbow_net::Session;
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod alter_user_scram_credentials;
 pub mod api_versions;
@@ -30,6 +31,7 @@ pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_acls;
+pub mod describe_client_quotas;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
@@ -237,6 +239,8 @@ api_table! {
     DeleteAcls => delete_acls,
     DescribeUserScramCredentials => describe_user_scram_credentials,
     AlterUserScramCredentials => alter_user_scram_credentials,
+    DescribeClientQuotas => describe_client_quotas,
+    AlterClientQuotas => alter_client_quotas,
     }
 }
 
@@ -310,6 +314,7 @@ pub async fn handle_frame(
         );
         return None;
     }
+    let frame_len = frame.len();
     let request = match decode_request(frame, max_request_bytes) {
         Ok(r) => r,
         Err(e) => {
@@ -354,11 +359,28 @@ pub async fn handle_frame(
         authorizer: broker.authorizer.clone(),
         audit: broker.audit.clone(),
     };
+    let started = std::time::Instant::now();
     let reply = dispatch(broker, &ctx, body).await;
     if matches!(reply, Reply::Close) {
         debug!(%peer, client_id = ctx.client_id(), ?api_key, correlation_id = head.correlation_id, "handler asked to close the connection");
         return None;
     }
+    // Quotas: request handler time for every API, the request's bytes for Produce (a Fetch
+    // records its response's bytes itself, once it knows them).
+    let mut throttle = broker
+        .quotas
+        .record_request_time(session, started.elapsed());
+    if api_key == ApiKey::Produce {
+        throttle = throttle.max(broker.quotas.record_produce(session, frame_len));
+    }
+    let reply = crate::quota::reply::enforce(
+        &broker.audit,
+        session,
+        api_key,
+        head.api_version,
+        &throttle,
+        reply,
+    );
     Some(answer(reply, false))
 }
 

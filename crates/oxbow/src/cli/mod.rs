@@ -9,6 +9,7 @@ pub mod group_queries;
 pub mod group_reset;
 pub mod kafka_raw;
 pub mod produce;
+pub mod quota;
 pub mod serve;
 pub mod topic;
 pub mod txn;
