@@ -35,7 +35,7 @@ def quota_broker(tmp_path_factory):
     config = work / "oxbow.toml"
     config.write_text(
         '[security]\nsasl_mechanisms = ["PLAIN"]\nsuper_users = ["admin"]\n'
-        "allow_everyone_if_no_acl_found = true\n\n"
+        "allow_everyone_if_no_acl_found = true\naudit_topic = \"audit-log\"\n\n"
         '[security.plain_users]\nadmin = "admin-secret"\nreader = "reader-secret"\n\n'
         "[group]\ninitial_rebalance_delay_ms = 0\n"
     )
@@ -109,6 +109,25 @@ def test_given_fetch_quota_on_client_id_when_consuming_should_read_at_that_rate(
     assert throttled[0]["quota"] == "consumer_byte_rate"
     assert throttled[0]["entity"] == "client-id=slow-reader"
     assert any(e["event"] == "quota_alter" and e["principal"] == "User:admin" for e in events)
+
+    # The same lines are in the audit topic, keyed by principal; nobody may write to it.
+    a = Consumer(conf(b, "admin", "admin-secret", **{"group.id": f"audit-{topic}",
+                                                    "auto.offset.reset": "earliest"}))
+    a.subscribe(["audit-log"])
+    copied, deadline = [], time.monotonic() + 30
+    while time.monotonic() < deadline and not any(e["event"] == "quota_throttle" for e in copied):
+        m = a.poll(1.0)
+        if m is not None and not m.error():
+            copied.append(json.loads(m.value()))
+            assert m.key().decode() == copied[-1]["principal"]
+    a.close()
+    assert any(e["event"] == "quota_alter" for e in copied), copied
+    assert any(e["event"] == "quota_throttle" and e["client_id"] == "slow-reader" for e in copied)
+    forged = []
+    fp = Producer(conf(b, "admin", "admin-secret", **{"message.timeout.ms": 5000}))
+    fp.produce("audit-log", value=b"{}", on_delivery=lambda err, msg: forged.append(err))
+    fp.flush(10)
+    assert forged and forged[0] is not None, "the audit topic is not writable by clients"
 
     oxbow("quota", "set", "--client-id", "slow-reader", "--remove", "consumer_byte_rate",
           properties=b["props"])

@@ -2,7 +2,8 @@
 //! authorization denial, every client a quota throttles, and every ACL, quota, credential and
 //! topic change — with the principal, the
 //! client's address and id, the listener and the outcome. Written by a thread of its own (a
-//! request never waits for the disk), rotated by size (`audit.log` → `audit.log.1` → ...).
+//! request never waits for the disk), rotated by size (`audit.log` → `audit.log.1` → ...), and
+//! copied to the audit topic when one is configured (`security.audit_topic`).
 //! Denials repeated by one principal from one address for one resource, and throttles of one
 //! client by one quota, are written once a minute with how many were suppressed (a client
 //! retrying a refused fetch, or held to its quota, would flood it).
@@ -13,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oxbow_net::Session;
@@ -23,8 +25,17 @@ const DENIAL_EVERY: Duration = Duration::from_secs(60);
 const MAX_DENIAL_KINDS: usize = 10_000;
 const QUEUE: usize = 65_536;
 
+/// Where audit lines are copied besides the file (the audit topic): called by the writer thread
+/// with each batch of lines, already written to the file.
+pub type AuditSink = Box<dyn FnMut(&[String]) + Send>;
+
+/// Lines written to the file before the copy to the sink (the writer drains what is queued).
+const BATCH: usize = 1000;
+
 pub struct AuditLog {
     tx: Option<SyncSender<String>>,
+    /// The copy to the audit topic, once attached.
+    sink: Arc<Mutex<Option<AuditSink>>>,
     /// Lines lost because the writer fell behind (reported in the next line written).
     dropped: AtomicU64,
     denials: Mutex<HashMap<String, (Instant, u64)>>,
@@ -42,6 +53,8 @@ impl AuditLog {
         }
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let (tx, rx) = sync_channel::<String>(QUEUE);
+        let sink: Arc<Mutex<Option<AuditSink>>> = Arc::default();
+        let thread_sink = sink.clone();
         std::thread::Builder::new()
             .name("audit-log".into())
             .spawn(move || {
@@ -51,12 +64,27 @@ impl AuditLog {
                     max_bytes,
                     files,
                 };
-                for line in rx {
-                    writer.write(&line);
+                let mut batch = Vec::with_capacity(BATCH);
+                while let Ok(first) = rx.recv() {
+                    batch.push(first);
+                    while batch.len() < BATCH {
+                        match rx.try_recv() {
+                            Ok(line) => batch.push(line),
+                            Err(_) => break,
+                        }
+                    }
+                    for line in &batch {
+                        writer.write(line);
+                    }
+                    if let Some(sink) = thread_sink.lock().as_mut() {
+                        sink(&batch);
+                    }
+                    batch.clear();
                 }
             })?;
         Ok(Self {
             tx: Some(tx),
+            sink,
             dropped: AtomicU64::new(0),
             denials: Mutex::new(HashMap::new()),
         })
@@ -65,9 +93,15 @@ impl AuditLog {
     pub fn disabled() -> Self {
         Self {
             tx: None,
+            sink: Arc::default(),
             dropped: AtomicU64::new(0),
             denials: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Copies every line from now on to `sink` too (the audit topic).
+    pub fn attach(&self, sink: AuditSink) {
+        *self.sink.lock() = Some(sink);
     }
 
     /// Records an event of `session` with `outcome` and event-specific fields.

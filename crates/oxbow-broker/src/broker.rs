@@ -196,6 +196,7 @@ impl Broker {
 /// rolls and checkpoints, retention, the group coordinator's timers. Each runs its disk work on
 /// the blocking pool.
 pub(crate) fn start_services(broker: &Arc<Broker>) {
+    crate::audit_topic::attach(broker);
     let b = broker.clone();
     broker
         .services

@@ -14,6 +14,7 @@
 pub mod acl;
 pub mod admin;
 pub mod audit;
+pub mod audit_topic;
 pub mod auth_limit;
 pub mod authorizer;
 pub mod broker;

@@ -115,6 +115,10 @@ pub struct SecurityConfig {
     pub audit_log_max_bytes: u64,
     /// Rotated audit files kept (`audit.log.1`, ...). Default 5; 0..=100.
     pub audit_log_files: usize,
+    /// A topic the audit lines are also appended to (one record per line, keyed by principal;
+    /// created on first use, 1 partition, `cleanup.policy=delete`; clients may read it with READ
+    /// on the topic but not write it). Default empty: the file only.
+    pub audit_topic: String,
     /// How long the answer to a failed authentication waits
     /// (`connection.failed.authentication.delay.ms`). Default 100; 0..=10000.
     pub failed_authentication_delay_ms: u64,
@@ -170,6 +174,7 @@ impl Default for SecurityConfig {
             audit_log: String::new(),
             audit_log_max_bytes: 100 << 20,
             audit_log_files: 5,
+            audit_topic: String::new(),
             failed_authentication_delay_ms: 100,
             connections_max_reauth_ms: 0,
             ssl_principal_mapping_rules: "DEFAULT".into(),
@@ -274,6 +279,19 @@ impl BrokerConfig {
                 "security.failed_authentication_delay_ms",
                 self.security.failed_authentication_delay_ms.to_string(),
                 "must be 0..=10000",
+            );
+        }
+        let t = &self.security.audit_topic;
+        if t.len() > 249
+            || t.chars()
+                .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+            || t == "."
+            || t == ".."
+        {
+            return bad(
+                "security.audit_topic",
+                t.clone(),
+                "must be a valid topic name (ASCII letters, digits, '.', '_', '-'; at most 249)",
             );
         }
         if self.security.audit_log_files > 100 {

@@ -37,7 +37,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     ResponseError::InvalidRequiredAcks,
                     "acks must be -1, 0 or 1".to_string(),
                 ))
-            } else if crate::topics::is_internal_name(&name) {
+            } else if crate::topics::is_internal_name(&name)
+                || crate::audit_topic::is_audit_topic(broker, &name)
+            {
                 // As Kafka (internalTopicsAllowed is false for clients): the group coordinator
                 // alone writes `__consumer_offsets`.
                 Some((
