@@ -27,6 +27,7 @@ pub mod partition;
 pub mod producer_ids;
 pub mod quota;
 pub mod refusal_log;
+pub mod schema_log;
 pub mod scram;
 pub mod serve;
 pub mod topic_config;

@@ -11,6 +11,7 @@ const SECTIONS: &[&str] = &[
     "tls",
     "security",
     "quota",
+    "registry",
 ];
 
 /// Variables under `OXBOW_` that are not config overrides.

@@ -12,9 +12,11 @@ use serde::{Deserialize, Serialize};
 mod env;
 mod listeners;
 mod quota;
+mod registry;
 
 pub use listeners::{ListenerConfig, SecurityConfig, SecurityProtocol, TlsConfig};
 pub use quota::QuotaConfig;
+pub use registry::RegistryConfig;
 
 /// Everything that can go wrong loading a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,7 @@ pub struct BrokerConfig {
     pub tls: TlsConfig,
     pub security: SecurityConfig,
     pub quota: QuotaConfig,
+    pub registry: RegistryConfig,
 }
 
 /// `[server]`: the Kafka listener.
@@ -496,6 +499,7 @@ impl BrokerConfig {
         self.group.validate()?;
         self.transaction.validate()?;
         self.quota.validate()?;
+        self.registry.validate()?;
         self.validate_listeners()?;
         Ok(())
     }

@@ -22,6 +22,9 @@ pub struct ServeArgs {
     /// Address advertised to clients HOST:PORT (overrides server.advertised_listener).
     #[arg(long)]
     pub advertised_listener: Option<String>,
+    /// Schema registry REST listener HOST:PORT (overrides registry.listen).
+    #[arg(long)]
+    pub registry_listen: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -36,6 +39,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(adv) = args.advertised_listener {
         config.server.advertised_listener = adv;
     }
+    if let Some(addr) = args.registry_listen {
+        config.registry.listen = addr;
+    }
     config.validate().context("validating configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -47,6 +53,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let registry_config = config.registry.clone();
     let broker = tokio::task::spawn_blocking(move || oxbow_broker::Broker::open(config))
         .await
         .context("opening the data directory")??;
@@ -70,6 +77,9 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         info!(listener = listener.name, protocol = listener.protocol.name(), listen = %local,
             advertised = %format!("{adv_host}:{adv_port}"), "Kafka listener started");
     }
+    if registry_config.enabled {
+        start_registry(&broker, &registry_config.listen).await?;
+    }
     info!(data_dir = %data_dir.display(), cluster_id = broker.cluster_id,
         authorizer = broker.authorizer.name(), startup_ms = started.elapsed().as_millis() as u64, "broker started");
 
@@ -77,6 +87,30 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     info!("shutting down");
     server.shutdown().await;
     info!("stopped");
+    Ok(())
+}
+
+/// Opens the schema registry over `_schemas` (replaying it) and serves its REST API.
+async fn start_registry(
+    broker: &std::sync::Arc<oxbow_broker::Broker>,
+    listen: &str,
+) -> anyhow::Result<()> {
+    let log = std::sync::Arc::new(oxbow_broker::schema_log::BrokerSchemaLog::new(broker));
+    let registry = tokio::task::spawn_blocking(move || oxbow_registry::Registry::open(log))
+        .await
+        .context("opening the schema registry")?
+        .map_err(|e| anyhow::anyhow!("opening the schema registry: {e}"))?;
+    let listener = oxbow_registry::server::bind(listen)
+        .await
+        .with_context(|| format!("starting the schema registry listener on {listen} (registry.listen, --registry-listen)"))?;
+    if let Some(addr) =
+        oxbow_registry::server::start(&broker.services, listener, std::sync::Arc::new(registry))
+    {
+        println!(
+            "oxbow schema registry listening on http://{addr} (Confluent REST API), schemas in topic {}",
+            oxbow_broker::schema_log::TOPIC
+        );
+    }
     Ok(())
 }
 

@@ -166,6 +166,9 @@ impl TestBroker {
         if std::env::var_os("OXBOW_LOG_LEVEL").is_none() && std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
+        // Many brokers run at once: each one's schema registry on a free port unless a test
+        // names one.
+        cmd.env("OXBOW_REGISTRY_LISTEN", "127.0.0.1:0");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

@@ -1,0 +1,243 @@
+"""The schema registry through confluent-kafka's own SchemaRegistryClient and its Avro and JSON
+serializers: records produced through Oxbow with schema ids and read back; evolution accepted
+under BACKWARD and refused with a reason; soft and hard deletes; per-subject config; READONLY and
+IMPORT modes; references; state surviving SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from conftest import REPO, _free_port, _tail, running_broker
+
+PAYMENT_V1 = json.dumps({"type": "record", "name": "Payment", "namespace": "bank", "fields": [
+    {"name": "id", "type": "string"}, {"name": "amount", "type": "long"}]})
+PAYMENT_V2 = json.dumps({"type": "record", "name": "Payment", "namespace": "bank", "fields": [
+    {"name": "id", "type": "string"}, {"name": "amount", "type": "long"},
+    {"name": "currency", "type": "string", "default": "EUR"}]})
+PAYMENT_BAD = json.dumps({"type": "record", "name": "Payment", "namespace": "bank", "fields": [
+    {"name": "id", "type": "string"}, {"name": "amount", "type": "long"},
+    {"name": "branch", "type": "string"}]})
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    work = tmp_path_factory.mktemp("oxbow-registry")
+    port, rport = _free_port(), _free_port()
+    args = ["--listen", f"127.0.0.1:{port}", "--registry-listen", f"127.0.0.1:{rport}"]
+    with running_broker(work, args, port, env={"OXBOW_REGISTRY_LISTEN": f"127.0.0.1:{rport}"}) as log:
+        wait_http(f"http://127.0.0.1:{rport}/subjects", log)
+        yield {"bootstrap": f"127.0.0.1:{port}", "url": f"http://127.0.0.1:{rport}", "log": log}
+
+
+def wait_http(url, log, timeout_s=20):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                pytest.fail(f"registry not answering at {url}:\n{_tail(log)}")
+            time.sleep(0.05)
+
+
+def http(method, url, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
+def test_given_avro_serializer_when_producing_through_oxbow_should_round_trip_with_schema_ids(registry):
+    topic = f"payments-{uuid.uuid4().hex[:6]}"
+    client = SchemaRegistryClient({"url": registry["url"]})
+    ser = AvroSerializer(client, PAYMENT_V1)
+    p = Producer({"bootstrap.servers": registry["bootstrap"]})
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    sent = [{"id": f"p{i}", "amount": i * 100} for i in range(20)]
+    for rec in sent:
+        p.produce(topic, value=ser(rec, ctx))
+    assert p.flush(20) == 0
+    # The serializer registered the schema under <topic>-value.
+    latest = client.get_latest_version(f"{topic}-value")
+    assert latest.version == 1 and latest.schema.schema_type == "AVRO"
+    de = AvroDeserializer(client)
+    c = Consumer({"bootstrap.servers": registry["bootstrap"], "group.id": f"g-{topic}",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    got, deadline = [], time.monotonic() + 30
+    while len(got) < len(sent) and time.monotonic() < deadline:
+        m = c.poll(1.0)
+        if m is None or m.error():
+            continue
+        assert m.value()[0] == 0 and int.from_bytes(m.value()[1:5], "big") == latest.schema_id
+        got.append(de(m.value(), ctx))
+    c.close()
+    assert got == sent
+
+
+def test_given_subject_when_evolving_should_accept_defaults_and_explain_rejections(registry):
+    client = SchemaRegistryClient({"url": registry["url"]})
+    subject = f"evolve-{uuid.uuid4().hex[:6]}-value"
+    id1 = client.register_schema(subject, Schema(PAYMENT_V1, "AVRO"))
+    assert client.register_schema(subject, Schema(PAYMENT_V1, "AVRO")) == id1, "idempotent"
+    id2 = client.register_schema(subject, Schema(PAYMENT_V2, "AVRO"))
+    assert id2 != id1
+    with pytest.raises(SchemaRegistryError) as e:
+        client.register_schema(subject, Schema(PAYMENT_BAD, "AVRO"))
+    assert e.value.http_status_code == 409 and e.value.error_code == 409
+    assert "field 'branch' added without a default" in e.value.error_message
+    status, verdict = http("POST", f"{registry['url']}/compatibility/subjects/{subject}/versions/latest?verbose=true",
+                           {"schema": PAYMENT_BAD})
+    assert status == 200 and verdict["is_compatible"] is False
+    assert any("READER_FIELD_MISSING_DEFAULT_VALUE" in m and "branch" in m for m in verdict["messages"])
+    assert client.test_compatibility(subject, Schema(PAYMENT_V2, "AVRO")) is True
+    # Per-subject config lets it in.
+    client.set_compatibility(subject, "NONE")
+    assert client.get_compatibility(subject) == "NONE"
+    assert client.register_schema(subject, Schema(PAYMENT_BAD, "AVRO")) > id2
+    assert client.get_versions(subject) == [1, 2, 3]
+    # An unknown subject, version and id answer Confluent's codes.
+    with pytest.raises(SchemaRegistryError) as e:
+        client.get_versions("no-such-subject")
+    assert e.value.error_code == 40401
+    with pytest.raises(SchemaRegistryError) as e:
+        client.get_version(subject, 99)
+    assert e.value.error_code == 40402
+    with pytest.raises(SchemaRegistryError) as e:
+        client.get_schema(987654)
+    assert e.value.error_code == 40403
+    status, body = http("POST", f"{registry['url']}/subjects/{subject}/versions", {"schema": "{not json"})
+    assert status == 422 and body["error_code"] == 42201
+
+
+def test_given_subject_when_deleting_should_soft_delete_then_hard_delete(registry):
+    client = SchemaRegistryClient({"url": registry["url"]})
+    subject = f"del-{uuid.uuid4().hex[:6]}"
+    sid = client.register_schema(subject, Schema(PAYMENT_V1, "AVRO"))
+    with pytest.raises(SchemaRegistryError) as e:
+        client.delete_subject(subject, permanent=True)
+    assert e.value.error_code == 40405, "hard delete needs a soft delete first"
+    assert client.delete_subject(subject) == [1]
+    assert subject not in client.get_subjects()
+    assert client.get_schema(sid).schema_str, "still readable by id after a soft delete"
+    status, listed = http("GET", f"{registry['url']}/subjects?deleted=true")
+    assert subject in listed
+    assert client.delete_subject(subject, permanent=True) == [1]
+    status, listed = http("GET", f"{registry['url']}/subjects?deleted=true")
+    assert subject not in listed
+
+
+def test_given_modes_when_writing_should_refuse_readonly_and_keep_ids_in_import(registry):
+    client = SchemaRegistryClient({"url": registry["url"]})
+    ro = f"ro-{uuid.uuid4().hex[:6]}"
+    client.update_mode(ro, "READONLY")
+    with pytest.raises(SchemaRegistryError) as e:
+        client.register_schema(ro, Schema(PAYMENT_V1, "AVRO"))
+    assert e.value.error_code == 42205
+    imp = f"imp-{uuid.uuid4().hex[:6]}"
+    assert http("PUT", f"{registry['url']}/mode/{imp}", {"mode": "IMPORT"}) == (200, {"mode": "IMPORT"})
+    status, body = http("POST", f"{registry['url']}/subjects/{imp}/versions",
+                        {"schema": PAYMENT_V2, "id": 5000, "version": 4})
+    assert (status, body) == (200, {"id": 5000})
+    v = client.get_version(imp, 4)
+    assert v.schema_id == 5000
+    assert client.get_schema(5000).schema_str
+
+
+def test_given_references_when_deleting_the_referenced_schema_should_refuse(registry):
+    client = SchemaRegistryClient({"url": registry["url"]})
+    run = uuid.uuid4().hex[:6]
+    address = json.dumps({"type": "record", "name": "Address", "namespace": "shop",
+                          "fields": [{"name": "city", "type": "string"}]})
+    customer = json.dumps({"type": "record", "name": "Customer", "namespace": "shop",
+                           "fields": [{"name": "home", "type": "shop.Address"}]})
+    client.register_schema(f"address-{run}", Schema(address, "AVRO"))
+    cid = client.register_schema(f"customer-{run}", Schema(
+        customer, "AVRO", [SchemaReference("shop.Address", f"address-{run}", 1)]))
+    assert client.get_referenced_by(f"address-{run}", 1) == [cid]
+    with pytest.raises(SchemaRegistryError) as e:
+        client.delete_subject(f"address-{run}")
+    assert e.value.error_code == 42206
+    got = client.get_schema(cid)
+    assert got.references[0].subject == f"address-{run}"
+
+
+def test_given_json_serializer_when_producing_should_round_trip(registry):
+    topic = f"orders-{uuid.uuid4().hex[:6]}"
+    schema = json.dumps({"$schema": "http://json-schema.org/draft-07/schema#", "title": "Order",
+                         "type": "object", "properties": {"id": {"type": "integer"}, "item": {"type": "string"}},
+                         "required": ["id"]})
+    client = SchemaRegistryClient({"url": registry["url"]})
+    ser = JSONSerializer(schema, client)
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    p = Producer({"bootstrap.servers": registry["bootstrap"]})
+    p.produce(topic, value=ser({"id": 7, "item": "wheel"}, ctx))
+    assert p.flush(20) == 0
+    assert client.get_latest_version(f"{topic}-value").schema.schema_type == "JSON"
+    de = JSONDeserializer(None, schema_registry_client=client)
+    c = Consumer({"bootstrap.servers": registry["bootstrap"], "group.id": f"g-{topic}",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    deadline, got = time.monotonic() + 30, None
+    while got is None and time.monotonic() < deadline:
+        m = c.poll(1.0)
+        if m is not None and not m.error():
+            got = de(m.value(), ctx)
+    c.close()
+    assert got == {"id": 7, "item": "wheel"}
+
+
+def test_given_registry_state_when_broker_is_sigkilled_should_keep_everything(tmp_path):
+    binary = Path(os.environ.get("OXBOW_BIN", REPO / "target" / "debug" / "oxbow"))
+    port, rport = _free_port(), _free_port()
+    url = f"http://127.0.0.1:{rport}"
+    log_path = tmp_path / "broker.log"
+
+    def start():
+        log = open(log_path, "ab")
+        proc = subprocess.Popen([str(binary), "serve", "--data-dir", str(tmp_path / "data"),
+                                 "--listen", f"127.0.0.1:{port}", "--registry-listen", f"127.0.0.1:{rport}"],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        wait_http(f"{url}/subjects", log_path)
+        return proc
+
+    proc = start()
+    try:
+        client = SchemaRegistryClient({"url": url})
+        sid = client.register_schema("kept-value", Schema(PAYMENT_V1, "AVRO"))
+        client.register_schema("kept-value", Schema(PAYMENT_V2, "AVRO"))
+        client.set_compatibility("kept-value", "FULL")
+        client.register_schema("gone", Schema(PAYMENT_V1, "AVRO"))
+        client.delete_subject("gone")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        proc = start()
+        client = SchemaRegistryClient({"url": url})
+        assert client.get_versions("kept-value") == [1, 2]
+        assert client.get_schema(sid).schema_str
+        assert client.get_compatibility("kept-value") == "FULL"
+        assert "gone" not in client.get_subjects()
+        # Ids go on from where they were.
+        assert client.register_schema("new", Schema('"string"', "AVRO")) > sid + 1
+    finally:
+        proc.kill()
+        proc.wait(10)
