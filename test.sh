@@ -37,7 +37,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION confluent-kafka==$CONFLUENT_KAFKA_VERSION pytest==$PYTEST_VERSION pytest-timeout==$PYTEST_TIMEOUT_VERSION"
 if ! .venv/bin/pip install --quiet --disable-pip-version-check \
-        "kafka-python==$KAFKA_PYTHON_VERSION" "confluent-kafka[avro,json,schemaregistry]==$CONFLUENT_KAFKA_VERSION" \
+        "kafka-python==$KAFKA_PYTHON_VERSION" "confluent-kafka[avro,json,protobuf,schemaregistry]==$CONFLUENT_KAFKA_VERSION" \
         "pytest==$PYTEST_VERSION" "pytest-timeout==$PYTEST_TIMEOUT_VERSION"; then
     echo "pip install failed"
     exit 1

@@ -241,3 +241,67 @@ def test_given_registry_state_when_broker_is_sigkilled_should_keep_everything(tm
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def customer_class():
+    """shop.Customer, importing common/address.proto and google/protobuf/timestamp.proto, built
+    at run time (no protoc needed)."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, timestamp_pb2
+    pool = descriptor_pool.DescriptorPool()
+    ts = descriptor_pb2.FileDescriptorProto()
+    timestamp_pb2.DESCRIPTOR.CopyToProto(ts)
+    pool.Add(ts)
+    address = descriptor_pb2.FileDescriptorProto(name="common/address.proto", package="shop", syntax="proto3")
+    m = address.message_type.add(name="Address")
+    m.field.add(name="city", number=1, type=9, label=1, json_name="city")
+    pool.Add(address)
+    customer = descriptor_pb2.FileDescriptorProto(
+        name="shop/customer.proto", package="shop", syntax="proto3",
+        dependency=["common/address.proto", "google/protobuf/timestamp.proto"])
+    c = customer.message_type.add(name="Customer")
+    c.field.add(name="name", number=1, type=9, label=1, json_name="name")
+    c.field.add(name="home", number=2, type=11, label=1, type_name=".shop.Address", json_name="home")
+    c.field.add(name="since", number=3, type=11, label=1, type_name=".google.protobuf.Timestamp", json_name="since")
+    pool.Add(customer)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("shop.Customer"))
+
+
+def test_given_protobuf_serializer_when_producing_should_register_references_and_round_trip(registry):
+    from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
+    Customer = customer_class()
+    topic = f"customers-{uuid.uuid4().hex[:6]}"
+    client = SchemaRegistryClient({"url": registry["url"]})
+    ser = ProtobufSerializer(Customer, client, {"use.deprecated.format": False})
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    msg = Customer(name="ana")
+    msg.home.city = "Lyon"
+    msg.since.seconds = 1_700_000_000
+    p = Producer({"bootstrap.servers": registry["bootstrap"]})
+    p.produce(topic, value=ser(msg, ctx))
+    assert p.flush(20) == 0
+    # The import was registered under its own path; the main schema refers to it.
+    assert "common/address.proto" in client.get_subjects()
+    latest = client.get_latest_version(f"{topic}-value")
+    assert latest.schema.schema_type == "PROTOBUF"
+    assert [r.name for r in latest.schema.references] == ["common/address.proto"]
+    assert "message Customer" in latest.schema.schema_str, "stored as .proto text"
+    de = ProtobufDeserializer(Customer, {"use.deprecated.format": False}, client)
+    c = Consumer({"bootstrap.servers": registry["bootstrap"], "group.id": f"g-{topic}",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    deadline, got = time.monotonic() + 30, None
+    while got is None and time.monotonic() < deadline:
+        m = c.poll(1.0)
+        if m is not None and not m.error():
+            got = de(m.value(), ctx)
+    c.close()
+    assert got == msg
+    # A wire-incompatible change is refused with the field named.
+    changed = latest.schema.schema_str.replace("string name = 1;", "int64 name = 1;")
+    with pytest.raises(SchemaRegistryError) as e:
+        client.register_schema(f"{topic}-value", Schema(changed, "PROTOBUF", latest.schema.references))
+    assert e.value.error_code == 409 and "'name' (1)" in e.value.error_message
+    # Deleting the referenced import is refused while the customer schema uses it.
+    with pytest.raises(SchemaRegistryError) as e:
+        client.delete_subject("common/address.proto")
+    assert e.value.error_code == 42206

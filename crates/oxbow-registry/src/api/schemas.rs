@@ -38,7 +38,10 @@ pub async fn by_id(
     if content.schema_type != "AVRO" {
         o.insert("schemaType".into(), json!(content.schema_type));
     }
-    o.insert("schema".into(), json!(content.schema));
+    o.insert(
+        "schema".into(),
+        json!(r.formatted(&first, p.get("format").map(String::as_str))?),
+    );
     if !content.references.is_empty() {
         o.insert("references".into(), json!(content.references));
     }

@@ -75,7 +75,8 @@ pub async fn version(
     Path((subject, version)): Path<(String, String)>,
     Query(p): Query<Params>,
 ) -> Result<Response, RegistryError> {
-    let v = r.version(&subject, VersionSpec::parse(&version)?, flag(&p, "deleted"))?;
+    let mut v = r.version(&subject, VersionSpec::parse(&version)?, flag(&p, "deleted"))?;
+    v.schema = r.formatted(&v, p.get("format").map(String::as_str))?;
     Ok(ok(schema_json(&v)))
 }
 
@@ -85,7 +86,9 @@ pub async fn version_schema(
     Query(p): Query<Params>,
 ) -> Result<Response, RegistryError> {
     let v = r.version(&subject, VersionSpec::parse(&version)?, flag(&p, "deleted"))?;
-    Ok(super::schemas::raw(v.schema))
+    Ok(super::schemas::raw(
+        r.formatted(&v, p.get("format").map(String::as_str))?,
+    ))
 }
 
 pub async fn referenced_by(

@@ -5,6 +5,7 @@
 
 pub mod avro;
 pub mod json;
+pub mod protobuf;
 
 use crate::error::RegistryError;
 use crate::schema::Parsed;
@@ -112,6 +113,15 @@ fn pair(reader: &Parsed, writer: &Parsed, backward: bool) -> Vec<String> {
                 .collect()
         }
         (Parsed::Json(r), Parsed::Json(w)) => json::check(r, w, backward)
+            .into_iter()
+            .map(|i| {
+                format!(
+                    "{{errorType:'{}', description:'{}', additionalInfo:'{}', direction:'{dir}'}}",
+                    i.kind, i.description, i.path
+                )
+            })
+            .collect(),
+        (Parsed::Protobuf(r), Parsed::Protobuf(w)) => protobuf::check(r, w, backward)
             .into_iter()
             .map(|i| {
                 format!(

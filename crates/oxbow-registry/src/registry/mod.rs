@@ -146,8 +146,12 @@ impl Registry {
         Ok(())
     }
 
-    /// The texts of the schemas `refs` name, each after its own references (dependency order).
-    fn resolve_references(&self, refs: &[Reference]) -> Result<Vec<String>, RegistryError> {
+    /// The schemas `refs` name as (name, text), each after its own references (dependency
+    /// order).
+    fn resolve_references(
+        &self,
+        refs: &[Reference],
+    ) -> Result<Vec<(String, String)>, RegistryError> {
         let store = self.store.read();
         let mut out = Vec::new();
         let mut seen = Vec::new();
@@ -165,8 +169,8 @@ impl Registry {
         schema::parse(&req.schema_type(), &req.schema, &refs, normalize)
     }
 
-    /// Parses a stored version (for the compatibility checks).
-    fn parse_stored(&self, v: &SchemaValue) -> Result<Checked, RegistryError> {
+    /// Parses a stored version (for the compatibility checks and `format=serialized`).
+    pub fn parse_stored(&self, v: &SchemaValue) -> Result<Checked, RegistryError> {
         let refs = self.resolve_references(&v.references)?;
         schema::parse(v.schema_type(), &v.schema, &refs, false)
     }
@@ -176,7 +180,7 @@ fn collect_references(
     store: &Store,
     refs: &[Reference],
     depth: usize,
-    out: &mut Vec<String>,
+    out: &mut Vec<(String, String)>,
     seen: &mut Vec<(String, i32)>,
 ) -> Result<(), RegistryError> {
     if depth > 32 {
@@ -206,7 +210,7 @@ fn collect_references(
         }
         seen.push(key);
         collect_references(store, &v.references, depth + 1, out, seen)?;
-        out.push(v.schema.clone());
+        out.push((r.name.clone(), v.schema.clone()));
     }
     Ok(())
 }

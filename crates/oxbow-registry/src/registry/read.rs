@@ -244,6 +244,22 @@ impl Registry {
         Ok((ok, messages))
     }
 
+    /// A version's schema text in the `format` asked: `serialized` gives a PROTOBUF schema as its
+    /// base64 `FileDescriptorProto` (what confluent-kafka's Python deserializer asks for); any
+    /// other format the stored text.
+    pub fn formatted(
+        &self,
+        v: &SchemaValue,
+        format: Option<&str>,
+    ) -> Result<String, RegistryError> {
+        if format == Some("serialized") && v.schema_type() == "PROTOBUF" {
+            if let crate::schema::Parsed::Protobuf(p) = self.parse_stored(v)?.parsed {
+                return Ok(crate::schema::protobuf::serialized(&p));
+            }
+        }
+        Ok(v.schema.clone())
+    }
+
     /// The largest id allocated so far.
     pub fn max_id(&self) -> i32 {
         self.store.read().next_id() - 1

@@ -4,17 +4,19 @@
 
 pub mod avro;
 pub mod json;
+pub mod protobuf;
 
 use crate::error::RegistryError;
 
 /// The schema types served, as `/schemas/types` lists them.
-pub const TYPES: &[&str] = &["JSON", "AVRO"];
+pub const TYPES: &[&str] = &["JSON", "PROTOBUF", "AVRO"];
 
 /// A parsed schema.
 #[derive(Debug, Clone)]
 pub enum Parsed {
     Avro(avro::AvroSchema),
     Json(serde_json::Value),
+    Protobuf(protobuf::ProtoSchema),
 }
 
 impl Parsed {
@@ -22,6 +24,7 @@ impl Parsed {
         match self {
             Parsed::Avro(_) => "AVRO",
             Parsed::Json(_) => "JSON",
+            Parsed::Protobuf(_) => "PROTOBUF",
         }
     }
 }
@@ -33,11 +36,11 @@ pub struct Checked {
 }
 
 /// Parses `text` as `schema_type` (`AVRO` when absent). `references` are the referenced
-/// schemas' texts in dependency order (a reference's own references first).
+/// schemas as (name, text), in dependency order (a reference's own references first).
 pub fn parse(
     schema_type: &str,
     text: &str,
-    references: &[String],
+    references: &[(String, String)],
     normalize: bool,
 ) -> Result<Checked, RegistryError> {
     if text.trim().is_empty() {
@@ -45,7 +48,8 @@ pub fn parse(
     }
     match schema_type {
         "AVRO" => {
-            let s = avro::parse(text, references, normalize)
+            let texts: Vec<String> = references.iter().map(|(_, t)| t.clone()).collect();
+            let s = avro::parse(text, &texts, normalize)
                 .map_err(|e| RegistryError::InvalidSchema(format!("Invalid AVRO schema: {e}")))?;
             let canonical = s.canonical.clone();
             Ok(Checked {
@@ -61,9 +65,16 @@ pub fn parse(
                 canonical,
             })
         }
-        "PROTOBUF" => Err(RegistryError::InvalidSchema(
-            "PROTOBUF schemas are not served by this registry yet (AVRO and JSON are)".into(),
-        )),
+        "PROTOBUF" => {
+            let s = protobuf::parse(text, references).map_err(|e| {
+                RegistryError::InvalidSchema(format!("Invalid PROTOBUF schema: {e}"))
+            })?;
+            let canonical = s.canonical.clone();
+            Ok(Checked {
+                parsed: Parsed::Protobuf(s),
+                canonical,
+            })
+        }
         other => Err(RegistryError::InvalidSchema(format!(
             "Invalid schema type {other}"
         ))),
