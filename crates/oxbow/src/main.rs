@@ -35,6 +35,10 @@ enum Command {
     /// List, describe (lag in records and time), reset offsets of, and delete consumer groups.
     #[command(subcommand)]
     Group(cli::group::GroupCmd),
+    /// Register, read, check and delete schemas; set compatibility and modes (the schema
+    /// registry's REST API).
+    #[command(subcommand)]
+    Schema(cli::schema::SchemaCmd),
     /// Set and list client quotas by user and/or client id (kafka-configs.sh --entity-type
     /// users|clients).
     #[command(subcommand)]
@@ -64,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Acl(cmd) => cli::run_async(cli::acl::run(cmd)),
         Command::User(cmd) => cli::run_async(cli::user::run(cmd)),
         Command::Quota(cmd) => cli::run_async(cli::quota::run(cmd)),
+        Command::Schema(cmd) => cli::schema::run(cmd),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

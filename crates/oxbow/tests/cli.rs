@@ -662,3 +662,110 @@ async fn given_user_cli_when_adding_a_scram_user_should_let_it_authenticate_unti
     ]));
     assert!(send("dora-secret").await.is_err(), "removed");
 }
+
+fn schema_cli(registry: &str, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_oxbow"))
+        .arg("schema")
+        .args(args)
+        .arg("--registry")
+        .arg(registry)
+        .output()
+        .expect("run oxbow schema");
+    eprintln!(
+        "$ oxbow schema {}\n-> {}\nstdout: {}\nstderr: {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `oxbow schema`: register, evolve (a rejected change printed with its reason, exit 1), config,
+/// mode, list, get by id, delete soft then hard — against the broker's own registry.
+#[test]
+fn given_registry_when_using_the_schema_cli_should_register_check_and_delete() {
+    let port = free_port();
+    let registry = format!("http://127.0.0.1:{port}");
+    let broker = TestBroker::builder()
+        .with_env("OXBOW_REGISTRY_LISTEN", &format!("127.0.0.1:{port}"))
+        .start();
+    let _ = &broker;
+    let v1 = r#"{"type":"record","name":"Trade","fields":[{"name":"sym","type":"string"}]}"#;
+    let bad = r#"{"type":"record","name":"Trade","fields":[{"name":"sym","type":"string"},{"name":"qty","type":"long"}]}"#;
+    let good = r#"{"type":"record","name":"Trade","fields":[{"name":"sym","type":"string"},{"name":"qty","type":"long","default":0}]}"#;
+    let mut registered = None;
+    for _ in 0..100 {
+        let out = schema_cli(&registry, &["register", "trades-value", "--schema", v1]);
+        if out.status.success() {
+            registered = Some(out);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let id = ok(&registered.expect("the registry answers"));
+    assert_eq!(id.trim(), "1");
+    let checked = schema_cli(&registry, &["check", "trades-value", "--schema", bad]);
+    assert_eq!(checked.status.code(), Some(1), "incompatible exits 1");
+    let text = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        text.contains("field 'qty' added without a default"),
+        "{text}"
+    );
+    assert_eq!(
+        ok(&schema_cli(
+            &registry,
+            &["check", "trades-value", "--schema", good]
+        ))
+        .trim(),
+        "compatible"
+    );
+    let refused = schema_cli(&registry, &["register", "trades-value", "--schema", bad]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("registry error 409"));
+    assert_eq!(
+        ok(&schema_cli(&registry, &["config", "trades-value"])).trim(),
+        "BACKWARD"
+    );
+    assert_eq!(
+        ok(&schema_cli(
+            &registry,
+            &["config", "trades-value", "--set", "none"]
+        ))
+        .trim(),
+        "NONE"
+    );
+    assert_eq!(
+        ok(&schema_cli(
+            &registry,
+            &["register", "trades-value", "--schema", bad]
+        ))
+        .trim(),
+        "2"
+    );
+    assert_eq!(
+        ok(&schema_cli(&registry, &["mode", "--set", "readonly"])).trim(),
+        "READONLY"
+    );
+    assert!(
+        !schema_cli(&registry, &["register", "other", "--schema", v1])
+            .status
+            .success()
+    );
+    assert_eq!(
+        ok(&schema_cli(&registry, &["mode", "--set", "READWRITE"])).trim(),
+        "READWRITE"
+    );
+    assert!(ok(&schema_cli(&registry, &["list"])).contains("trades-value  versions [1,2]"));
+    let by_id: Value =
+        serde_json::from_str(&ok(&schema_cli(&registry, &["get", "--id", "2"]))).unwrap();
+    assert_eq!(by_id["schema"].as_str(), Some(bad));
+    ok(&schema_cli(&registry, &["delete", "trades-value"]));
+    assert!(ok(&schema_cli(&registry, &["list"])).contains("no subjects"));
+    ok(&schema_cli(
+        &registry,
+        &["delete", "trades-value", "--permanent"],
+    ));
+    let gone = schema_cli(&registry, &["get", "--id", "1"]);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("registry error 40403"));
+}

@@ -10,6 +10,7 @@ pub mod group_reset;
 pub mod kafka_raw;
 pub mod produce;
 pub mod quota;
+pub mod schema;
 pub mod serve;
 pub mod topic;
 pub mod txn;
