@@ -305,3 +305,36 @@ def test_given_protobuf_serializer_when_producing_should_register_references_and
     with pytest.raises(SchemaRegistryError) as e:
         client.delete_subject("common/address.proto")
     assert e.value.error_code == 42206
+
+
+def test_given_value_schema_validation_when_producing_should_refuse_unframed_and_unknown_ids(registry):
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AdminClient, NewTopic
+    topic = f"validated-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": registry["bootstrap"]})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"confluent.value.schema.validation": "true"})])[topic].result(20)
+    client = SchemaRegistryClient({"url": registry["url"]})
+    ser = AvroSerializer(client, PAYMENT_V1)
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    other = client.register_schema(f"elsewhere-{uuid.uuid4().hex[:6]}", Schema('"int"', "AVRO"))
+    results = {}
+
+    def produce(name, value):
+        p = Producer({"bootstrap.servers": registry["bootstrap"], "message.timeout.ms": 10000, "retries": 0})
+        p.produce(topic, value=value, on_delivery=lambda err, msg: results.__setitem__(name, err))
+        p.flush(15)
+
+    produce("valid", ser({"id": "ok", "amount": 1}, ctx))
+    produce("unframed", b'{"id":"x","amount":1}')
+    produce("unknown-id", b"\x00" + (999999).to_bytes(4, "big") + b"\x02")
+    produce("wrong-subject", b"\x00" + other.to_bytes(4, "big") + b"\x02")
+    assert results["valid"] is None, results["valid"]
+    for name in ("unframed", "unknown-id", "wrong-subject"):
+        err = results[name]
+        assert err is not None and err.code() == KafkaError.INVALID_RECORD, (name, err)
+    # Only the valid record is in the topic.
+    c = Consumer({"bootstrap.servers": registry["bootstrap"], "group.id": f"g-{topic}",
+                  "auto.offset.reset": "earliest"})
+    lo, hi = c.get_watermark_offsets(__import__("confluent_kafka").TopicPartition(topic, 0), timeout=10)
+    c.close()
+    assert (lo, hi) == (0, 1)

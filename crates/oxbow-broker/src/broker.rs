@@ -52,6 +52,8 @@ pub struct Broker {
     pub acls: Arc<crate::acl::AclStore>,
     /// SCRAM credentials (AlterUserScramCredentials; read by SaslAuthenticate).
     pub scram: crate::scram::credentials::CredentialStore,
+    /// The schema registry, once `oxbow serve` has opened it (broker-side schema validation).
+    pub schema_registry: std::sync::OnceLock<Arc<oxbow_registry::Registry>>,
     /// Client quotas (AlterClientQuotas) and the rates measured against them.
     pub quotas: crate::quota::ClientQuotaManager,
     /// Authentications, denials and changes (`security.audit_log`).
@@ -142,6 +144,7 @@ impl Broker {
             authorizer: crate::acl::authorizer_from_config(&config.security, &acls),
             acls,
             quotas,
+            schema_registry: std::sync::OnceLock::new(),
             scram,
             audit,
             auth_failures: crate::auth_limit::AuthFailureLimiter::new(

@@ -28,6 +28,7 @@ pub mod producer_ids;
 pub mod quota;
 pub mod refusal_log;
 pub mod schema_log;
+pub mod schema_validation;
 pub mod scram;
 pub mod serve;
 pub mod topic_config;

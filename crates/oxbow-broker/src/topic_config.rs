@@ -238,6 +238,38 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "Accepted for compatibility",
         v_bool,
     ),
+    def(
+        "confluent.key.schema.validation",
+        "confluent.key.schema.validation",
+        ConfigType::Boolean,
+        "false",
+        "Refuse records whose key carries no schema id registered for the key subject",
+        v_bool,
+    ),
+    def(
+        "confluent.value.schema.validation",
+        "confluent.value.schema.validation",
+        ConfigType::Boolean,
+        "false",
+        "Refuse records whose value carries no schema id registered for the value subject",
+        v_bool,
+    ),
+    def(
+        "confluent.key.subject.name.strategy",
+        "confluent.key.subject.name.strategy",
+        ConfigType::String,
+        "io.confluent.kafka.serializers.subject.TopicNameStrategy",
+        "How the key subject is named: TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy",
+        crate::schema_validation::validate_strategy,
+    ),
+    def(
+        "confluent.value.subject.name.strategy",
+        "confluent.value.subject.name.strategy",
+        ConfigType::String,
+        "io.confluent.kafka.serializers.subject.TopicNameStrategy",
+        "How the value subject is named: TopicNameStrategy, RecordNameStrategy, TopicRecordNameStrategy",
+        crate::schema_validation::validate_strategy,
+    ),
 ];
 
 const fn def(

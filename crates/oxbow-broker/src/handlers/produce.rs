@@ -67,7 +67,14 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 partitions.push(out);
                 continue;
             }
-            let Some(partition) = broker.partition(&name, data.index) else {
+            // One look-up gives the partition and the topic's configs (schema validation).
+            let state = broker.topic(&name);
+            let partition = state.as_ref().and_then(|t| {
+                usize::try_from(data.index)
+                    .ok()
+                    .and_then(|i| t.partitions.get(i).cloned())
+            });
+            let Some(partition) = partition else {
                 out.error_code = ResponseError::UnknownTopicOrPartition.code();
                 partitions.push(out);
                 continue;
@@ -78,6 +85,32 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 out.error_message = message("produce request carried no record batch");
                 partitions.push(out);
                 continue;
+            }
+            let rules = state
+                .as_ref()
+                .and_then(|t| crate::schema_validation::rules(&t.meta));
+            if let Some(rules) = rules {
+                let bad = crate::schema_validation::check(broker, &name, &rules, &records);
+                if !bad.is_empty() {
+                    debug!(topic = name, partition = data.index, peer = %ctx.peer(), client_id = ctx.client_id(),
+                        first = bad[0].1, refused = bad.len(), "produce refused by schema validation");
+                    out.error_code = ResponseError::InvalidRecord.code();
+                    out.error_message = message(format!(
+                        "{} record(s) failed schema validation on topic {name}: {}",
+                        bad.len(),
+                        bad[0].1
+                    ));
+                    out.record_errors = bad
+                        .into_iter()
+                        .map(|(i, why)| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(i)
+                                .with_batch_index_error_message(message(why))
+                        })
+                        .collect();
+                    partitions.push(out);
+                    continue;
+                }
             }
             // A segment roll fsyncs the old segment: not on an async worker thread.
             let appended = if partition.log.append_may_block(records.len()) {

@@ -260,6 +260,26 @@ impl Registry {
         Ok(v.schema.clone())
     }
 
+    /// The record name of the schema `id` (for the record-name subject strategies): an Avro
+    /// schema's named root, a Protobuf schema's first message, a JSON schema's `title`.
+    pub fn record_name(&self, id: i32) -> Option<String> {
+        let (_, v) = self.schema_by_id(id).ok()?;
+        match self.parse_stored(&v).ok()?.parsed {
+            crate::schema::Parsed::Avro(a) => match a.root {
+                crate::schema::avro::Avro::Named(n) => Some(n),
+                _ => None,
+            },
+            crate::schema::Parsed::Protobuf(p) => {
+                let m = p.file.message_type.first()?;
+                Some(match p.file.package() {
+                    "" => m.name().to_string(),
+                    pkg => format!("{pkg}.{}", m.name()),
+                })
+            }
+            crate::schema::Parsed::Json(j) => j.get("title")?.as_str().map(String::from),
+        }
+    }
+
     /// The largest id allocated so far.
     pub fn max_id(&self) -> i32 {
         self.store.read().next_id() - 1

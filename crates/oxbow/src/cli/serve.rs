@@ -103,9 +103,10 @@ async fn start_registry(
     let listener = oxbow_registry::server::bind(listen)
         .await
         .with_context(|| format!("starting the schema registry listener on {listen} (registry.listen, --registry-listen)"))?;
-    if let Some(addr) =
-        oxbow_registry::server::start(&broker.services, listener, std::sync::Arc::new(registry))
-    {
+    let registry = std::sync::Arc::new(registry);
+    // Broker-side schema validation asks this registry.
+    let _ = broker.schema_registry.set(registry.clone());
+    if let Some(addr) = oxbow_registry::server::start(&broker.services, listener, registry) {
         println!(
             "oxbow schema registry listening on http://{addr} (Confluent REST API), schemas in topic {}",
             oxbow_broker::schema_log::TOPIC
