@@ -11,6 +11,7 @@ pub mod kafka_raw;
 pub mod produce;
 pub mod quota;
 pub mod schema;
+pub mod schema_bench;
 pub mod serve;
 pub mod topic;
 pub mod txn;

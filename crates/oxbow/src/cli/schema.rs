@@ -35,6 +35,8 @@ pub enum SchemaCmd {
     Config(ConfigArgs),
     /// Show or set the mode (READWRITE, READONLY, IMPORT), global or of a subject.
     Mode(ModeArgs),
+    /// Measure register latency and look-ups by id per second.
+    Bench(super::schema_bench::BenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -230,6 +232,7 @@ fn base(r: &RegistryArgs) -> String {
 
 pub fn run(cmd: SchemaCmd) -> anyhow::Result<()> {
     match cmd {
+        SchemaCmd::Bench(a) => return super::schema_bench::run(a),
         SchemaCmd::Register(a) => {
             let q = if a.normalize { "?normalize=true" } else { "" };
             let url = format!(
