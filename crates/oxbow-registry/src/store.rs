@@ -2,7 +2,7 @@
 //! every record the registry writes (after it is durable): versions per subject (soft-deleted
 //! ones kept), schemas by id, ids by content, configs and modes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::records::{ConfigValue, Key, Record, Reference, SchemaValue};
 
@@ -30,6 +30,8 @@ pub struct Store {
     subjects: BTreeMap<String, BTreeMap<i32, SchemaValue>>,
     by_id: HashMap<i32, Content>,
     by_content: HashMap<Content, i32>,
+    /// id → the (subject, version) pairs using it.
+    uses: HashMap<i32, BTreeSet<(String, i32)>>,
     /// `None`: global; `Some(":.ctx:")`: a context; `Some(subject)`.
     configs: HashMap<Option<String>, ConfigValue>,
     modes: HashMap<Option<String>, String>,
@@ -53,7 +55,23 @@ impl Store {
                         self.max_id = self.max_id.max(v.id);
                         self.by_id.insert(v.id, content.clone());
                         self.by_content.entry(content).or_insert(v.id);
-                        self.subjects.entry(subject).or_default().insert(version, v);
+                        let id = v.id;
+                        self.uses
+                            .entry(id)
+                            .or_default()
+                            .insert((subject.clone(), version));
+                        let replaced = self
+                            .subjects
+                            .entry(subject.clone())
+                            .or_default()
+                            .insert(version, v);
+                        // A version re-written with another id no longer uses the old one.
+                        if let Some(old) = replaced.filter(|o| o.id != id) {
+                            if let Some(u) = self.uses.get_mut(&old.id) {
+                                u.remove(&(subject.clone(), version));
+                            }
+                            self.forget_id_if_unused(old.id);
+                        }
                     }
                     None => {
                         let removed = self
@@ -64,6 +82,9 @@ impl Store {
                             self.subjects.remove(&subject);
                         }
                         if let Some(v) = removed {
+                            if let Some(u) = self.uses.get_mut(&v.id) {
+                                u.remove(&(subject.clone(), version));
+                            }
                             self.forget_id_if_unused(v.id);
                         }
                     }
@@ -113,16 +134,13 @@ impl Store {
     }
 
     fn forget_id_if_unused(&mut self, id: i32) {
-        let used = self
-            .subjects
-            .values()
-            .flat_map(|vs| vs.values())
-            .any(|v| v.id == id);
-        if !used {
-            if let Some(content) = self.by_id.remove(&id) {
-                if self.by_content.get(&content) == Some(&id) {
-                    self.by_content.remove(&content);
-                }
+        if self.uses.get(&id).is_some_and(|u| !u.is_empty()) {
+            return;
+        }
+        self.uses.remove(&id);
+        if let Some(content) = self.by_id.remove(&id) {
+            if self.by_content.get(&content) == Some(&id) {
+                self.by_content.remove(&content);
             }
         }
     }
@@ -172,10 +190,11 @@ impl Store {
 
     /// Every (subject, version) using `id`.
     pub fn uses_of(&self, id: i32) -> Vec<&SchemaValue> {
-        self.subjects
-            .values()
-            .flat_map(|vs| vs.values())
-            .filter(|v| v.id == id)
+        self.uses
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter_map(|(s, v)| self.subjects.get(s).and_then(|vs| vs.get(v)))
             .collect()
     }
 

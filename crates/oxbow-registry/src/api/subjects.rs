@@ -66,7 +66,8 @@ pub async fn lookup(
     raw: Bytes,
 ) -> Result<Response, RegistryError> {
     let req: SchemaRequest = body(&raw)?;
-    let found = r.lookup(&subject, &req, flag(&p, "normalize"), flag(&p, "deleted"))?;
+    let deleted = flag(&p, "deleted") || flag(&p, "lookupDeletedSchema");
+    let found = r.lookup(&subject, &req, flag(&p, "normalize"), deleted)?;
     Ok(ok(schema_json(&found)))
 }
 

@@ -47,7 +47,8 @@ impl Level {
         }
     }
 
-    fn transitive(self) -> bool {
+    /// Whether the check needs every live version, not only the latest.
+    pub fn transitive(self) -> bool {
         matches!(
             self,
             Level::BackwardTransitive | Level::ForwardTransitive | Level::FullTransitive

@@ -212,13 +212,15 @@ impl Registry {
     ) -> Result<(bool, Vec<String>), RegistryError> {
         let level = self.effective_level(subject);
         let against: Vec<SchemaValue> = match version {
-            None => self
-                .store
-                .read()
-                .live(subject)
-                .into_iter()
-                .cloned()
-                .collect(),
+            None => {
+                let store = self.store.read();
+                let live = store.live(subject);
+                if level.transitive() {
+                    live.into_iter().cloned().collect()
+                } else {
+                    live.last().map(|v| (*v).clone()).into_iter().collect()
+                }
+            }
             Some(spec) => match self.version(subject, spec, false) {
                 Ok(v) => vec![v],
                 Err(RegistryError::SubjectNotFound(_)) if spec == VersionSpec::Latest => Vec::new(),

@@ -113,8 +113,17 @@ impl Registry {
         };
         if !import {
             let level = self.effective_level(subject);
-            let mut olds = Vec::with_capacity(existing_live.len());
-            for v in &existing_live {
+            // Only the versions the level compares against are parsed.
+            let against: &[SchemaValue] = match level {
+                compat::Level::None => &[],
+                l if l.transitive() => &existing_live,
+                _ => existing_live
+                    .last()
+                    .map(std::slice::from_ref)
+                    .unwrap_or_default(),
+            };
+            let mut olds = Vec::with_capacity(against.len());
+            for v in against {
                 olds.push(self.parse_stored(v)?.parsed);
             }
             let messages = compat::check(level, &checked.parsed, &olds);

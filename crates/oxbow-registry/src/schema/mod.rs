@@ -80,3 +80,72 @@ pub fn parse(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Schema-ish text: fragments of the three languages, shuffled and cut anywhere.
+    fn schemaish() -> impl Strategy<Value = String> {
+        let pieces = prop::sample::select(vec![
+            "{",
+            "}",
+            "[",
+            "]",
+            "\"",
+            ":",
+            ",",
+            "\"type\"",
+            "\"record\"",
+            "\"name\"",
+            "\"fields\"",
+            "\"enum\"",
+            "\"symbols\"",
+            "\"array\"",
+            "\"items\"",
+            "\"map\"",
+            "\"values\"",
+            "\"fixed\"",
+            "\"size\"",
+            "\"default\"",
+            "null",
+            "\"null\"",
+            "\"int\"",
+            "\"R\"",
+            "\"$ref\"",
+            "\"#/a\"",
+            "\"properties\"",
+            "\"oneOf\"",
+            "\"additionalProperties\"",
+            "false",
+            "true",
+            "1e308",
+            "-1",
+            "syntax = \"proto3\";",
+            "message M {",
+            "int32 a = 1;",
+            "oneof o {",
+            "map<string, M> m = 2;",
+            "import \"x.proto\";",
+            "package p;",
+            "enum E { A = 0; }",
+            "repeated M r = 3;",
+            "\u{0}",
+        ]);
+        prop::collection::vec(pieces, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn given_arbitrary_text_when_parsing_and_checking_should_never_panic(old in schemaish(), new in schemaish(), ty in 0usize..3) {
+            let ty = ["AVRO", "JSON", "PROTOBUF"][ty];
+            let a = parse(ty, &old, &[], false);
+            let b = parse(ty, &new, &[], true);
+            if let (Ok(a), Ok(b)) = (a, b) {
+                let _ = crate::compat::check(crate::compat::Level::FullTransitive, &b.parsed, &[a.parsed]);
+            }
+        }
+    }
+}
