@@ -338,3 +338,80 @@ def test_given_value_schema_validation_when_producing_should_refuse_unframed_and
     lo, hi = c.get_watermark_offsets(__import__("confluent_kafka").TopicPartition(topic, 0), timeout=10)
     c.close()
     assert (lo, hi) == (0, 1)
+
+
+def test_given_basic_authentication_when_users_call_should_apply_the_bus_users_acls_and_audit(tmp_path):
+    """`[registry] authentication = "basic"`: HTTP Basic with the bus's PLAIN and SCRAM users;
+    a subject's permissions are its topic's ACLs (managed with `oxbow acl`), effective at once."""
+    binary = Path(os.environ.get("OXBOW_BIN", REPO / "target" / "debug" / "oxbow"))
+    port, rport = _free_port(), _free_port()
+    (tmp_path / "oxbow.toml").write_text(
+        '[security]\nsasl_mechanisms = ["PLAIN", "SCRAM-SHA-512"]\nsuper_users = ["admin"]\n\n'
+        '[security.plain_users]\nadmin = "admin-secret"\n\n'
+        f'[registry]\nlisten = "127.0.0.1:{rport}"\nauthentication = "basic"\n')
+    props = tmp_path / "admin.properties"
+    props.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"
+                     'sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required '
+                     'username="admin" password="admin-secret";\n')
+    url = f"http://127.0.0.1:{rport}"
+
+    def cli(*args):
+        out = subprocess.run([str(binary), *args, "--bootstrap", f"127.0.0.1:{port}", "--command-config", str(props)],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+
+    with running_broker(tmp_path, ["--config", str(tmp_path / "oxbow.toml"), "--listen", f"127.0.0.1:{port}"],
+                        port, env={"OXBOW_REGISTRY_LISTEN": f"127.0.0.1:{rport}"}) as log:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/subjects", timeout=1)
+            except urllib.error.HTTPError as e:
+                assert e.code == 401, "no credentials: 401"
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline, _tail(log)
+                time.sleep(0.05)
+        cli("user", "add", "ana", "--password", "ana-secret", "--mechanism", "SCRAM-SHA-512")
+        admin = SchemaRegistryClient({"url": url, "basic.auth.user.info": "admin:admin-secret"})
+        ana = SchemaRegistryClient({"url": url, "basic.auth.user.info": "ana:ana-secret"})
+        wrong = SchemaRegistryClient({"url": url, "basic.auth.user.info": "ana:guess"})
+        sid = admin.register_schema("sales-orders-value", Schema(PAYMENT_V1, "AVRO"))
+        admin.register_schema("hr-payroll-value", Schema(PAYMENT_V1, "AVRO"))
+        with pytest.raises(SchemaRegistryError) as e:
+            wrong.get_subjects()
+        assert e.value.http_status_code == 401
+        # No ACL yet: ana sees nothing and may not read.
+        assert ana.get_subjects() == []
+        with pytest.raises(SchemaRegistryError) as e:
+            ana.get_latest_version("sales-orders-value")
+        assert e.value.http_status_code == 403 and e.value.error_code == 40301
+        cli("acl", "add", "--allow-principal", "User:ana", "--operation", "read",
+            "--topic", "sales-", "--resource-pattern-type", "prefixed")
+        assert ana.get_subjects() == ["sales-orders-value"], "only the department's subjects are listed"
+        assert ana.get_schema(sid).schema_str
+        with pytest.raises(SchemaRegistryError) as e:
+            ana.register_schema("sales-orders-value", Schema(PAYMENT_V2, "AVRO"))
+        assert e.value.error_code == 40301, "reading does not allow registering"
+        cli("acl", "add", "--allow-principal", "User:ana", "--operation", "write",
+            "--topic", "sales-", "--resource-pattern-type", "prefixed")
+        assert ana.register_schema("sales-orders-value", Schema(PAYMENT_V2, "AVRO")) > sid
+        with pytest.raises(SchemaRegistryError) as e:
+            ana.register_schema("hr-payroll-value", Schema(PAYMENT_V2, "AVRO"))
+        assert e.value.error_code == 40301
+        with pytest.raises(SchemaRegistryError) as e:
+            ana.set_compatibility(level="NONE")
+        assert e.value.error_code == 40301, "the global config needs ALTER_CONFIGS on the cluster"
+        audit = tmp_path / "data" / "audit.log"
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            events = [json.loads(line) for line in audit.read_text().splitlines()]
+            if sum(e["event"] == "registry_denied" for e in events) >= 4:
+                break
+            time.sleep(0.05)
+        changes = [e for e in events if e["event"] == "registry_change" and e["outcome"] == "success"]
+        assert any(e["principal"] == "User:admin" and "/subjects/sales-orders-value/versions" in e["path"] for e in changes)
+        assert any(e["principal"] == "User:ana" for e in changes)
+        denied = [e for e in events if e["event"] == "registry_denied"]
+        assert any(e["principal"] == "User:ana" and e["subject"] == "hr-payroll-value" for e in denied)
+        assert any(e["event"] == "registry_authentication" and e["outcome"] == "failure" for e in events)

@@ -27,6 +27,7 @@ pub mod partition;
 pub mod producer_ids;
 pub mod quota;
 pub mod refusal_log;
+pub mod registry_access;
 pub mod schema_log;
 pub mod schema_validation;
 pub mod scram;

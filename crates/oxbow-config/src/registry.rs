@@ -12,6 +12,10 @@ pub struct RegistryConfig {
     /// Where its REST API listens, HOST:PORT (`--registry-listen`). Default 127.0.0.1:8081
     /// (Confluent's port); port 0 picks a free one (printed at start).
     pub listen: String,
+    /// `none` (default: every caller is `User:ANONYMOUS`) or `basic`: HTTP Basic with the bus's
+    /// users (`[security.plain_users]` and SCRAM users), permissions from the broker's
+    /// authorizer (a subject stands for its topic: `orders-value` → topic `orders`).
+    pub authentication: String,
 }
 
 impl Default for RegistryConfig {
@@ -19,6 +23,7 @@ impl Default for RegistryConfig {
         Self {
             enabled: true,
             listen: "127.0.0.1:8081".into(),
+            authentication: "none".into(),
         }
     }
 }
@@ -30,6 +35,13 @@ impl RegistryConfig {
                 key: "registry.listen",
                 value: self.listen.clone(),
                 reason: "must be HOST:PORT with an IP address (e.g. 127.0.0.1:8081)",
+            });
+        }
+        if !matches!(self.authentication.as_str(), "none" | "basic") {
+            return Err(ConfigError::Bounds {
+                key: "registry.authentication",
+                value: self.authentication.clone(),
+                reason: "must be none or basic",
             });
         }
         Ok(())

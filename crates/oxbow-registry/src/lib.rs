@@ -6,8 +6,10 @@
 //! delete, configs and modes ([`registry`]); schema types ([`schema`]: Avro, JSON Schema) and
 //! their compatibility rules with a reason for every rejection ([`compat`]); subjects and
 //! contexts ([`subject`]); errors with Confluent's codes ([`error`]); and the HTTP API
-//! ([`api`]) served as one service of the broker's lifecycle ([`server`]).
+//! ([`api`]) behind its access control ([`access`]: HTTP Basic, permissions, audit), served as
+//! one service of the broker's lifecycle ([`server`]).
 
+pub mod access;
 pub mod api;
 pub mod compat;
 pub mod error;

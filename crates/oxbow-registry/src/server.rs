@@ -18,9 +18,11 @@ pub fn start(
     services: &Services,
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
+    access: crate::access::Access,
 ) -> Option<SocketAddr> {
     let addr = listener.local_addr().ok();
-    let app = crate::api::router(registry);
+    let app = crate::api::router(registry, Arc::new(access))
+        .into_make_service_with_connect_info::<SocketAddr>();
     services.spawn("schema-registry", move |mut ctx| async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { ctx.stopped().await })

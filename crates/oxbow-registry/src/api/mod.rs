@@ -2,6 +2,7 @@
 //! (`subjects`, `schemas`, `compatibility`, `config` with `mode`), JSON in Confluent's field
 //! names and order, errors as `{"error_code", "message"}` with the status their code implies.
 
+mod access;
 mod compatibility;
 mod config;
 mod schemas;
@@ -29,8 +30,30 @@ const MAX_BODY: usize = 16 << 20;
 
 pub type Shared = Arc<Registry>;
 
-/// Every route of the registry.
-pub fn router(registry: Shared) -> Router {
+/// What the routes share: the registry and its access control.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Shared,
+    pub access: Arc<crate::access::Access>,
+}
+
+impl axum::extract::FromRef<AppState> for Shared {
+    fn from_ref(s: &AppState) -> Shared {
+        s.registry.clone()
+    }
+}
+
+/// Whether the caller may read `subject` (listings leave out the others).
+pub fn may_read(state: &AppState, caller: &crate::access::Caller, subject: &str) -> bool {
+    state
+        .access
+        .authorize
+        .authorize(caller, crate::access::Operation::Read, Some(subject))
+}
+
+/// Every route of the registry, behind its access layer.
+pub fn router(registry: Shared, access: Arc<crate::access::Access>) -> Router {
+    let state = AppState { registry, access };
     Router::new()
         .route("/", get(|| async { ok(json!({})) }))
         .route("/subjects", get(subjects::list))
@@ -92,8 +115,12 @@ pub fn router(registry: Shared) -> Router {
         )
         .route("/contexts", get(schemas::contexts))
         .fallback(|| async { RegistryError::NotFound })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::layer,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(registry)
+        .with_state(state)
 }
 
 /// A 200 answer with the registry's content type.

@@ -3,14 +3,28 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use serde_json::json;
 
 use super::{flag, ok, schema_json, Params, Shared};
+use crate::access::Caller;
 use crate::error::RegistryError;
 
 fn id(raw: &str) -> Result<i32, RegistryError> {
     raw.parse::<i32>()
         .map_err(|_| RegistryError::SchemaNotFound(raw.to_string()))
+}
+
+/// An id may be read by whoever may read one of the subjects using it (others are told it does
+/// not exist, as a listing would not show it).
+fn readable_id(state: &super::AppState, caller: &Caller, raw: &str) -> Result<i32, RegistryError> {
+    let id = id(raw)?;
+    let uses = state.registry.uses_of(id, true)?;
+    if uses.iter().any(|(s, _)| super::may_read(state, caller, s)) {
+        Ok(id)
+    } else {
+        Err(RegistryError::SchemaNotFound(raw.to_string()))
+    }
 }
 
 /// A schema's text as is (the `/schema` endpoints).
@@ -28,11 +42,13 @@ pub async fn types() -> Response {
 }
 
 pub async fn by_id(
-    State(r): State<Shared>,
+    State(state): State<super::AppState>,
+    Extension(caller): Extension<Caller>,
     Path(raw_id): Path<String>,
     Query(p): Query<Params>,
 ) -> Result<Response, RegistryError> {
-    let id = id(&raw_id)?;
+    let id = readable_id(&state, &caller, &raw_id)?;
+    let r = state.registry.clone();
     let (content, first) = r.schema_by_id(id)?;
     let mut o = serde_json::Map::new();
     if content.schema_type != "AVRO" {
@@ -58,22 +74,28 @@ pub async fn by_id(
 }
 
 pub async fn raw_by_id(
-    State(r): State<Shared>,
+    State(state): State<super::AppState>,
+    Extension(caller): Extension<Caller>,
     Path(raw_id): Path<String>,
 ) -> Result<Response, RegistryError> {
-    let (content, _) = r.schema_by_id(id(&raw_id)?)?;
+    let id = readable_id(&state, &caller, &raw_id)?;
+    let (content, _) = state.registry.schema_by_id(id)?;
     Ok(raw(content.schema))
 }
 
 pub async fn subjects_of(
-    State(r): State<Shared>,
+    State(state): State<super::AppState>,
+    Extension(caller): Extension<Caller>,
     Path(raw_id): Path<String>,
     Query(p): Query<Params>,
 ) -> Result<Response, RegistryError> {
-    let mut subjects: Vec<String> = r
-        .uses_of(id(&raw_id)?, flag(&p, "deleted"))?
+    let id = readable_id(&state, &caller, &raw_id)?;
+    let mut subjects: Vec<String> = state
+        .registry
+        .uses_of(id, flag(&p, "deleted"))?
         .into_iter()
         .map(|(s, _)| s)
+        .filter(|s| super::may_read(&state, &caller, s))
         .filter(|s| p.get("subject").is_none_or(|want| want == s))
         .collect();
     subjects.dedup();
@@ -81,23 +103,37 @@ pub async fn subjects_of(
 }
 
 pub async fn versions_of(
-    State(r): State<Shared>,
+    State(state): State<super::AppState>,
+    Extension(caller): Extension<Caller>,
     Path(raw_id): Path<String>,
     Query(p): Query<Params>,
 ) -> Result<Response, RegistryError> {
-    let out: Vec<serde_json::Value> = r
-        .uses_of(id(&raw_id)?, flag(&p, "deleted"))?
+    let id = readable_id(&state, &caller, &raw_id)?;
+    let out: Vec<serde_json::Value> = state
+        .registry
+        .uses_of(id, flag(&p, "deleted"))?
         .into_iter()
+        .filter(|(s, _)| super::may_read(&state, &caller, s))
         .filter(|(s, _)| p.get("subject").is_none_or(|want| want == s))
         .map(|(s, v)| json!({"subject": s, "version": v}))
         .collect();
     Ok(ok(json!(out)))
 }
 
-pub async fn list(State(r): State<Shared>, Query(p): Query<Params>) -> Response {
+pub async fn list(
+    State(state): State<super::AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(p): Query<Params>,
+) -> Response {
     let prefix = p.get("subjectPrefix").map(String::as_str).unwrap_or(":*:");
-    let all = r.all_schemas(prefix, flag(&p, "deleted"), flag(&p, "latestOnly"));
-    ok(json!(all.iter().map(schema_json).collect::<Vec<_>>()))
+    let all = state
+        .registry
+        .all_schemas(prefix, flag(&p, "deleted"), flag(&p, "latestOnly"));
+    ok(json!(all
+        .iter()
+        .filter(|v| super::may_read(&state, &caller, &v.subject))
+        .map(schema_json)
+        .collect::<Vec<_>>()))
 }
 
 pub async fn contexts(State(r): State<Shared>) -> Response {

@@ -3,9 +3,11 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use axum::Extension;
 use serde_json::json;
 
 use super::{body, flag, ok, schema_json, Params, Shared};
+use crate::access::Caller;
 use crate::error::RegistryError;
 use crate::registry::{Deleted, SchemaRequest, VersionSpec};
 
@@ -31,13 +33,23 @@ fn page<T>(items: Vec<T>, p: &Params) -> Vec<T> {
     items.into_iter().skip(offset).take(limit).collect()
 }
 
-pub async fn list(State(r): State<Shared>, Query(p): Query<Params>) -> Response {
+pub async fn list(
+    State(state): State<super::AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(p): Query<Params>,
+) -> Response {
     let prefix = p
         .get("subjectPrefix")
         .or_else(|| p.get("subject"))
         .map(String::as_str)
         .unwrap_or(":*:");
-    ok(json!(page(r.subjects(prefix, deleted(&p)), &p)))
+    let visible: Vec<String> = state
+        .registry
+        .subjects(prefix, deleted(&p))
+        .into_iter()
+        .filter(|s| super::may_read(&state, &caller, s))
+        .collect();
+    ok(json!(page(visible, &p)))
 }
 
 pub async fn versions(

@@ -78,7 +78,7 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             advertised = %format!("{adv_host}:{adv_port}"), "Kafka listener started");
     }
     if registry_config.enabled {
-        start_registry(&broker, &registry_config.listen).await?;
+        start_registry(&broker, &registry_config).await?;
     }
     info!(data_dir = %data_dir.display(), cluster_id = broker.cluster_id,
         authorizer = broker.authorizer.name(), startup_ms = started.elapsed().as_millis() as u64, "broker started");
@@ -93,8 +93,9 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
 /// Opens the schema registry over `_schemas` (replaying it) and serves its REST API.
 async fn start_registry(
     broker: &std::sync::Arc<oxbow_broker::Broker>,
-    listen: &str,
+    config: &oxbow_config::RegistryConfig,
 ) -> anyhow::Result<()> {
+    let listen = config.listen.as_str();
     let log = std::sync::Arc::new(oxbow_broker::schema_log::BrokerSchemaLog::new(broker));
     let registry = tokio::task::spawn_blocking(move || oxbow_registry::Registry::open(log))
         .await
@@ -106,7 +107,13 @@ async fn start_registry(
     let registry = std::sync::Arc::new(registry);
     // Broker-side schema validation asks this registry.
     let _ = broker.schema_registry.set(registry.clone());
-    if let Some(addr) = oxbow_registry::server::start(&broker.services, listener, registry) {
+    let bound = listener
+        .local_addr()
+        .context("the registry listener's address")?;
+    let access =
+        oxbow_broker::registry_access::access(broker, config.authentication == "basic", bound);
+    if let Some(addr) = oxbow_registry::server::start(&broker.services, listener, registry, access)
+    {
         println!(
             "oxbow schema registry listening on http://{addr} (Confluent REST API), schemas in topic {}",
             oxbow_broker::schema_log::TOPIC
