@@ -4,6 +4,9 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// What responses are sent as (Confluent's media type).
+pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
     #[error("Subject '{0}' not found.")]
@@ -95,7 +98,7 @@ impl IntoResponse for RegistryError {
         let mut resp = (self.status(), body.to_string()).into_response();
         resp.headers_mut().insert(
             axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static(crate::api::CONTENT_TYPE),
+            axum::http::HeaderValue::from_static(CONTENT_TYPE),
         );
         resp
     }

@@ -22,8 +22,7 @@ use crate::error::RegistryError;
 use crate::records::SchemaValue;
 use crate::registry::Registry;
 
-/// What responses are sent as.
-pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+pub use crate::error::CONTENT_TYPE;
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 16 << 20;

@@ -12,12 +12,15 @@ use clap::Args;
 use hdrhistogram::Histogram;
 use serde_json::json;
 
-use super::schema::RegistryArgs;
-
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    #[command(flatten)]
-    pub registry: RegistryArgs,
+    /// The registry's URL.
+    #[arg(
+        long,
+        env = "OXBOW_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub registry: String,
     /// Schemas registered (one subject, one version each).
     #[arg(long, default_value_t = 200)]
     pub schemas: usize,
@@ -45,7 +48,7 @@ fn us(h: &Histogram<u64>, q: f64) -> f64 {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<()> {
-    let base = a.registry.registry.trim_end_matches('/').to_string();
+    let base = a.registry.trim_end_matches('/').to_string();
     let subject = format!("bench-{}", std::process::id());
     let agent = new_agent();
     let mut register = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
