@@ -308,14 +308,5 @@ impl MetadataStore {
 
 fn load_broker_configs(meta_dir: &Path) -> std::io::Result<BTreeMap<String, (String, bool)>> {
     let path = meta_dir.join("broker-configs.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: {e}", path.display()),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(e),
-    }
+    crate::producer_ids::read_json_or_default(&path)
 }

@@ -48,6 +48,23 @@ impl ProducerIdManager {
     }
 }
 
+/// Reads a JSON metadata file written by [`write_atomically`]; a file not there yet is the
+/// default (empty) value, one that does not parse an error naming the file.
+pub fn read_json_or_default<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+) -> std::io::Result<T> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes a small file crash-safely: temp file, fsync, rename, fsync the directory.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");

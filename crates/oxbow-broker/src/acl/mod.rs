@@ -29,16 +29,7 @@ impl AclStore {
     /// Loads `meta/acls.json` (none yet: no ACLs).
     pub fn open(meta_dir: &Path) -> std::io::Result<Self> {
         let path = meta_dir.join("acls.json");
-        let bindings = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        let bindings: Vec<AclBinding> = crate::producer_ids::read_json_or_default(&path)?;
         Ok(Self {
             path,
             bindings: RwLock::new(bindings),

@@ -43,16 +43,7 @@ impl QuotaStore {
     /// Loads `meta/client-quotas.json` (none yet: no quotas).
     pub fn open(meta_dir: &Path) -> std::io::Result<Self> {
         let path = meta_dir.join("client-quotas.json");
-        let entries: Vec<StoredEntry> = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        let entries: Vec<StoredEntry> = crate::producer_ids::read_json_or_default(&path)?;
         let quotas = entries
             .into_iter()
             .filter(|e| !e.values.is_empty())

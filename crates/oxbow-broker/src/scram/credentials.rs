@@ -81,16 +81,7 @@ pub struct CredentialStore {
 impl CredentialStore {
     pub fn open(meta_dir: &Path) -> std::io::Result<Self> {
         let path = meta_dir.join("scram-credentials.json");
-        let users = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Users::new(),
-            Err(e) => return Err(e),
-        };
+        let users: Users = crate::producer_ids::read_json_or_default(&path)?;
         Ok(Self {
             path,
             users: RwLock::new(users),

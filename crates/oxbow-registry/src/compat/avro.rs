@@ -6,15 +6,7 @@ use std::collections::HashSet;
 
 use crate::schema::avro::{Avro, AvroSchema, NamedType};
 
-/// One reason the reader cannot read the writer's data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Incompatibility {
-    /// Confluent's error type (`TYPE_MISMATCH`, `READER_FIELD_MISSING_DEFAULT_VALUE`, ...).
-    pub kind: &'static str,
-    /// Where, in the reader schema (`/fields/2/type`).
-    pub path: String,
-    pub description: String,
-}
+pub use super::Incompatibility;
 
 /// Which schema is the new one, for the messages.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -6,12 +6,7 @@
 
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Incompatibility {
-    pub kind: &'static str,
-    pub path: String,
-    pub description: String,
-}
+pub use super::Incompatibility;
 
 /// Every reason `reader` does not accept all documents of `writer` (`backward`: the reader is
 /// the new schema).

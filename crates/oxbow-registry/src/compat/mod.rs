@@ -93,10 +93,30 @@ pub fn check(level: Level, new: &Parsed, existing: &[Parsed]) -> Vec<String> {
     out
 }
 
+/// One reason a reader schema cannot read a writer schema's data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incompatibility {
+    /// Confluent's error type (`TYPE_MISMATCH`, `READER_FIELD_MISSING_DEFAULT_VALUE`, ...).
+    pub kind: &'static str,
+    /// Where, in the reader schema (`/fields/2/type`, `#/properties/a`, `#/pkg.Msg/3`).
+    pub path: String,
+    pub description: String,
+}
+
+impl Incompatibility {
+    /// The message as the verbose compatibility answer and the 409 error list it.
+    fn message(&self, dir: &str) -> String {
+        format!(
+            "{{errorType:'{}', description:'{}', additionalInfo:'{}', direction:'{dir}'}}",
+            self.kind, self.description, self.path
+        )
+    }
+}
+
 /// Whether `reader` reads `writer`'s data; `backward`: the reader is the new schema.
 fn pair(reader: &Parsed, writer: &Parsed, backward: bool) -> Vec<String> {
     let dir = if backward { "BACKWARD" } else { "FORWARD" };
-    match (reader, writer) {
+    let found = match (reader, writer) {
         (Parsed::Avro(r), Parsed::Avro(w)) => {
             let d = if backward {
                 avro::Direction::NewReadsOld
@@ -104,37 +124,18 @@ fn pair(reader: &Parsed, writer: &Parsed, backward: bool) -> Vec<String> {
                 avro::Direction::OldReadsNew
             };
             avro::check(r, w, d)
-                .into_iter()
-                .map(|i| {
-                    format!(
-                        "{{errorType:'{}', description:'{}', additionalInfo:'{}', direction:'{dir}'}}",
-                        i.kind, i.description, i.path
-                    )
-                })
-                .collect()
         }
-        (Parsed::Json(r), Parsed::Json(w)) => json::check(r, w, backward)
-            .into_iter()
-            .map(|i| {
-                format!(
-                    "{{errorType:'{}', description:'{}', additionalInfo:'{}', direction:'{dir}'}}",
-                    i.kind, i.description, i.path
-                )
-            })
-            .collect(),
-        (Parsed::Protobuf(r), Parsed::Protobuf(w)) => protobuf::check(r, w, backward)
-            .into_iter()
-            .map(|i| {
-                format!(
-                    "{{errorType:'{}', description:'{}', additionalInfo:'{}', direction:'{dir}'}}",
-                    i.kind, i.description, i.path
-                )
-            })
-            .collect(),
-        (r, w) => vec![format!(
-            "{{errorType:'TYPE_MISMATCH', description:'schema type changed from {} to {}', direction:'{dir}'}}",
-            w.type_name(),
-            r.type_name()
-        )],
-    }
+        (Parsed::Json(r), Parsed::Json(w)) => json::check(r, w, backward),
+        (Parsed::Protobuf(r), Parsed::Protobuf(w)) => protobuf::check(r, w, backward),
+        (r, w) => vec![Incompatibility {
+            kind: "TYPE_MISMATCH",
+            path: "/".into(),
+            description: format!(
+                "schema type changed from {} to {}",
+                w.type_name(),
+                r.type_name()
+            ),
+        }],
+    };
+    found.iter().map(|i| i.message(dir)).collect()
 }

@@ -12,12 +12,7 @@ use prost_types::{DescriptorProto, FieldDescriptorProto};
 
 use crate::schema::protobuf::{type_text, ProtoSchema};
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Incompatibility {
-    pub kind: &'static str,
-    pub path: String,
-    pub description: String,
-}
+pub use super::Incompatibility;
 
 fn family(t: Type) -> u8 {
     use Type::*;
