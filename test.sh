@@ -32,6 +32,15 @@ if ! command -v openssl >/dev/null; then
     fi
 fi
 
+# The metrics tests scrape the broker with a real Prometheus (Debian's package).
+if ! command -v prometheus >/dev/null; then
+    echo "==> installing prometheus (the metrics tests run a real one)"
+    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus); then
+        echo "cannot install prometheus"
+        exit 1
+    fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     python3 -m venv .venv || { echo "cannot create .venv"; exit 1; }

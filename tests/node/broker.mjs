@@ -64,7 +64,7 @@ export async function startBroker({ tls = false, plainUsers = null, superUsers =
   }
   const proc = spawn(binary, args, {
     stdio: ['ignore', log, log],
-    env: { ...process.env, OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS: '0', OXBOW_REGISTRY_LISTEN: '127.0.0.1:0' },
+    env: { ...process.env, OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS: '0', OXBOW_REGISTRY_LISTEN: '127.0.0.1:0', OXBOW_HTTP_LISTEN: '127.0.0.1:0' },
   });
   let exited = null;
   proc.on('exit', code => { exited = code; });

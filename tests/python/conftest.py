@@ -47,7 +47,7 @@ def running_broker(work: Path, args, wait_port: int, env=None):
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         # Many brokers run at once: each one's schema registry on a free port unless told.
-        env=dict(os.environ, **{"OXBOW_REGISTRY_LISTEN": "127.0.0.1:0", **(env or {})}),
+        env=dict(os.environ, **{"OXBOW_REGISTRY_LISTEN": "127.0.0.1:0", "OXBOW_HTTP_LISTEN": "127.0.0.1:0", **(env or {})}),
     )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S

@@ -214,7 +214,7 @@ def test_given_registry_state_when_broker_is_sigkilled_should_keep_everything(tm
 
     def start():
         log = open(log_path, "ab")
-        proc = subprocess.Popen([str(binary), "serve", "--data-dir", str(tmp_path / "data"),
+        proc = subprocess.Popen([str(binary), "serve", "--data-dir", str(tmp_path / "data"), "--http-listen", "127.0.0.1:0",
                                  "--listen", f"127.0.0.1:{port}", "--registry-listen", f"127.0.0.1:{rport}"],
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         wait_http(f"{url}/subjects", log_path)

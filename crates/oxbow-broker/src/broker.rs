@@ -52,6 +52,8 @@ pub struct Broker {
     pub acls: Arc<crate::acl::AclStore>,
     /// SCRAM credentials (AlterUserScramCredentials; read by SaslAuthenticate).
     pub scram: crate::scram::credentials::CredentialStore,
+    /// What `/metrics` shows (counted on the request path).
+    pub metrics: crate::metrics::BrokerMetrics,
     /// The schema registry, once `oxbow serve` has opened it (broker-side schema validation).
     pub schema_registry: std::sync::OnceLock<Arc<oxbow_registry::Registry>>,
     /// Client quotas (AlterClientQuotas) and the rates measured against them.
@@ -145,6 +147,7 @@ impl Broker {
             acls,
             quotas,
             schema_registry: std::sync::OnceLock::new(),
+            metrics: crate::metrics::BrokerMetrics::default(),
             scram,
             audit,
             auth_failures: crate::auth_limit::AuthFailureLimiter::new(
@@ -188,6 +191,7 @@ impl Broker {
     /// groups' committed offsets.
     pub fn delete_topic(&self, name: &str) -> Result<uuid::Uuid, TopicError> {
         let state = self.metadata.delete_topic(name)?;
+        self.metrics.forget_topic(name);
         self.fetch_sessions.forget_topic(name);
         // Outside the metadata lock: the coordinator may itself create its topic under it.
         self.groups.forget_topic(self, name);

@@ -23,6 +23,7 @@ pub mod error_map;
 pub mod fetch_session;
 pub mod handlers;
 pub mod metadata;
+pub mod metrics;
 pub mod partition;
 pub mod producer_ids;
 pub mod quota;

@@ -12,6 +12,7 @@ const SECTIONS: &[&str] = &[
     "security",
     "quota",
     "registry",
+    "http",
 ];
 
 /// Variables under `OXBOW_` that are not config overrides.

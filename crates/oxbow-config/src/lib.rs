@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod env;
+mod http;
 mod listeners;
 mod quota;
 mod registry;
 
+pub use http::HttpConfig;
 pub use listeners::{ListenerConfig, SecurityConfig, SecurityProtocol, TlsConfig};
 pub use quota::QuotaConfig;
 pub use registry::RegistryConfig;
@@ -58,6 +60,7 @@ pub struct BrokerConfig {
     pub security: SecurityConfig,
     pub quota: QuotaConfig,
     pub registry: RegistryConfig,
+    pub http: HttpConfig,
 }
 
 /// `[server]`: the Kafka listener.
@@ -500,6 +503,7 @@ impl BrokerConfig {
         self.transaction.validate()?;
         self.quota.validate()?;
         self.registry.validate()?;
+        self.http.validate()?;
         self.validate_listeners()?;
         Ok(())
     }

@@ -25,7 +25,7 @@ use bytes::Bytes;
 
 pub use reply::{Answer, Chunk, Reply};
 pub use server::{bind, serve, Bound, ServeError};
-pub use session::{AuthState, Listener, Principal, Session};
+pub use session::{AuthState, Listener, ListenerStats, Principal, Session};
 pub use ssl_principal::SslPrincipalMapper;
 
 /// Handles one request frame of a connection. `None` closes the connection (after the replies

@@ -161,8 +161,11 @@ async fn accept_loop<H: FrameHandler>(
         let (handler, limits, shutdown) = (handler.clone(), limits.clone(), shutdown.clone());
         let tls = bound.tls.clone();
         let mapper = bound.mapper.clone();
+        let listener = bound.listener.clone();
+        listener.stats.opened();
         tasks.spawn(async move {
             serve_connection(stream, session, tls, mapper, handler, limits, shutdown).await;
+            listener.stats.closed();
             drop(permit);
         });
     }

@@ -45,11 +45,39 @@ pub enum AuthState {
     Authenticated { mechanism: String },
 }
 
+/// A listener's connection counts (for the metrics).
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    open: std::sync::atomic::AtomicI64,
+    accepted: std::sync::atomic::AtomicU64,
+}
+
+impl ListenerStats {
+    pub fn opened(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.open.fetch_add(1, Relaxed);
+        self.accepted.fetch_add(1, Relaxed);
+    }
+
+    pub fn closed(&self) {
+        self.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn open(&self) -> i64 {
+        self.open.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 /// A bound listener as connections and Metadata see it.
 #[derive(Debug)]
 pub struct Listener {
     pub name: String,
     pub protocol: SecurityProtocol,
+    pub stats: ListenerStats,
     /// Host and port given to clients that connected here (fixed once the socket is bound).
     host: String,
     port: i32,
@@ -60,6 +88,7 @@ impl Listener {
         Arc::new(Self {
             name,
             protocol,
+            stats: ListenerStats::default(),
             host,
             port,
         })

@@ -334,7 +334,20 @@ fn assemble(broker: &Broker, plan: &Plan, pass: Pass) -> Vec<fetch_encode::Chunk
         .finish(plan.mode, &plan.targets, &marks, &news);
     // Group partitions by topic, keeping request order.
     let mut topics: Vec<TopicOut> = Vec::new();
+    let mut counted: Option<(&str, std::sync::Arc<crate::metrics::TopicCounters>)> = None;
     for ((target, part), keep) in plan.targets.iter().zip(parts).zip(include) {
+        // Every partition asked counts (also those an incremental session leaves out).
+        let counters = match &counted {
+            Some((t, c)) if *t == target.topic => c.clone(),
+            _ => {
+                let c = broker.metrics.topic(&target.topic);
+                counted = Some((&target.topic, c.clone()));
+                c
+            }
+        };
+        broker
+            .metrics
+            .fetched(&counters, part.records.len() as u64, part.error_code != 0);
         if !keep {
             continue;
         }

@@ -271,6 +271,7 @@ pub async fn handle_frame(
     max_request_bytes: usize,
 ) -> Option<Answer> {
     let peer = session.peer;
+    let received = std::time::Instant::now();
     let head = match peek_header(&frame) {
         Ok(head) => head,
         Err(e) => {
@@ -373,6 +374,7 @@ pub async fn handle_frame(
     if api_key == ApiKey::Produce {
         throttle = throttle.max(broker.quotas.record_produce(session, frame_len));
     }
+    let reply = timed(broker, api_key, received, started, reply);
     let reply = crate::quota::reply::enforce(
         &broker.audit,
         session,
@@ -382,6 +384,47 @@ pub async fn handle_frame(
         reply,
     );
     Some(answer(reply, false))
+}
+
+/// Counts the request and its times (`RequestMetrics`): in the handler, and until the response is
+/// ready — for a reply that waits (an fsync, a long poll) when it is.
+fn timed(
+    broker: &Arc<Broker>,
+    api_key: ApiKey,
+    received: std::time::Instant,
+    started: std::time::Instant,
+    reply: Reply,
+) -> Reply {
+    let Some(stats) = broker.metrics.request(api_key as i16) else {
+        return reply;
+    };
+    stats.requests.inc();
+    let handled = std::time::Instant::now();
+    stats.local.observe(handled - started);
+    let key = api_key as i16;
+    let b = broker.clone();
+    let done = move || {
+        if let Some(s) = b.metrics.request(key) {
+            s.remote.observe(handled.elapsed());
+            s.total.observe(received.elapsed());
+        }
+    };
+    match reply {
+        Reply::Later(fut) => Reply::Later(Box::pin(async move {
+            let r = fut.await;
+            done();
+            r
+        })),
+        Reply::LaterEncoded(fut) => Reply::LaterEncoded(Box::pin(async move {
+            let r = fut.await;
+            done();
+            r
+        })),
+        other => {
+            stats.total.observe(received.elapsed());
+            other
+        }
+    }
 }
 
 /// A topic name for a response.

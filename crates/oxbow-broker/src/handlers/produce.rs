@@ -62,6 +62,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 r => r,
             };
             if let Some((code, text)) = refused {
+                broker.metrics.produce_failed(&broker.metrics.topic(&name));
                 out.error_code = code.code();
                 out.error_message = message(text);
                 partitions.push(out);
@@ -112,14 +113,24 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     continue;
                 }
             }
+            let records_len = records.len();
             // A segment roll fsyncs the old segment: not on an async worker thread.
             let appended = if partition.log.append_may_block(records.len()) {
                 oxbow_storage::blocking(|| partition.log.append(&records, now))
             } else {
                 partition.log.append(&records, now)
             };
+            let counters = broker.metrics.topic(&name);
             match appended {
                 Ok(info) => {
+                    let records = if info.duplicate {
+                        0
+                    } else {
+                        (info.last_offset - info.base_offset + 1).max(0) as u64
+                    };
+                    broker
+                        .metrics
+                        .produced(&counters, records, records_len as u64);
                     out.base_offset = info.base_offset;
                     out.log_append_time_ms = info.log_append_time;
                     out.log_start_offset = info.log_start_offset;
@@ -131,6 +142,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     }
                 }
                 Err(e) => {
+                    broker.metrics.produce_failed(&counters);
                     log_append_error(ctx, &name, data.index, &e);
                     out.error_code = map_produce_error(&e).code();
                     out.error_message = message(e.to_string());

@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// Schema registry REST listener HOST:PORT (overrides registry.listen).
     #[arg(long)]
     pub registry_listen: Option<String>,
+    /// HTTP listener for /metrics, /health and /ready, HOST:PORT (overrides http.listen).
+    #[arg(long)]
+    pub http_listen: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -42,6 +45,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.registry_listen {
         config.registry.listen = addr;
     }
+    if let Some(addr) = args.http_listen {
+        config.http.listen = addr;
+    }
     config.validate().context("validating configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -54,6 +60,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let registry_config = config.registry.clone();
+    let http_config = config.http.clone();
     let broker = tokio::task::spawn_blocking(move || oxbow_broker::Broker::open(config))
         .await
         .context("opening the data directory")??;
@@ -79,6 +86,24 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     }
     if registry_config.enabled {
         start_registry(&broker, &registry_config).await?;
+    }
+    if http_config.enabled {
+        let listener = tokio::net::TcpListener::bind(&http_config.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "starting the HTTP listener on {} (http.listen, --http-listen)",
+                    http_config.listen
+                )
+            })?;
+        let collect = std::sync::Arc::new(oxbow_broker::metrics::collect::BrokerCollector {
+            broker: broker.clone(),
+            cluster_name: http_config.cluster_name.clone(),
+        });
+        let app = oxbow_metrics::server::router(collect, axum::Router::new());
+        if let Some(addr) = oxbow_metrics::server::start(&broker.services, listener, app) {
+            println!("oxbow HTTP listening on http://{addr} (/metrics, /health, /ready)");
+        }
     }
     info!(data_dir = %data_dir.display(), cluster_id = broker.cluster_id,
         authorizer = broker.authorizer.name(), startup_ms = started.elapsed().as_millis() as u64, "broker started");

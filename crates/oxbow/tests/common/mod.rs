@@ -169,6 +169,7 @@ impl TestBroker {
         // Many brokers run at once: each one's schema registry on a free port unless a test
         // names one.
         cmd.env("OXBOW_REGISTRY_LISTEN", "127.0.0.1:0");
+        cmd.env("OXBOW_HTTP_LISTEN", "127.0.0.1:0");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

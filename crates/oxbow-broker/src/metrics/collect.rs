@@ -1,0 +1,377 @@
+//! A scrape: the broker's counters, then what is read from its state at that moment (partitions'
+//! logs, groups and their lag, connections, the process).
+
+use std::sync::Arc;
+
+use oxbow_metrics::server::Collect;
+use oxbow_metrics::Exposition;
+
+use crate::Broker;
+
+/// The broker as `/metrics`, `/health` and `/ready` see it.
+pub struct BrokerCollector {
+    pub broker: Arc<Broker>,
+    /// The `cluster_name` label of the lag series (Kafka Lag Exporter's).
+    pub cluster_name: String,
+}
+
+fn api_name(key: i16) -> String {
+    kafka_protocol::messages::ApiKey::try_from(key)
+        .map(|k| format!("{k:?}"))
+        .unwrap_or_else(|_| key.to_string())
+}
+
+impl Collect for BrokerCollector {
+    fn collect(&self, out: &mut Exposition) {
+        self.topic_metrics(out);
+        self.request_metrics(out);
+        self.connections(out);
+        self.logs(out);
+        self.groups_and_lag(out);
+        process(out, &self.broker);
+    }
+
+    fn health(&self) -> Result<(), String> {
+        if self.broker.logs.is_offline() {
+            return Err(format!(
+                "log directory {} offline",
+                self.broker.logs.location().display()
+            ));
+        }
+        Ok(())
+    }
+
+    fn ready(&self) -> bool {
+        !self.broker.listeners().is_empty() && !self.broker.logs.is_offline()
+    }
+}
+
+impl BrokerCollector {
+    fn topic_metrics(&self, out: &mut Exposition) {
+        let m = &self.broker.metrics;
+        let topics = m.topics();
+        type Pick = fn(&super::TopicCounters) -> u64;
+        let families: [(&str, &str, Pick); 7] = [
+            (
+                "kafka_server_brokertopicmetrics_messagesin",
+                "Records appended",
+                |t| t.messages_in.get(),
+            ),
+            (
+                "kafka_server_brokertopicmetrics_bytesin",
+                "Bytes of record batches appended",
+                |t| t.bytes_in.get(),
+            ),
+            (
+                "kafka_server_brokertopicmetrics_bytesout",
+                "Bytes of records fetched",
+                |t| t.bytes_out.get(),
+            ),
+            (
+                "kafka_server_brokertopicmetrics_failedproducerequests",
+                "Produce requests (per partition) that failed",
+                |t| t.failed_produce_requests.get(),
+            ),
+            (
+                "kafka_server_brokertopicmetrics_failedfetchrequests",
+                "Fetch requests (per partition) that failed",
+                |t| t.failed_fetch_requests.get(),
+            ),
+            (
+                "kafka_server_brokertopicmetrics_totalproducerequests",
+                "Produce requests (per partition)",
+                |t| t.total_produce_requests.get(),
+            ),
+            (
+                "kafka_server_brokertopicmetrics_totalfetchrequests",
+                "Fetch requests (per partition)",
+                |t| t.total_fetch_requests.get(),
+            ),
+        ];
+        for (name, help, pick) in families {
+            let mut samples: Vec<(Vec<(&str, &str)>, f64)> =
+                vec![(vec![], pick(&m.all_topics) as f64)];
+            for (topic, c) in &topics {
+                samples.push((vec![("topic", topic.as_str())], pick(c) as f64));
+            }
+            out.counter(name, help, samples);
+        }
+    }
+
+    fn request_metrics(&self, out: &mut Exposition) {
+        let m = &self.broker.metrics;
+        let reqs: Vec<(String, &super::RequestStats)> =
+            m.requests().map(|(k, s)| (api_name(k), s)).collect();
+        out.counter(
+            "kafka_network_requestmetrics_requests",
+            "Requests served, per API",
+            reqs.iter()
+                .map(|(n, s)| (vec![("request", n.as_str())], s.requests.get() as f64)),
+        );
+        out.histogram(
+            "kafka_network_requestmetrics_totaltimems",
+            "Time from a request read to its response ready, in ms",
+            reqs.iter()
+                .map(|(n, s)| (vec![("request", n.as_str())], &s.total)),
+        );
+        out.histogram(
+            "kafka_network_requestmetrics_localtimems",
+            "Time in the request's handler, in ms",
+            reqs.iter()
+                .map(|(n, s)| (vec![("request", n.as_str())], &s.local)),
+        );
+        out.histogram(
+            "kafka_network_requestmetrics_remotetimems",
+            "Time waiting for the response's condition (an fsync, data for a long poll), in ms",
+            reqs.iter()
+                .map(|(n, s)| (vec![("request", n.as_str())], &s.remote)),
+        );
+    }
+
+    fn connections(&self, out: &mut Exposition) {
+        let listeners = self.broker.listeners();
+        let names: Vec<String> = listeners.iter().map(|(l, _)| l.name.clone()).collect();
+        out.gauge(
+            "kafka_server_socketservermetrics_connection_count",
+            "Open connections, per listener",
+            listeners
+                .iter()
+                .zip(&names)
+                .map(|((l, _), n)| (vec![("listener", n.as_str())], l.stats.open() as f64)),
+        );
+        out.counter(
+            "kafka_server_socketservermetrics_connection_creation",
+            "Connections accepted, per listener",
+            listeners
+                .iter()
+                .zip(&names)
+                .map(|((l, _), n)| (vec![("listener", n.as_str())], l.stats.accepted() as f64)),
+        );
+    }
+
+    fn logs(&self, out: &mut Exposition) {
+        struct Row {
+            topic: String,
+            partition: String,
+            size: u64,
+            segments: usize,
+            start: i64,
+            end: i64,
+        }
+        let mut rows = Vec::new();
+        for t in self.broker.metadata.topics.all() {
+            for p in &t.partitions {
+                rows.push(Row {
+                    topic: t.meta.name.clone(),
+                    partition: p.tp.partition.to_string(),
+                    size: p.log.size_bytes(),
+                    segments: p.log.segments().len(),
+                    start: p.log.log_start_offset(),
+                    end: p.log.log_end_offset(),
+                });
+            }
+        }
+        fn l(r: &Row) -> Vec<(&str, &str)> {
+            vec![
+                ("topic", r.topic.as_str()),
+                ("partition", r.partition.as_str()),
+            ]
+        }
+        out.gauge(
+            "kafka_log_log_size",
+            "Bytes of the partition's log",
+            rows.iter().map(|r| (l(r), r.size as f64)),
+        );
+        out.gauge(
+            "kafka_log_log_numlogsegments",
+            "Segments of the partition's log",
+            rows.iter().map(|r| (l(r), r.segments as f64)),
+        );
+        out.gauge(
+            "kafka_log_log_logstartoffset",
+            "First offset of the partition's log",
+            rows.iter().map(|r| (l(r), r.start as f64)),
+        );
+        out.gauge(
+            "kafka_log_log_logendoffset",
+            "Offset after the last record of the partition's log",
+            rows.iter().map(|r| (l(r), r.end as f64)),
+        );
+    }
+
+    fn groups_and_lag(&self, out: &mut Exposition) {
+        let now = crate::now_ms();
+        let b = &self.broker;
+        // (group, state, [(topic, partition, committed)]) read under the coordinator's lock.
+        let groups: Vec<(String, &'static str, Vec<(String, i32, i64)>)> =
+            b.groups.read_all(|all| {
+                let mut v: Vec<_> = all
+                    .values()
+                    .map(|g| {
+                        let offsets = g
+                            .offsets
+                            .iter()
+                            .map(|((t, p), e)| (t.clone(), *p, e.offset))
+                            .collect();
+                        (g.id.clone(), g.state_name(), offsets)
+                    })
+                    .collect();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v
+            });
+        let mut by_state: std::collections::BTreeMap<&str, usize> =
+            std::collections::BTreeMap::new();
+        for (_, s, _) in &groups {
+            *by_state.entry(s).or_default() += 1;
+        }
+        out.gauge(
+            "kafka_coordinator_group_groupmetadatamanager_numgroups",
+            "Consumer groups",
+            [(vec![], groups.len() as f64)],
+        );
+        for (state, name) in [
+            ("Stable", "numgroupsstable"),
+            ("Empty", "numgroupsempty"),
+            ("PreparingRebalance", "numgroupspreparingrebalance"),
+            ("CompletingRebalance", "numgroupscompletingrebalance"),
+            ("Dead", "numgroupsdead"),
+        ] {
+            out.gauge(
+                &format!("kafka_coordinator_group_groupmetadatamanager_{name}"),
+                &format!("Consumer groups in state {state}"),
+                [(vec![], by_state.get(state).copied().unwrap_or(0) as f64)],
+            );
+        }
+        out.gauge(
+            "kafka_coordinator_group_groups",
+            "Consumer groups by state (classic and KIP-848 states)",
+            by_state
+                .iter()
+                .map(|(s, n)| (vec![("state", *s)], *n as f64)),
+        );
+
+        struct Lag {
+            group: String,
+            topic: String,
+            partition: String,
+            offset: i64,
+            lag: i64,
+            seconds: f64,
+        }
+        let mut lags = Vec::new();
+        for (group, _, offsets) in &groups {
+            for (topic, partition, committed) in offsets {
+                let Some(p) = b.partition(topic, *partition) else {
+                    continue;
+                };
+                let hw = p.log.high_watermark();
+                let lag = (hw - committed).max(0);
+                let seconds = if lag == 0 {
+                    0.0
+                } else {
+                    let from = (*committed).max(p.log.log_start_offset());
+                    b.metrics
+                        .lag
+                        .timestamp(topic, *partition, &*p.log, from)
+                        .map(|ts| ((now - ts).max(0) as f64) / 1000.0)
+                        .unwrap_or(0.0)
+                };
+                lags.push(Lag {
+                    group: group.clone(),
+                    topic: topic.clone(),
+                    partition: partition.to_string(),
+                    offset: *committed,
+                    lag,
+                    seconds,
+                });
+            }
+        }
+        let c = self.cluster_name.as_str();
+        fn l<'a>(c: &'a str, x: &'a Lag) -> Vec<(&'a str, &'a str)> {
+            vec![
+                ("cluster_name", c),
+                ("group", x.group.as_str()),
+                ("topic", x.topic.as_str()),
+                ("partition", x.partition.as_str()),
+            ]
+        }
+        out.gauge(
+            "kafka_consumergroup_group_offset",
+            "The group's committed offset",
+            lags.iter().map(|x| (l(c, x), x.offset as f64)),
+        );
+        out.gauge(
+            "kafka_consumergroup_group_lag",
+            "Records the group has not committed",
+            lags.iter().map(|x| (l(c, x), x.lag as f64)),
+        );
+        out.gauge("kafka_consumergroup_group_lag_seconds", "Now minus the timestamp of the first record the group has not committed (0 when caught up)", lags.iter().map(|x| (l(c, x), x.seconds)));
+        let mut per_group: std::collections::BTreeMap<&str, (i64, f64, i64)> =
+            std::collections::BTreeMap::new();
+        for x in &lags {
+            let e = per_group.entry(x.group.as_str()).or_insert((0, 0.0, 0));
+            e.0 = e.0.max(x.lag);
+            e.1 = e.1.max(x.seconds);
+            e.2 += x.lag;
+        }
+        out.gauge(
+            "kafka_consumergroup_group_max_lag",
+            "The group's largest lag in records",
+            per_group
+                .iter()
+                .map(|(n, v)| (vec![("cluster_name", c), ("group", *n)], v.0 as f64)),
+        );
+        out.gauge(
+            "kafka_consumergroup_group_max_lag_seconds",
+            "The group's largest lag in seconds",
+            per_group
+                .iter()
+                .map(|(n, v)| (vec![("cluster_name", c), ("group", *n)], v.1)),
+        );
+        out.gauge(
+            "kafka_consumergroup_group_sum_lag",
+            "The group's lag in records, summed over partitions",
+            per_group
+                .iter()
+                .map(|(n, v)| (vec![("cluster_name", c), ("group", *n)], v.2 as f64)),
+        );
+    }
+}
+
+/// The process's own series, as Prometheus' client libraries name them.
+fn process(out: &mut Exposition, broker: &Broker) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = 100.0; // USER_HZ on Linux
+    let cpu = match (fields.get(11), fields.get(12)) {
+        (Some(u), Some(s)) => {
+            (u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0)) / ticks
+        }
+        _ => 0.0,
+    };
+    let page = 4096.0;
+    let rss = fields
+        .get(21)
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        * page;
+    out.counter(
+        "process_cpu_seconds",
+        "CPU time of the broker process",
+        [(vec![], cpu)],
+    );
+    out.gauge(
+        "process_resident_memory_bytes",
+        "Resident memory of the broker process",
+        [(vec![], rss)],
+    );
+    out.gauge(
+        "kafka_server_uptime_seconds",
+        "Seconds since the broker started",
+        [(vec![], broker.metrics.started.elapsed().as_secs_f64())],
+    );
+}

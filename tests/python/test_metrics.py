@@ -1,0 +1,133 @@
+"""`/metrics` with Kafka's names, scraped by a real Prometheus (Debian's `prometheus`, started
+here): topic throughput, requests, log sizes, groups, and consumer lag in records and exact
+seconds; `/health`, `/ready` and the OpenMetrics format."""
+
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from conftest import _free_port, _tail, running_broker
+
+
+@pytest.fixture(scope="module")
+def metrics_broker(tmp_path_factory):
+    work = tmp_path_factory.mktemp("oxbow-metrics")
+    port, hport = _free_port(), _free_port()
+    args = ["--listen", f"127.0.0.1:{port}", "--http-listen", f"127.0.0.1:{hport}"]
+    with running_broker(work, args, port, env={"OXBOW_HTTP_LISTEN": f"127.0.0.1:{hport}",
+                                               "OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS": "0"}) as log:
+        url = f"http://127.0.0.1:{hport}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/ready", timeout=1).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, _tail(log)
+                time.sleep(0.05)
+        yield {"bootstrap": f"127.0.0.1:{port}", "url": url, "log": log, "work": work, "hport": hport}
+
+
+def get(url, accept=None):
+    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, r.headers.get("Content-Type"), r.read().decode()
+
+
+def sample(text, name, **labels):
+    """The value of the series `name` whose labels include `labels` (None if absent)."""
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        series, _, value = line.rpartition(" ")
+        if series.split("{")[0] != name:
+            continue
+        if all(f'{k}="{v}"' in series for k, v in labels.items()):
+            return float(value)
+    return None
+
+
+@pytest.fixture(scope="module")
+def lagging_group(metrics_broker):
+    """100 records stamped two minutes ago; a group that committed 60 of them."""
+    b = metrics_broker
+    topic, group = f"m-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
+    stamp = int(time.time() * 1000) - 120_000
+    p = Producer({"bootstrap.servers": b["bootstrap"]})
+    for i in range(100):
+        p.produce(topic, value=f"v{i}".encode(), timestamp=stamp + i)
+    assert p.flush(20) == 0
+    c = Consumer({"bootstrap.servers": b["bootstrap"], "group.id": group, "enable.auto.commit": False})
+    c.commit(offsets=[TopicPartition(topic, 0, 60)], asynchronous=False)
+    c.close()
+    return {"topic": topic, "group": group, "stamp": stamp}
+
+
+def test_given_traffic_when_scraping_should_show_kafkas_names_and_exact_lag(metrics_broker, lagging_group):
+    b, g = metrics_broker, lagging_group
+    status, ctype, text = get(f"{b['url']}/metrics")
+    assert status == 200 and ctype.startswith("text/plain; version=0.0.4")
+    t = g["topic"]
+    assert sample(text, "kafka_server_brokertopicmetrics_messagesin_total", topic=t) == 100
+    assert sample(text, "kafka_server_brokertopicmetrics_bytesin_total", topic=t) > 100
+    assert sample(text, "kafka_server_brokertopicmetrics_messagesin_total") >= 100, "the all-topics total"
+    assert sample(text, "kafka_network_requestmetrics_requests_total", request="Produce") >= 1
+    assert sample(text, "kafka_network_requestmetrics_totaltimems_count", request="Produce") >= 1
+    assert sample(text, "kafka_server_socketservermetrics_connection_count", listener="PLAINTEXT") is not None
+    assert sample(text, "kafka_log_log_logendoffset", topic=t, partition="0") == 100
+    assert sample(text, "kafka_log_log_size", topic=t, partition="0") > 0
+    assert sample(text, "kafka_coordinator_group_groupmetadatamanager_numgroups") >= 1
+    assert sample(text, "kafka_consumergroup_group_lag", group=g["group"], topic=t, partition="0") == 40
+    assert sample(text, "kafka_consumergroup_group_sum_lag", group=g["group"]) == 40
+    # Exact time lag: now minus the timestamp of record 60, the first one not committed.
+    lag_s = sample(text, "kafka_consumergroup_group_lag_seconds", group=g["group"], topic=t, partition="0")
+    expected = time.time() - (g["stamp"] + 60) / 1000
+    assert abs(lag_s - expected) < 2, (lag_s, expected)
+    assert abs(sample(text, "kafka_consumergroup_group_max_lag_seconds", group=g["group"]) - expected) < 2
+    # OpenMetrics when asked; health and readiness.
+    status, ctype, om = get(f"{b['url']}/metrics", "application/openmetrics-text; version=1.0.0")
+    assert ctype.startswith("application/openmetrics-text") and om.endswith("# EOF\n")
+    assert get(f"{b['url']}/health")[0] == 200 and get(f"{b['url']}/ready")[0] == 200
+
+
+def test_given_a_real_prometheus_when_it_scrapes_should_serve_the_series_through_its_api(metrics_broker, lagging_group, tmp_path):
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus not installed (test.sh installs Debian's prometheus package)")
+    b, g = metrics_broker, lagging_group
+    pport = _free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: oxbow\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{b['hport']}']\n")
+    log = open(tmp_path / "prometheus.log", "wb")
+    proc = subprocess.Popen([binary, f"--config.file={tmp_path / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{pport}"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        query = f'kafka_consumergroup_group_lag{{group="{g["group"]}",topic="{g["topic"]}"}}'
+        url = f"http://127.0.0.1:{pport}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+        deadline, result = time.monotonic() + 60, []
+        while time.monotonic() < deadline and not result:
+            try:
+                import json
+                body = json.loads(get(url)[2])
+                result = body["data"]["result"]
+            except OSError:
+                pass
+            if not result:
+                time.sleep(0.5)
+        assert result, f"Prometheus has no series for {query}:\n{(tmp_path / 'prometheus.log').read_text()[-2000:]}"
+        assert float(result[0]["value"][1]) == 40
+        assert result[0]["metric"]["cluster_name"] == "oxbow"
+        # The scrape itself is healthy.
+        up = json.loads(get(f"http://127.0.0.1:{pport}/api/v1/query?query=up")[2])["data"]["result"]
+        assert up and up[0]["value"][1] == "1"
+    finally:
+        proc.terminate()
+        proc.wait(10)
