@@ -131,3 +131,23 @@ def test_given_a_real_prometheus_when_it_scrapes_should_serve_the_series_through
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_given_deploy_files_when_checked_should_use_only_series_the_broker_serves(metrics_broker, lagging_group):
+    """The dashboard and the alert rules in deploy/ name only series /metrics has."""
+    import json
+    import re
+    from conftest import REPO
+    _, _, text = get(f"{metrics_broker['url']}/metrics")
+    served = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    rules = (REPO / "deploy" / "prometheus-rules.yml").read_text()
+    dashboard = json.loads((REPO / "deploy" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    names = set(re.findall(r"\b((?:kafka|process)_[a-z_]+)", rules + "\n".join(exprs)))
+    missing = sorted(n for n in names if n not in served)
+    assert not missing, f"deploy/ names series /metrics does not serve: {missing}"
+    promtool = shutil.which("promtool")
+    if promtool:
+        out = subprocess.run([promtool, "check", "rules", str(REPO / "deploy" / "prometheus-rules.yml")],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
