@@ -151,3 +151,80 @@ def test_given_deploy_files_when_checked_should_use_only_series_the_broker_serve
         out = subprocess.run([promtool, "check", "rules", str(REPO / "deploy" / "prometheus-rules.yml")],
                              capture_output=True, text=True)
         assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_given_a_group_that_stops_when_asking_burrow_should_diagnose_stop_and_keep_the_other_ok(metrics_broker):
+    """Burrow's API answered by the broker: a group that keeps up is OK; one that stopped
+    committing while records keep coming becomes STOP (ERR for the group) within its window,
+    with lag seconds about how long ago it stopped; the CLI says so in words."""
+    import json
+    import os
+    import threading
+    from pathlib import Path
+    from conftest import REPO
+    b = metrics_broker
+    topic = f"burrow-{uuid.uuid4().hex[:6]}"
+    keeper, stopper = f"keeper-{uuid.uuid4().hex[:4]}", f"stopper-{uuid.uuid4().hex[:4]}"
+    running = threading.Event()
+    running.set()
+
+    def produce():
+        p = Producer({"bootstrap.servers": b["bootstrap"], "linger.ms": 0})
+        while running.is_set():
+            p.produce(topic, value=b"x")
+            p.poll(0)
+            time.sleep(0.05)
+        p.flush(10)
+
+    def consume(group, seconds):
+        c = Consumer({"bootstrap.servers": b["bootstrap"], "group.id": group, "auto.offset.reset": "earliest",
+                      "enable.auto.commit": False})
+        c.subscribe([topic])
+        end = time.monotonic() + seconds
+        last, committed_at = None, time.monotonic()
+        while time.monotonic() < end and running.is_set():
+            m = c.poll(0.05)
+            if m is not None and not m.error():
+                last = m
+            # Keeps up with the producer, committing what it read every 0.3 s.
+            if last is not None and time.monotonic() - committed_at > 0.3:
+                c.commit(message=last, asynchronous=False)
+                committed_at = time.monotonic()
+        if last is not None:
+            c.commit(message=last, asynchronous=False)
+        c.close()
+
+    threads = [threading.Thread(target=produce), threading.Thread(target=consume, args=(keeper, 120))]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1)
+        consume(stopper, 6)
+        stopped_at = time.time()
+        cluster = json.loads(get(f"{b['url']}/v3/kafka")[2])["clusters"][0]
+        deadline, status = time.monotonic() + 40, None
+        while time.monotonic() < deadline:
+            status = json.loads(get(f"{b['url']}/v3/kafka/{cluster}/consumer/{stopper}/status")[2])["status"]
+            if status["status"] == "ERR":
+                break
+            time.sleep(0.5)
+        assert status["status"] == "ERR", status
+        part = status["partitions"][0]
+        assert part["status"] == "STOP" and part["topic"] == topic, part
+        assert "stopped committing" in part["explanation"]
+        assert abs(part["current_lag_seconds"] - (time.time() - stopped_at)) < 2.5, (part, time.time() - stopped_at)
+        assert status["maxlag"]["current_lag"] > 0 and status["totallag"] > 0
+        ok = json.loads(get(f"{b['url']}/v3/kafka/{cluster}/consumer/{keeper}/status")[2])["status"]
+        assert ok["status"] == "OK", ok
+        lag = json.loads(get(f"{b['url']}/v3/kafka/{cluster}/consumer/{keeper}/lag")[2])["status"]
+        assert len(lag["partitions"]) == 1, "lag lists every partition"
+        assert json.loads(get(f"{b['url']}/v3/kafka/{cluster}/topic/{topic}")[2])["offsets"][0] > 0
+        binary = Path(os.environ.get("OXBOW_BIN", REPO / "target" / "debug" / "oxbow"))
+        out = subprocess.run([str(binary), "group", "describe", stopper, "--bootstrap", b["bootstrap"],
+                              "--http", b["url"]], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert "STATUS ERR" in out.stdout and "STOP" in out.stdout and "stopped committing" in out.stdout, out.stdout
+    finally:
+        running.clear()
+        for t in threads:
+            t.join(30)

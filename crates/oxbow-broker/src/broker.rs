@@ -52,6 +52,8 @@ pub struct Broker {
     pub acls: Arc<crate::acl::AclStore>,
     /// SCRAM credentials (AlterUserScramCredentials; read by SaslAuthenticate).
     pub scram: crate::scram::credentials::CredentialStore,
+    /// The groups' recent commits and their diagnosis (Burrow's rules).
+    pub lag_monitor: crate::lag_monitor::LagMonitor,
     /// What `/metrics` shows (counted on the request path).
     pub metrics: crate::metrics::BrokerMetrics,
     /// The schema registry, once `oxbow serve` has opened it (broker-side schema validation).
@@ -148,6 +150,7 @@ impl Broker {
             quotas,
             schema_registry: std::sync::OnceLock::new(),
             metrics: crate::metrics::BrokerMetrics::default(),
+            lag_monitor: crate::lag_monitor::LagMonitor::default(),
             scram,
             audit,
             auth_failures: crate::auth_limit::AuthFailureLimiter::new(
@@ -219,6 +222,12 @@ pub(crate) fn start_services(broker: &Arc<Broker>) {
             if deleted > 0 {
                 info!(segments = deleted, "retention deleted segments");
             }
+        });
+    let b = broker.clone();
+    broker
+        .services
+        .every("lag-monitor", Duration::from_millis(1000), move || {
+            b.lag_monitor.sample(&b)
         });
     let b = broker.clone();
     broker

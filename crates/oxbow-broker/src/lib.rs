@@ -22,6 +22,7 @@ mod coordinator_context;
 pub mod error_map;
 pub mod fetch_session;
 pub mod handlers;
+pub mod lag_monitor;
 pub mod metadata;
 pub mod metrics;
 pub mod partition;

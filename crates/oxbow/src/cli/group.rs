@@ -18,7 +18,7 @@ pub enum GroupCmd {
     /// List consumer groups and their state.
     List(ListArgs),
     /// Members, committed offsets and lag (records and time) of a group.
-    Describe(GroupArgs),
+    Describe(DescribeArgs),
     /// Plan (--dry-run) or apply (--execute) new committed offsets for an inactive group.
     ResetOffsets(ResetArgs),
     /// Delete an empty group and its committed offsets.
@@ -32,6 +32,17 @@ pub struct ListArgs {
     /// Only groups in this state (Empty, Stable, PreparingRebalance, CompletingRebalance, ...).
     #[arg(long)]
     pub state: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DescribeArgs {
+    #[command(flatten)]
+    pub conn: ConnArgs,
+    /// The group id.
+    pub group: String,
+    /// The broker's HTTP listener, for the lag diagnosis (Burrow's rules).
+    #[arg(long, env = "OXBOW_HTTP_URL", default_value = "http://127.0.0.1:8080")]
+    pub http: String,
 }
 
 #[derive(Args, Debug)]
@@ -90,7 +101,55 @@ pub fn human_ms(ms: i64) -> String {
     }
 }
 
-async fn describe(a: GroupArgs) -> anyhow::Result<()> {
+/// The broker's diagnosis of the group, from its Burrow API: the group's status and each
+/// partition's, with the reason in words.
+fn diagnosis(http: &str, group: &str) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context as _;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let base = http.trim_end_matches('/');
+    let get = |url: String| -> anyhow::Result<serde_json::Value> {
+        let mut r = agent
+            .get(&url)
+            .call()
+            .with_context(|| format!("GET {url}"))?;
+        let text = r.body_mut().read_to_string().unwrap_or_default();
+        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    };
+    let clusters = get(format!("{base}/v3/kafka"))?;
+    let cluster = clusters["clusters"][0]
+        .as_str()
+        .unwrap_or("oxbow")
+        .to_string();
+    let lag = get(format!("{base}/v3/kafka/{cluster}/consumer/{group}/lag"))?;
+    let st = &lag["status"];
+    if st.is_null() {
+        anyhow::bail!("{}", lag["message"].as_str().unwrap_or("no status"));
+    }
+    let mut out = vec![format!(
+        "STATUS {}  (total lag {} records; window {:.0}% full)",
+        st["status"].as_str().unwrap_or("?"),
+        st["totallag"],
+        st["complete"].as_f64().unwrap_or(0.0) * 100.0
+    )];
+    for p in st["partitions"].as_array().into_iter().flatten() {
+        out.push(format!(
+            "  {}-{}  {:<6} lag {} records, {:.1} s: {}",
+            p["topic"].as_str().unwrap_or(""),
+            p["partition"],
+            p["status"].as_str().unwrap_or("?"),
+            p["current_lag"],
+            p["current_lag_seconds"].as_f64().unwrap_or(0.0),
+            p["explanation"].as_str().unwrap_or("")
+        ));
+    }
+    Ok(out)
+}
+
+async fn describe(a: DescribeArgs) -> anyhow::Result<()> {
     let mut c = RawClient::coordinator(&a.conn, &a.group).await?;
     let g = describe_group(&mut c, &a.group).await?;
     let offsets = committed(&mut c, &a.group).await?;
@@ -166,6 +225,19 @@ async fn describe(a: GroupArgs) -> anyhow::Result<()> {
                 host
             );
         }
+    }
+    let (http, group) = (a.http.clone(), a.group.clone());
+    match tokio::task::spawn_blocking(move || diagnosis(&http, &group)).await? {
+        Ok(lines) => {
+            println!();
+            for l in lines {
+                println!("{l}");
+            }
+        }
+        Err(e) => println!(
+            "\n(no diagnosis: the broker's HTTP listener at {} did not answer: {e})",
+            a.http
+        ),
     }
     Ok(())
 }

@@ -100,9 +100,13 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
             broker: broker.clone(),
             cluster_name: http_config.cluster_name.clone(),
         });
-        let app = oxbow_metrics::server::router(collect, axum::Router::new());
+        let burrow = oxbow_broker::lag_monitor::api::router(
+            broker.clone(),
+            http_config.cluster_name.clone(),
+        );
+        let app = oxbow_metrics::server::router(collect, burrow);
         if let Some(addr) = oxbow_metrics::server::start(&broker.services, listener, app) {
-            println!("oxbow HTTP listening on http://{addr} (/metrics, /health, /ready)");
+            println!("oxbow HTTP listening on http://{addr} (/metrics, /health, /ready, Burrow API /v3/kafka)");
         }
     }
     info!(data_dir = %data_dir.display(), cluster_id = broker.cluster_id,
