@@ -32,10 +32,11 @@ if ! command -v openssl >/dev/null; then
     fi
 fi
 
-# The metrics tests scrape the broker with a real Prometheus (Debian's package).
-if ! command -v prometheus >/dev/null; then
-    echo "==> installing prometheus (the metrics tests run a real one)"
-    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus); then
+# The metrics tests scrape the broker with a real Prometheus and send alerts to a real
+# Alertmanager (Debian's packages).
+if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
+    echo "==> installing prometheus and prometheus-alertmanager (the metrics tests run real ones)"
+    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager); then
         echo "cannot install prometheus"
         exit 1
     fi

@@ -207,6 +207,16 @@ impl Broker {
 /// the blocking pool.
 pub(crate) fn start_services(broker: &Arc<Broker>) {
     crate::audit_topic::attach(broker);
+    if !broker.config.alerts.rules.is_empty() {
+        let external = format!("http://{}", broker.config.http.listen);
+        let engine = crate::alerts::AlertEngine::new(broker.config.alerts.clone(), external);
+        let b = broker.clone();
+        broker.services.every(
+            "alerts",
+            Duration::from_millis(broker.config.alerts.evaluation_interval_ms),
+            move || engine.evaluate(&b),
+        );
+    }
     let b = broker.clone();
     broker
         .services

@@ -13,6 +13,7 @@
 
 pub mod acl;
 pub mod admin;
+pub mod alerts;
 pub mod audit;
 pub mod audit_topic;
 pub mod auth_limit;

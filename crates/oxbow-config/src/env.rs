@@ -13,6 +13,7 @@ const SECTIONS: &[&str] = &[
     "quota",
     "registry",
     "http",
+    "alerts",
 ];
 
 /// Variables under `OXBOW_` that are not config overrides.

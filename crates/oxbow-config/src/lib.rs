@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod alerts;
 mod env;
 mod http;
 mod listeners;
 mod quota;
 mod registry;
 
+pub use alerts::{AlertRule, AlertsConfig, Endpoint};
 pub use http::HttpConfig;
 pub use listeners::{ListenerConfig, SecurityConfig, SecurityProtocol, TlsConfig};
 pub use quota::QuotaConfig;
@@ -61,6 +63,7 @@ pub struct BrokerConfig {
     pub quota: QuotaConfig,
     pub registry: RegistryConfig,
     pub http: HttpConfig,
+    pub alerts: AlertsConfig,
 }
 
 /// `[server]`: the Kafka listener.
@@ -504,6 +507,7 @@ impl BrokerConfig {
         self.quota.validate()?;
         self.registry.validate()?;
         self.http.validate()?;
+        self.alerts.validate()?;
         self.validate_listeners()?;
         Ok(())
     }
