@@ -312,3 +312,58 @@ def test_given_a_lag_rule_when_a_group_falls_behind_should_fire_to_a_webhook_and
         if am_proc:
             am_proc.terminate()
             am_proc.wait(10)
+
+
+def test_given_failed_requests_and_rebalances_when_scraping_and_alerting_should_count_and_fire(tmp_path):
+    """Refused produces count as failed requests and fire a `max_failed_requests_per_second`
+    rule; a group's join counts as a rebalance."""
+    import http.server
+    import json
+    import threading
+    received = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port, hport = _free_port(), _free_port()
+    config = tmp_path / "oxbow.toml"
+    config.write_text(
+        "[alerts]\nevaluation_interval_ms = 300\n\n[[alerts.rules]]\nname = \"failing-requests\"\n"
+        "max_failed_requests_per_second = 0.5\n\n"
+        f"[[alerts.webhooks]]\nurl = \"http://127.0.0.1:{server.server_port}/\"\n")
+    try:
+        with running_broker(tmp_path, ["--config", str(config), "--listen", f"127.0.0.1:{port}",
+                                       "--http-listen", f"127.0.0.1:{hport}"], port,
+                            env={"OXBOW_HTTP_LISTEN": f"127.0.0.1:{hport}", "OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS": "0"}):
+            p = Producer({"bootstrap.servers": f"127.0.0.1:{port}", "message.timeout.ms": 3000, "retries": 0})
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not received:
+                p.produce("__consumer_offsets", value=b"no")  # refused: an internal topic
+                p.flush(3)
+                time.sleep(0.1)
+            assert received and received[0]["alerts"][0]["labels"]["alertname"] == "failing-requests"
+            _, _, text = get(f"http://127.0.0.1:{hport}/metrics")
+            failed = [l for l in text.splitlines() if l.startswith("kafka_server_brokertopicmetrics_failedproducerequests_total")]
+            assert sample(text, "kafka_server_brokertopicmetrics_failedproducerequests_total") >= 1, failed
+            p.produce("rebalanced", value=b"x")
+            assert p.flush(10) == 0
+            c = Consumer({"bootstrap.servers": f"127.0.0.1:{port}", "group.id": "rb", "auto.offset.reset": "earliest"})
+            c.subscribe(["rebalanced"])
+            deadline = time.monotonic() + 30
+            count = 0
+            while time.monotonic() < deadline and not count:
+                c.poll(0.5)
+                _, _, text = get(f"http://127.0.0.1:{hport}/metrics")
+                count = sample(text, "kafka_server_group_coordinator_metrics_group_completed_rebalance_count") or 0
+            c.close()
+            assert count >= 1
+    finally:
+        server.shutdown()

@@ -44,7 +44,8 @@ impl Default for AlertsConfig {
 
 /// One rule. A group rule (`group` set) fires per matching group whose lag or status crosses
 /// it; a topic rule (`topic` set) fires per matching topic whose rate of records in leaves the
-/// band; `log_dir_offline = true` fires while the log directory is offline.
+/// band; `log_dir_offline = true` fires while the log directory is offline;
+/// `max_failed_requests_per_second` fires while failed produce and fetch requests exceed it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertRule {
@@ -58,6 +59,8 @@ pub struct AlertRule {
     pub min_messages_per_second: Option<f64>,
     pub max_messages_per_second: Option<f64>,
     pub log_dir_offline: bool,
+    /// Fires while failed produce and fetch requests (per partition) exceed this rate.
+    pub max_failed_requests_per_second: Option<f64>,
     /// How long the condition must hold before the alert fires. Default 0.
     pub for_ms: u64,
     /// The `severity` label. Default `warning`.
@@ -95,15 +98,20 @@ impl AlertsConfig {
                     "every rule needs a name",
                 );
             }
-            let kinds = [r.group.is_some(), r.topic.is_some(), r.log_dir_offline]
-                .iter()
-                .filter(|x| **x)
-                .count();
+            let kinds = [
+                r.group.is_some(),
+                r.topic.is_some(),
+                r.log_dir_offline,
+                r.max_failed_requests_per_second.is_some(),
+            ]
+            .iter()
+            .filter(|x| **x)
+            .count();
             if kinds != 1 {
                 return bad(
                     "alerts.rules",
                     r.name.clone(),
-                    "a rule names exactly one of group, topic, log_dir_offline",
+                    "a rule names exactly one of group, topic, log_dir_offline, max_failed_requests_per_second",
                 );
             }
             if r.group.is_some()

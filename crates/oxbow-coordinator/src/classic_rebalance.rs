@@ -87,6 +87,7 @@ impl ClassicGroup {
         self.rebalance_deadline = None;
         self.generation += 1;
         self.dirty = true;
+        crate::count_rebalance();
         if self.members.is_empty() {
             self.state = ClassicState::Empty;
             self.protocol = None;

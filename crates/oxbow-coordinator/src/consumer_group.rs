@@ -488,6 +488,7 @@ impl ConsumerGroup {
     fn bump_with(&mut self, counts: BTreeMap<String, i32>) {
         self.group_epoch += 1;
         self.dirty = true;
+        crate::count_rebalance();
         let member_topics: Vec<(&str, Vec<String>)> = self
             .members
             .values()

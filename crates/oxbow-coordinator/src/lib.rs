@@ -123,6 +123,14 @@ pub struct GroupCoordinator {
     inner: Arc<Inner>,
 }
 
+/// Rebalances completed since start: classic generations and KIP-848 group epochs (the
+/// metrics' `group-completed-rebalance-count`).
+pub static REBALANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub(crate) fn count_rebalance() {
+    REBALANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 pub(crate) struct Inner {
     pub(crate) cfg: GroupConfig,
     pub(crate) groups: Mutex<HashMap<String, Group>>,

@@ -39,6 +39,8 @@ pub struct AlertEngine {
     instances: Mutex<HashMap<String, Instance>>,
     /// The previous round's records-in counters per topic and when (for rates).
     last_counts: Mutex<(i64, HashMap<String, u64>)>,
+    /// The previous round's failed-request total (for its rate).
+    last_failed: Mutex<(i64, u64)>,
     notifier: notify::Notifier,
 }
 
@@ -71,6 +73,7 @@ impl AlertEngine {
             config,
             instances: Mutex::new(HashMap::new()),
             last_counts: Mutex::new((0, HashMap::new())),
+            last_failed: Mutex::new((0, 0)),
             notifier,
         }
     }
@@ -114,6 +117,16 @@ impl AlertEngine {
             *last = (now, counts);
             rates
         };
+        let failed_rate = {
+            let all = &broker.metrics.all_topics;
+            let failed = all.failed_produce_requests.get() + all.failed_fetch_requests.get();
+            let mut last = self.last_failed.lock();
+            let elapsed = (now - last.0) as f64 / 1000.0;
+            let rate = (last.0 > 0 && elapsed > 0.0)
+                .then(|| failed.saturating_sub(last.1) as f64 / elapsed);
+            *last = (now, failed);
+            rate
+        };
         let groups: Vec<String> = broker.groups.read_all(|all| all.keys().cloned().collect());
         for rule in &self.config.rules {
             let base = |extra: &[(&str, &str)]| {
@@ -152,6 +165,16 @@ impl AlertEngine {
                             format!("topic {topic} at {rate:.1} msg/s, outside {band} msg/s"),
                         ));
                     }
+                }
+            }
+            if let (Some(limit), Some(rate)) = (rule.max_failed_requests_per_second, failed_rate) {
+                if rate > limit {
+                    out.push((
+                        base(&[]),
+                        format!(
+                            "{rate:.1} failed produce/fetch requests per second (limit {limit})"
+                        ),
+                    ));
                 }
             }
             if rule.log_dir_offline && broker.logs.is_offline() {

@@ -243,6 +243,14 @@ impl BrokerCollector {
             );
         }
         out.gauge(
+            "kafka_server_group_coordinator_metrics_group_completed_rebalance_count",
+            "Rebalances completed since start (classic generations and KIP-848 group epochs)",
+            [(
+                vec![],
+                oxbow_coordinator::REBALANCES.load(std::sync::atomic::Ordering::Relaxed) as f64,
+            )],
+        );
+        out.gauge(
             "kafka_coordinator_group_groups",
             "Consumer groups by state (classic and KIP-848 states)",
             by_state
