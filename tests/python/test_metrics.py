@@ -353,6 +353,12 @@ def test_given_failed_requests_and_rebalances_when_scraping_and_alerting_should_
             _, _, text = get(f"http://127.0.0.1:{hport}/metrics")
             failed = [l for l in text.splitlines() if l.startswith("kafka_server_brokertopicmetrics_failedproducerequests_total")]
             assert sample(text, "kafka_server_brokertopicmetrics_failedproducerequests_total") >= 1, failed
+            # Asked for before the group coordinator made it, __consumer_offsets was made compacted.
+            from confluent_kafka.admin import AdminClient, ConfigResource
+            admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})
+            res = ConfigResource(ConfigResource.Type.TOPIC, "__consumer_offsets")
+            configs = admin.describe_configs([res])[res].result(10)
+            assert configs["cleanup.policy"].value == "compact"
             p.produce("rebalanced", value=b"x")
             assert p.flush(10) == 0
             c = Consumer({"bootstrap.servers": f"127.0.0.1:{port}", "group.id": "rb", "auto.offset.reset": "earliest"})

@@ -407,7 +407,8 @@ impl Inner {
 }
 
 /// `__consumer_offsets` is compacted and kept forever (tombstones delete).
-const OFFSETS_TOPIC_CONFIGS: &[(&str, &str)] = &[
+/// The configs `__consumer_offsets` is created with.
+pub const OFFSETS_TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("cleanup.policy", "compact"),
     ("retention.ms", "-1"),
     ("segment.bytes", "104857600"),

@@ -107,10 +107,26 @@ fn auto_create_topic(
     version: i16,
     include_ops: bool,
 ) -> MetadataResponseTopic {
-    match broker
-        .metadata
-        .create_topic(name, -1, -1, BTreeMap::new(), false)
-    {
+    // An internal topic asked for before its coordinator made it is made as the coordinator
+    // would (compacted, one partition), as Kafka does, not as an ordinary topic.
+    let internal = match name {
+        "__consumer_offsets" => Some(oxbow_coordinator::OFFSETS_TOPIC_CONFIGS),
+        "__transaction_state" => Some(oxbow_coordinator::transaction::TRANSACTION_STATE_CONFIGS),
+        _ => None,
+    };
+    let created = match internal {
+        Some(configs) => {
+            use oxbow_coordinator::context::CoordinatorContext;
+            broker
+                .create_internal_topic(name, configs)
+                .map_err(TopicError::InvalidConfig)
+        }
+        None => broker
+            .metadata
+            .create_topic(name, -1, -1, BTreeMap::new(), false)
+            .map(|_| ()),
+    };
+    match created {
         Ok(_) | Err(TopicError::AlreadyExists(_)) => {
             info!(topic = name, peer = %ctx.peer(), client_id = ctx.client_id(), "auto-created topic");
             match broker.topic(name) {

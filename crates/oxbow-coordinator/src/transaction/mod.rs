@@ -34,7 +34,8 @@ pub use metadata::{TransactionMetadata, TxnState};
 
 /// The internal topic holding transaction state.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
-const TRANSACTION_STATE_CONFIGS: &[(&str, &str)] = &[
+/// The configs `__transaction_state` is created with.
+pub const TRANSACTION_STATE_CONFIGS: &[(&str, &str)] = &[
     ("cleanup.policy", "compact"),
     ("min.insync.replicas", "1"),
     ("segment.bytes", "104857600"),
