@@ -15,7 +15,7 @@ use oxbow_registry::access::{self, Access, Caller};
 use parking_lot::Mutex;
 
 use crate::authorizer::{Operation, ResourceType, CLUSTER_NAME};
-use crate::scram::Mechanism;
+use crate::scram::{constant_time_eq, Mechanism};
 use crate::Broker;
 
 const REMEMBER: Duration = Duration::from_secs(60);
@@ -92,10 +92,6 @@ impl access::Authenticate for Users {
         }
         false
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 struct Permissions {

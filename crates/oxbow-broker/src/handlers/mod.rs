@@ -366,15 +366,16 @@ pub async fn handle_frame(
         debug!(%peer, client_id = ctx.client_id(), ?api_key, correlation_id = head.correlation_id, "handler asked to close the connection");
         return None;
     }
+    let handled = std::time::Instant::now();
     // Quotas: request handler time for every API, the request's bytes for Produce (a Fetch
     // records its response's bytes itself, once it knows them).
     let mut throttle = broker
         .quotas
-        .record_request_time(session, started.elapsed());
+        .record_request_time(session, handled - started);
     if api_key == ApiKey::Produce {
         throttle = throttle.max(broker.quotas.record_produce(session, frame_len));
     }
-    let reply = timed(broker, api_key, received, started, reply);
+    let reply = timed(broker, api_key, [received, started, handled], reply);
     let reply = crate::quota::reply::enforce(
         &broker.audit,
         session,
@@ -388,38 +389,46 @@ pub async fn handle_frame(
 
 /// Counts the request and its times (`RequestMetrics`): in the handler, and until the response is
 /// ready — for a reply that waits (an fsync, a long poll) when it is.
+/// `times`: when the frame was received, the handler started, the handler returned.
 fn timed(
     broker: &Arc<Broker>,
     api_key: ApiKey,
-    received: std::time::Instant,
-    started: std::time::Instant,
+    times: [std::time::Instant; 3],
     reply: Reply,
 ) -> Reply {
-    let Some(stats) = broker.metrics.request(api_key as i16) else {
+    let [received, started, handled] = times;
+    let key = api_key as i16;
+    let Some(stats) = broker.metrics.request(key) else {
         return reply;
     };
     stats.requests.inc();
-    let handled = std::time::Instant::now();
     stats.local.observe(handled - started);
-    let key = api_key as i16;
-    let b = broker.clone();
-    let done = move || {
-        if let Some(s) = b.metrics.request(key) {
-            s.remote.observe(handled.elapsed());
-            s.total.observe(received.elapsed());
+    // Only a reply that waits needs the broker past this call.
+    let done = |b: Arc<Broker>| {
+        move || {
+            if let Some(s) = b.metrics.request(key) {
+                s.remote.observe(handled.elapsed());
+                s.total.observe(received.elapsed());
+            }
         }
     };
     match reply {
-        Reply::Later(fut) => Reply::Later(Box::pin(async move {
-            let r = fut.await;
-            done();
-            r
-        })),
-        Reply::LaterEncoded(fut) => Reply::LaterEncoded(Box::pin(async move {
-            let r = fut.await;
-            done();
-            r
-        })),
+        Reply::Later(fut) => {
+            let done = done(broker.clone());
+            Reply::Later(Box::pin(async move {
+                let r = fut.await;
+                done();
+                r
+            }))
+        }
+        Reply::LaterEncoded(fut) => {
+            let done = done(broker.clone());
+            Reply::LaterEncoded(Box::pin(async move {
+                let r = fut.await;
+                done();
+                r
+            }))
+        }
         other => {
             stats.total.observe(received.elapsed());
             other

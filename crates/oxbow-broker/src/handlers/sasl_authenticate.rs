@@ -185,15 +185,12 @@ pub fn plain(
         return Err(format!("user {user} asked to act as another identity"));
     }
     match users.get(user) {
-        Some(expected) if constant_time_eq(expected.as_bytes(), password) => Ok(user.to_string()),
+        Some(expected) if crate::scram::constant_time_eq(expected.as_bytes(), password) => {
+            Ok(user.to_string())
+        }
         Some(_) => Err(format!("wrong password for user {user}")),
         None => Err(format!("unknown user {user}")),
     }
-}
-
-/// Compares secrets without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

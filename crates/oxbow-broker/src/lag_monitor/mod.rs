@@ -266,24 +266,9 @@ impl LagMonitor {
                     .get(&(group.to_string(), topic.clone(), partition))
                     .map(|w| w.iter().copied().collect())
                     .unwrap_or_default();
-                let (lag, seconds) = match broker.partition(&topic, partition) {
-                    Some(p) => {
-                        let lag = (p.log.high_watermark() - offset).max(0);
-                        let secs = if lag == 0 {
-                            0.0
-                        } else {
-                            let from = offset.max(p.log.log_start_offset());
-                            broker
-                                .metrics
-                                .lag
-                                .timestamp(&topic, partition, &*p.log, from)
-                                .map(|ts| ((now - ts).max(0) as f64) / 1000.0)
-                                .unwrap_or(0.0)
-                        };
-                        (lag, secs)
-                    }
-                    None => (0, 0.0),
-                };
+                let (lag, seconds) =
+                    crate::metrics::lag::partition_lag(broker, &topic, partition, offset, now)
+                        .unwrap_or((0, 0.0));
                 let (status, explanation) = evaluate(&window, lag, now);
                 PartitionReport {
                     start: window.first().copied(),

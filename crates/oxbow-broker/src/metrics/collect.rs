@@ -269,20 +269,10 @@ impl BrokerCollector {
         let mut lags = Vec::new();
         for (group, _, offsets) in &groups {
             for (topic, partition, committed) in offsets {
-                let Some(p) = b.partition(topic, *partition) else {
+                let Some((lag, seconds)) =
+                    super::lag::partition_lag(b, topic, *partition, *committed, now)
+                else {
                     continue;
-                };
-                let hw = p.log.high_watermark();
-                let lag = (hw - committed).max(0);
-                let seconds = if lag == 0 {
-                    0.0
-                } else {
-                    let from = (*committed).max(p.log.log_start_offset());
-                    b.metrics
-                        .lag
-                        .timestamp(topic, *partition, &*p.log, from)
-                        .map(|ts| ((now - ts).max(0) as f64) / 1000.0)
-                        .unwrap_or(0.0)
                 };
                 lags.push(Lag {
                     group: group.clone(),

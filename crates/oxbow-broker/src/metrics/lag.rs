@@ -54,3 +54,27 @@ fn record_timestamp(log: &dyn PartitionLog, offset: i64) -> Option<i64> {
         .map(|r| r.timestamp)
         .or_else(|| log.timestamp_at(offset).ok().flatten())
 }
+
+/// A group's lag on one partition at `now_ms`: records behind the high watermark, and the age in
+/// seconds of the first record not committed (0 when caught up). `None`: no such partition.
+pub fn partition_lag(
+    broker: &crate::Broker,
+    topic: &str,
+    partition: i32,
+    committed: i64,
+    now_ms: i64,
+) -> Option<(i64, f64)> {
+    let p = broker.partition(topic, partition)?;
+    let lag = (p.log.high_watermark() - committed).max(0);
+    if lag == 0 {
+        return Some((0, 0.0));
+    }
+    let from = committed.max(p.log.log_start_offset());
+    let seconds = broker
+        .metrics
+        .lag
+        .timestamp(topic, partition, &*p.log, from)
+        .map(|ts| ((now_ms - ts).max(0) as f64) / 1000.0)
+        .unwrap_or(0.0);
+    Some((lag, seconds))
+}

@@ -249,6 +249,12 @@ pub fn new_nonce() -> String {
     B64.encode(bytes)
 }
 
+/// Compares secrets without an early exit on the first differing byte (PLAIN passwords,
+/// SCRAM keys, the registry's HTTP Basic check).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,12 +68,10 @@ fn decode(seg: &str) -> String {
 /// look-ups by id are authorized inside their handlers (they filter, or need the id's subjects).
 fn operation(method: &Method, path: &str) -> Option<(Operation, Option<String>)> {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let read_or = |write: Operation| {
-        if *method == Method::GET {
-            Operation::Read
-        } else {
-            write
-        }
+    let configs = if *method == Method::GET {
+        Operation::DescribeConfigs
+    } else {
+        Operation::AlterConfigs
     };
     match segs.as_slice() {
         ["subjects", s, ..] => {
@@ -86,26 +84,9 @@ fn operation(method: &Method, path: &str) -> Option<(Operation, Option<String>)>
             Some((op, s))
         }
         ["compatibility", "subjects", s, ..] => Some((Operation::Read, Some(decode(s)))),
-        ["config", s] | ["mode", s] => {
-            let op = if *method == Method::GET {
-                Operation::DescribeConfigs
-            } else {
-                Operation::AlterConfigs
-            };
-            Some((op, Some(decode(s))))
-        }
-        ["config"] | ["mode"] => {
-            let op = if *method == Method::GET {
-                Operation::DescribeConfigs
-            } else {
-                Operation::AlterConfigs
-            };
-            Some((op, None))
-        }
-        _ => {
-            let _ = read_or;
-            None
-        }
+        ["config", s] | ["mode", s] => Some((configs, Some(decode(s)))),
+        ["config"] | ["mode"] => Some((configs, None)),
+        _ => None,
     }
 }
 
