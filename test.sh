@@ -10,6 +10,7 @@ CONFLUENT_KAFKA_VERSION=2.16.1
 PYTEST_VERSION=9.2.0
 PYTEST_TIMEOUT_VERSION=2.4.0
 AVRO_VERSION=1.12.1
+AIOSMTPD_VERSION=1.4.6
 
 # Backstops so that a hang fails its phase instead of eating CI's 90 minutes (the Rust harness
 # also aborts a test whose broker outlives OXBOW_TEST_TIMEOUT_SECS, pytest-timeout a Python test).
@@ -46,10 +47,11 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     python3 -m venv .venv || { echo "cannot create .venv"; exit 1; }
 fi
-echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION confluent-kafka[avro,json,protobuf,schemaregistry]==$CONFLUENT_KAFKA_VERSION pytest==$PYTEST_VERSION pytest-timeout==$PYTEST_TIMEOUT_VERSION avro==$AVRO_VERSION"
+echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION confluent-kafka[avro,json,protobuf,schemaregistry]==$CONFLUENT_KAFKA_VERSION pytest==$PYTEST_VERSION pytest-timeout==$PYTEST_TIMEOUT_VERSION avro==$AVRO_VERSION aiosmtpd==$AIOSMTPD_VERSION"
 if ! .venv/bin/pip install --quiet --disable-pip-version-check \
         "kafka-python==$KAFKA_PYTHON_VERSION" "confluent-kafka[avro,json,protobuf,schemaregistry]==$CONFLUENT_KAFKA_VERSION" \
-        "pytest==$PYTEST_VERSION" "pytest-timeout==$PYTEST_TIMEOUT_VERSION" "avro==$AVRO_VERSION"; then
+        "pytest==$PYTEST_VERSION" "pytest-timeout==$PYTEST_TIMEOUT_VERSION" "avro==$AVRO_VERSION" \
+        "aiosmtpd==$AIOSMTPD_VERSION"; then
     echo "pip install failed"
     exit 1
 fi

@@ -90,6 +90,14 @@ def test_given_traffic_when_scraping_should_show_kafkas_names_and_exact_lag(metr
     expected = time.time() - (g["stamp"] + 60) / 1000
     assert abs(lag_s - expected) < 2, (lag_s, expected)
     assert abs(sample(text, "kafka_consumergroup_group_max_lag_seconds", group=g["group"]) - expected) < 2
+    # acks=all produces waited for fsyncs: their times are in LogFlushStats.
+    assert sample(text, "kafka_log_logflushstats_logflushrateandtimems_count") >= 1
+    assert sample(text, "kafka_log_logflushstats_logflushrateandtimems_sum") > 0
+    idle = sample(text, "kafka_network_socketserver_networkprocessoravgidlepercent")
+    busy = sample(text, "oxbow_network_threads_busy_ratio")
+    assert 0 <= busy <= 1 and abs(idle + busy - 1) < 1e-9, (idle, busy)
+    assert sample(text, "oxbow_network_thread_busy_seconds_total", thread="0") > 0
+    assert 0 < sample(text, "oxbow_log_dir_usable_bytes") <= sample(text, "oxbow_log_dir_total_bytes")
     # OpenMetrics when asked; health and readiness.
     status, ctype, om = get(f"{b['url']}/metrics", "application/openmetrics-text; version=1.0.0")
     assert ctype.startswith("application/openmetrics-text") and om.endswith("# EOF\n")
@@ -312,6 +320,63 @@ def test_given_a_lag_rule_when_a_group_falls_behind_should_fire_to_a_webhook_and
         if am_proc:
             am_proc.terminate()
             am_proc.wait(10)
+
+
+def test_given_mail_receivers_when_alerts_fire_and_resolve_should_send_mail_over_smtp(tmp_path):
+    """`[[alerts.emails]]`: a lag rule's firing and resolved alerts and a disk-free rule's alert
+    reach a real SMTP server (aiosmtpd) as mail from the configured sender to each recipient."""
+    from email import message_from_bytes
+    from aiosmtpd.controller import Controller
+
+    mails = []
+
+    class Inbox:
+        async def handle_DATA(self, server, session, envelope):
+            mails.append((envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+            return "250 OK"
+
+    smtp = Controller(Inbox(), hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    port = _free_port()
+    config = tmp_path / "oxbow.toml"
+    config.write_text(
+        "[alerts]\nevaluation_interval_ms = 200\n\n"
+        "[[alerts.rules]]\nname = \"ledger-lag\"\ngroup = \"ledger-*\"\nmax_lag_records = 5\nseverity = \"critical\"\n\n"
+        "[[alerts.rules]]\nname = \"disk-space\"\nmin_disk_free_percent = 100.0\n\n"
+        f"[[alerts.emails]]\nurl = \"smtp://127.0.0.1:{smtp.port}\"\nfrom = \"Oxbow <oxbow@bank.example>\"\n"
+        "to = [\"oncall@bank.example\", \"ledger-team@bank.example\"]\n")
+
+    def wait_for(pred, what):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            found = [m for m in mails if pred(m[2])]
+            if found:
+                return found[0]
+            time.sleep(0.1)
+        raise AssertionError(f"no mail {what}; got {[m[2]['Subject'] for m in mails]}")
+
+    try:
+        with running_broker(tmp_path, ["--config", str(config), "--listen", f"127.0.0.1:{port}"], port):
+            topic, group = f"ledger-{uuid.uuid4().hex[:6]}", f"ledger-{uuid.uuid4().hex[:4]}"
+            p = Producer({"bootstrap.servers": f"127.0.0.1:{port}"})
+            for i in range(10):
+                p.produce(topic, value=b"x")
+            assert p.flush(20) == 0
+            c = Consumer({"bootstrap.servers": f"127.0.0.1:{port}", "group.id": group, "enable.auto.commit": False})
+            c.commit(offsets=[TopicPartition(topic, 0, 2)], asynchronous=False)
+            sender, rcpts, firing = wait_for(
+                lambda m: m["Subject"].startswith("[FIRING] ledger-lag") and group in m["Subject"], "firing")
+            assert sender == "oxbow@bank.example"
+            assert sorted(rcpts) == ["ledger-team@bank.example", "oncall@bank.example"]
+            assert "8 records behind" in firing["Subject"], firing["Subject"]
+            assert f"group = {group}" in firing.get_payload(decode=True).decode()
+            disk = wait_for(lambda m: m["Subject"].startswith("[FIRING] disk-space"), "for disk space")[2]
+            assert "free" in disk["Subject"]
+            c.commit(offsets=[TopicPartition(topic, 0, 10)], asynchronous=False)
+            c.close()
+            wait_for(lambda m: m["Subject"].startswith("[RESOLVED] ledger-lag") and group in m["Subject"], "resolved")
+    finally:
+        smtp.stop()
 
 
 def test_given_failed_requests_and_rebalances_when_scraping_and_alerting_should_count_and_fire(tmp_path):

@@ -161,6 +161,10 @@ impl Broker {
             refusals: Default::default(),
             config,
         });
+        let flushes = broker.metrics.log_flush.clone();
+        broker
+            .logs
+            .observe_flushes(Arc::new(move |took| flushes.observe(took)));
         broker.groups.load(&*broker).map_err(StartError::Storage)?;
         broker.txns.load(&*broker).map_err(StartError::Storage)?;
         Ok(broker)

@@ -20,6 +20,7 @@ pub mod auth_limit;
 pub mod authorizer;
 pub mod broker;
 mod coordinator_context;
+pub mod disk;
 pub mod error_map;
 pub mod fetch_session;
 pub mod handlers;

@@ -10,6 +10,11 @@
 //!
 //! [[alerts.webhooks]]
 //! url = "http://alert-gateway.internal/hook"
+//!
+//! [[alerts.emails]]
+//! url = "smtp://mail.internal:587?tls=required"   # smtps:// for implicit TLS; user:pass@ for AUTH
+//! from = "oxbow@bank.example"
+//! to = ["oncall@bank.example"]
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +33,8 @@ pub struct AlertsConfig {
     pub webhooks: Vec<Endpoint>,
     /// Alertmanagers receiving the alerts through their API (`POST {url}/api/v2/alerts`).
     pub alertmanagers: Vec<Endpoint>,
+    /// Mail sent directly over SMTP.
+    pub emails: Vec<EmailReceiver>,
 }
 
 impl Default for AlertsConfig {
@@ -38,6 +45,7 @@ impl Default for AlertsConfig {
             rules: Vec::new(),
             webhooks: Vec::new(),
             alertmanagers: Vec::new(),
+            emails: Vec::new(),
         }
     }
 }
@@ -45,7 +53,9 @@ impl Default for AlertsConfig {
 /// One rule. A group rule (`group` set) fires per matching group whose lag or status crosses
 /// it; a topic rule (`topic` set) fires per matching topic whose rate of records in leaves the
 /// band; `log_dir_offline = true` fires while the log directory is offline;
-/// `max_failed_requests_per_second` fires while failed produce and fetch requests exceed it.
+/// `max_failed_requests_per_second` fires while failed produce and fetch requests exceed it;
+/// `min_disk_free_bytes` / `min_disk_free_percent` fire while the log directory's file system
+/// has less free space than that.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertRule {
@@ -61,6 +71,10 @@ pub struct AlertRule {
     pub log_dir_offline: bool,
     /// Fires while failed produce and fetch requests (per partition) exceed this rate.
     pub max_failed_requests_per_second: Option<f64>,
+    /// Fires while the log directory's file system has fewer bytes free.
+    pub min_disk_free_bytes: Option<u64>,
+    /// Fires while the log directory's file system has less than this percentage free (0..100).
+    pub min_disk_free_percent: Option<f64>,
     /// How long the condition must hold before the alert fires. Default 0.
     pub for_ms: u64,
     /// The `severity` label. Default `warning`.
@@ -71,6 +85,19 @@ pub struct AlertRule {
 #[serde(default, deny_unknown_fields)]
 pub struct Endpoint {
     pub url: String,
+}
+
+/// Where alert mail goes. `url` is the SMTP server: `smtp://host:port` (plain, for a relay on
+/// the local network), `smtp://host:587?tls=required` (STARTTLS), `smtps://host:465` (implicit
+/// TLS); `user:password@` before the host authenticates.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailReceiver {
+    pub url: String,
+    /// The sender, e.g. `Oxbow <oxbow@bank.example>`.
+    pub from: String,
+    /// Recipients (at least one).
+    pub to: Vec<String>,
 }
 
 impl AlertsConfig {
@@ -103,6 +130,7 @@ impl AlertsConfig {
                 r.topic.is_some(),
                 r.log_dir_offline,
                 r.max_failed_requests_per_second.is_some(),
+                r.min_disk_free_bytes.is_some() || r.min_disk_free_percent.is_some(),
             ]
             .iter()
             .filter(|x| **x)
@@ -111,7 +139,7 @@ impl AlertsConfig {
                 return bad(
                     "alerts.rules",
                     r.name.clone(),
-                    "a rule names exactly one of group, topic, log_dir_offline, max_failed_requests_per_second",
+                    "a rule names exactly one of group, topic, log_dir_offline, max_failed_requests_per_second, min_disk_free_bytes/min_disk_free_percent",
                 );
             }
             if r.group.is_some()
@@ -133,6 +161,41 @@ impl AlertsConfig {
                     "alerts.rules",
                     r.name.clone(),
                     "a topic rule needs min_messages_per_second or max_messages_per_second",
+                );
+            }
+        }
+        if let Some(p) = self
+            .rules
+            .iter()
+            .filter_map(|r| r.min_disk_free_percent)
+            .find(|p| !(0.0..=100.0).contains(p))
+        {
+            return bad(
+                "alerts.rules.min_disk_free_percent",
+                p.to_string(),
+                "must be 0..=100",
+            );
+        }
+        for e in &self.emails {
+            if !(e.url.starts_with("smtp://") || e.url.starts_with("smtps://")) {
+                return bad(
+                    "alerts.emails.url",
+                    e.url.clone(),
+                    "must be an smtp:// or smtps:// URL",
+                );
+            }
+            if !e.from.contains('@') {
+                return bad(
+                    "alerts.emails.from",
+                    e.from.clone(),
+                    "must be a mail address",
+                );
+            }
+            if e.to.is_empty() || e.to.iter().any(|t| !t.contains('@')) {
+                return bad(
+                    "alerts.emails.to",
+                    e.to.join(","),
+                    "must list at least one mail address",
                 );
             }
         }

@@ -16,7 +16,7 @@ mod listeners;
 mod quota;
 mod registry;
 
-pub use alerts::{AlertRule, AlertsConfig, Endpoint};
+pub use alerts::{AlertRule, AlertsConfig, EmailReceiver, Endpoint};
 pub use http::HttpConfig;
 pub use listeners::{ListenerConfig, SecurityConfig, SecurityProtocol, TlsConfig};
 pub use quota::QuotaConfig;

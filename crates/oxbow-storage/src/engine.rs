@@ -117,6 +117,9 @@ pub trait LogStore: Send + Sync + 'static {
     /// Completes once every log is durable up to its offset (group commit: concurrent callers
     /// share the work).
     fn flush(&self, targets: Vec<(Arc<dyn PartitionLog>, i64)>) -> oneshot::Receiver<Result<()>>;
+    /// Sets who is told how long each log's fsync takes (for `/metrics`); engines without
+    /// local fsyncs ignore it.
+    fn observe_flushes(&self, _observer: crate::flusher::FlushObserver) {}
 
     /// Periodic work (segment rolls by age, checkpoints); may block on the disk.
     fn maintenance(&self, now_ms: i64);
@@ -268,6 +271,9 @@ impl LogStore for LogManager {
             }
         }
         LogManager::flush(self, local)
+    }
+    fn observe_flushes(&self, observer: crate::flusher::FlushObserver) {
+        LogManager::observe_flushes(self, observer)
     }
     fn maintenance(&self, now_ms: i64) {
         LogManager::maintenance(self, now_ms)

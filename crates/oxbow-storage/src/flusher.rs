@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 pub(crate) use crate::durability::DurabilityGauge;
 use std::thread::JoinHandle;
@@ -22,10 +23,14 @@ pub(crate) struct FlushRequest {
     pub done: oneshot::Sender<Result<()>>,
 }
 
+/// Told how long each log's fsync took (Kafka's `LogFlushRateAndTimeMs`).
+pub type FlushObserver = Arc<dyn Fn(Duration) + Send + Sync>;
+
 pub(crate) struct Flusher {
     /// Group-commit latency, last flush, requests waiting: written by the thread, read by
     /// readers that pace themselves by it (the catch-up reader).
     gauge: DurabilityGauge,
+    observer: Arc<OnceLock<FlushObserver>>,
     sender: Mutex<Option<Sender<FlushRequest>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -39,11 +44,14 @@ impl Flusher {
             pending: Arc::new(AtomicUsize::new(0)),
         };
         let g = gauge.clone();
+        let observer: Arc<OnceLock<FlushObserver>> = Arc::default();
+        let o = observer.clone();
         let thread = std::thread::Builder::new()
             .name(name)
-            .spawn(move || run(receiver, &g.latency_us, &g.last_flush_ms, &g.pending))?;
+            .spawn(move || run(receiver, &g, &o))?;
         Ok(Self {
             gauge,
+            observer,
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
         })
@@ -69,6 +77,11 @@ impl Flusher {
             let _ = req.done.send(result);
         }
         rx
+    }
+
+    /// Sets who is told each fsync's duration (once; later calls are ignored).
+    pub fn observe(&self, observer: FlushObserver) {
+        let _ = self.observer.set(observer);
     }
 
     /// A view of how busy durable writes keep the disk, for readers that must not get in the way.
@@ -102,10 +115,11 @@ fn flush_targets(targets: &[(Arc<UnifiedLog>, i64)]) -> Result<()> {
 
 fn run(
     receiver: Receiver<FlushRequest>,
-    latency_us: &AtomicU64,
-    last_flush_ms: &AtomicU64,
-    pending: &AtomicUsize,
+    gauge: &DurabilityGauge,
+    observer: &OnceLock<FlushObserver>,
 ) {
+    let (latency_us, last_flush_ms, pending): (&AtomicU64, &AtomicU64, &AtomicUsize) =
+        (&gauge.latency_us, &gauge.last_flush_ms, &gauge.pending);
     while let Ok(first) = receiver.recv() {
         let started = std::time::Instant::now();
         let mut batch = vec![first];
@@ -124,7 +138,12 @@ fn run(
         }
         let mut failed: HashMap<*const UnifiedLog, StorageError> = HashMap::new();
         for (key, (log, offset)) in &wanted {
-            if let Err(e) = log.flush_up_to(*offset) {
+            let one = std::time::Instant::now();
+            let flushed = log.flush_up_to(*offset);
+            if let Some(o) = observer.get() {
+                o(one.elapsed());
+            }
+            if let Err(e) = flushed {
                 tracing::warn!(tp = %log.topic_partition(), offset, error = %e, "flush failed");
                 failed.insert(*key, e);
             }

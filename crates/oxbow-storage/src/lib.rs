@@ -63,6 +63,7 @@ pub use batch::TxnMarker;
 pub use cleaner_state::CLEANER_OFFSET_CHECKPOINT;
 pub use engine::{blocking, LogStore, PartitionLog};
 pub use error::{Result, StorageError};
+pub use flusher::FlushObserver;
 pub use log_manager::{parse_topic_partition, LogManager, CLEAN_SHUTDOWN_FILE};
 pub use producer_state::ProducerStateEntry;
 pub use transaction_index::AbortedTxn;

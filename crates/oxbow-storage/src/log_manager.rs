@@ -262,6 +262,11 @@ impl LogManager {
         self.flusher.submit(targets)
     }
 
+    /// Sets who is told how long each log's fsync takes.
+    pub fn observe_flushes(&self, observer: crate::flusher::FlushObserver) {
+        self.flusher.observe(observer);
+    }
+
     /// Applies retention to every log; returns the number of segments deleted.
     pub fn enforce_retention(&self, now_ms: i64) -> usize {
         let mut deleted = 0;

@@ -1,6 +1,7 @@
 //! Alerts the broker raises itself (`[[alerts.rules]]`): group lag in records or seconds and
 //! group status (Burrow's, from the lag monitor), a topic's rate of records in outside a band
-//! (the business alert: "payments below 10 msg/s for 5 minutes"), the log directory offline.
+//! (the business alert: "payments below 10 msg/s for 5 minutes"), the log directory offline or
+//! short of free space, failed requests per second.
 //! A condition that holds `for_ms` fires; a firing alert is re-sent every `repeat_interval_ms`
 //! and resolved when the condition ends. Notifications go to [`notify`], which sends them on a
 //! thread of its own with retries, so evaluation never waits on a receiver.
@@ -177,6 +178,11 @@ impl AlertEngine {
                     ));
                 }
             }
+            if rule.min_disk_free_bytes.is_some() || rule.min_disk_free_percent.is_some() {
+                if let Some(why) = disk_condition(broker, rule) {
+                    out.push((base(&[]), why));
+                }
+            }
             if rule.log_dir_offline && broker.logs.is_offline() {
                 out.push((
                     base(&[]),
@@ -260,6 +266,34 @@ fn alert(
         starts_at,
         ends_at,
     }
+}
+
+/// Whether the log directory's file system is shorter of space than the rule allows, and why.
+fn disk_condition(broker: &Broker, rule: &AlertRule) -> Option<String> {
+    let dir = broker.data_dir();
+    let (total, usable) = match crate::disk::disk_space(dir) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!(dir = %dir.display(), error = %e, "statvfs failed");
+            return None;
+        }
+    };
+    let percent = if total > 0 {
+        usable as f64 * 100.0 / total as f64
+    } else {
+        0.0
+    };
+    let low_bytes = rule
+        .min_disk_free_bytes
+        .is_some_and(|m| (usable.max(0) as u64) < m);
+    let low_percent = rule.min_disk_free_percent.is_some_and(|m| percent < m);
+    (low_bytes || low_percent).then(|| {
+        format!(
+            "log directory {} has {} MiB free ({percent:.1} %)",
+            dir.display(),
+            usable / (1 << 20)
+        )
+    })
 }
 
 /// Whether a group breaks the rule now, and why.

@@ -2,7 +2,6 @@
 //! all of them or those asked for; from v4 the file system's total and usable bytes.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 
 use kafka_protocol::messages::describe_log_dirs_response::{
@@ -60,7 +59,7 @@ pub async fn handle(
         }
         result.topics = topics;
         if ctx.api_version >= 4 {
-            match disk_space(dir) {
+            match crate::disk::disk_space(dir) {
                 Ok((total, usable)) => {
                     result.total_bytes = total;
                     result.usable_bytes = usable;
@@ -100,34 +99,5 @@ fn push_topic(
                 .with_name(topic_name(&state.meta.name))
                 .with_partitions(partitions),
         );
-    }
-}
-
-/// Total and available bytes of the file system holding `dir`.
-fn disk_space(dir: &Path) -> std::io::Result<(i64, i64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: `path` is a valid NUL-terminated string and `stat` a properly sized out-parameter.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let frsize = stat.f_frsize as u128;
-    let total = (stat.f_blocks as u128).saturating_mul(frsize);
-    let usable = (stat.f_bavail as u128).saturating_mul(frsize);
-    let clamp = |v: u128| i64::try_from(v).unwrap_or(i64::MAX);
-    Ok((clamp(total), clamp(usable)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn given_existing_dir_when_measuring_should_report_space() {
-        let (total, usable) = disk_space(Path::new("/")).unwrap();
-        assert!(total > 0 && usable >= 0 && usable <= total);
     }
 }

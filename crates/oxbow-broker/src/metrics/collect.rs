@@ -27,6 +27,8 @@ impl Collect for BrokerCollector {
         self.request_metrics(out);
         self.connections(out);
         self.logs(out);
+        self.storage(out);
+        self.threads(out);
         self.groups_and_lag(out);
         process(out, &self.broker);
     }
@@ -197,6 +199,80 @@ impl BrokerCollector {
             "Offset after the last record of the partition's log",
             rows.iter().map(|r| (l(r), r.end as f64)),
         );
+    }
+
+    /// Log fsync times and the log directory's file system.
+    fn storage(&self, out: &mut Exposition) {
+        out.histogram(
+            "kafka_log_logflushstats_logflushrateandtimems",
+            "Time of each log fsync (group commit), in ms",
+            [(vec![], &*self.broker.metrics.log_flush)],
+        );
+        if let Ok((total, usable)) = crate::disk::disk_space(self.broker.data_dir()) {
+            out.gauge(
+                "oxbow_log_dir_total_bytes",
+                "Size of the file system holding the log directory",
+                [(vec![], total as f64)],
+            );
+            out.gauge(
+                "oxbow_log_dir_usable_bytes",
+                "Bytes free for the broker on the file system holding the log directory",
+                [(vec![], usable as f64)],
+            );
+        }
+    }
+
+    /// How busy the network threads are. Requests are read, handled and answered on the same
+    /// threads (tokio's workers), so Kafka's network-processor and request-handler idle ratios
+    /// are one figure here: the share of time between two scrapes the workers were not busy.
+    fn threads(&self, out: &mut Exposition) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let rt = handle.metrics();
+        let workers = rt.num_workers();
+        let busy: Vec<std::time::Duration> = (0..workers)
+            .map(|w| rt.worker_total_busy_duration(w))
+            .collect();
+        let names: Vec<String> = (0..workers).map(|w| w.to_string()).collect();
+        out.counter(
+            "oxbow_network_thread_busy_seconds",
+            "Time each network thread spent busy (rate() is its busy ratio)",
+            busy.iter()
+                .zip(&names)
+                .map(|(b, n)| (vec![("thread", n.as_str())], b.as_secs_f64())),
+        );
+        let total: std::time::Duration = busy.iter().sum();
+        let now = std::time::Instant::now();
+        let m = &self.broker.metrics;
+        let (since, before) = m
+            .busy_sample
+            .lock()
+            .replace((now, total))
+            .unwrap_or((m.started, std::time::Duration::ZERO));
+        let wall = now.duration_since(since).as_secs_f64() * workers.max(1) as f64;
+        let ratio = if wall > 0.0 {
+            (total.saturating_sub(before).as_secs_f64() / wall).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        out.gauge(
+            "oxbow_network_threads_busy_ratio",
+            "Share of time the network threads were busy since the previous scrape (0..1)",
+            [(vec![], ratio)],
+        );
+        for (name, help) in [
+            (
+                "kafka_network_socketserver_networkprocessoravgidlepercent",
+                "Share of time the network threads were idle since the previous scrape (0..1)",
+            ),
+            (
+                "kafka_server_kafkarequesthandlerpool_requesthandleravgidlepercent",
+                "Share of time the request handlers (the network threads) were idle since the previous scrape (0..1)",
+            ),
+        ] {
+            out.gauge(name, help, [(vec![], 1.0 - ratio)]);
+        }
     }
 
     fn groups_and_lag(&self, out: &mut Exposition) {

@@ -1,9 +1,10 @@
 //! What the broker measures, under Kafka's names as the JMX exporter and the common Grafana
 //! dashboards show them: per-topic and total `BrokerTopicMetrics` (messages and bytes in, bytes
 //! out, failed and total produce/fetch requests), request counts and latency histograms per API
-//! (`RequestMetrics`), connections per listener, and — collected at scrape time ([`collect`]) —
-//! log size, segments and offsets per partition, groups by state, and consumer lag in records
-//! and seconds with Kafka Lag Exporter's names ([`lag`]). Counting on the request path is a few
+//! (`RequestMetrics`), connections per listener, each log fsync's time (`LogFlushStats`), and —
+//! collected at scrape time ([`collect`]) — log size, segments and offsets per partition, the
+//! network threads' busy ratio, disk space, groups by state, and consumer lag in records and
+//! seconds with Kafka Lag Exporter's names ([`lag`]). Counting on the request path is a few
 //! relaxed atomic adds.
 
 pub mod collect;
@@ -49,6 +50,10 @@ pub struct BrokerMetrics {
     requests: Vec<RequestStats>,
     pub started: Instant,
     pub lag: lag::LagTimestamps,
+    /// Each log fsync's duration (Kafka's `LogFlushRateAndTimeMs`), told by the storage engine.
+    pub log_flush: Arc<Histogram>,
+    /// The runtime's busy time at the previous scrape, for the busy ratio between scrapes.
+    pub busy_sample: parking_lot::Mutex<Option<(Instant, std::time::Duration)>>,
 }
 
 impl Default for BrokerMetrics {
@@ -59,6 +64,8 @@ impl Default for BrokerMetrics {
             requests: (0..=MAX_API).map(|_| RequestStats::default()).collect(),
             started: Instant::now(),
             lag: lag::LagTimestamps::default(),
+            log_flush: Arc::default(),
+            busy_sample: parking_lot::Mutex::new(None),
         }
     }
 }
