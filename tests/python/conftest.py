@@ -7,6 +7,7 @@ consumer group's first join is not held back 3 s in every group test.
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -30,6 +31,17 @@ def _tail(path: Path, lines: int = 60) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "<no log>"
+
+
+_PROCESSES = {}
+
+
+def sigkill(log_path):
+    """SIGKILLs the broker `running_broker` started with this log (the block's end then finds it
+    gone)."""
+    proc = _PROCESSES[log_path]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
 
 
 @contextlib.contextmanager
@@ -62,8 +74,10 @@ def running_broker(work: Path, args, wait_port: int, env=None):
             if time.monotonic() > deadline:
                 pytest.fail(f"oxbow serve not accepting connections after {START_TIMEOUT_S}s:\n{_tail(log_path)}")
             time.sleep(0.05)
+        _PROCESSES[log_path] = proc
         yield log_path
     finally:
+        _PROCESSES.pop(log_path, None)
         proc.terminate()
         try:
             proc.wait(timeout=10)

@@ -16,6 +16,8 @@ use crate::Broker;
 /// DescribeConfigs / AlterConfigs resource types.
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+/// The GROUP config resource (KIP-848; ConfigResource.Type 32).
+pub const RESOURCE_GROUP: i8 = 32;
 pub const RESOURCE_BROKER_LOGGER: i8 = 8;
 
 /// An admin request's per-resource failure: the code and the message for `error_message`.
@@ -57,6 +59,7 @@ pub fn source_id(source: ConfigSource) -> i8 {
         ConfigSource::DynamicDefaultBroker => 3,
         ConfigSource::StaticBroker => 4,
         ConfigSource::Default => 5,
+        ConfigSource::DynamicGroup => 8,
     }
 }
 
@@ -506,6 +509,10 @@ pub fn authorize_config_resource(
         BROKER if !ctx.authorize_cluster(operation) => Err(AdminFailure::new(
             ResponseError::ClusterAuthorizationFailed,
             format!("Not authorized for {operation:?} on the cluster"),
+        )),
+        RESOURCE_GROUP if !ctx.authorize_group(operation, name) => Err(AdminFailure::new(
+            ResponseError::GroupAuthorizationFailed,
+            format!("Not authorized for {operation:?} on group {name}"),
         )),
         _ => Ok(()),
     }

@@ -58,6 +58,8 @@ pub struct Broker {
     pub metrics: crate::metrics::BrokerMetrics,
     /// The schema registry, once `oxbow serve` has opened it (broker-side schema validation).
     pub schema_registry: std::sync::OnceLock<Arc<oxbow_registry::Registry>>,
+    /// Per-group configs (the GROUP config resource), applied by `groups`.
+    pub group_configs: crate::group_configs::GroupConfigStore,
     /// Client quotas (AlterClientQuotas) and the rates measured against them.
     pub quotas: crate::quota::ClientQuotaManager,
     /// Authentications, denials and changes (`security.audit_log`).
@@ -111,6 +113,7 @@ impl Broker {
         let metadata = loaded.attach(logs.clone()).map_err(StartError::Storage)?;
         let producer_ids = ProducerIdManager::open(&meta_dir).map_err(io)?;
         let acls = Arc::new(crate::acl::AclStore::open(&meta_dir).map_err(io)?);
+        let group_configs = crate::group_configs::GroupConfigStore::open(&meta_dir).map_err(io)?;
         let scram = crate::scram::credentials::CredentialStore::open(&meta_dir).map_err(io)?;
         let quotas =
             crate::quota::ClientQuotaManager::open(&meta_dir, config.quota.clone()).map_err(io)?;
@@ -131,6 +134,7 @@ impl Broker {
             })?,
         );
         let groups = oxbow_coordinator::GroupCoordinator::new(config.group.clone());
+        groups.set_overrides(group_configs.overrides());
         let txns = oxbow_coordinator::transaction::TransactionCoordinator::new(
             config.transaction.clone(),
             groups.clone(),
@@ -144,6 +148,7 @@ impl Broker {
             producer_ids,
             fetch_sessions: FetchSessionCache::new(1000),
             groups,
+            group_configs,
             txns,
             authorizer: crate::acl::authorizer_from_config(&config.security, &acls),
             acls,

@@ -23,6 +23,7 @@ mod coordinator_context;
 pub mod disk;
 pub mod error_map;
 pub mod fetch_session;
+pub mod group_configs;
 pub mod handlers;
 pub mod lag_monitor;
 pub mod metadata;

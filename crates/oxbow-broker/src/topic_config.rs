@@ -29,6 +29,8 @@ pub enum ConfigSource {
     DynamicDefaultBroker = 3,
     StaticBroker = 4,
     Default = 5,
+    /// A group config set for the group (KIP-848's GROUP_CONFIG).
+    DynamicGroup = 8,
 }
 
 /// One topic config key.

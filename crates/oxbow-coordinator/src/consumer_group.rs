@@ -619,6 +619,31 @@ impl ConsumerGroup {
         self.bump_with(counts);
     }
 
+    /// Whether an OffsetCommit may write, by OffsetCommit v9's rules: epoch -1 (a consumer
+    /// outside group management, an admin tool) commits while the group has no members, whatever
+    /// member id it sends; otherwise the member must exist (UNKNOWN_MEMBER_ID) with its current
+    /// or previous epoch (STALE_MEMBER_EPOCH; ILLEGAL_GENERATION before v9).
+    pub fn validate_commit(
+        &self,
+        member_id: &str,
+        epoch: i32,
+        version_has_epoch: bool,
+    ) -> Option<ResponseError> {
+        if epoch < 0 && self.members.is_empty() {
+            return None;
+        }
+        self.validate_member(member_id, epoch, version_has_epoch)
+    }
+
+    /// Whether an OffsetFetch (v9, with member id and epoch) may read: as a commit, and also
+    /// with no member id at all.
+    pub fn validate_fetch(&self, member_id: &str, epoch: i32) -> Option<ResponseError> {
+        if epoch < 0 && (member_id.is_empty() || self.members.is_empty()) {
+            return None;
+        }
+        self.validate_member(member_id, epoch, true)
+    }
+
     /// Whether an OffsetCommit/OffsetFetch from this member and epoch is current.
     pub fn validate_member(
         &self,

@@ -21,6 +21,7 @@ pub mod classic_sync;
 pub mod consumer_group;
 pub mod context;
 pub mod describe;
+pub mod group_overrides;
 pub mod membership;
 pub mod offsets;
 pub mod state_store;
@@ -139,6 +140,8 @@ pub(crate) struct Inner {
     stopped: AtomicBool,
     /// Offsets committed in open transactions, by producer id ([`txn_offsets`]).
     pub(crate) pending_txn: Mutex<HashMap<i64, Vec<txn_offsets::TxnOffset>>>,
+    /// Per-group configs (KIP-848's GROUP resource), set by the broker.
+    overrides: parking_lot::RwLock<group_overrides::OverrideTable>,
 }
 
 impl GroupCoordinator {
@@ -150,12 +153,28 @@ impl GroupCoordinator {
                 store: InternalTopicStore::new(OFFSETS_TOPIC, OFFSETS_TOPIC_CONFIGS),
                 stopped: AtomicBool::new(false),
                 pending_txn: Mutex::new(HashMap::new()),
+                overrides: parking_lot::RwLock::new(HashMap::new()),
             }),
         }
     }
 
     pub fn config(&self) -> &GroupConfig {
         &self.inner.cfg
+    }
+
+    /// Replaces every group's config overrides (the broker's persisted group configs).
+    pub fn set_overrides(&self, table: group_overrides::OverrideTable) {
+        *self.inner.overrides.write() = table;
+    }
+
+    /// The heartbeat interval a KIP-848 member of `group` is told.
+    pub fn consumer_heartbeat_interval_ms(&self, group: &str) -> i32 {
+        self.inner
+            .overrides
+            .read()
+            .get(group)
+            .and_then(|o| o.consumer_heartbeat_interval_ms)
+            .unwrap_or(self.inner.cfg.consumer_heartbeat_interval_ms)
     }
 
     /// Rebuilds every group from `__consumer_offsets`, if it exists (at startup).
@@ -324,10 +343,18 @@ impl Inner {
         let log = self.store.log();
         let mut groups = self.groups.lock();
         let now_ms = crate::now_ms();
+        let overrides = self.overrides.read();
         for g in groups.values_mut() {
             match &mut g.protocol {
                 Protocol::Classic(c) => c.tick(&self.cfg, now),
-                Protocol::Consumer(c) => c.tick(&self.cfg, now),
+                Protocol::Consumer(c) => {
+                    let cfg = overrides
+                        .get(&g.id)
+                        .map_or(std::borrow::Cow::Borrowed(&self.cfg), |o| {
+                            o.apply(&self.cfg)
+                        });
+                    c.tick(&cfg, now)
+                }
             }
             if let Some(log) = &log {
                 self.persist_if_dirty(&**log, g);

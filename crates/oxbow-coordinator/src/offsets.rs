@@ -67,7 +67,10 @@ impl GroupCoordinator {
             Err(e) => return ready(all_with(&p.topics, e)),
         };
         let max_meta = self.config().offset_metadata_max_bytes;
-        let simple = p.generation_or_epoch < 0 && p.member_id.is_empty();
+        // Generation/epoch -1 comes from a consumer outside group management (`assign()` with a
+        // group id, whatever member id it generated) or an admin tool: a missing group is made
+        // as a simple (classic, empty) group, as Kafka does.
+        let simple = p.generation_or_epoch < 0;
         let create: Option<fn(&str, &oxbow_config::GroupConfig) -> Group> = if simple {
             Some(|id, _| Group::new_classic(id))
         } else {
@@ -82,7 +85,7 @@ impl GroupCoordinator {
                     p.generation_or_epoch,
                 ),
                 Protocol::Consumer(c) => {
-                    c.validate_member(&p.member_id, p.generation_or_epoch, p.uses_member_epoch)
+                    c.validate_commit(&p.member_id, p.generation_or_epoch, p.uses_member_epoch)
                 }
             };
             if let Some(e) = refused {
@@ -135,6 +138,11 @@ impl GroupCoordinator {
             }
         });
         let (mut codes, records, slots, last) = match outcome {
+            // No such group and a real generation/epoch: OffsetCommit v9 says GROUP_ID_NOT_FOUND
+            // (which both protocols' clients handle), older versions ILLEGAL_GENERATION.
+            None if p.uses_member_epoch => {
+                return ready(all_with(&p.topics, ResponseError::GroupIdNotFound))
+            }
             None => return ready(all_with(&p.topics, ResponseError::IllegalGeneration)),
             Some(Err(e)) => {
                 debug!(group = p.group_id, member = p.member_id, client_id = p.client_id, error = ?e, "offset commit refused");
@@ -196,7 +204,7 @@ impl GroupCoordinator {
         self.read(group_id, |g| {
             if let (Some(g), Some((member_id, epoch))) = (g, member) {
                 if let Protocol::Consumer(c) = &g.protocol {
-                    if let Some(e) = c.validate_member(member_id, epoch, true) {
+                    if let Some(e) = c.validate_fetch(member_id, epoch) {
                         return Err(e);
                     }
                 }

@@ -52,6 +52,52 @@ async fn given_committed_offsets_when_broker_is_sigkilled_should_survive_restart
 }
 
 #[tokio::test]
+async fn given_kip848_consumer_using_assign_when_committing_should_keep_the_offsets() {
+    // `group.protocol=consumer` with assign(): librdkafka sends its own member id with epoch -1.
+    // Kafka accepts that while the group has no members (OffsetCommit v9's rules).
+    let mut broker = fast_broker();
+    let topic = unique_topic("grp-848-assign");
+    broker.create_topic(&topic, 2, &[]).await;
+    let group = unique_topic("g-848-assign");
+    let c = broker.base_consumer(&[("group.id", &group), ("group.protocol", "consumer")]);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(0))
+        .unwrap();
+    tpl.add_partition_offset(&topic, 1, Offset::Offset(0))
+        .unwrap();
+    c.assign(&tpl).expect("assign");
+    let mut commit = TopicPartitionList::new();
+    commit
+        .add_partition_offset(&topic, 0, Offset::Offset(3))
+        .unwrap();
+    commit
+        .add_partition_offset(&topic, 1, Offset::Offset(5))
+        .unwrap();
+    commit
+        .find_partition(&topic, 1)
+        .unwrap()
+        .set_metadata("job-9");
+    c.commit(&commit, CommitMode::Sync)
+        .expect("a non-member's commit with epoch -1 is accepted");
+    drop(c);
+    broker.kill9();
+    broker.restart();
+    let reader = broker.base_consumer(&[("group.id", &group)]);
+    let mut ask = TopicPartitionList::new();
+    ask.add_partition(&topic, 0);
+    ask.add_partition(&topic, 1);
+    let got = reader
+        .committed_offsets(ask, OP_TIMEOUT)
+        .expect("committed");
+    assert_eq!(
+        got.find_partition(&topic, 0).unwrap().offset(),
+        Offset::Offset(3)
+    );
+    let p1 = got.find_partition(&topic, 1).unwrap();
+    assert_eq!((p1.offset(), p1.metadata()), (Offset::Offset(5), "job-9"));
+}
+
+#[tokio::test]
 async fn given_three_members_when_one_leaves_should_reshare_six_partitions() {
     let broker = fast_broker();
     let topic = unique_topic("grp-eager");

@@ -76,7 +76,7 @@ pub async fn handle(
         .with_error_message(out.message.map(StrBytes::from_string))
         .with_member_id(Some(StrBytes::from_string(out.member_id)))
         .with_member_epoch(out.epoch)
-        .with_heartbeat_interval_ms(broker.groups.config().consumer_heartbeat_interval_ms);
+        .with_heartbeat_interval_ms(broker.groups.consumer_heartbeat_interval_ms(&group_id));
     if out.error.is_none() {
         resp.assignment = out.assignment.map(|a| {
             let tps = a

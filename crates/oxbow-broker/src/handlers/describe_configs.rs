@@ -16,7 +16,7 @@ use tracing::debug;
 use super::{message, versions, Reply, RequestContext};
 use crate::admin::{
     broker_level, source_id, topic_entry, AdminFailure, ConfigEntry, RESOURCE_BROKER,
-    RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
+    RESOURCE_BROKER_LOGGER, RESOURCE_GROUP, RESOURCE_TOPIC,
 };
 use crate::authorizer::Operation;
 use crate::topic_config::{ConfigSource, ConfigType, TOPIC_CONFIGS};
@@ -111,6 +111,15 @@ fn entries(
             } else {
                 Ok(broker.broker_config_entries())
             }
+        }
+        RESOURCE_GROUP => {
+            if name.is_empty() {
+                return Err(AdminFailure::new(
+                    ResponseError::InvalidGroupId,
+                    "Group name must not be empty",
+                ));
+            }
+            Ok(broker.group_configs.entries(broker.groups.config(), name))
         }
         RESOURCE_BROKER_LOGGER => Err(AdminFailure::invalid_request(
             "BROKER_LOGGER resources are not supported",

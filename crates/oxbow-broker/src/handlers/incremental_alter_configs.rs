@@ -17,7 +17,7 @@ use kafka_protocol::protocol::VersionRange;
 use super::{message, versions, Reply, RequestContext};
 use crate::admin::{
     alter_each, broker_level, is_dynamic_broker_key, validate_dynamic_broker_config, AdminFailure,
-    RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
+    RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_GROUP, RESOURCE_TOPIC,
 };
 use crate::broker::TopicError;
 use crate::topic_config::{self, BrokerDefaults, ConfigType};
@@ -128,6 +128,34 @@ fn alter(
                 return Ok(());
             }
             Ok(broker.replace_dynamic_broker_configs(cluster_wide, configs)?)
+        }
+        RESOURCE_GROUP => {
+            if name.is_empty() {
+                return Err(AdminFailure::new(
+                    kafka_protocol::ResponseError::InvalidGroupId,
+                    "Group name must not be empty",
+                ));
+            }
+            let _guard = broker.config_update_guard();
+            let mut configs = broker.group_configs.get(name);
+            for op in &resource.configs {
+                let key = op.name.as_str();
+                if !crate::group_configs::KEYS.contains(&key) {
+                    return Err(AdminFailure::invalid_config(format!(
+                        "Unknown group config name: {key}"
+                    )));
+                }
+                apply(&mut configs, key, ConfigType::Int, op, String::new)?;
+            }
+            broker
+                .group_configs
+                .replace(broker.groups.config(), name, configs, validate_only)?;
+            if !validate_only {
+                broker
+                    .groups
+                    .set_overrides(broker.group_configs.overrides());
+            }
+            Ok(())
         }
         RESOURCE_BROKER_LOGGER => Err(AdminFailure::invalid_request(
             "BROKER_LOGGER resources are not supported",

@@ -1,0 +1,237 @@
+//! Group configs (KIP-848's GROUP config resource, as Kafka 4.0 serves it):
+//! `consumer.session.timeout.ms` and `consumer.heartbeat.interval.ms` per consumer group, set
+//! with IncrementalAlterConfigs, read with DescribeConfigs, persisted in
+//! `<data>/meta/group-configs.json` (written crash-safely before the answer) and handed to the
+//! group coordinator, which applies them to the group's members.
+//!
+//! Bounds are Kafka's defaults (`group.consumer.{min,max}.session.timeout.ms` 45000..60000,
+//! `group.consumer.{min,max}.heartbeat.interval.ms` 5000..15000), widened to include this
+//! broker's own `group.consumer_*` settings, and the interval must stay below the timeout.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use oxbow_config::GroupConfig;
+use oxbow_coordinator::group_overrides::{GroupOverrides, OverrideTable};
+use parking_lot::Mutex;
+
+use crate::admin::{AdminFailure, ConfigEntry};
+use crate::producer_ids::{read_json_or_default, write_atomically};
+use crate::topic_config::{ConfigSource, ConfigType};
+
+pub const SESSION_TIMEOUT: &str = "consumer.session.timeout.ms";
+pub const HEARTBEAT_INTERVAL: &str = "consumer.heartbeat.interval.ms";
+
+/// The keys of a group config, in the order DescribeConfigs lists them.
+pub const KEYS: [&str; 2] = [HEARTBEAT_INTERVAL, SESSION_TIMEOUT];
+
+/// Set values per group (key → value), as stored.
+type Table = BTreeMap<String, BTreeMap<String, String>>;
+
+pub struct GroupConfigStore {
+    path: PathBuf,
+    table: Mutex<Table>,
+}
+
+impl GroupConfigStore {
+    /// Loads `meta/group-configs.json` (none yet: no group configs).
+    pub fn open(meta_dir: &Path) -> std::io::Result<Self> {
+        let path = meta_dir.join("group-configs.json");
+        let table: Table = read_json_or_default(&path)?;
+        Ok(Self {
+            path,
+            table: Mutex::new(table),
+        })
+    }
+
+    /// The values set for `group`.
+    pub fn get(&self, group: &str) -> BTreeMap<String, String> {
+        self.table.lock().get(group).cloned().unwrap_or_default()
+    }
+
+    /// Every group's overrides, as the coordinator applies them.
+    pub fn overrides(&self) -> OverrideTable {
+        self.table
+            .lock()
+            .iter()
+            .map(|(g, values)| (g.clone(), to_overrides(values)))
+            .filter(|(_, o)| !o.is_empty())
+            .collect()
+    }
+
+    /// Replaces `group`'s values after checking them; durable before it returns.
+    pub fn replace(
+        &self,
+        cfg: &GroupConfig,
+        group: &str,
+        values: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), AdminFailure> {
+        validate(cfg, &values)?;
+        if validate_only {
+            return Ok(());
+        }
+        let mut table = self.table.lock();
+        let mut next = table.clone();
+        if values.is_empty() {
+            next.remove(group);
+        } else {
+            next.insert(group.to_string(), values);
+        }
+        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| {
+            AdminFailure::new(
+                kafka_protocol::ResponseError::UnknownServerError,
+                e.to_string(),
+            )
+        })?;
+        write_atomically(&self.path, &bytes).map_err(|e| {
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot persist group configs");
+            AdminFailure::new(
+                kafka_protocol::ResponseError::KafkaStorageError,
+                format!("cannot persist group configs: {e}"),
+            )
+        })?;
+        *table = next;
+        Ok(())
+    }
+
+    /// DescribeConfigs' entries for `group`: set values as GROUP_CONFIG, else the broker's.
+    pub fn entries(&self, cfg: &GroupConfig, group: &str) -> Vec<ConfigEntry> {
+        let set = self.get(group);
+        KEYS.iter()
+            .map(|key| {
+                let broker_value = default_of(cfg, key).to_string();
+                let (value, source) = match set.get(*key) {
+                    Some(v) => (v.clone(), ConfigSource::DynamicGroup),
+                    None => (broker_value.clone(), ConfigSource::Default),
+                };
+                let mut synonyms = vec![(key.to_string(), value.clone(), source)];
+                if source == ConfigSource::DynamicGroup {
+                    synonyms.push((key.to_string(), broker_value, ConfigSource::Default));
+                }
+                ConfigEntry {
+                    name: key.to_string(),
+                    value: Some(value),
+                    source,
+                    read_only: false,
+                    type_id: crate::admin::type_id(ConfigType::Int),
+                    doc: doc(key),
+                    synonyms,
+                }
+            })
+            .collect()
+    }
+}
+
+fn default_of(cfg: &GroupConfig, key: &str) -> i32 {
+    if key == SESSION_TIMEOUT {
+        cfg.consumer_session_timeout_ms
+    } else {
+        cfg.consumer_heartbeat_interval_ms
+    }
+}
+
+fn doc(key: &str) -> &'static str {
+    if key == SESSION_TIMEOUT {
+        "The timeout to detect client failures when using the consumer group protocol."
+    } else {
+        "The heartbeat interval given to the members of a consumer group."
+    }
+}
+
+fn to_overrides(values: &BTreeMap<String, String>) -> GroupOverrides {
+    let int = |k: &str| values.get(k).and_then(|v| v.parse::<i32>().ok());
+    GroupOverrides {
+        consumer_session_timeout_ms: int(SESSION_TIMEOUT),
+        consumer_heartbeat_interval_ms: int(HEARTBEAT_INTERVAL),
+    }
+}
+
+/// Kafka's bounds, widened to include the broker's own setting.
+fn bounds(cfg: &GroupConfig, key: &str) -> (i32, i32) {
+    let own = default_of(cfg, key);
+    let (min, max) = if key == SESSION_TIMEOUT {
+        (45_000, 60_000)
+    } else {
+        (5_000, 15_000)
+    };
+    (min.min(own), max.max(own))
+}
+
+fn validate(cfg: &GroupConfig, values: &BTreeMap<String, String>) -> Result<(), AdminFailure> {
+    for (key, value) in values {
+        if !KEYS.contains(&key.as_str()) {
+            return Err(AdminFailure::invalid_config(format!(
+                "Unknown group config name: {key}"
+            )));
+        }
+        let v: i32 = value.parse().map_err(|_| {
+            AdminFailure::invalid_config(format!(
+                "Invalid value {value} for configuration {key}: Not a number of type INT"
+            ))
+        })?;
+        let (min, max) = bounds(cfg, key);
+        if !(min..=max).contains(&v) {
+            return Err(AdminFailure::invalid_config(format!(
+                "Invalid value {v} for configuration {key}: must be between {min} and {max}"
+            )));
+        }
+    }
+    let o = to_overrides(values);
+    let session = o
+        .consumer_session_timeout_ms
+        .unwrap_or(cfg.consumer_session_timeout_ms);
+    let interval = o
+        .consumer_heartbeat_interval_ms
+        .unwrap_or(cfg.consumer_heartbeat_interval_ms);
+    if interval >= session {
+        return Err(AdminFailure::invalid_config(format!(
+            "{HEARTBEAT_INTERVAL} ({interval}) must be less than {SESSION_TIMEOUT} ({session})"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn given_group_values_when_validating_should_enforce_kafkas_bounds() {
+        let cfg = GroupConfig::default();
+        assert!(validate(&cfg, &values(&[(SESSION_TIMEOUT, "50000")])).is_ok());
+        assert!(validate(&cfg, &values(&[(SESSION_TIMEOUT, "1000")])).is_err());
+        assert!(validate(&cfg, &values(&[(HEARTBEAT_INTERVAL, "60000")])).is_err());
+        assert!(validate(&cfg, &values(&[(HEARTBEAT_INTERVAL, "x")])).is_err());
+        assert!(validate(&cfg, &values(&[("consumer.nonsense", "1")])).is_err());
+    }
+
+    #[test]
+    fn given_stored_values_when_reopened_should_keep_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = GroupConfig::default();
+        let store = GroupConfigStore::open(dir.path()).unwrap();
+        store
+            .replace(&cfg, "g", values(&[(HEARTBEAT_INTERVAL, "6000")]), false)
+            .unwrap();
+        let again = GroupConfigStore::open(dir.path()).unwrap();
+        assert_eq!(
+            again.overrides()["g"].consumer_heartbeat_interval_ms,
+            Some(6000)
+        );
+        let e = again.entries(&cfg, "g");
+        assert_eq!(e[0].value.as_deref(), Some("6000"));
+        assert_eq!(e[0].source, ConfigSource::DynamicGroup);
+        assert_eq!(
+            again.entries(&cfg, "other")[0].source,
+            ConfigSource::Default
+        );
+    }
+}
