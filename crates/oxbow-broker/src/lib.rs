@@ -31,6 +31,8 @@ pub mod metrics;
 pub mod partition;
 pub mod producer_ids;
 pub mod quota;
+pub mod recompress;
+pub mod record_validation;
 pub mod refusal_log;
 pub mod registry_access;
 pub mod schema_log;

@@ -61,7 +61,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "compression.type",
         ConfigType::String,
         "producer",
-        "Only 'producer' (batches are stored as the producer compressed them)",
+        "producer (batches stored as the producer compressed them), or uncompressed, gzip, snappy, lz4, zstd (batches in another codec are recompressed on produce)",
         v_compression,
     ),
     def(
@@ -133,7 +133,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "log.message.timestamp.before.max.ms",
         ConfigType::Long,
         I64_MAX,
-        "Accepted for compatibility",
+        "The largest time a CreateTime timestamp may lie before the broker's clock; records beyond are refused (INVALID_TIMESTAMP)",
         v_long_min0,
     ),
     def(
@@ -141,7 +141,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "log.message.timestamp.after.max.ms",
         ConfigType::Long,
         I64_MAX,
-        "Accepted for compatibility",
+        "The largest time a CreateTime timestamp may lie after the broker's clock; records beyond are refused (INVALID_TIMESTAMP)",
         v_long_min0,
     ),
     def(
@@ -424,6 +424,13 @@ impl BrokerDefaults {
             max_compaction_lag_ms: get("max.compaction.lag.ms")
                 .parse()
                 .unwrap_or(base.max_compaction_lag_ms),
+            compression_codec: crate::recompress::codec_id(&get("compression.type")),
+            timestamp_before_max_ms: get("message.timestamp.before.max.ms")
+                .parse()
+                .unwrap_or(base.timestamp_before_max_ms),
+            timestamp_after_max_ms: get("message.timestamp.after.max.ms")
+                .parse()
+                .unwrap_or(base.timestamp_after_max_ms),
         }
     }
 }
@@ -486,11 +493,8 @@ fn v_timestamp_type(v: &str) -> Result<(), String> {
 }
 fn v_compression(v: &str) -> Result<(), String> {
     match v {
-        "producer" => Ok(()),
-        "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => {
-            Err("broker-side recompression is not supported; use 'producer'".into())
-        }
-        _ => Err("expected producer".into()),
+        "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => Ok(()),
+        _ => Err("expected one of uncompressed, gzip, snappy, lz4, zstd, producer".into()),
     }
 }
 fn v_cleanup_policy(v: &str) -> Result<(), String> {

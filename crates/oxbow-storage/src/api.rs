@@ -64,6 +64,13 @@ pub struct LogConfig {
     pub min_compaction_lag_ms: i64,
     /// `max.compaction.lag.ms`: a dirty segment older than this is compacted whatever the ratio.
     pub max_compaction_lag_ms: i64,
+    /// `compression.type` as a batch codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd);
+    /// `None` for `producer`. Applied by the broker before the append.
+    pub compression_codec: Option<u8>,
+    /// `message.timestamp.before.max.ms`: CreateTime timestamps further in the past are refused.
+    pub timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: CreateTime timestamps further in the future are refused.
+    pub timestamp_after_max_ms: i64,
 }
 
 /// `cleanup.policy`: which of retention (delete) and compaction apply to a log.
@@ -126,6 +133,9 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: 0.5,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
+            compression_codec: None,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: i64::MAX,
         }
     }
 }

@@ -113,7 +113,41 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                     continue;
                 }
             }
+            // KIP-467: keyless records on a compacted topic, timestamps out of bounds.
+            let log_config = partition.log.config();
+            if let Some(r) =
+                crate::record_validation::check(&log_config, &records, now, &name, data.index)
+            {
+                debug!(topic = name, partition = data.index, peer = %ctx.peer(), client_id = ctx.client_id(),
+                    code = ?r.code, refused = r.records.len(), first = r.records[0].1, "produce refused: invalid records");
+                broker.metrics.produce_failed(&broker.metrics.topic(&name));
+                out.error_code = r.code.code();
+                out.error_message = message(r.message);
+                out.record_errors = r
+                    .records
+                    .into_iter()
+                    .map(|(i, why)| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(i)
+                            .with_batch_index_error_message(message(why))
+                    })
+                    .collect();
+                partitions.push(out);
+                continue;
+            }
             let records_len = records.len();
+            // Topic compression.type: batches in another codec are recompressed.
+            let records =
+                match crate::recompress::to_topic_codec(log_config.compression_codec, records) {
+                    Ok(r) => r,
+                    Err(why) => {
+                        broker.metrics.produce_failed(&broker.metrics.topic(&name));
+                        out.error_code = ResponseError::CorruptMessage.code();
+                        out.error_message = message(why);
+                        partitions.push(out);
+                        continue;
+                    }
+                };
             // A segment roll fsyncs the old segment: not on an async worker thread.
             let appended = if partition.log.append_may_block(records.len()) {
                 oxbow_storage::blocking(|| partition.log.append(&records, now))
@@ -171,6 +205,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
         for t in &mut responses {
             for p in &mut t.partition_responses {
                 p.error_message = None;
+                p.record_errors.clear();
             }
         }
     }
