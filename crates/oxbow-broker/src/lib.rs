@@ -26,6 +26,7 @@ pub mod fetch_session;
 pub mod group_configs;
 pub mod handlers;
 pub mod lag_monitor;
+pub mod legacy_records;
 pub mod metadata;
 pub mod metrics;
 pub mod partition;

@@ -120,7 +120,14 @@ pub fn decode_request(
         let mut buf = frame;
         let header_version = api_key.request_header_version(version);
         let header = RequestHeader::decode(&mut buf, header_version)?;
-        let body = RequestKind::decode(api_key, &mut buf, version)?;
+        // Versions older than the crate's are rewritten into its oldest layout (`legacy`).
+        let mut buf = crate::legacy::upgrade_request(api_key, version, buf)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let body = RequestKind::decode(
+            api_key,
+            &mut buf,
+            crate::legacy::decode_version(api_key, version),
+        )?;
         Ok::<_, anyhow::Error>((header, body))
     });
     match outcome {
@@ -148,8 +155,18 @@ pub fn encode_response(
     header
         .encode(&mut buf, header_version)
         .map_err(|e| format!("encoding {api_key:?} v{version} response header: {e}"))?;
-    body.encode(&mut buf, version)
-        .map_err(|e| format!("encoding {api_key:?} v{version} response: {e}"))?;
+    let at = crate::legacy::decode_version(api_key, version);
+    if at == version {
+        body.encode(&mut buf, version)
+            .map_err(|e| format!("encoding {api_key:?} v{version} response: {e}"))?;
+    } else {
+        let mut encoded = BytesMut::with_capacity(256);
+        body.encode(&mut encoded, at)
+            .map_err(|e| format!("encoding {api_key:?} v{version} response (as v{at}): {e}"))?;
+        let old = crate::legacy::downgrade_response(api_key, version, encoded.freeze())
+            .map_err(|e| format!("rewriting {api_key:?} v{at} response as v{version}: {e}"))?;
+        buf.extend_from_slice(&old);
+    }
     let size = (buf.len() - 4) as u32;
     buf[0..4].copy_from_slice(&size.to_be_bytes());
     Ok(buf.freeze())

@@ -9,6 +9,8 @@
 pub mod alloc;
 pub mod codec;
 pub mod frame;
+pub mod legacy;
+pub mod message_set;
 
 pub use codec::{
     decode_request, encode_response, frame_cap, peek_client_id, peek_header, DecodeError,

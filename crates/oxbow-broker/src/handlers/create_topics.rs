@@ -21,7 +21,7 @@ use crate::topic_config::TOPIC_CONFIGS;
 use crate::topics::{validate_name, TopicMeta};
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(2, 7);
+pub const VERSIONS: VersionRange = versions(0, 7);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateTopicsRequest) -> Reply {
     let version = ctx.api_version;

@@ -15,7 +15,7 @@ use crate::admin::AdminFailure;
 use crate::authorizer::Operation;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(1, 6);
+pub const VERSIONS: VersionRange = versions(0, 6);
 
 /// One entry of the request.
 enum Target {

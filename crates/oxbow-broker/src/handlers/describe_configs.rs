@@ -23,7 +23,7 @@ use crate::topic_config::{ConfigSource, ConfigType, TOPIC_CONFIGS};
 use crate::topics::validate_name;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(1, 4);
+pub const VERSIONS: VersionRange = versions(0, 4);
 
 pub async fn handle(
     broker: &Arc<Broker>,

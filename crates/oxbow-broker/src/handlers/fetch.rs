@@ -9,7 +9,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 use kafka_protocol::ResponseError;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::fetch_encode::{self, FetchOut, PartitionOut, Records, TopicOut};
 use super::{versions, Reply, RequestContext};
@@ -19,7 +19,7 @@ use crate::fetch_session::{FetchTarget, PartitionMark, SessionMode};
 use crate::partition::Partition;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(4, 16);
+pub const VERSIONS: VersionRange = versions(0, 16);
 
 /// Longest long-poll honoured, whatever the client asks.
 const MAX_WAIT_CAP_MS: i32 = 30_000;
@@ -335,7 +335,10 @@ fn assemble(broker: &Broker, plan: &Plan, pass: Pass) -> Vec<fetch_encode::Chunk
     // Group partitions by topic, keeping request order.
     let mut topics: Vec<TopicOut> = Vec::new();
     let mut counted: Option<(&str, std::sync::Arc<crate::metrics::TopicCounters>)> = None;
-    for ((target, part), keep) in plan.targets.iter().zip(parts).zip(include) {
+    for ((target, mut part), keep) in plan.targets.iter().zip(parts).zip(include) {
+        if plan.version < 4 && !part.records.is_empty() {
+            down_convert(&mut part, plan.version, &target.topic);
+        }
         // Every partition asked counts (also those an incremental session leaves out).
         let counters = match &counted {
             Some((t, c)) if *t == target.topic => c.clone(),
@@ -402,4 +405,34 @@ fn assemble(broker: &Broker, plan: &Plan, pass: Pass) -> Vec<fetch_encode::Chunk
         patch_fetch_throttle(&mut chunks, plan.version, throttle.millis());
     }
     chunks
+}
+
+/// Fetch v0–v3: the partition's v2 batches as a message set (magic 0 for v0–v1, 1 for v2–v3),
+/// read from the segment file for these clients only.
+fn down_convert(part: &mut PartitionOut, version: i16, topic: &str) {
+    let bytes = match &part.records {
+        Records::Bytes(b) => Ok(b.clone()),
+        Records::File(f) => {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; f.len];
+            oxbow_storage::blocking(|| f.file.read_exact_at(&mut buf, f.position))
+                .map(|()| Bytes::from(buf))
+                .map_err(|e| e.to_string())
+        }
+    };
+    let magic = if version < 2 { 0 } else { 1 };
+    match bytes.and_then(|b| crate::legacy_records::down_convert(&b, magic)) {
+        Ok(set) => part.records = Records::Bytes(set),
+        Err(e) => {
+            warn!(
+                topic,
+                partition = part.index,
+                version,
+                error = e,
+                "cannot down-convert records for an old client"
+            );
+            part.records = Records::Bytes(Bytes::new());
+            part.error_code = ResponseError::UnknownServerError.code();
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! The Fetch response encoder, ours rather than the crate's, so records can go out as file ranges
 //! (`sendfile`) instead of being copied into the response. Everything else in a Fetch response is
-//! small; it is encoded here field by field for versions 4–16 and checked against the
-//! `kafka-protocol` decoder in the tests below.
+//! small; it is encoded here field by field for versions 0–16 (0–3 without the last stable
+//! offset and aborted transactions, their records down-converted by the handler) and checked
+//! against the `kafka-protocol` decoder in the tests below.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use oxbow_storage::FileSlice;
@@ -84,11 +85,14 @@ pub fn encode(version: i16, correlation_id: i32, out: &FetchOut) -> Vec<Chunk> {
             enc.buf.put_i32(p.index);
             enc.buf.put_i16(p.error_code);
             enc.buf.put_i64(p.high_watermark);
-            enc.buf.put_i64(p.last_stable_offset);
+            if version >= 4 {
+                enc.buf.put_i64(p.last_stable_offset);
+            }
             if version >= 5 {
                 enc.buf.put_i64(p.log_start_offset);
             }
             match &p.aborted {
+                _ if version < 4 => {}
                 None if flexible => enc.uvarint(0),
                 None => enc.buf.put_i32(-1),
                 Some(list) => {

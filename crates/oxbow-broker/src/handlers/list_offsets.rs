@@ -16,7 +16,7 @@ use crate::authorizer::Operation;
 use crate::error_map::map_read_error;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(1, 8);
+pub const VERSIONS: VersionRange = versions(0, 8);
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;

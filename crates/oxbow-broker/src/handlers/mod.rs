@@ -375,7 +375,12 @@ pub async fn handle_frame(
     if api_key == ApiKey::Produce {
         throttle = throttle.max(broker.quotas.record_produce(session, frame_len));
     }
-    let reply = timed(broker, api_key, [received, started, handled], reply);
+    let reply = timed(
+        broker,
+        (api_key, head.api_version),
+        [received, started, handled],
+        reply,
+    );
     let reply = crate::quota::reply::enforce(
         &broker.audit,
         session,
@@ -392,7 +397,7 @@ pub async fn handle_frame(
 /// `times`: when the frame was received, the handler started, the handler returned.
 fn timed(
     broker: &Arc<Broker>,
-    api_key: ApiKey,
+    (api_key, version): (ApiKey, i16),
     times: [std::time::Instant; 3],
     reply: Reply,
 ) -> Reply {
@@ -402,6 +407,12 @@ fn timed(
         return reply;
     };
     stats.requests.inc();
+    if let Some(c) = usize::try_from(version)
+        .ok()
+        .and_then(|v| stats.by_version.get(v))
+    {
+        c.inc();
+    }
     stats.local.observe(handled - started);
     // Only a reply that waits needs the broker past this call.
     let done = |b: Arc<Broker>| {

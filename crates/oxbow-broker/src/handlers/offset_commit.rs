@@ -17,7 +17,7 @@ use crate::Broker;
 use kafka_protocol::ResponseError;
 use oxbow_coordinator::offsets::{CommitParams, CommitPartition};
 
-pub const VERSIONS: VersionRange = versions(2, 9);
+pub const VERSIONS: VersionRange = versions(0, 9);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: OffsetCommitRequest) -> Reply {
     let version = ctx.api_version;

@@ -19,7 +19,7 @@ use crate::authorizer::Operation;
 use crate::Broker;
 use oxbow_coordinator::store::OffsetEntry;
 
-pub const VERSIONS: VersionRange = versions(1, 9);
+pub const VERSIONS: VersionRange = versions(0, 9);
 
 type Fetched = Result<Vec<(String, Vec<(i32, Option<OffsetEntry>)>)>, ResponseError>;
 

@@ -18,7 +18,7 @@ use crate::authorizer::Operation;
 use crate::error_map::map_produce_error;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(3, 12);
+pub const VERSIONS: VersionRange = versions(0, 12);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
     let acks = req.acks;
@@ -81,6 +81,21 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 continue;
             };
             let records = data.records.unwrap_or_default();
+            // Produce v0–v2 carry message sets (magic 0/1): stored as a v2 batch.
+            let records = if ctx.api_version < 3 && !records.is_empty() {
+                match crate::legacy_records::up_convert(&records) {
+                    Ok(r) => r,
+                    Err(why) => {
+                        debug!(topic = name, partition = data.index, peer = %ctx.peer(), client_id = ctx.client_id(),
+                            version = ctx.api_version, error = why, "produce refused: unreadable message set");
+                        out.error_code = ResponseError::CorruptMessage.code();
+                        partitions.push(out);
+                        continue;
+                    }
+                }
+            } else {
+                records
+            };
             if records.is_empty() {
                 out.error_code = ResponseError::InvalidRecord.code();
                 out.error_message = message("produce request carried no record batch");

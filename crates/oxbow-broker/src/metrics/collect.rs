@@ -104,11 +104,22 @@ impl BrokerCollector {
         let m = &self.broker.metrics;
         let reqs: Vec<(String, &super::RequestStats)> =
             m.requests().map(|(k, s)| (api_name(k), s)).collect();
+        let versions: Vec<String> = (0..=super::MAX_VERSION).map(|v| v.to_string()).collect();
         out.counter(
             "kafka_network_requestmetrics_requests",
-            "Requests served, per API",
-            reqs.iter()
-                .map(|(n, s)| (vec![("request", n.as_str())], s.requests.get() as f64)),
+            "Requests served, per API and version",
+            reqs.iter().flat_map(|(n, s)| {
+                s.by_version
+                    .iter()
+                    .zip(&versions)
+                    .filter(|(c, _)| c.get() > 0)
+                    .map(move |(c, v)| {
+                        (
+                            vec![("request", n.as_str()), ("version", v.as_str())],
+                            c.get() as f64,
+                        )
+                    })
+            }),
         );
         out.histogram(
             "kafka_network_requestmetrics_totaltimems",

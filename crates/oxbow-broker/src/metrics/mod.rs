@@ -33,6 +33,8 @@ pub struct TopicCounters {
 #[derive(Debug, Default)]
 pub struct RequestStats {
     pub requests: Counter,
+    /// Requests per version (Kafka's `RequestsPerSec` `version` tag), so old clients show.
+    pub by_version: [Counter; MAX_VERSION + 1],
     /// From the whole frame read to the response ready (`TotalTimeMs`).
     pub total: Histogram,
     /// In the handler itself (`LocalTimeMs`).
@@ -43,6 +45,8 @@ pub struct RequestStats {
 
 /// Highest API key counted.
 const MAX_API: usize = 80;
+/// Highest request version counted per version.
+pub const MAX_VERSION: usize = 23;
 
 pub struct BrokerMetrics {
     topics: RwLock<HashMap<String, Arc<TopicCounters>>>,
