@@ -1,5 +1,6 @@
 //! ListOffsets: earliest (-2), latest (-1, or the last stable offset for read_committed),
-//! max timestamp (-3), earliest local (-4, the same as earliest here), and by timestamp.
+//! max timestamp (-3), earliest local (-4, the same as earliest here), latest tiered (-5, v9+:
+//! offset -1 as Kafka answers without tiered storage), and by timestamp.
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use crate::authorizer::Operation;
 use crate::error_map::map_read_error;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(0, 8);
+pub const VERSIONS: VersionRange = versions(0, 10);
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;

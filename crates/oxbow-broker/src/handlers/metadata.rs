@@ -19,7 +19,7 @@ use crate::error_map::map_topic_error;
 use crate::topics::TopicState;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(0, 12);
+pub const VERSIONS: VersionRange = versions(0, 13);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: MetadataRequest) -> Reply {
     let version = ctx.api_version;

@@ -18,7 +18,7 @@ use crate::authorizer::Operation;
 use crate::error_map::map_produce_error;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(0, 12);
+pub const VERSIONS: VersionRange = versions(0, 13);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequest) -> Reply {
     let acks = req.acks;
@@ -28,11 +28,25 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
     let mut to_flush: Vec<(Arc<dyn PartitionLog>, i64, usize, usize)> = Vec::new();
 
     for (ti, topic) in req.topic_data.into_iter().enumerate() {
-        let name = topic.name.0.to_string();
+        // Produce v13 names topics by id (KIP-516).
+        let topic_id = topic.topic_id;
+        let (name, unknown_id) = if ctx.api_version >= 13 {
+            match broker.metadata.topics.get_by_id(&topic_id) {
+                Some(state) => (state.meta.name.clone(), false),
+                None => (String::new(), true),
+            }
+        } else {
+            (topic.name.0.to_string(), false)
+        };
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for (pi, data) in topic.partition_data.into_iter().enumerate() {
             let mut out = PartitionProduceResponse::default().with_index(data.index);
-            let refused = if !matches!(acks, -1 | 0 | 1) {
+            let refused = if unknown_id {
+                Some((
+                    ResponseError::UnknownTopicId,
+                    format!("No topic with id {topic_id}"),
+                ))
+            } else if !matches!(acks, -1 | 0 | 1) {
                 Some((
                     ResponseError::InvalidRequiredAcks,
                     "acks must be -1, 0 or 1".to_string(),
@@ -211,7 +225,16 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
         }
         responses.push(
             TopicProduceResponse::default()
-                .with_name(topic_name(&name))
+                .with_name(if ctx.api_version >= 13 {
+                    topic_name("")
+                } else {
+                    topic_name(&name)
+                })
+                .with_topic_id(if ctx.api_version >= 13 {
+                    topic_id
+                } else {
+                    uuid::Uuid::nil()
+                })
                 .with_partition_responses(partitions),
         );
     }

@@ -489,3 +489,56 @@ async fn given_invalid_records_when_producing_should_name_each_in_record_errors_
     assert_eq!(named, [1, 2], "{p:?}");
     produce_ok(&broker, &bounded, 0, keyed_batch(&[Some("a")], &[now]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_the_newest_versions_when_used_should_serve_topic_ids_and_new_fields() {
+    const UNKNOWN_TOPIC_ID: i16 = 100;
+    let broker = TestBroker::start();
+    let topic = unique_topic("newest");
+    broker.create_topic(&topic, 1, &[]).await;
+    // Metadata v13: the top-level error code (none) and the topic's id.
+    let meta = broker.raw_request(
+        13,
+        &MetadataRequest::default().with_topics(Some(vec![
+            MetadataRequestTopic::default().with_name(Some(name(&topic)))
+        ])),
+    );
+    assert_eq!(meta.error_code, 0);
+    let id = meta.topics[0].topic_id;
+    assert!(!id.is_nil());
+    // Produce v13 names the topic by id.
+    let mut req = produce_request(
+        "",
+        0,
+        batch(&values(3, 10), &[now_ms(); 3], Compression::None),
+        1,
+    );
+    req.topic_data[0].topic_id = id;
+    let resp = broker.raw_request(13, &req);
+    let t = &resp.responses[0];
+    assert_eq!(t.topic_id, id);
+    assert_eq!(t.partition_responses[0].error_code, 0, "{resp:?}");
+    assert_eq!(broker.watermarks(&topic, 0).1, 3);
+    req.topic_data[0].topic_id = uuid::Uuid::new_v4();
+    let resp = broker.raw_request(13, &req);
+    assert_eq!(
+        resp.responses[0].partition_responses[0].error_code,
+        UNKNOWN_TOPIC_ID
+    );
+    // ListOffsets v10: latest (-1) and latest tiered (-5: none without tiered storage).
+    let list = |ts: i64| {
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(kafka_protocol::messages::BrokerId(-1))
+            .with_timeout_ms(5000)
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name(&topic))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_timestamp(ts)])]);
+        let resp = broker.raw_request(10, &req);
+        let p = &resp.topics[0].partitions[0];
+        (p.error_code, p.offset)
+    };
+    assert_eq!(list(-1), (0, 3));
+    assert_eq!(list(-5), (0, -1));
+}
