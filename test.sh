@@ -35,6 +35,16 @@ fi
 
 # The metrics tests scrape the broker with a real Prometheus and send alerts to a real
 # Alertmanager (Debian's packages).
+# The old-client tests build a program with Debian's sarama (the Go client at its default, pre-0.10
+# protocol version).
+if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/github.com/Shopify/sarama ]; then
+    echo "==> installing golang-go and golang-github-shopify-sarama-dev (the sarama test builds with them)"
+    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go golang-github-shopify-sarama-dev); then
+        echo "cannot install go and sarama"
+        exit 1
+    fi
+fi
+
 if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
     echo "==> installing prometheus and prometheus-alertmanager (the metrics tests run real ones)"
     if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager); then

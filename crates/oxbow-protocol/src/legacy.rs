@@ -264,8 +264,7 @@ pub fn downgrade_response(api: ApiKey, version: i16, body: Bytes) -> Result<Byte
 mod tests {
     use super::*;
     use kafka_protocol::messages::{
-        CreateTopicsResponse, DescribeConfigsResponse, ListOffsetsRequest, ListOffsetsResponse,
-        OffsetCommitRequest,
+        CreateTopicsResponse, DescribeConfigsResponse, ListOffsetsRequest, OffsetCommitRequest,
     };
     use kafka_protocol::protocol::{Decodable, Encodable};
 
