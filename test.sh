@@ -35,11 +35,12 @@ fi
 
 # The metrics tests scrape the broker with a real Prometheus and send alerts to a real
 # Alertmanager (Debian's packages).
-# The old-client tests build a program with Debian's sarama (the Go client at its default, pre-0.10
-# protocol version).
-if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/github.com/Shopify/sarama ]; then
-    echo "==> installing golang-go and golang-github-shopify-sarama-dev (the sarama test builds with them)"
-    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go golang-github-shopify-sarama-dev); then
+# The old-client tests build programs with Debian's sarama (at its default, pre-0.10 protocol
+# version) and segmentio kafka-go 0.2.
+if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/github.com/Shopify/sarama ] \
+        || [ ! -d /usr/share/gocode/src/github.com/segmentio/kafka-go ]; then
+    echo "==> installing golang-go, golang-github-shopify-sarama-dev, golang-github-segmentio-kafka-go-dev (the Go client tests build with them)"
+    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go golang-github-shopify-sarama-dev golang-github-segmentio-kafka-go-dev); then
         echo "cannot install go and sarama"
         exit 1
     fi

@@ -1,6 +1,8 @@
-"""Debian's sarama (golang-github-shopify-sarama-dev 1.22, default Version 0.8.2), built here
-from tests/go/sarama_check: Produce v0 with magic-0 message sets, ListOffsets v0, Fetch v0 and an
-offset manager's OffsetCommit v1 / OffsetFetch v1, against the real broker."""
+"""Debian's Go clients, built here: sarama (golang-github-shopify-sarama-dev 1.22, default
+Version 0.8.2; tests/go/sarama_check) with Produce v0 and magic-0 message sets, ListOffsets v0,
+Fetch v0 and an offset manager's OffsetCommit v1 / OffsetFetch v1; segmentio kafka-go 0.2
+(tests/go/kafka_go_check) with CreateTopics v0, Produce v2, Fetch v2 and a consumer group that
+commits and resumes — against the real broker."""
 
 import json
 import os
@@ -48,5 +50,37 @@ def test_given_debians_sarama_at_its_default_version_when_producing_consuming_an
         assert (seen["committed"], seen["metadata"]) == (25, "sarama-meta")
         text = get(f"http://127.0.0.1:{hport}/metrics")[2]
         for request, version in (("Produce", 0), ("Fetch", 0), ("ListOffsets", 0), ("OffsetCommit", 1)):
+            assert sample(text, "kafka_network_requestmetrics_requests_total",
+                          request=request, version=str(version)), (request, version)
+
+
+@pytest.fixture(scope="module")
+def kafka_go_check(tmp_path_factory):
+    if not Path(GOPATH, "src/github.com/segmentio/kafka-go").is_dir():
+        pytest.fail("Debian's golang-github-segmentio-kafka-go-dev is needed (test.sh installs it)")
+    out = tmp_path_factory.mktemp("go-kafka-go") / "kafka_go_check"
+    env = dict(os.environ, GOPATH=GOPATH, GO111MODULE="off", GOCACHE=str(out.parent / "cache"))
+    built = subprocess.run(["go", "build", "-o", str(out), "."], cwd=REPO / "tests/go/kafka_go_check",
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-3000:]
+    return out
+
+
+def test_given_debians_kafka_go_when_writing_and_reading_in_a_group_should_resume_after_its_commits(
+        kafka_go_check, tmp_path):
+    port, hport = _free_port(), _free_port()
+    topic, group = f"kgo-{uuid.uuid4().hex[:6]}", f"g-{uuid.uuid4().hex[:6]}"
+    with running_broker(tmp_path, ["--listen", f"127.0.0.1:{port}", "--http-listen", f"127.0.0.1:{hport}"], port,
+                        env={"OXBOW_HTTP_LISTEN": f"127.0.0.1:{hport}",
+                             "OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS": "0"}) as log:
+        run = subprocess.run([str(kafka_go_check), f"127.0.0.1:{port}", topic, group, "20"],
+                             capture_output=True, text=True, timeout=180)
+        assert run.returncode == 0, f"{run.stderr}\n{_tail(log)}"
+        seen = json.loads(run.stdout.strip().splitlines()[-1])
+        assert sorted(seen["first"]) == sorted(f"k{i}=kafka-go-{i}" for i in range(20))
+        assert sorted(seen["second"]) == sorted(f"k{i}=kafka-go-{i}" for i in range(20, 25)), \
+            "the group resumes after its commits"
+        text = get(f"http://127.0.0.1:{hport}/metrics")[2]
+        for request, version in (("Produce", 2), ("Fetch", 2), ("CreateTopics", 0)):
             assert sample(text, "kafka_network_requestmetrics_requests_total",
                           request=request, version=str(version)), (request, version)

@@ -69,6 +69,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 None
             };
             let refused = match refused {
+                // Message sets (Produce v0–v2) cannot be transactional.
+                None if ctx.api_version < 3 => None,
                 None => {
                     let id = req.transactional_id.as_ref().map(|t| t.0.as_str());
                     check_transactional(broker, ctx, id, &name, &data).await
