@@ -46,6 +46,16 @@ if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/github.com/Shopify
     fi
 fi
 
+# Burrow (Debian's 1.2, which needs a local ZooKeeper) watches the broker's consumer groups in
+# the Burrow test.
+if ! command -v Burrow >/dev/null || [ ! -x /usr/share/zookeeper/bin/zkServer.sh ]; then
+    echo "==> installing burrow and zookeeper (the Burrow test runs them)"
+    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends burrow zookeeper); then
+        echo "cannot install burrow and zookeeper"
+        exit 1
+    fi
+fi
+
 if ! command -v prometheus >/dev/null || ! command -v prometheus-alertmanager >/dev/null; then
     echo "==> installing prometheus and prometheus-alertmanager (the metrics tests run real ones)"
     if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager); then
