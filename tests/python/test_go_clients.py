@@ -20,17 +20,21 @@ REPO = Path(__file__).resolve().parents[2]
 GOPATH = "/usr/share/gocode"
 
 
-@pytest.fixture(scope="module")
-def sarama_check(tmp_path_factory):
-    if not shutil.which("go") or not Path(GOPATH, "src/github.com/Shopify/sarama").is_dir():
-        pytest.fail("go and Debian's golang-github-shopify-sarama-dev are needed (test.sh installs them)")
-    out = tmp_path_factory.mktemp("go") / "sarama_check"
-    env = dict(os.environ, GOPATH=GOPATH, GO111MODULE="off", GOFLAGS="-mod=mod",
-               GOCACHE=str(out.parent / "cache"))
-    built = subprocess.run(["go", "build", "-o", str(out), "."], cwd=REPO / "tests/go/sarama_check",
+def go_build(tmp_path_factory, program, library, package):
+    """Builds tests/go/PROGRAM against Debian's packaged Go LIBRARY (GOPATH mode, offline)."""
+    if not shutil.which("go") or not Path(GOPATH, "src", library).is_dir():
+        pytest.fail(f"go and Debian's {package} are needed (test.sh installs them)")
+    out = tmp_path_factory.mktemp(program) / program
+    env = dict(os.environ, GOPATH=GOPATH, GO111MODULE="off", GOCACHE=str(out.parent / "cache"))
+    built = subprocess.run(["go", "build", "-o", str(out), "."], cwd=REPO / "tests/go" / program,
                            env=env, capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="module")
+def sarama_check(tmp_path_factory):
+    return go_build(tmp_path_factory, "sarama_check", "github.com/Shopify/sarama", "golang-github-shopify-sarama-dev")
 
 
 def test_given_debians_sarama_at_its_default_version_when_producing_consuming_and_committing_should_round_trip(
@@ -56,14 +60,8 @@ def test_given_debians_sarama_at_its_default_version_when_producing_consuming_an
 
 @pytest.fixture(scope="module")
 def kafka_go_check(tmp_path_factory):
-    if not Path(GOPATH, "src/github.com/segmentio/kafka-go").is_dir():
-        pytest.fail("Debian's golang-github-segmentio-kafka-go-dev is needed (test.sh installs it)")
-    out = tmp_path_factory.mktemp("go-kafka-go") / "kafka_go_check"
-    env = dict(os.environ, GOPATH=GOPATH, GO111MODULE="off", GOCACHE=str(out.parent / "cache"))
-    built = subprocess.run(["go", "build", "-o", str(out), "."], cwd=REPO / "tests/go/kafka_go_check",
-                           env=env, capture_output=True, text=True, timeout=600)
-    assert built.returncode == 0, built.stderr[-3000:]
-    return out
+    return go_build(tmp_path_factory, "kafka_go_check", "github.com/segmentio/kafka-go",
+                    "golang-github-segmentio-kafka-go-dev")
 
 
 def test_given_debians_kafka_go_when_writing_and_reading_in_a_group_should_resume_after_its_commits(
