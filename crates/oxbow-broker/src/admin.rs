@@ -42,6 +42,48 @@ impl AdminFailure {
     }
 }
 
+impl From<crate::group_configs::GroupConfigError> for AdminFailure {
+    fn from(e: crate::group_configs::GroupConfigError) -> Self {
+        use crate::group_configs::GroupConfigError;
+        match e {
+            GroupConfigError::Invalid(m) => Self::invalid_config(m),
+            e @ GroupConfigError::Storage(_) => {
+                Self::new(ResponseError::KafkaStorageError, e.to_string())
+            }
+        }
+    }
+}
+
+/// DescribeConfigs' entries of a group (the GROUP resource): set values as GROUP_CONFIG with the
+/// broker's value as a synonym, else the broker's value as DEFAULT_CONFIG.
+pub fn group_config_entries(
+    values: Vec<crate::group_configs::GroupConfigValue>,
+) -> Vec<ConfigEntry> {
+    values
+        .into_iter()
+        .map(|v| {
+            let source = if v.set {
+                ConfigSource::DynamicGroup
+            } else {
+                ConfigSource::Default
+            };
+            let mut synonyms = vec![(v.name.to_string(), v.value.clone(), source)];
+            if v.set {
+                synonyms.push((v.name.to_string(), v.broker_value, ConfigSource::Default));
+            }
+            ConfigEntry {
+                name: v.name.to_string(),
+                value: Some(v.value),
+                source,
+                read_only: false,
+                type_id: type_id(ConfigType::Int),
+                doc: v.doc,
+                synonyms,
+            }
+        })
+        .collect()
+}
+
 impl From<TopicError> for AdminFailure {
     fn from(e: TopicError) -> Self {
         Self {

@@ -15,9 +15,7 @@ use oxbow_config::GroupConfig;
 use oxbow_coordinator::group_overrides::{GroupOverrides, OverrideTable};
 use parking_lot::Mutex;
 
-use crate::admin::{AdminFailure, ConfigEntry};
 use crate::producer_ids::{read_json_or_default, write_atomically};
-use crate::topic_config::{ConfigSource, ConfigType};
 
 pub const SESSION_TIMEOUT: &str = "consumer.session.timeout.ms";
 pub const HEARTBEAT_INTERVAL: &str = "consumer.heartbeat.interval.ms";
@@ -27,6 +25,28 @@ pub const KEYS: [&str; 2] = [HEARTBEAT_INTERVAL, SESSION_TIMEOUT];
 
 /// Set values per group (key → value), as stored.
 type Table = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Why group configs were not changed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GroupConfigError {
+    /// A bad key or value (INVALID_CONFIG).
+    #[error("{0}")]
+    Invalid(String),
+    /// The file could not be written (KAFKA_STORAGE_ERROR).
+    #[error("cannot persist group configs: {0}")]
+    Storage(String),
+}
+
+/// One key of a group's configs as DescribeConfigs shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupConfigValue {
+    pub name: &'static str,
+    pub value: String,
+    /// Set for the group (GROUP_CONFIG), else the broker's value (DEFAULT_CONFIG).
+    pub set: bool,
+    pub broker_value: String,
+    pub doc: &'static str,
+}
 
 pub struct GroupConfigStore {
     path: PathBuf,
@@ -66,8 +86,8 @@ impl GroupConfigStore {
         group: &str,
         values: BTreeMap<String, String>,
         validate_only: bool,
-    ) -> Result<(), AdminFailure> {
-        validate(cfg, &values)?;
+    ) -> Result<(), GroupConfigError> {
+        validate(cfg, &values).map_err(GroupConfigError::Invalid)?;
         if validate_only {
             return Ok(());
         }
@@ -78,45 +98,31 @@ impl GroupConfigStore {
         } else {
             next.insert(group.to_string(), values);
         }
-        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| {
-            AdminFailure::new(
-                kafka_protocol::ResponseError::UnknownServerError,
-                e.to_string(),
-            )
-        })?;
+        let bytes = serde_json::to_vec_pretty(&next)
+            .map_err(|e| GroupConfigError::Storage(e.to_string()))?;
         write_atomically(&self.path, &bytes).map_err(|e| {
             tracing::warn!(path = %self.path.display(), error = %e, "cannot persist group configs");
-            AdminFailure::new(
-                kafka_protocol::ResponseError::KafkaStorageError,
-                format!("cannot persist group configs: {e}"),
-            )
+            GroupConfigError::Storage(e.to_string())
         })?;
         *table = next;
         Ok(())
     }
 
-    /// DescribeConfigs' entries for `group`: set values as GROUP_CONFIG, else the broker's.
-    pub fn entries(&self, cfg: &GroupConfig, group: &str) -> Vec<ConfigEntry> {
+    /// Every key for `group`: its set value, else the broker's.
+    pub fn values(&self, cfg: &GroupConfig, group: &str) -> Vec<GroupConfigValue> {
         let set = self.get(group);
         KEYS.iter()
             .map(|key| {
                 let broker_value = default_of(cfg, key).to_string();
-                let (value, source) = match set.get(*key) {
-                    Some(v) => (v.clone(), ConfigSource::DynamicGroup),
-                    None => (broker_value.clone(), ConfigSource::Default),
-                };
-                let mut synonyms = vec![(key.to_string(), value.clone(), source)];
-                if source == ConfigSource::DynamicGroup {
-                    synonyms.push((key.to_string(), broker_value, ConfigSource::Default));
-                }
-                ConfigEntry {
-                    name: key.to_string(),
-                    value: Some(value),
-                    source,
-                    read_only: false,
-                    type_id: crate::admin::type_id(ConfigType::Int),
+                GroupConfigValue {
+                    name: key,
+                    value: set
+                        .get(*key)
+                        .cloned()
+                        .unwrap_or_else(|| broker_value.clone()),
+                    set: set.contains_key(*key),
+                    broker_value,
                     doc: doc(key),
-                    synonyms,
                 }
             })
             .collect()
@@ -158,23 +164,19 @@ fn bounds(cfg: &GroupConfig, key: &str) -> (i32, i32) {
     (min.min(own), max.max(own))
 }
 
-fn validate(cfg: &GroupConfig, values: &BTreeMap<String, String>) -> Result<(), AdminFailure> {
+fn validate(cfg: &GroupConfig, values: &BTreeMap<String, String>) -> Result<(), String> {
     for (key, value) in values {
         if !KEYS.contains(&key.as_str()) {
-            return Err(AdminFailure::invalid_config(format!(
-                "Unknown group config name: {key}"
-            )));
+            return Err(format!("Unknown group config name: {key}"));
         }
         let v: i32 = value.parse().map_err(|_| {
-            AdminFailure::invalid_config(format!(
-                "Invalid value {value} for configuration {key}: Not a number of type INT"
-            ))
+            format!("Invalid value {value} for configuration {key}: Not a number of type INT")
         })?;
         let (min, max) = bounds(cfg, key);
         if !(min..=max).contains(&v) {
-            return Err(AdminFailure::invalid_config(format!(
+            return Err(format!(
                 "Invalid value {v} for configuration {key}: must be between {min} and {max}"
-            )));
+            ));
         }
     }
     let o = to_overrides(values);
@@ -185,9 +187,9 @@ fn validate(cfg: &GroupConfig, values: &BTreeMap<String, String>) -> Result<(), 
         .consumer_heartbeat_interval_ms
         .unwrap_or(cfg.consumer_heartbeat_interval_ms);
     if interval >= session {
-        return Err(AdminFailure::invalid_config(format!(
+        return Err(format!(
             "{HEARTBEAT_INTERVAL} ({interval}) must be less than {SESSION_TIMEOUT} ({session})"
-        )));
+        ));
     }
     Ok(())
 }
@@ -226,12 +228,8 @@ mod tests {
             again.overrides()["g"].consumer_heartbeat_interval_ms,
             Some(6000)
         );
-        let e = again.entries(&cfg, "g");
-        assert_eq!(e[0].value.as_deref(), Some("6000"));
-        assert_eq!(e[0].source, ConfigSource::DynamicGroup);
-        assert_eq!(
-            again.entries(&cfg, "other")[0].source,
-            ConfigSource::Default
-        );
+        let v = again.values(&cfg, "g");
+        assert_eq!((v[0].value.as_str(), v[0].set), ("6000", true));
+        assert!(!again.values(&cfg, "other")[0].set);
     }
 }

@@ -119,7 +119,9 @@ fn entries(
                     "Group name must not be empty",
                 ));
             }
-            Ok(broker.group_configs.entries(broker.groups.config(), name))
+            Ok(crate::admin::group_config_entries(
+                broker.group_configs.values(broker.groups.config(), name),
+            ))
         }
         RESOURCE_BROKER_LOGGER => Err(AdminFailure::invalid_request(
             "BROKER_LOGGER resources are not supported",
