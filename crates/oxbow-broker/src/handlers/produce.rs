@@ -132,14 +132,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                         bad.len(),
                         bad[0].1
                     ));
-                    out.record_errors = bad
-                        .into_iter()
-                        .map(|(i, why)| {
-                            BatchIndexAndErrorMessage::default()
-                                .with_batch_index(i)
-                                .with_batch_index_error_message(message(why))
-                        })
-                        .collect();
+                    out.record_errors = record_errors(bad);
                     partitions.push(out);
                     continue;
                 }
@@ -154,15 +147,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 broker.metrics.produce_failed(&broker.metrics.topic(&name));
                 out.error_code = r.code.code();
                 out.error_message = message(r.message);
-                out.record_errors = r
-                    .records
-                    .into_iter()
-                    .map(|(i, why)| {
-                        BatchIndexAndErrorMessage::default()
-                            .with_batch_index(i)
-                            .with_batch_index_error_message(message(why))
-                    })
-                    .collect();
+                out.record_errors = record_errors(r.records);
                 partitions.push(out);
                 continue;
             }
@@ -217,9 +202,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                             StorageError::CorruptRecord(_) | StorageError::InvalidRecord(_)
                         )
                     {
-                        out.record_errors = vec![BatchIndexAndErrorMessage::default()
-                            .with_batch_index(0)
-                            .with_batch_index_error_message(message(e.to_string()))];
+                        out.record_errors = record_errors(vec![(0, e.to_string())]);
                     }
                 }
             }
@@ -360,4 +343,15 @@ fn log_append_error(ctx: &RequestContext, topic: &str, partition: i32, e: &Stora
             debug!(topic, partition, peer = %ctx.peer(), client_id = ctx.client_id(), error = %e, "append refused")
         }
     }
+}
+
+/// KIP-467's `record_errors`: each bad record's index in the batch and why.
+fn record_errors(bad: Vec<(i32, String)>) -> Vec<BatchIndexAndErrorMessage> {
+    bad.into_iter()
+        .map(|(i, why)| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(i)
+                .with_batch_index_error_message(message(why))
+        })
+        .collect()
 }
