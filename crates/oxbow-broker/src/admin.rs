@@ -46,6 +46,7 @@ impl From<crate::group_configs::GroupConfigError> for AdminFailure {
     fn from(e: crate::group_configs::GroupConfigError) -> Self {
         use crate::group_configs::GroupConfigError;
         match e {
+            GroupConfigError::EmptyGroup => Self::new(ResponseError::InvalidGroupId, e.to_string()),
             GroupConfigError::Invalid(m) => Self::invalid_config(m),
             e @ GroupConfigError::Storage(_) => {
                 Self::new(ResponseError::KafkaStorageError, e.to_string())

@@ -29,12 +29,33 @@ type Table = BTreeMap<String, BTreeMap<String, String>>;
 /// Why group configs were not changed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GroupConfigError {
+    /// No group named (INVALID_GROUP_ID).
+    #[error("Group name must not be empty")]
+    EmptyGroup,
     /// A bad key or value (INVALID_CONFIG).
     #[error("{0}")]
     Invalid(String),
     /// The file could not be written (KAFKA_STORAGE_ERROR).
     #[error("cannot persist group configs: {0}")]
     Storage(String),
+}
+
+/// Kafka's check of a GROUP config resource's name.
+pub fn check_group(name: &str) -> Result<(), GroupConfigError> {
+    if name.is_empty() {
+        return Err(GroupConfigError::EmptyGroup);
+    }
+    Ok(())
+}
+
+/// Whether `key` is a group config.
+pub fn check_key(key: &str) -> Result<(), GroupConfigError> {
+    if !KEYS.contains(&key) {
+        return Err(GroupConfigError::Invalid(format!(
+            "Unknown group config name: {key}"
+        )));
+    }
+    Ok(())
 }
 
 /// One key of a group's configs as DescribeConfigs shows it.
@@ -87,7 +108,7 @@ impl GroupConfigStore {
         values: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), GroupConfigError> {
-        validate(cfg, &values).map_err(GroupConfigError::Invalid)?;
+        validate(cfg, &values)?;
         if validate_only {
             return Ok(());
         }
@@ -164,17 +185,18 @@ fn bounds(cfg: &GroupConfig, key: &str) -> (i32, i32) {
     (min.min(own), max.max(own))
 }
 
-fn validate(cfg: &GroupConfig, values: &BTreeMap<String, String>) -> Result<(), String> {
+fn validate(cfg: &GroupConfig, values: &BTreeMap<String, String>) -> Result<(), GroupConfigError> {
+    let invalid = |m: String| Err(GroupConfigError::Invalid(m));
     for (key, value) in values {
-        if !KEYS.contains(&key.as_str()) {
-            return Err(format!("Unknown group config name: {key}"));
-        }
-        let v: i32 = value.parse().map_err(|_| {
-            format!("Invalid value {value} for configuration {key}: Not a number of type INT")
-        })?;
+        check_key(key)?;
+        let Ok(v) = value.parse::<i32>() else {
+            return invalid(format!(
+                "Invalid value {value} for configuration {key}: Not a number of type INT"
+            ));
+        };
         let (min, max) = bounds(cfg, key);
         if !(min..=max).contains(&v) {
-            return Err(format!(
+            return invalid(format!(
                 "Invalid value {v} for configuration {key}: must be between {min} and {max}"
             ));
         }
@@ -187,7 +209,7 @@ fn validate(cfg: &GroupConfig, values: &BTreeMap<String, String>) -> Result<(), 
         .consumer_heartbeat_interval_ms
         .unwrap_or(cfg.consumer_heartbeat_interval_ms);
     if interval >= session {
-        return Err(format!(
+        return invalid(format!(
             "{HEARTBEAT_INTERVAL} ({interval}) must be less than {SESSION_TIMEOUT} ({session})"
         ));
     }

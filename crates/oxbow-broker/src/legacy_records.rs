@@ -7,9 +7,7 @@
 //! zero-copy paths.
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Record, RecordBatchDecoder, TimestampType};
 use oxbow_protocol::message_set::{self, LegacyRecord};
 
 /// A Produce v0–v2 partition's message set as one v2 batch.
@@ -31,60 +29,28 @@ pub fn up_convert(records: &Bytes) -> Result<Bytes, String> {
                 TimestampType::Creation
             },
             offset: i as i64,
-            // One batch: offset - sequence must stay the same (base sequence stays -1).
-            sequence: i as i32 - 1,
+            sequence: -1,
             timestamp: m.timestamp,
             key: m.key,
             value: m.value,
             headers: Default::default(),
         })
         .collect();
-    let compression = match info.codec {
-        1 => Compression::Gzip,
-        2 => Compression::Snappy,
-        3 => Compression::Lz4,
-        _ => Compression::None,
-    };
     let mut out = BytesMut::with_capacity(records.len() + 64);
-    RecordBatchEncoder::encode(
+    crate::recompress::encode_batch(
+        converted,
+        crate::recompress::compression(info.codec),
         &mut out,
-        converted.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .map_err(|e| format!("cannot convert the message set to a record batch: {e}"))?;
+    )?;
     Ok(out.freeze())
 }
 
 /// Whole v2 batches of a log read (a trailing partial batch is left out), minus control batches.
 fn data_batches(log_bytes: &Bytes) -> Vec<Bytes> {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    while pos + 61 <= log_bytes.len() {
-        let len = i32::from_be_bytes([
-            log_bytes[pos + 8],
-            log_bytes[pos + 9],
-            log_bytes[pos + 10],
-            log_bytes[pos + 11],
-        ]);
-        let Some(end) = usize::try_from(len)
-            .ok()
-            .and_then(|l| (pos + 12).checked_add(l))
-        else {
-            break;
-        };
-        if len <= 0 || end > log_bytes.len() {
-            break;
-        }
-        let attributes = u16::from_be_bytes([log_bytes[pos + 21], log_bytes[pos + 22]]);
-        if attributes & 0x20 == 0 {
-            out.push(log_bytes.slice(pos..end));
-        }
-        pos = end;
-    }
-    out
+    oxbow_storage::batch::framed(log_bytes)
+        .filter(|(_, h)| !h.is_control())
+        .map(|(at, h)| log_bytes.slice(at..at + h.size()))
+        .collect()
 }
 
 /// The log's v2 batches as a message set at `magic` (0 or 1).

@@ -7,13 +7,11 @@
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
-    Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
 };
 
-/// Where a v2 batch keeps its length and attributes; the codec is the attributes' low 3 bits.
-const LENGTH_AT: usize = 8;
-const ATTRIBUTES_AT: usize = 21;
-const CODEC_MASK: u16 = 0x07;
+/// The codec is the low 3 bits of a batch's attributes.
+const CODEC_MASK: i16 = 0x07;
 
 /// The codec id of a `compression.type` value (`None` for `producer` or anything else).
 pub fn codec_id(value: &str) -> Option<u8> {
@@ -27,7 +25,8 @@ pub fn codec_id(value: &str) -> Option<u8> {
     }
 }
 
-fn compression(codec: u8) -> Compression {
+/// The encoder's codec for a batch codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
+pub fn compression(codec: u8) -> Compression {
     match codec {
         1 => Compression::Gzip,
         2 => Compression::Snappy,
@@ -38,25 +37,38 @@ fn compression(codec: u8) -> Compression {
 }
 
 /// Each batch's (start, end, codec) in a produce request's records; `None` if they do not
-/// parse (the log's validation then names the problem).
+/// frame to the end (the log's validation then names the problem).
 fn batches(records: &[u8]) -> Option<Vec<(usize, usize, u8)>> {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    while pos < records.len() {
-        let b = records.get(pos..)?;
-        let len = i32::from_be_bytes(b.get(LENGTH_AT..LENGTH_AT + 4)?.try_into().ok()?);
-        let attributes =
-            u16::from_be_bytes(b.get(ATTRIBUTES_AT..ATTRIBUTES_AT + 2)?.try_into().ok()?);
-        let end = pos
-            .checked_add(12)?
-            .checked_add(usize::try_from(len).ok()?)?;
-        if end > records.len() {
-            return None;
+    let parts: Vec<_> = oxbow_storage::batch::framed(records)
+        .map(|(at, h)| (at, at + h.size(), (h.attributes & CODEC_MASK) as u8))
+        .collect();
+    (parts.last().map_or(0, |p| p.1) == records.len()).then_some(parts)
+}
+
+/// Records as one v2 batch in `compression`, offsets made relative to the first. Records without
+/// a producer get sequences the encoder keeps in one batch (it starts a new batch whenever
+/// offset − sequence changes; the batch's base sequence stays −1).
+pub fn encode_batch(
+    mut records: Vec<Record>,
+    compression: Compression,
+    out: &mut BytesMut,
+) -> Result<(), String> {
+    let first = records.first().map_or(0, |r| r.offset);
+    for (i, r) in records.iter_mut().enumerate() {
+        r.offset -= first;
+        if r.producer_id < 0 {
+            r.sequence = i as i32 - 1;
         }
-        out.push((pos, end, (attributes & CODEC_MASK) as u8));
-        pos = end;
     }
-    Some(out)
+    RecordBatchEncoder::encode(
+        out,
+        records.iter(),
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .map_err(|e| format!("cannot encode the record batch: {e}"))
 }
 
 /// The records in the topic's codec: the same bytes when every batch already is (or the topic
@@ -81,25 +93,7 @@ pub fn to_topic_codec(codec: Option<u8>, records: Bytes) -> Result<Bytes, String
         let mut buf = original;
         let set = RecordBatchDecoder::decode(&mut buf)
             .map_err(|e| format!("cannot decode the batch to recompress it: {e}"))?;
-        let mut recs = set.records;
-        let first = recs.first().map_or(0, |r| r.offset);
-        for (i, r) in recs.iter_mut().enumerate() {
-            // Offsets relative to the batch; a batch without a producer keeps sequence -1
-            // (the encoder keeps records in one batch while offset - sequence stays the same).
-            r.offset -= first;
-            if r.producer_id < 0 {
-                r.sequence = i as i32 - 1;
-            }
-        }
-        RecordBatchEncoder::encode(
-            &mut out,
-            recs.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression: compression(codec),
-            },
-        )
-        .map_err(|e| format!("cannot recompress the batch: {e}"))?;
+        encode_batch(set.records, compression(codec), &mut out)?;
     }
     Ok(out.freeze())
 }
@@ -107,7 +101,7 @@ pub fn to_topic_codec(codec: Option<u8>, records: Bytes) -> Result<Bytes, String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{Record, TimestampType};
+    use kafka_protocol::records::TimestampType;
 
     fn batch(compression: Compression, producer_id: i64) -> Bytes {
         let recs: Vec<Record> = (0..5)

@@ -11,12 +11,6 @@ use kafka_protocol::records::RecordBatchDecoder;
 use kafka_protocol::ResponseError;
 use oxbow_storage::api::{LogConfig, TimestampType};
 
-/// Kafka's v2 batch layout: where the base and max timestamps and the batch length sit.
-const LENGTH_AT: usize = 8;
-const BASE_TIMESTAMP_AT: usize = 27;
-const MAX_TIMESTAMP_AT: usize = 35;
-const HEADER_LEN: usize = 61;
-
 /// Why a partition's records are refused, with the bad ones as (batch index, message).
 pub struct Refusal {
     pub code: ResponseError,
@@ -24,36 +18,11 @@ pub struct Refusal {
     pub records: Vec<(i32, String)>,
 }
 
-fn be_i64(b: &[u8], at: usize) -> Option<i64> {
-    b.get(at..at + 8)
-        .and_then(|s| s.try_into().ok())
-        .map(i64::from_be_bytes)
-}
-
 /// Whether any batch's base or max timestamp lies outside `[low, high]` (then the records are
 /// looked at one by one).
 fn headers_out_of_range(records: &[u8], low: i64, high: i64) -> bool {
-    let mut pos = 0usize;
-    while pos + HEADER_LEN <= records.len() {
-        let b = &records[pos..];
-        let (Some(base), Some(max)) = (be_i64(b, BASE_TIMESTAMP_AT), be_i64(b, MAX_TIMESTAMP_AT))
-        else {
-            return true;
-        };
-        if (base >= 0 && base < low) || max > high {
-            return true;
-        }
-        let len = b
-            .get(LENGTH_AT..LENGTH_AT + 4)
-            .and_then(|s| s.try_into().ok())
-            .map(i32::from_be_bytes)
-            .unwrap_or(-1);
-        if len <= 0 {
-            return true;
-        }
-        pos += 12 + len as usize;
-    }
-    false
+    oxbow_storage::batch::framed(records)
+        .any(|(_, h)| (h.base_timestamp >= 0 && h.base_timestamp < low) || h.max_timestamp > high)
 }
 
 /// Checks a partition's records against its log's settings; `None` when they may be appended.

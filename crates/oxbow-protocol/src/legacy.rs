@@ -70,6 +70,27 @@ fn take_count(buf: &mut Bytes, what: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+/// Copies a `topics[name, partitions[...]]` array from `b` to `out`, each partition through
+/// `partition` (which takes its fields from `b` and writes the rewritten ones).
+fn each_partition(
+    b: &mut Bytes,
+    out: &mut BytesMut,
+    what: &str,
+    mut partition: impl FnMut(&mut Bytes, &mut BytesMut) -> Result<(), String>,
+) -> Result<(), String> {
+    let topics = take_count(b, what)?;
+    out.put_i32(topics as i32);
+    for _ in 0..topics {
+        out.put_slice(&take_string(b, what)?);
+        let parts = take_count(b, what)?;
+        out.put_i32(parts as i32);
+        for _ in 0..parts {
+            partition(b, out)?;
+        }
+    }
+    Ok(())
+}
+
 /// Rewrites the body (after the request header) of `api` at an old `version` into the layout of
 /// [`decode_version`]; bodies of served versions come back unchanged.
 pub fn upgrade_request(api: ApiKey, version: i16, body: Bytes) -> Result<Bytes, String> {
@@ -98,17 +119,10 @@ pub fn upgrade_request(api: ApiKey, version: i16, body: Bytes) -> Result<Bytes, 
         // v0 partitions carry max_num_offsets after the timestamp.
         ApiKey::ListOffsets => {
             out.put_slice(&take(&mut b, 4, "ListOffsets")?);
-            let topics = take_count(&mut b, "ListOffsets topics")?;
-            out.put_i32(topics as i32);
-            for _ in 0..topics {
-                out.put_slice(&take_string(&mut b, "ListOffsets topic")?);
-                let parts = take_count(&mut b, "ListOffsets partitions")?;
-                out.put_i32(parts as i32);
-                for _ in 0..parts {
-                    out.put_slice(&take(&mut b, 12, "ListOffsets partition")?);
-                    take(&mut b, 4, "ListOffsets max_num_offsets")?;
-                }
-            }
+            each_partition(&mut b, &mut out, "ListOffsets", |b, out| {
+                out.put_slice(&take(b, 12, "ListOffsets partition")?);
+                take(b, 4, "ListOffsets max_num_offsets").map(drop)
+            })?;
         }
         // v2: group, generation, member, retention_time, topics[name, [partition, offset,
         // metadata]]. v0 lacks generation, member and retention; v1 lacks retention and has a
@@ -127,18 +141,12 @@ pub fn upgrade_request(api: ApiKey, version: i16, body: Bytes) -> Result<Bytes, 
                 out.put_slice(&b);
                 return Ok(out.freeze());
             }
-            let topics = take_count(&mut b, "OffsetCommit topics")?;
-            out.put_i32(topics as i32);
-            for _ in 0..topics {
-                out.put_slice(&take_string(&mut b, "OffsetCommit topic")?);
-                let parts = take_count(&mut b, "OffsetCommit partitions")?;
-                out.put_i32(parts as i32);
-                for _ in 0..parts {
-                    out.put_slice(&take(&mut b, 12, "OffsetCommit partition")?);
-                    take(&mut b, 8, "OffsetCommit timestamp")?;
-                    out.put_slice(&take_string(&mut b, "OffsetCommit metadata")?);
-                }
-            }
+            each_partition(&mut b, &mut out, "OffsetCommit", |b, out| {
+                out.put_slice(&take(b, 12, "OffsetCommit partition")?);
+                take(b, 8, "OffsetCommit timestamp")?;
+                out.put_slice(&take_string(b, "OffsetCommit metadata")?);
+                Ok(())
+            })?;
         }
         // v1 adds include_synonyms; CreateTopics v1 validate_only (v2's request is v1's).
         ApiKey::DescribeConfigs | ApiKey::CreateTopics => {
@@ -147,8 +155,7 @@ pub fn upgrade_request(api: ApiKey, version: i16, body: Bytes) -> Result<Bytes, 
                 out.put_i8(0);
             }
         }
-        // Same layout as the next version.
-        ApiKey::OffsetFetch | ApiKey::DeleteTopics => out.put_slice(&b),
+        // OffsetFetch v0 and DeleteTopics v0: the next version's layout.
         _ => out.put_slice(&b),
     }
     Ok(out.freeze())
@@ -165,17 +172,10 @@ pub fn downgrade_response(api: ApiKey, version: i16, body: Bytes) -> Result<Byte
         // v3 (= v2): responses[name, [index, error, base_offset, log_append_time]], throttle.
         // v1 has no log_append_time, v0 no throttle either.
         ApiKey::Produce if version < 2 => {
-            let topics = take_count(&mut b, "Produce responses")?;
-            out.put_i32(topics as i32);
-            for _ in 0..topics {
-                out.put_slice(&take_string(&mut b, "Produce topic")?);
-                let parts = take_count(&mut b, "Produce partitions")?;
-                out.put_i32(parts as i32);
-                for _ in 0..parts {
-                    out.put_slice(&take(&mut b, 14, "Produce partition")?);
-                    take(&mut b, 8, "Produce log_append_time")?;
-                }
-            }
+            each_partition(&mut b, &mut out, "Produce", |b, out| {
+                out.put_slice(&take(b, 14, "Produce partition")?);
+                take(b, 8, "Produce log_append_time").map(drop)
+            })?;
             if version == 1 {
                 out.put_slice(&b);
             }
@@ -183,25 +183,19 @@ pub fn downgrade_response(api: ApiKey, version: i16, body: Bytes) -> Result<Byte
         ApiKey::Produce => out.put_slice(&b),
         // v1: topics[name, [index, error, timestamp, offset]]; v0: [index, error, [offsets]].
         ApiKey::ListOffsets => {
-            let topics = take_count(&mut b, "ListOffsets topics")?;
-            out.put_i32(topics as i32);
-            for _ in 0..topics {
-                out.put_slice(&take_string(&mut b, "ListOffsets topic")?);
-                let parts = take_count(&mut b, "ListOffsets partitions")?;
-                out.put_i32(parts as i32);
-                for _ in 0..parts {
-                    let mut p = take(&mut b, 22, "ListOffsets partition")?;
-                    out.put_slice(&p.split_to(6));
-                    let _timestamp = p.get_i64();
-                    let offset = p.get_i64();
-                    if offset >= 0 {
-                        out.put_i32(1);
-                        out.put_i64(offset);
-                    } else {
-                        out.put_i32(0);
-                    }
+            each_partition(&mut b, &mut out, "ListOffsets", |b, out| {
+                let mut p = take(b, 22, "ListOffsets partition")?;
+                out.put_slice(&p.split_to(6));
+                let _timestamp = p.get_i64();
+                let offset = p.get_i64();
+                if offset >= 0 {
+                    out.put_i32(1);
+                    out.put_i64(offset);
+                } else {
+                    out.put_i32(0);
                 }
-            }
+                Ok(())
+            })?;
         }
         // v0–v1 are v2's layout; OffsetFetch v0 is v1's.
         ApiKey::OffsetCommit | ApiKey::OffsetFetch => out.put_slice(&b),

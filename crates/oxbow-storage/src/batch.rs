@@ -296,6 +296,22 @@ pub enum TransactionalBatches {
     Mixed,
 }
 
+/// The complete v2 batches of `records` in order, each as (position, header); stops at the first
+/// one that does not frame (too short, a length below the minimum, or running past the end).
+/// Nothing is checked beyond the framing: the log's own validation does that.
+pub fn framed(records: &[u8]) -> impl Iterator<Item = (usize, BatchHeader)> + '_ {
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        let h = records.get(pos..).and_then(BatchHeader::parse)?;
+        if h.batch_length < MIN_BATCH_LENGTH || h.size() > records.len() - pos {
+            return None;
+        }
+        let at = pos;
+        pos += h.size();
+        Some((at, h))
+    })
+}
+
 /// Walks the batch headers of `records` (stopping at anything that does not frame).
 pub fn transactional_batches(records: &[u8]) -> TransactionalBatches {
     let mut found = TransactionalBatches::None;

@@ -118,8 +118,6 @@ fn run(
     gauge: &DurabilityGauge,
     observer: &OnceLock<FlushObserver>,
 ) {
-    let (latency_us, last_flush_ms, pending): (&AtomicU64, &AtomicU64, &AtomicUsize) =
-        (&gauge.latency_us, &gauge.last_flush_ms, &gauge.pending);
     while let Ok(first) = receiver.recv() {
         let started = std::time::Instant::now();
         let mut batch = vec![first];
@@ -150,10 +148,10 @@ fn run(
         }
         tracing::trace!(requests = batch.len(), logs = wanted.len(), "group commit");
         let took = started.elapsed().as_micros().min(u64::MAX as u128) as u64;
-        let old = latency_us.load(Ordering::Relaxed);
+        let old = gauge.latency_us.load(Ordering::Relaxed);
         let smoothed = if old == 0 { took } else { (old * 3 + took) / 4 };
-        latency_us.store(smoothed, Ordering::Relaxed);
-        last_flush_ms.store(
+        gauge.latency_us.store(smoothed, Ordering::Relaxed);
+        gauge.last_flush_ms.store(
             crate::clock::wall_clock_ms().max(0) as u64,
             Ordering::Relaxed,
         );
@@ -166,7 +164,7 @@ fn run(
                 None => Ok(()),
                 Some(e) => Err(copy_error(e)),
             };
-            pending.fetch_sub(1, Ordering::AcqRel);
+            gauge.pending.fetch_sub(1, Ordering::AcqRel);
             let _ = req.done.send(result);
         }
     }

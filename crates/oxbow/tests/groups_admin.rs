@@ -257,3 +257,45 @@ async fn given_lagging_group_when_using_cli_should_describe_lag_and_reset_offset
     let (ok, out) = cli(&broker, &["group", "delete", &group]);
     assert!(ok, "{out}");
 }
+
+#[tokio::test]
+async fn given_a_group_heartbeat_interval_when_a_member_joins_should_be_told_that_interval() {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let broker = TestBroker::start();
+    let topic = unique_topic("grpcfg");
+    broker.create_topic(&topic, 1, &[]).await;
+    let set = |group: &str, value: &str| {
+        let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(32)
+                .with_resource_name(s(group))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(s("consumer.heartbeat.interval.ms"))
+                    .with_config_operation(0)
+                    .with_value(Some(s(value)))]),
+        ]);
+        broker.raw_request(1, &req).responses[0].error_code
+    };
+    assert_eq!(set("tuned", "7000"), 0);
+    assert_eq!(
+        set("tuned", "60000"),
+        ResponseError::InvalidConfig.code(),
+        "above the bound"
+    );
+    let join = |group: &str| {
+        let req = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_member_id(s(&uuid::Uuid::new_v4().to_string()))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![TopicName(s(&topic))]))
+            .with_topic_partitions(Some(Vec::new()));
+        let resp = broker.raw_request(0, &req);
+        assert_eq!(resp.error_code, 0, "{resp:?}");
+        resp.heartbeat_interval_ms
+    };
+    assert_eq!(join("tuned"), 7000, "the group's own interval");
+    assert_eq!(join("untuned"), 5000, "the broker's default");
+}

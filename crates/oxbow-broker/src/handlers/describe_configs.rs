@@ -113,12 +113,7 @@ fn entries(
             }
         }
         RESOURCE_GROUP => {
-            if name.is_empty() {
-                return Err(AdminFailure::new(
-                    ResponseError::InvalidGroupId,
-                    "Group name must not be empty",
-                ));
-            }
+            crate::group_configs::check_group(name)?;
             Ok(crate::admin::group_config_entries(
                 broker.group_configs.values(broker.groups.config(), name),
             ))

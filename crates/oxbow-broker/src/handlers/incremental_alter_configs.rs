@@ -130,21 +130,12 @@ fn alter(
             Ok(broker.replace_dynamic_broker_configs(cluster_wide, configs)?)
         }
         RESOURCE_GROUP => {
-            if name.is_empty() {
-                return Err(AdminFailure::new(
-                    kafka_protocol::ResponseError::InvalidGroupId,
-                    "Group name must not be empty",
-                ));
-            }
+            crate::group_configs::check_group(name)?;
             let _guard = broker.config_update_guard();
             let mut configs = broker.group_configs.get(name);
             for op in &resource.configs {
                 let key = op.name.as_str();
-                if !crate::group_configs::KEYS.contains(&key) {
-                    return Err(AdminFailure::invalid_config(format!(
-                        "Unknown group config name: {key}"
-                    )));
-                }
+                crate::group_configs::check_key(key)?;
                 apply(&mut configs, key, ConfigType::Int, op, String::new)?;
             }
             broker

@@ -30,7 +30,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
     for (ti, topic) in req.topic_data.into_iter().enumerate() {
         // Produce v13 names topics by id (KIP-516).
         let topic_id = topic.topic_id;
-        let (name, unknown_id) = if ctx.api_version >= 13 {
+        let by_id = ctx.api_version >= 13;
+        let (name, unknown_id) = if by_id {
             match broker.metadata.topics.get_by_id(&topic_id) {
                 Some(state) => (state.meta.name.clone(), false),
                 None => (String::new(), true),
@@ -68,9 +69,15 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
             } else {
                 None
             };
+            // Produce v0–v2 carry message sets (magic 0/1): from here on they are one v2 batch.
+            let mut data = data;
             let refused = match refused {
-                // Message sets (Produce v0–v2) cannot be transactional.
-                None if ctx.api_version < 3 => None,
+                None if ctx.api_version < 3 => up_convert(ctx, &name, &mut data)
+                    .err()
+                    .map(|why| (ResponseError::CorruptMessage, why)),
+                r => r,
+            };
+            let refused = match refused {
                 None => {
                     let id = req.transactional_id.as_ref().map(|t| t.0.as_str());
                     check_transactional(broker, ctx, id, &name, &data).await
@@ -97,21 +104,6 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
                 continue;
             };
             let records = data.records.unwrap_or_default();
-            // Produce v0–v2 carry message sets (magic 0/1): stored as a v2 batch.
-            let records = if ctx.api_version < 3 && !records.is_empty() {
-                match crate::legacy_records::up_convert(&records) {
-                    Ok(r) => r,
-                    Err(why) => {
-                        debug!(topic = name, partition = data.index, peer = %ctx.peer(), client_id = ctx.client_id(),
-                            version = ctx.api_version, error = why, "produce refused: unreadable message set");
-                        out.error_code = ResponseError::CorruptMessage.code();
-                        partitions.push(out);
-                        continue;
-                    }
-                }
-            } else {
-                records
-            };
             if records.is_empty() {
                 out.error_code = ResponseError::InvalidRecord.code();
                 out.error_message = message("produce request carried no record batch");
@@ -210,16 +202,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: ProduceRequ
         }
         responses.push(
             TopicProduceResponse::default()
-                .with_name(if ctx.api_version >= 13 {
-                    topic_name("")
-                } else {
-                    topic_name(&name)
-                })
-                .with_topic_id(if ctx.api_version >= 13 {
-                    topic_id
-                } else {
-                    uuid::Uuid::nil()
-                })
+                .with_name(topic_name(if by_id { "" } else { &name }))
+                .with_topic_id(if by_id { topic_id } else { uuid::Uuid::nil() })
                 .with_partition_responses(partitions),
         );
     }
@@ -354,4 +338,22 @@ fn record_errors(bad: Vec<(i32, String)>) -> Vec<BatchIndexAndErrorMessage> {
                 .with_batch_index_error_message(message(why))
         })
         .collect()
+}
+
+/// Replaces a Produce v0–v2 partition's message set by one v2 batch.
+fn up_convert(
+    ctx: &RequestContext,
+    topic: &str,
+    data: &mut kafka_protocol::messages::produce_request::PartitionProduceData,
+) -> Result<(), String> {
+    let Some(records) = data.records.as_ref().filter(|r| !r.is_empty()) else {
+        return Ok(());
+    };
+    let converted = crate::legacy_records::up_convert(records).map_err(|why| {
+        debug!(topic, partition = data.index, peer = %ctx.peer(), client_id = ctx.client_id(),
+            version = ctx.api_version, error = why, "produce refused: unreadable message set");
+        why
+    })?;
+    data.records = Some(converted);
+    Ok(())
 }

@@ -53,13 +53,27 @@ fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
-/// One v2 record batch of `values` (record i has timestamp `timestamps[i]`).
+/// One v2 record batch of `values` (record i has key `k{i}` and timestamp `timestamps[i]`).
 fn batch(values: &[Vec<u8>], timestamps: &[i64], compression: Compression) -> Bytes {
+    let keys: Vec<String> = (0..values.len()).map(|i| format!("k{i}")).collect();
+    let keys: Vec<Option<&str>> = keys.iter().map(|k| Some(k.as_str())).collect();
+    keyed_batch(&keys, values, timestamps, compression)
+}
+
+/// One v2 record batch: record i has key `keys[i]` (None: no key), value `values[i]` and
+/// timestamp `timestamps[i]`.
+fn keyed_batch(
+    keys: &[Option<&str>],
+    values: &[Vec<u8>],
+    timestamps: &[i64],
+    compression: Compression,
+) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .zip(timestamps)
+        .zip(keys)
         .enumerate()
-        .map(|(i, (v, ts))| Record {
+        .map(|(i, ((v, ts), k))| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -72,7 +86,7 @@ fn batch(values: &[Vec<u8>], timestamps: &[i64], compression: Compression) -> By
             // sequence stays -1 (no idempotence).
             sequence: i as i32 - 1,
             timestamp: *ts,
-            key: Some(Bytes::from(format!("k{i}"))),
+            key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
             value: Some(Bytes::from(v.clone())),
             headers: Default::default(),
         })

@@ -397,39 +397,9 @@ async fn given_producer_running_when_partitions_are_added_should_use_the_new_one
     assert!(msgs.len() >= 2);
 }
 
-/// One v2 batch whose record i has key `keys[i]` (None: no key) and timestamp `ts[i]`.
-fn keyed_batch(keys: &[Option<&str>], ts: &[i64]) -> Bytes {
-    let records: Vec<Record> = keys
-        .iter()
-        .zip(ts)
-        .enumerate()
-        .map(|(i, (k, t))| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32 - 1,
-            timestamp: *t,
-            key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
-            value: Some(Bytes::from_static(b"v")),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::Lz4,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
+/// An lz4 batch whose record i has key `keys[i]` (None: no key), value `v` and timestamp `ts[i]`.
+fn lz4_batch(keys: &[Option<&str>], ts: &[i64]) -> Bytes {
+    keyed_batch(keys, &vec![b"v".to_vec(); keys.len()], ts, Compression::Lz4)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -446,7 +416,7 @@ async fn given_invalid_records_when_producing_should_name_each_in_record_errors_
         &broker,
         &compacted,
         0,
-        keyed_batch(&[Some("a"), None, Some("b"), None], &[now; 4]),
+        lz4_batch(&[Some("a"), None, Some("b"), None], &[now; 4]),
     );
     assert_eq!(p.error_code, INVALID_RECORD, "{p:?}");
     let named: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
@@ -462,7 +432,7 @@ async fn given_invalid_records_when_producing_should_name_each_in_record_errors_
         0,
         "nothing of the batch stored"
     );
-    produce_ok(&broker, &compacted, 0, keyed_batch(&[Some("a")], &[now]));
+    produce_ok(&broker, &compacted, 0, lz4_batch(&[Some("a")], &[now]));
 
     let bounded = unique_topic("kip467-ts");
     broker
@@ -479,7 +449,7 @@ async fn given_invalid_records_when_producing_should_name_each_in_record_errors_
         &broker,
         &bounded,
         0,
-        keyed_batch(
+        lz4_batch(
             &[Some("a"), Some("b"), Some("c")],
             &[now, now - 3_600_000, now + 3_600_000],
         ),
@@ -487,7 +457,7 @@ async fn given_invalid_records_when_producing_should_name_each_in_record_errors_
     assert_eq!(p.error_code, INVALID_TIMESTAMP, "{p:?}");
     let named: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
     assert_eq!(named, [1, 2], "{p:?}");
-    produce_ok(&broker, &bounded, 0, keyed_batch(&[Some("a")], &[now]));
+    produce_ok(&broker, &bounded, 0, lz4_batch(&[Some("a")], &[now]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
