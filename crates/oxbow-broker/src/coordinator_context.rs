@@ -16,6 +16,10 @@ impl TopicCatalog for Broker {
         self.topic(topic).map(|s| s.meta.partitions)
     }
 
+    fn topic_id(&self, topic: &str) -> Option<uuid::Uuid> {
+        self.topic(topic).map(|s| s.meta.id)
+    }
+
     fn topic_names(&self) -> Vec<String> {
         self.metadata
             .topics

@@ -127,6 +127,8 @@ pub struct ConsumerGroup {
     statics: HashMap<String, String>,
     /// Partition counts of subscribed topics when the target was computed.
     topic_counts: BTreeMap<String, i32>,
+    /// Ids of the topics members subscribe to or own (the persisted records name topics by id).
+    topic_ids: BTreeMap<String, uuid::Uuid>,
     /// The topics' generation regexes were last resolved at.
     resolved_at: Option<u64>,
     /// Changed since last persisted (membership, epochs or assignments).
@@ -144,6 +146,7 @@ impl ConsumerGroup {
             assignor: assignor.to_string(),
             statics: HashMap::new(),
             topic_counts: BTreeMap::new(),
+            topic_ids: BTreeMap::new(),
             resolved_at: None,
             dirty: false,
         }
@@ -157,6 +160,7 @@ impl ConsumerGroup {
             assignor: self.assignor.clone(),
             target: self.target.clone(),
             topic_counts: self.topic_counts.clone(),
+            topic_ids: self.topic_ids.clone(),
             members: self
                 .members
                 .values()
@@ -182,13 +186,26 @@ impl ConsumerGroup {
     }
 
     /// Rebuilds a group from its persisted state after a restart: every member's session (and
-    /// any pending revocation) starts again from `now`.
-    pub fn restore(group_id: &str, st: StoredConsumerGroup, now: Instant) -> Self {
-        let mut g = ConsumerGroup::new(group_id, &st.assignor);
+    /// any pending revocation) starts again from `now`; regex subscriptions are matched against
+    /// today's topics. An empty `st.assignor` means `default_assignor`.
+    pub fn restore(
+        group_id: &str,
+        st: StoredConsumerGroup,
+        default_assignor: &str,
+        topics: &dyn TopicCatalog,
+        now: Instant,
+    ) -> Self {
+        let assignor = if st.assignor.is_empty() {
+            default_assignor
+        } else {
+            &st.assignor
+        };
+        let mut g = ConsumerGroup::new(group_id, assignor);
         g.group_epoch = st.group_epoch;
         g.assignment_epoch = st.assignment_epoch;
         g.target = st.target;
         g.topic_counts = st.topic_counts;
+        g.topic_ids = st.topic_ids;
         for m in st.members {
             if let Some(inst) = &m.instance_id {
                 g.statics.insert(inst.clone(), m.id.clone());
@@ -224,6 +241,7 @@ impl ConsumerGroup {
                 },
             );
         }
+        g.resolve_regexes(topics, true);
         g
     }
 
@@ -401,10 +419,26 @@ impl ConsumerGroup {
         };
         changed |= self.resolve_regexes(topics, changed);
         let counts_now = self.counts(topics);
+        self.learn_topic_ids(counts_now.keys(), topics);
         if changed || counts_now != self.topic_counts {
             self.bump_with(counts_now);
         }
         self.reconcile(&id, p.owned.as_ref(), p.epoch == 0, now)
+    }
+
+    /// Remembers the ids of `names` (a topic deleted and created again gets its new id).
+    fn learn_topic_ids<'a>(
+        &mut self,
+        names: impl Iterator<Item = &'a String>,
+        topics: &dyn TopicCatalog,
+    ) {
+        for t in names {
+            let id = topics.topic_id(t);
+            if id.is_some() && self.topic_ids.get(t) != id.as_ref() {
+                self.topic_ids.extend(id.map(|id| (t.clone(), id)));
+                self.dirty = true;
+            }
+        }
     }
 
     fn counts(&self, topics: &dyn TopicCatalog) -> BTreeMap<String, i32> {
@@ -676,7 +710,7 @@ fn union(a: &Assignment, b: &Assignment) -> Assignment {
     out
 }
 
-fn subtract(a: &Assignment, b: &Assignment) -> Assignment {
+pub(crate) fn subtract(a: &Assignment, b: &Assignment) -> Assignment {
     a.iter()
         .filter_map(|(t, ps)| {
             let rest: BTreeSet<i32> = ps

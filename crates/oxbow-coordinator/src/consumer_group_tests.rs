@@ -21,6 +21,13 @@ impl TopicCatalog for Catalog {
         }
     }
 
+    fn topic_id(&self, t: &str) -> Option<uuid::Uuid> {
+        let hash = t
+            .bytes()
+            .fold(7u128, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+        self.partition_count(t).map(|_| uuid::Uuid::from_u128(hash))
+    }
+
     fn topic_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.extra.clone();
         names.push(TOPIC.to_string());

@@ -35,6 +35,8 @@ pub trait CoordinatorContext: Send + Sync {
 pub trait TopicCatalog {
     /// A topic's partition count (None: no such topic).
     fn partition_count(&self, topic: &str) -> Option<i32>;
+    /// A topic's id (None: no such topic).
+    fn topic_id(&self, topic: &str) -> Option<uuid::Uuid>;
     /// The topics a regex subscription may match (internal topics left out), sorted.
     fn topic_names(&self) -> Vec<String>;
     /// Changes whenever the set of topics may have changed.

@@ -19,24 +19,28 @@ pub mod classic;
 pub mod classic_rebalance;
 pub mod classic_sync;
 pub mod consumer_group;
+pub mod consumer_group_records;
 pub mod context;
 pub mod describe;
 pub mod group_overrides;
+mod loader;
 pub mod membership;
 pub mod offsets;
 pub mod state_store;
 pub mod store;
 pub mod transaction;
 pub mod txn_offsets;
+mod wire;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use kafka_protocol::ResponseError;
 use oxbow_config::GroupConfig;
-use oxbow_storage::{PartitionLog, StorageError, TopicPartition};
+use oxbow_storage::{PartitionLog, TopicPartition};
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
@@ -59,6 +63,9 @@ pub struct Group {
     pub offsets: BTreeMap<(String, i32), OffsetEntry>,
     /// Wall-clock ms since the group has had no members (for offsets expiry).
     pub empty_since_ms: Option<i64>,
+    /// The group's live state records in `__consumer_offsets` (key -> value), so that a change
+    /// writes only what differs and tombstones what is gone.
+    persisted: BTreeMap<Bytes, Bytes>,
 }
 
 impl Group {
@@ -68,9 +75,53 @@ impl Group {
             protocol: Protocol::Classic(ClassicGroup::new(id)),
             offsets: BTreeMap::new(),
             empty_since_ms: Some(crate::now_ms()),
+            persisted: BTreeMap::new(),
         }
     }
 
+    /// Records deleting the group: tombstones for its offsets and every state record it has
+    /// (and the group-metadata key, as Kafka writes one whatever protocol the group spoke).
+    pub(crate) fn tombstones(&self) -> Vec<(Bytes, Option<Bytes>)> {
+        let mut out: Vec<(Bytes, Option<Bytes>)> = self
+            .offsets
+            .keys()
+            .map(|(t, p)| {
+                let rec = StoreRecord::Offset {
+                    group: self.id.clone(),
+                    topic: t.clone(),
+                    partition: *p,
+                    value: None,
+                };
+                (rec.key(), None)
+            })
+            .collect();
+        let classic_key = StoreRecord::Group {
+            group: self.id.clone(),
+            value: None,
+        }
+        .key();
+        // Members' records first, the group's own record last (as Kafka orders them).
+        let mut state: Vec<&Bytes> = self
+            .persisted
+            .keys()
+            .filter(|k| **k != classic_key)
+            .collect();
+        state.sort_by_key(|k| std::cmp::Reverse(record_type(k)));
+        out.extend(state.into_iter().map(|k| (k.clone(), None)));
+        out.push((classic_key, None));
+        out
+    }
+}
+
+/// A record key's version (its record type).
+fn record_type(key: &Bytes) -> i16 {
+    match key.get(..2) {
+        Some(b) => i16::from_be_bytes([b[0], b[1]]),
+        None => -1,
+    }
+}
+
+impl Group {
     pub fn is_empty(&self) -> bool {
         match &self.protocol {
             Protocol::Classic(c) => c.is_empty(),
@@ -175,81 +226,6 @@ impl GroupCoordinator {
             .get(group)
             .and_then(|o| o.consumer_heartbeat_interval_ms)
             .unwrap_or(self.inner.cfg.consumer_heartbeat_interval_ms)
-    }
-
-    /// Rebuilds every group from `__consumer_offsets`, if it exists (at startup).
-    pub fn load(&self, ctx: &dyn CoordinatorContext) -> Result<(), StorageError> {
-        let Some(log) = self.inner.store.open_existing(ctx) else {
-            return Ok(());
-        };
-        let started = Instant::now();
-        let mut stored_groups = HashMap::new();
-        let mut offsets: HashMap<String, BTreeMap<(String, i32), OffsetEntry>> = HashMap::new();
-        let n = store::replay(&*log, |rec| match rec {
-            StoreRecord::Offset {
-                group,
-                topic,
-                partition,
-                value: Some(v),
-            } => {
-                offsets
-                    .entry(group)
-                    .or_default()
-                    .insert((topic, partition), v);
-            }
-            StoreRecord::Offset {
-                group,
-                topic,
-                partition,
-                value: None,
-            } => {
-                if let Some(g) = offsets.get_mut(&group) {
-                    g.remove(&(topic, partition));
-                }
-            }
-            StoreRecord::Group { group, value } => {
-                stored_groups.insert(group, value);
-            }
-        })?;
-        let now = Instant::now();
-        let mut groups = self.inner.groups.lock();
-        for (id, value) in stored_groups {
-            let protocol = match value {
-                Some(StoredGroupState::Classic(g)) => {
-                    Protocol::Classic(ClassicGroup::restore(&id, g, now))
-                }
-                Some(StoredGroupState::Consumer(g)) => {
-                    Protocol::Consumer(ConsumerGroup::restore(&id, g, now))
-                }
-                None => {
-                    offsets.remove(&id);
-                    continue;
-                }
-            };
-            let mut group = Group::new_classic(&id);
-            group.protocol = protocol;
-            groups.insert(id, group);
-        }
-        for (id, offs) in offsets {
-            if offs.is_empty() {
-                continue;
-            }
-            groups
-                .entry(id.clone())
-                .or_insert_with(|| Group::new_classic(&id))
-                .offsets = offs;
-        }
-        let now_ms = crate::now_ms();
-        for g in groups.values_mut() {
-            g.note_emptiness(now_ms);
-        }
-        info!(
-            records = n,
-            groups = groups.len(),
-            ms = started.elapsed().as_millis() as u64,
-            "loaded group state from {OFFSETS_TOPIC}"
-        );
-        Ok(())
     }
 
     /// The offsets log, creating the internal topic on first use.
@@ -363,26 +339,49 @@ impl Inner {
         }
     }
 
-    /// Writes a classic group's metadata record after a change (not waited for: group metadata
-    /// only spares members a rejoin after a restart; offsets are what must be durable).
+    /// Writes a group's state records after a change: only those that differ from what the log
+    /// holds, and tombstones for pieces that are gone (a departed member; the other protocol's
+    /// records after a switch). Not waited for: group state only spares members a rejoin after a
+    /// restart; offsets are what must be durable.
     pub(crate) fn persist_if_dirty(&self, log: &dyn PartitionLog, g: &mut Group) {
-        let state = match &mut g.protocol {
+        let desired: Vec<(Bytes, Bytes)> = match &mut g.protocol {
             Protocol::Classic(c) if c.dirty => {
                 c.dirty = false;
-                StoredGroupState::Classic(c.to_stored(crate::now_ms()))
+                let rec = StoreRecord::Group {
+                    group: g.id.clone(),
+                    value: Some(StoredGroupState::Classic(c.to_stored(crate::now_ms()))),
+                };
+                rec.value().map(|v| (rec.key(), v)).into_iter().collect()
             }
             Protocol::Consumer(c) if c.dirty => {
                 c.dirty = false;
-                StoredGroupState::Consumer(c.to_stored())
+                consumer_group_records::records_for(&g.id, &c.to_stored())
             }
             _ => return,
         };
-        let rec = StoreRecord::Group {
-            group: g.id.clone(),
-            value: Some(state),
-        };
-        if let Err(e) = store::append(log, &[rec], crate::now_ms()) {
-            warn!(group = g.id, error = %e, "cannot persist group metadata");
+        let mut changes: Vec<(Bytes, Option<Bytes>)> = Vec::new();
+        let wanted: std::collections::HashSet<&Bytes> = desired.iter().map(|(k, _)| k).collect();
+        let mut gone: Vec<&Bytes> = g.persisted.keys().filter(|k| !wanted.contains(k)).collect();
+        gone.sort_by_key(|k| std::cmp::Reverse(record_type(k)));
+        changes.extend(gone.into_iter().map(|k| (k.clone(), None)));
+        for (k, v) in &desired {
+            if g.persisted.get(k) != Some(v) {
+                changes.push((k.clone(), Some(v.clone())));
+            }
+        }
+        if changes.is_empty() {
+            return;
+        }
+        match store::append_raw(log, &changes, crate::now_ms()) {
+            Ok(_) => {
+                for (k, v) in changes {
+                    match v {
+                        Some(v) => g.persisted.insert(k, v),
+                        None => g.persisted.remove(&k),
+                    };
+                }
+            }
+            Err(e) => warn!(group = g.id, error = %e, "cannot persist group state"),
         }
     }
 
@@ -401,21 +400,7 @@ impl Inner {
             if now_ms - since < retention_ms {
                 continue;
             }
-            let mut records: Vec<StoreRecord> = g
-                .offsets
-                .keys()
-                .map(|(t, p)| StoreRecord::Offset {
-                    group: g.id.clone(),
-                    topic: t.clone(),
-                    partition: *p,
-                    value: None,
-                })
-                .collect();
-            records.push(StoreRecord::Group {
-                group: g.id.clone(),
-                value: None,
-            });
-            match store::append(&*log, &records, now_ms) {
+            match store::append_raw(&*log, &g.tombstones(), now_ms) {
                 Ok(_) => {
                     info!(
                         group = g.id,

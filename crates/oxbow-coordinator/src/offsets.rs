@@ -345,33 +345,17 @@ impl GroupCoordinator {
             let code = match groups.get(id) {
                 None => Some(ResponseError::GroupIdNotFound),
                 Some(g) if !g.is_empty() => Some(ResponseError::NonEmptyGroup),
-                Some(g) => {
-                    let mut records: Vec<StoreRecord> = g
-                        .offsets
-                        .keys()
-                        .map(|(t, p)| StoreRecord::Offset {
-                            group: id.clone(),
-                            topic: t.clone(),
-                            partition: *p,
-                            value: None,
-                        })
-                        .collect();
-                    records.push(StoreRecord::Group {
-                        group: id.clone(),
-                        value: None,
-                    });
-                    match store::append(&*log, &records, crate::now_ms()) {
-                        Ok(_) => {
-                            groups.remove(id);
-                            info!(group = id, "deleted group");
-                            None
-                        }
-                        Err(e) => {
-                            warn!(group = id, error = %e, "cannot delete group");
-                            Some(ResponseError::KafkaStorageError)
-                        }
+                Some(g) => match store::append_raw(&*log, &g.tombstones(), crate::now_ms()) {
+                    Ok(_) => {
+                        groups.remove(id);
+                        info!(group = id, "deleted group");
+                        None
                     }
-                }
+                    Err(e) => {
+                        warn!(group = id, error = %e, "cannot delete group");
+                        Some(ResponseError::KafkaStorageError)
+                    }
+                },
             };
             out.push((id.clone(), code));
         }

@@ -2,16 +2,22 @@
 //! out: every record's key says what it is (offset commit: key version 1 with group, topic and
 //! partition; group metadata: key version 2 with the group), the value holds the latest state and
 //! a null value (tombstone) deletes it, so a compacted log keeps exactly the live state. The log is
-//! replayed at startup to rebuild every group. A KIP-848 consumer group's state shares the
-//! group-metadata key (so the latest record is the group's state whichever protocol it speaks);
-//! its value, version 100, is JSON.
+//! replayed at startup to rebuild every group. A KIP-848 consumer group's state is kept in
+//! Kafka 4.0's records, key versions 3 to 8 ([`crate::consumer_group_records`]). Oxbow before
+//! those stored it as JSON under the group-metadata key (value version 100): such records are
+//! still read, and rewritten in Kafka's layout at start.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use std::collections::BTreeMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
 use oxbow_storage::{PartitionLog, StorageError};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::assignor::Assignment;
+use crate::consumer_group_records::{ConsumerGroupKey, ConsumerGroupValue};
 use crate::state_store;
+use crate::wire::*;
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -80,17 +86,22 @@ pub struct StoredConsumerGroup {
     pub target: std::collections::BTreeMap<String, Assignment>,
     pub topic_counts: std::collections::BTreeMap<String, i32>,
     pub members: Vec<StoredConsumerMember>,
+    /// Ids of the topics the state names (Kafka's records name partitions by topic id).
+    #[serde(skip)]
+    pub topic_ids: BTreeMap<String, Uuid>,
 }
 
-/// A group's persisted state, by protocol.
+/// What a group-metadata record (key version 2) holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StoredGroupState {
     Classic(StoredGroup),
-    Consumer(StoredConsumerGroup),
+    /// A KIP-848 group's state as JSON (value version 100), as Oxbow wrote it before Kafka's
+    /// layouts; read to migrate, never written by the coordinator.
+    LegacyConsumer(StoredConsumerGroup),
 }
 
-/// Value version of a consumer group's state record.
-const CONSUMER_GROUP_VALUE_VERSION: i16 = 100;
+/// Value version of the legacy JSON consumer group state.
+const LEGACY_CONSUMER_GROUP_VALUE_VERSION: i16 = 100;
 
 /// What one record of the offsets log says.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,10 +116,16 @@ pub enum StoreRecord {
         group: String,
         value: Option<StoredGroupState>,
     },
+    /// One piece of a KIP-848 group (key versions 3 to 8).
+    ConsumerGroup {
+        group: String,
+        key: ConsumerGroupKey,
+        value: Option<ConsumerGroupValue>,
+    },
 }
 
 impl StoreRecord {
-    fn key(&self) -> Bytes {
+    pub fn key(&self) -> Bytes {
         let mut b = BytesMut::new();
         match self {
             StoreRecord::Offset {
@@ -126,13 +143,15 @@ impl StoreRecord {
                 b.put_i16(2);
                 put_str(&mut b, group);
             }
+            StoreRecord::ConsumerGroup { group, key, .. } => return key.encode(group),
         }
         b.freeze()
     }
 
-    fn value(&self) -> Option<Bytes> {
+    pub fn value(&self) -> Option<Bytes> {
         let mut b = BytesMut::new();
         match self {
+            StoreRecord::ConsumerGroup { value, .. } => return value.as_ref().map(|v| v.encode()),
             StoreRecord::Offset { value: Some(v), .. } => {
                 b.put_i16(3);
                 b.put_i64(v.offset);
@@ -141,10 +160,10 @@ impl StoreRecord {
                 b.put_i64(v.commit_timestamp);
             }
             StoreRecord::Group {
-                value: Some(StoredGroupState::Consumer(g)),
+                value: Some(StoredGroupState::LegacyConsumer(g)),
                 ..
             } => {
-                b.put_i16(CONSUMER_GROUP_VALUE_VERSION);
+                b.put_i16(LEGACY_CONSUMER_GROUP_VALUE_VERSION);
                 // Serialising plain maps, strings and integers cannot fail.
                 let json = serde_json::to_vec(g).unwrap_or_default();
                 b.put_slice(&json);
@@ -216,17 +235,24 @@ impl StoreRecord {
                 };
                 Some(StoreRecord::Group { group, value })
             }
-            _ => None,
+            _ => {
+                let (group, key) = ConsumerGroupKey::parse(version, &mut key)?;
+                let value = match value {
+                    None => None,
+                    Some(v) => Some(key.parse_value(v)?),
+                };
+                Some(StoreRecord::ConsumerGroup { group, key, value })
+            }
         }
     }
 }
 
 fn parse_group(mut v: Bytes) -> Option<StoredGroupState> {
     let version = get_i16(&mut v)?;
-    if version == CONSUMER_GROUP_VALUE_VERSION {
+    if version == LEGACY_CONSUMER_GROUP_VALUE_VERSION {
         return serde_json::from_slice(&v)
             .ok()
-            .map(StoredGroupState::Consumer);
+            .map(StoredGroupState::LegacyConsumer);
     }
     let protocol_type = get_str(&mut v)?;
     let generation = get_i32(&mut v)?;
@@ -275,72 +301,30 @@ pub fn append(
     state_store::append(log, &key_values(records), now_ms)
 }
 
-/// Reads the whole log, calling `visit` for every record in offset order.
+/// Appends already encoded key/value records; returns the offset of the last one.
+pub fn append_raw(
+    log: &dyn PartitionLog,
+    records: &[(Bytes, Option<Bytes>)],
+    now_ms: i64,
+) -> Result<i64, StorageError> {
+    state_store::append(log, records, now_ms)
+}
+
+/// Reads the whole log, calling `visit(record, offset, key, value)` for every record it
+/// understands, in offset order (the raw key and value let the caller remember what is live).
 pub fn replay(
     log: &dyn PartitionLog,
-    mut visit: impl FnMut(StoreRecord),
+    mut visit: impl FnMut(StoreRecord, i64, &Bytes, Option<&Bytes>),
 ) -> Result<usize, StorageError> {
     state_store::replay(log, |offset, key, value| {
-        match StoreRecord::parse(key, value, offset) {
+        match StoreRecord::parse(key.clone(), value.clone(), offset) {
             Some(rec) => {
-                visit(rec);
+                visit(rec, offset, &key, value.as_ref());
                 true
             }
             None => false,
         }
     })
-}
-
-fn put_str(b: &mut BytesMut, s: &str) {
-    let bytes = &s.as_bytes()[..s.len().min(i16::MAX as usize)];
-    b.put_i16(bytes.len() as i16);
-    b.put_slice(bytes);
-}
-
-fn put_nstr(b: &mut BytesMut, s: Option<&str>) {
-    match s {
-        Some(s) => put_str(b, s),
-        None => b.put_i16(-1),
-    }
-}
-
-fn put_bytes(b: &mut BytesMut, v: &[u8]) {
-    b.put_i32(v.len() as i32);
-    b.put_slice(v);
-}
-
-fn get_i16(b: &mut Bytes) -> Option<i16> {
-    (b.remaining() >= 2).then(|| b.get_i16())
-}
-
-fn get_i32(b: &mut Bytes) -> Option<i32> {
-    (b.remaining() >= 4).then(|| b.get_i32())
-}
-
-fn get_i64(b: &mut Bytes) -> Option<i64> {
-    (b.remaining() >= 8).then(|| b.get_i64())
-}
-
-fn get_nstr(b: &mut Bytes) -> Option<Option<String>> {
-    let len = get_i16(b)?;
-    if len < 0 {
-        return Some(None);
-    }
-    let len = len as usize;
-    if b.remaining() < len {
-        return None;
-    }
-    let s = b.split_to(len);
-    Some(Some(String::from_utf8_lossy(&s).into_owned()))
-}
-
-fn get_str(b: &mut Bytes) -> Option<String> {
-    get_nstr(b).map(Option::unwrap_or_default)
-}
-
-fn get_bytes(b: &mut Bytes) -> Option<Bytes> {
-    let len = usize::try_from(get_i32(b)?).ok()?;
-    (b.remaining() >= len).then(|| b.split_to(len))
 }
 
 #[cfg(test)]
@@ -392,11 +376,11 @@ mod tests {
     }
 
     #[test]
-    fn given_consumer_group_state_when_encoded_should_parse_back() {
+    fn given_legacy_json_consumer_group_state_when_parsed_should_read_back() {
         let assigned: Assignment = [("t".to_string(), [0, 2].into_iter().collect())].into();
         let grp = StoreRecord::Group {
             group: "g".into(),
-            value: Some(StoredGroupState::Consumer(StoredConsumerGroup {
+            value: Some(StoredGroupState::LegacyConsumer(StoredConsumerGroup {
                 group_epoch: 5,
                 assignment_epoch: 5,
                 assignor: "uniform".into(),
@@ -419,6 +403,7 @@ mod tests {
                     revoking: Assignment::new(),
                     departed: false,
                 }],
+                topic_ids: BTreeMap::new(),
             })),
         };
         assert_eq!(StoreRecord::parse(grp.key(), grp.value(), 0), Some(grp));

@@ -299,3 +299,167 @@ async fn given_a_group_heartbeat_interval_when_a_member_joins_should_be_told_tha
     assert_eq!(join("tuned"), 7000, "the group's own interval");
     assert_eq!(join("untuned"), 5000, "the broker's default");
 }
+
+/// A KIP-848 group's state as Oxbow wrote it before Kafka's record layouts: JSON under the
+/// classic group-metadata key (key version 2), value version 100.
+fn legacy_group_json(topic: &str) -> String {
+    format!(
+        r#"{{"group_epoch":7,"assignment_epoch":7,"assignor":"uniform",
+        "target":{{"m1":{{"{topic}":[0,1]}}}},"topic_counts":{{"{topic}":2}},
+        "members":[{{"id":"m1","instance_id":null,"rack_id":null,"client_id":"legacy-client",
+        "client_host":"/127.0.0.1","epoch":7,"previous_epoch":6,"subscribed":["{topic}"],
+        "regex":null,"matched":[],"server_assignor":null,"rebalance_timeout_ms":300000,
+        "assigned":{{"{topic}":[0,1]}},"revoking":{{}},"departed":false}}]}}"#
+    )
+}
+
+/// Appends one record to `__consumer_offsets` of a stopped broker's data directory.
+fn append_to_offsets_topic(data_dir: &std::path::Path, key: Bytes, value: Bytes) {
+    use kafka_protocol::records::*;
+    use oxbow_storage::{LogConfig, LogManager, LogManagerOptions, PartitionLog, TopicPartition};
+    let opts = LogManagerOptions {
+        dir: data_dir.to_path_buf(),
+        checkpoint_interval_ms: 60_000,
+    };
+    let mgr = LogManager::open(opts, &|_| Some(LogConfig::default())).expect("open logs");
+    let log = mgr
+        .get(&TopicPartition::new("__consumer_offsets", 0))
+        .expect("__consumer_offsets exists");
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now_ms(),
+        key: Some(key),
+        value: Some(value),
+        headers: Default::default(),
+    };
+    let mut batch = bytes::BytesMut::new();
+    let opts = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut batch, &[record], &opts).expect("encode");
+    log.append_internal(&batch, now_ms()).expect("append");
+    mgr.shutdown().expect("shutdown");
+}
+
+/// `__consumer_offsets` records (key, value) for `group`, in offset order.
+fn offsets_topic_records(broker: &TestBroker, group: &str) -> Vec<(Bytes, Option<Bytes>)> {
+    use rdkafka::consumer::BaseConsumer;
+    use rdkafka::Message;
+    let (_, high) = broker.watermarks("__consumer_offsets", 0);
+    let c: BaseConsumer = broker.base_consumer(&[("group.id", "offsets-reader")]);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("__consumer_offsets", 0, Offset::Beginning)
+        .unwrap();
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let mut read = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while read < high && std::time::Instant::now() < deadline {
+        let Some(Ok(m)) = c.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        read = m.offset() + 1;
+        let key = Bytes::copy_from_slice(m.key().unwrap_or_default());
+        // Every record type's key starts with its version, then the group id.
+        let name_len = i16::from_be_bytes([key[2], key[3]]) as usize;
+        if &key[4..4 + name_len] == group.as_bytes() {
+            out.push((key, m.payload().map(Bytes::copy_from_slice)));
+        }
+    }
+    assert_eq!(read, high, "read all of __consumer_offsets");
+    out
+}
+
+#[tokio::test]
+async fn given_legacy_json_group_state_when_restarting_should_rewrite_it_in_kafka_layouts() {
+    let mut broker = fast_broker();
+    let topic = unique_topic("legacy");
+    broker.create_topic(&topic, 2, &[]).await;
+    commit(&broker, "seed", &topic, &[(0, 1)]); // creates __consumer_offsets
+    let group = unique_topic("legacy-g");
+    broker.stop();
+    let mut key = bytes::BytesMut::new();
+    key.extend_from_slice(&2i16.to_be_bytes());
+    key.extend_from_slice(&(group.len() as i16).to_be_bytes());
+    key.extend_from_slice(group.as_bytes());
+    let mut value = 100i16.to_be_bytes().to_vec();
+    value.extend_from_slice(legacy_group_json(&topic).as_bytes());
+    append_to_offsets_topic(broker.data_dir(), key.freeze(), Bytes::from(value));
+    broker.restart();
+
+    let metadata: MetadataResponse = broker.raw_request(
+        12,
+        &MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(TopicName(s(&topic)))),
+        ])),
+    );
+    let topic_id = metadata.topics[0].topic_id;
+    let describe = |broker: &TestBroker| -> ConsumerGroupDescribeResponse {
+        broker.raw_request(
+            0,
+            &ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s(&group))]),
+        )
+    };
+    let check = |resp: ConsumerGroupDescribeResponse| {
+        let g = &resp.groups[0];
+        assert_eq!(g.error_code, 0, "{g:?}");
+        assert_eq!((g.group_epoch, g.assignment_epoch), (7, 7), "{g:?}");
+        assert_eq!(g.members.len(), 1, "{g:?}");
+        let m = &g.members[0];
+        assert_eq!((m.member_id.as_str(), m.member_epoch), ("m1", 7));
+        assert_eq!(m.client_id.as_str(), "legacy-client");
+        for a in [&m.assignment, &m.target_assignment] {
+            assert_eq!(a.topic_partitions.len(), 1, "{m:?}");
+            assert_eq!(a.topic_partitions[0].topic_id, topic_id);
+            assert_eq!(a.topic_partitions[0].partitions, vec![0, 1]);
+        }
+    };
+    check(describe(&broker));
+
+    // The JSON record is deleted, the state written as Kafka 4.0 does (key versions 3 to 8).
+    let records = offsets_topic_records(&broker, &group);
+    let last = |version: i16| {
+        records
+            .iter()
+            .rev()
+            .find(|(k, _)| i16::from_be_bytes([k[0], k[1]]) == version)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(last(2), Some(None), "legacy record tombstoned: {records:?}");
+    // ConsumerGroupMetadataValue v0: epoch 7, no tagged fields.
+    assert_eq!(
+        last(3),
+        Some(Some(Bytes::from_static(&[0, 0, 0, 0, 0, 7, 0])))
+    );
+    for version in [4, 5, 6, 7, 8] {
+        assert!(
+            matches!(last(version), Some(Some(_))),
+            "key version {version}: {records:?}"
+        );
+    }
+
+    // Migrated once: a second start writes nothing, and the member keeps its epoch.
+    let (_, end) = broker.watermarks("__consumer_offsets", 0);
+    broker.restart();
+    check(describe(&broker));
+    assert_eq!(broker.watermarks("__consumer_offsets", 0).1, end);
+    let hb: ConsumerGroupHeartbeatResponse = broker.raw_request(
+        0,
+        &ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s(&group)))
+            .with_member_id(s("m1"))
+            .with_member_epoch(7)
+            .with_rebalance_timeout_ms(300_000)
+            .with_subscribed_topic_names(Some(vec![TopicName(s(&topic))])),
+    );
+    assert_eq!((hb.error_code, hb.member_epoch), (0, 7), "{hb:?}");
+}
