@@ -11,6 +11,9 @@ PYTEST_VERSION=9.2.0
 PYTEST_TIMEOUT_VERSION=2.4.0
 AVRO_VERSION=1.12.1
 AIOSMTPD_VERSION=1.4.6
+# The lake tests read the Delta tables with delta-rs's Python package and pyarrow.
+DELTALAKE_VERSION=1.6.6
+PYARROW_VERSION=26.0.1
 
 # Backstops so that a hang fails its phase instead of eating CI's 90 minutes (the Rust harness
 # also aborts a test whose broker outlives OXBOW_TEST_TIMEOUT_SECS, pytest-timeout a Python test).
@@ -68,11 +71,11 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     python3 -m venv .venv || { echo "cannot create .venv"; exit 1; }
 fi
-echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION confluent-kafka[avro,json,protobuf,schemaregistry]==$CONFLUENT_KAFKA_VERSION pytest==$PYTEST_VERSION pytest-timeout==$PYTEST_TIMEOUT_VERSION avro==$AVRO_VERSION aiosmtpd==$AIOSMTPD_VERSION"
+echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION confluent-kafka[avro,json,protobuf,schemaregistry]==$CONFLUENT_KAFKA_VERSION pytest==$PYTEST_VERSION pytest-timeout==$PYTEST_TIMEOUT_VERSION avro==$AVRO_VERSION aiosmtpd==$AIOSMTPD_VERSION deltalake==$DELTALAKE_VERSION pyarrow==$PYARROW_VERSION"
 if ! .venv/bin/pip install --quiet --disable-pip-version-check \
         "kafka-python==$KAFKA_PYTHON_VERSION" "confluent-kafka[avro,json,protobuf,schemaregistry]==$CONFLUENT_KAFKA_VERSION" \
         "pytest==$PYTEST_VERSION" "pytest-timeout==$PYTEST_TIMEOUT_VERSION" "avro==$AVRO_VERSION" \
-        "aiosmtpd==$AIOSMTPD_VERSION"; then
+        "aiosmtpd==$AIOSMTPD_VERSION" "deltalake==$DELTALAKE_VERSION" "pyarrow==$PYARROW_VERSION"; then
     echo "pip install failed"
     exit 1
 fi

@@ -93,3 +93,41 @@ def test_given_an_old_admin_client_when_describing_configs_should_answer_v0(old)
     admin.close()
     assert served(old, "DescribeConfigs", 0) > 0
     assert served(old, "CreateTopics", 2) + served(old, "CreateTopics", 1) + served(old, "CreateTopics", 0) > 0
+
+
+def test_given_an_admin_client_at_kafka_1_0_when_managing_acls_and_log_dirs_should_answer_v0(tmp_path):
+    """kafka-python's admin pinned to Kafka 1.0 sends CreateAcls, DescribeAcls, DeleteAcls and
+    DescribeLogDirs v0 (before KIP-290's pattern types): served as LITERAL patterns."""
+    from kafka.admin import (ACL, ACLFilter, ACLOperation, ACLPermissionType, ResourcePattern,
+                             ResourcePatternFilter, ResourceType, ACLResourcePatternType)
+    port, hport = _free_port(), _free_port()
+    config = tmp_path / "oxbow.toml"
+    config.write_text('[security]\nauthorizer = "acl"\nsuper_users = ["User:ANONYMOUS"]\n')
+    with running_broker(tmp_path, ["--config", str(config), "--listen", f"127.0.0.1:{port}",
+                                   "--http-listen", f"127.0.0.1:{hport}"], port,
+                        env={"OXBOW_HTTP_LISTEN": f"127.0.0.1:{hport}"}):
+        broker = f"127.0.0.1:{port}"
+        metrics = {"metrics": f"http://127.0.0.1:{hport}/metrics"}
+        topic = f"old-acl-{uuid.uuid4().hex[:6]}"
+        admin = KafkaAdminClient(bootstrap_servers=broker, api_version=(1, 0, 0))
+        admin.create_topics([NewTopic(topic, 2, 1)])
+        acl = ACL(principal="User:alice", host="*", operation=ACLOperation.READ,
+                  permission_type=ACLPermissionType.ALLOW,
+                  resource_pattern=ResourcePattern(ResourceType.TOPIC, topic))
+        created = admin.create_acls([acl])
+        assert created["failed"] == [] and len(created["succeeded"]) == 1, created
+        acl_filter = ACLFilter(principal=None, host=None, operation=ACLOperation.ANY,
+                               permission_type=ACLPermissionType.ANY,
+                               resource_pattern=ResourcePatternFilter(ResourceType.TOPIC, topic,
+                                                                      ACLResourcePatternType.LITERAL))
+        found, error = admin.describe_acls(acl_filter)
+        assert error.errno == 0 and [(a.principal, a.operation) for a in found] == [("User:alice", ACLOperation.READ)]
+        deleted = admin.delete_acls([acl_filter])
+        assert [len(matches) for _, matches in deleted] == [1], deleted
+        found, _ = admin.describe_acls(acl_filter)
+        assert found == []
+        dirs = admin.describe_log_dirs()
+        assert str(dirs).count(topic) >= 1, dirs
+        admin.close()
+        for api in ("CreateAcls", "DescribeAcls", "DeleteAcls", "DescribeLogDirs"):
+            assert served(metrics, api, 0) > 0, api

@@ -41,6 +41,7 @@ pub mod schema_validation;
 pub mod scram;
 pub mod serve;
 pub mod topic_config;
+pub mod topic_reader;
 pub mod topics;
 
 pub use broker::Broker;

@@ -14,10 +14,11 @@ const SECTIONS: &[&str] = &[
     "registry",
     "http",
     "alerts",
+    "lake",
 ];
 
-/// Variables under `OXBOW_` that are not config overrides.
-const IGNORED: &[&str] = &["OXBOW_BIN", "OXBOW_LOG_LEVEL"];
+/// Variables under `OXBOW_` that are not config overrides (`OXBOW_REGISTRY_URL` is the CLI's).
+const IGNORED: &[&str] = &["OXBOW_BIN", "OXBOW_LOG_LEVEL", "OXBOW_REGISTRY_URL"];
 /// A prefix reserved for the test harnesses (`OXBOW_TEST_TIMEOUT_SECS`, ...).
 const IGNORED_PREFIX: &str = "OXBOW_TEST_";
 

@@ -12,12 +12,14 @@ use serde::{Deserialize, Serialize};
 mod alerts;
 mod env;
 mod http;
+mod lake;
 mod listeners;
 mod quota;
 mod registry;
 
 pub use alerts::{AlertRule, AlertsConfig, EmailReceiver, Endpoint};
 pub use http::HttpConfig;
+pub use lake::{LakeConfig, LakeTableConfig};
 pub use listeners::{ListenerConfig, SecurityConfig, SecurityProtocol, TlsConfig};
 pub use quota::QuotaConfig;
 pub use registry::RegistryConfig;
@@ -64,6 +66,7 @@ pub struct BrokerConfig {
     pub registry: RegistryConfig,
     pub http: HttpConfig,
     pub alerts: AlertsConfig,
+    pub lake: LakeConfig,
 }
 
 /// `[server]`: the Kafka listener.
@@ -508,6 +511,7 @@ impl BrokerConfig {
         self.registry.validate()?;
         self.http.validate()?;
         self.alerts.validate()?;
+        self.lake.validate()?;
         self.validate_listeners()?;
         Ok(())
     }

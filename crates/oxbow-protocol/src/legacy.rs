@@ -24,6 +24,10 @@ pub fn legacy_range(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::DescribeConfigs => (0, 1),
         ApiKey::CreateTopics => (0, 2),
         ApiKey::DeleteTopics => (0, 1),
+        ApiKey::DescribeLogDirs => (0, 1),
+        ApiKey::CreateAcls => (0, 1),
+        ApiKey::DescribeAcls => (0, 1),
+        ApiKey::DeleteAcls => (0, 1),
         _ => return None,
     })
 }
@@ -155,10 +159,47 @@ pub fn upgrade_request(api: ApiKey, version: i16, body: Bytes) -> Result<Bytes, 
                 out.put_i8(0);
             }
         }
-        // OffsetFetch v0 and DeleteTopics v0: the next version's layout.
+        // ACL v1 (KIP-290) adds the resource pattern type after the resource name; v0 meant
+        // LITERAL (3), for the creations, the describe filter and each delete filter alike.
+        ApiKey::CreateAcls | ApiKey::DeleteAcls => {
+            let what = if api == ApiKey::CreateAcls {
+                "CreateAcls"
+            } else {
+                "DeleteAcls"
+            };
+            let n = take_count(&mut b, what)?;
+            out.put_i32(n as i32);
+            for _ in 0..n {
+                acl_filter_v0_to_v1(&mut b, &mut out, what)?;
+            }
+        }
+        ApiKey::DescribeAcls => acl_filter_v0_to_v1(&mut b, &mut out, "DescribeAcls")?,
+        // OffsetFetch v0, DeleteTopics v0 and DescribeLogDirs v0: the next version's layout.
         _ => out.put_slice(&b),
     }
     Ok(out.freeze())
+}
+
+/// One v0 ACL binding or filter (resource type, name, principal, host, operation, permission)
+/// with LITERAL inserted as the pattern type after the name.
+fn acl_filter_v0_to_v1(b: &mut Bytes, out: &mut BytesMut, what: &str) -> Result<(), String> {
+    out.put_slice(&take(b, 1, what)?);
+    out.put_slice(&take_string(b, what)?);
+    out.put_i8(LITERAL_PATTERN);
+    out.put_slice(&take_string(b, what)?);
+    out.put_slice(&take_string(b, what)?);
+    out.put_slice(&take(b, 2, what)?);
+    Ok(())
+}
+
+/// Kafka's PatternType LITERAL.
+const LITERAL_PATTERN: i8 = 3;
+
+/// Copies an ACL resource (type, name) and drops the pattern type that follows it in v1.
+fn acl_resource_v1_to_v0(b: &mut Bytes, out: &mut BytesMut, what: &str) -> Result<(), String> {
+    out.put_slice(&take(b, 1, what)?);
+    out.put_slice(&take_string(b, what)?);
+    take(b, 1, what).map(drop)
 }
 
 /// Rewrites a response body encoded at [`decode_version`] into the layout of the old `version`.
@@ -249,6 +290,47 @@ pub fn downgrade_response(api: ApiKey, version: i16, body: Bytes) -> Result<Byte
                 }
             }
         }
+        // v1: throttle, error, message, resources[type, name, pattern type, acls[principal,
+        // host, operation, permission]]; v0 without the pattern type.
+        ApiKey::DescribeAcls => {
+            out.put_slice(&take(&mut b, 6, "DescribeAcls")?);
+            out.put_slice(&take_string(&mut b, "DescribeAcls message")?);
+            let resources = take_count(&mut b, "DescribeAcls resources")?;
+            out.put_i32(resources as i32);
+            for _ in 0..resources {
+                acl_resource_v1_to_v0(&mut b, &mut out, "DescribeAcls resource")?;
+                let acls = take_count(&mut b, "DescribeAcls acls")?;
+                out.put_i32(acls as i32);
+                for _ in 0..acls {
+                    out.put_slice(&take_string(&mut b, "DescribeAcls principal")?);
+                    out.put_slice(&take_string(&mut b, "DescribeAcls host")?);
+                    out.put_slice(&take(&mut b, 2, "DescribeAcls operation")?);
+                }
+            }
+        }
+        // v1: throttle, filter_results[error, message, matching_acls[error, message, type,
+        // name, pattern type, principal, host, operation, permission]]; v0 without the
+        // pattern type.
+        ApiKey::DeleteAcls => {
+            out.put_slice(&take(&mut b, 4, "DeleteAcls throttle")?);
+            let results = take_count(&mut b, "DeleteAcls results")?;
+            out.put_i32(results as i32);
+            for _ in 0..results {
+                out.put_slice(&take(&mut b, 2, "DeleteAcls error")?);
+                out.put_slice(&take_string(&mut b, "DeleteAcls message")?);
+                let acls = take_count(&mut b, "DeleteAcls matching acls")?;
+                out.put_i32(acls as i32);
+                for _ in 0..acls {
+                    out.put_slice(&take(&mut b, 2, "DeleteAcls acl error")?);
+                    out.put_slice(&take_string(&mut b, "DeleteAcls acl message")?);
+                    acl_resource_v1_to_v0(&mut b, &mut out, "DeleteAcls acl")?;
+                    out.put_slice(&take_string(&mut b, "DeleteAcls principal")?);
+                    out.put_slice(&take_string(&mut b, "DeleteAcls host")?);
+                    out.put_slice(&take(&mut b, 2, "DeleteAcls operation")?);
+                }
+            }
+        }
+        // CreateAcls v0 and DescribeLogDirs v0 answer in the next version's layout.
         _ => out.put_slice(&b),
     }
     Ok(out.freeze())
@@ -338,6 +420,72 @@ mod tests {
             .unwrap();
         let v0 = downgrade_response(ApiKey::DescribeConfigs, 0, buf.freeze()).unwrap();
         assert_eq!(&v0[..], &[0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn given_acl_v0_requests_and_v1_responses_when_rewritten_should_be_literal_v1_and_v0() {
+        use kafka_protocol::messages::describe_acls_response::*;
+        use kafka_protocol::messages::{CreateAclsRequest, DescribeAclsRequest};
+        let binding = |b: &mut BytesMut| {
+            b.put_i8(2); // TOPIC
+            b.put_i16(1);
+            b.put_slice(b"t");
+            b.put_i16(6);
+            b.put_slice(b"User:a");
+            b.put_i16(1);
+            b.put_slice(b"*");
+            b.put_i8(3); // READ
+            b.put_i8(3); // ALLOW
+        };
+        let mut v0 = BytesMut::new();
+        v0.put_i32(1);
+        binding(&mut v0);
+        let mut up = upgrade_request(ApiKey::CreateAcls, 0, v0.freeze()).unwrap();
+        let req = CreateAclsRequest::decode(&mut up, 1).unwrap();
+        let c = &req.creations[0];
+        assert_eq!(
+            (c.resource_name.as_str(), c.resource_pattern_type),
+            ("t", 3)
+        );
+        assert_eq!(
+            (c.principal.as_str(), c.operation, c.permission_type),
+            ("User:a", 3, 3)
+        );
+        let mut v0 = BytesMut::new();
+        binding(&mut v0);
+        let mut up = upgrade_request(ApiKey::DescribeAcls, 0, v0.freeze()).unwrap();
+        let req = DescribeAclsRequest::decode(&mut up, 1).unwrap();
+        assert_eq!(req.pattern_type_filter, 3);
+
+        let resp =
+            DescribeAclsResponse::default().with_resources(vec![DescribeAclsResource::default()
+                .with_resource_type(2)
+                .with_resource_name("t".into())
+                .with_pattern_type(3)
+                .with_acls(vec![AclDescription::default()
+                    .with_principal("User:a".into())
+                    .with_host("*".into())
+                    .with_operation(3)
+                    .with_permission_type(3)])]);
+        let mut buf = BytesMut::new();
+        resp.encode(&mut buf, 1).unwrap();
+        let mut expected = BytesMut::new();
+        expected.put_i32(0); // throttle
+        expected.put_i16(0); // error
+        expected.put_i16(-1); // message
+        expected.put_i32(1);
+        expected.put_i8(2);
+        expected.put_i16(1);
+        expected.put_slice(b"t");
+        expected.put_i32(1);
+        expected.put_i16(6);
+        expected.put_slice(b"User:a");
+        expected.put_i16(1);
+        expected.put_slice(b"*");
+        expected.put_i8(3);
+        expected.put_i8(3);
+        let v0 = downgrade_response(ApiKey::DescribeAcls, 0, buf.freeze()).unwrap();
+        assert_eq!(&v0[..], &expected[..]);
     }
 
     #[test]

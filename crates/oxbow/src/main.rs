@@ -2,6 +2,7 @@
 //! The CLI speaks the Kafka protocol through librdkafka, so it works against any Kafka-compatible cluster.
 
 mod cli;
+mod lake;
 
 use clap::{Parser, Subcommand};
 
@@ -52,6 +53,9 @@ enum Command {
     /// List and describe transactions, find hanging ones and abort them (kafka-transactions.sh).
     #[command(subcommand)]
     Txn(cli::txn::TxnCmd),
+    /// Lake tables landed from topics: `oxbow lake status`.
+    #[command(subcommand)]
+    Lake(cli::lake::LakeCmd),
     /// Benchmark any Kafka-compatible cluster (produce, consume, e2e, fanout) or this machine.
     Bench(cli::bench::BenchArgs),
 }
@@ -69,6 +73,7 @@ fn main() -> std::process::ExitCode {
         Command::User(cmd) => cli::run_async(cli::user::run(cmd)),
         Command::Quota(cmd) => cli::run_async(cli::quota::run(cmd)),
         Command::Schema(cmd) => cli::schema::run(cmd),
+        Command::Lake(cmd) => cli::lake::run(cmd),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

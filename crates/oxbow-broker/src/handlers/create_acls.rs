@@ -14,7 +14,7 @@ use crate::acl::binding::AclBinding;
 use crate::authorizer::Operation;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(1, 3);
+pub const VERSIONS: VersionRange = versions(0, 3);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: CreateAclsRequest) -> Reply {
     let allowed = ctx.authorize_cluster(Operation::Alter);

@@ -15,7 +15,7 @@ use crate::acl::binding::AclFilter;
 use crate::authorizer::Operation;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(1, 3);
+pub const VERSIONS: VersionRange = versions(0, 3);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DeleteAclsRequest) -> Reply {
     let filters: Vec<AclFilter> = req

@@ -13,7 +13,7 @@ use crate::acl::binding::AclFilter;
 use crate::authorizer::Operation;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(1, 3);
+pub const VERSIONS: VersionRange = versions(0, 3);
 
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, req: DescribeAclsRequest) -> Reply {
     let mut resp = DescribeAclsResponse::default();

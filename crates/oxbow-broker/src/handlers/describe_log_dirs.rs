@@ -17,7 +17,7 @@ use crate::authorizer::Operation;
 use crate::topics::TopicState;
 use crate::Broker;
 
-pub const VERSIONS: VersionRange = versions(1, 4);
+pub const VERSIONS: VersionRange = versions(0, 4);
 
 pub async fn handle(
     broker: &Arc<Broker>,

@@ -8,6 +8,7 @@ pub mod group;
 pub mod group_queries;
 pub mod group_reset;
 pub mod kafka_raw;
+pub mod lake;
 pub mod produce;
 pub mod quota;
 pub mod schema;

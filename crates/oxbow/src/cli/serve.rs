@@ -61,6 +61,7 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let registry_config = config.registry.clone();
     let http_config = config.http.clone();
+    let lake_config = config.lake.clone();
     let broker = tokio::task::spawn_blocking(move || oxbow_broker::Broker::open(config))
         .await
         .context("opening the data directory")??;
@@ -87,6 +88,15 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     if registry_config.enabled {
         start_registry(&broker, &registry_config).await?;
     }
+    let source = std::sync::Arc::new(crate::lake::BrokerTopics(broker.clone()));
+    let lake = oxbow_lake::Lake::start(&lake_config, &data_dir, source, &broker.services)
+        .context("starting the lake sinks")?;
+    for (topic, path) in oxbow_lake::table_paths(&lake_config, &data_dir) {
+        println!(
+            "oxbow lake: topic {topic} lands in the Delta table {}",
+            path.display()
+        );
+    }
     if http_config.enabled {
         let listener = tokio::net::TcpListener::bind(&http_config.listen)
             .await
@@ -96,17 +106,21 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
                     http_config.listen
                 )
             })?;
-        let collect = std::sync::Arc::new(oxbow_broker::metrics::collect::BrokerCollector {
-            broker: broker.clone(),
-            cluster_name: http_config.cluster_name.clone(),
+        let collect = std::sync::Arc::new(crate::lake::WithLake {
+            broker: std::sync::Arc::new(oxbow_broker::metrics::collect::BrokerCollector {
+                broker: broker.clone(),
+                cluster_name: http_config.cluster_name.clone(),
+            }),
+            lake: lake.status.clone(),
         });
         let burrow = oxbow_broker::lag_monitor::api::router(
             broker.clone(),
             http_config.cluster_name.clone(),
         );
-        let app = oxbow_metrics::server::router(collect, burrow);
+        let extra = burrow.merge(oxbow_lake::report::router(lake.status.clone()));
+        let app = oxbow_metrics::server::router(collect, extra);
         if let Some(addr) = oxbow_metrics::server::start(&broker.services, listener, app) {
-            println!("oxbow HTTP listening on http://{addr} (/metrics, /health, /ready, Burrow API /v3/kafka)");
+            println!("oxbow HTTP listening on http://{addr} (/metrics, /health, /ready, Burrow API /v3/kafka, /lake/status)");
         }
     }
     info!(data_dir = %data_dir.display(), cluster_id = broker.cluster_id,
@@ -172,7 +186,11 @@ async fn wait_for_signal() {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OXBOW_LOG_LEVEL")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // delta-rs's kernel logs every snapshot load at info (and a new table's empty log as an
+        // error); the lake's own lines say what matters, with the topic.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,buoyant_kernel=off,deltalake_core=warn")
+        });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,0 +1,133 @@
+//! `[lake]`: topics landed in Delta tables (`[[lake.tables]]`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ConfigError;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LakeConfig {
+    /// The directory tables live under (`<root>/<topic>` unless a table gives `path`). Default
+    /// empty: `<storage.data_dir>/lake`.
+    pub root: String,
+    /// A table commit at least this often while records arrive (ms). Default 60000;
+    /// 100..=86400000.
+    pub flush_interval_ms: u64,
+    /// A table commit as soon as this many records wait, whatever the interval. Default
+    /// 100000; 1..=10000000.
+    pub flush_max_records: usize,
+    /// The tables, one per topic.
+    pub tables: Vec<LakeTableConfig>,
+}
+
+impl Default for LakeConfig {
+    fn default() -> Self {
+        Self {
+            root: String::new(),
+            flush_interval_ms: 60_000,
+            flush_max_records: 100_000,
+            tables: Vec::new(),
+        }
+    }
+}
+
+/// One `[[lake.tables]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LakeTableConfig {
+    /// The topic landed in the table (required); also the table's SQL name.
+    pub topic: String,
+    /// The table's directory. Default empty: `<lake.root>/<topic>`.
+    pub path: String,
+    /// `append` (default): every record is a row.
+    pub mode: String,
+    /// How record values become columns: `json` (default: one column per top-level field,
+    /// types inferred, new fields become new nullable columns) or `raw` (the value as a
+    /// `value` binary column).
+    pub value_format: String,
+    /// Partition columns: `day` or `hour` of the record timestamp (UTC, `YYYY-MM-DD` /
+    /// `YYYY-MM-DD-HH`). Default none.
+    pub partition_by: Vec<String>,
+}
+
+impl Default for LakeTableConfig {
+    fn default() -> Self {
+        Self {
+            topic: String::new(),
+            path: String::new(),
+            mode: "append".into(),
+            value_format: "json".into(),
+            partition_by: Vec::new(),
+        }
+    }
+}
+
+impl LakeConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, value: String, reason| Err(ConfigError::Bounds { key, value, reason });
+        if !(100..=86_400_000).contains(&self.flush_interval_ms) {
+            return bad(
+                "lake.flush_interval_ms",
+                self.flush_interval_ms.to_string(),
+                "must be 100..=86400000",
+            );
+        }
+        if !(1..=10_000_000).contains(&self.flush_max_records) {
+            return bad(
+                "lake.flush_max_records",
+                self.flush_max_records.to_string(),
+                "must be 1..=10000000",
+            );
+        }
+        if self.root.contains("://") {
+            return bad(
+                "lake.root",
+                self.root.clone(),
+                "must be a local directory (object storage roots are not supported yet)",
+            );
+        }
+        let mut topics = std::collections::HashSet::new();
+        for t in &self.tables {
+            if t.topic.is_empty() {
+                return bad(
+                    "lake.tables.topic",
+                    String::new(),
+                    "every table needs a topic",
+                );
+            }
+            if !topics.insert(&t.topic) {
+                return bad(
+                    "lake.tables.topic",
+                    t.topic.clone(),
+                    "a topic may be landed in one table only",
+                );
+            }
+            if t.mode != "append" {
+                return bad(
+                    "lake.tables.mode",
+                    t.mode.clone(),
+                    "must be append (upsert tables are not supported yet)",
+                );
+            }
+            if !matches!(t.value_format.as_str(), "json" | "raw") {
+                return bad(
+                    "lake.tables.value_format",
+                    t.value_format.clone(),
+                    "must be json or raw (avro and protobuf are not supported yet)",
+                );
+            }
+            if let Some(p) = t
+                .partition_by
+                .iter()
+                .find(|p| !matches!(p.as_str(), "day" | "hour"))
+            {
+                return bad(
+                    "lake.tables.partition_by",
+                    p.clone(),
+                    "must be day or hour (of the record timestamp)",
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! Oxbow's lake: topics landed in open Delta tables (delta-rs), exactly once.
+//!
+//! This crate owns the sinks ([`sink`]: one per `[[lake.tables]]` entry, tailing its topic
+//! through [`source::TopicSource`], which the broker implements over its own logs), the
+//! decoding of records into columns ([`decode`]), the Delta tables and the offsets recorded in
+//! their logs ([`table`]), and every table's progress ([`status`], reported by [`report`] in
+//! `/lake/status` and `/metrics`). [`Lake::start`] runs the
+//! sinks on a runtime of their own ("oxbow-lake" thread), so Parquet encoding never takes the
+//! broker's network threads, and registers it as one service of the broker's lifecycle.
+
+pub mod decode;
+pub mod report;
+pub mod sink;
+pub mod source;
+pub mod status;
+pub mod table;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use oxbow_config::LakeConfig;
+use oxbow_service::Services;
+use tokio::sync::watch;
+
+pub use source::{SourceRead, SourceRecord, TopicSource};
+pub use status::{LakeStatus, TableStatus};
+
+/// The running lake: its tables' status.
+#[derive(Clone, Default)]
+pub struct Lake {
+    pub status: LakeStatus,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Where tables live: `lake.root`, or `<data_dir>/lake`.
+pub fn root(config: &LakeConfig, data_dir: &Path) -> PathBuf {
+    if config.root.is_empty() {
+        data_dir.join("lake")
+    } else {
+        PathBuf::from(&config.root)
+    }
+}
+
+/// Every configured table's topic and directory.
+pub fn table_paths(config: &LakeConfig, data_dir: &Path) -> Vec<(String, PathBuf)> {
+    let root = root(config, data_dir);
+    config
+        .tables
+        .iter()
+        .map(|t| {
+            let path = if t.path.is_empty() {
+                root.join(&t.topic)
+            } else {
+                PathBuf::from(&t.path)
+            };
+            (t.topic.clone(), path)
+        })
+        .collect()
+}
+
+impl Lake {
+    /// Starts a sink per configured table (none configured: nothing runs).
+    pub fn start(
+        config: &LakeConfig,
+        data_dir: &Path,
+        source: Arc<dyn TopicSource>,
+        services: &Services,
+    ) -> std::io::Result<Lake> {
+        let lake = Lake::default();
+        if config.tables.is_empty() {
+            return Ok(lake);
+        }
+        let root = root(config, data_dir);
+        let paths = table_paths(config, data_dir);
+        let sinks: Vec<sink::TableSink> = config
+            .tables
+            .iter()
+            .zip(paths)
+            .map(|(t, (_, path))| sink::TableSink {
+                cfg: sink::SinkConfig {
+                    topic: t.topic.clone(),
+                    path,
+                    format: match t.value_format.as_str() {
+                        "raw" => decode::ValueFormat::Raw,
+                        _ => decode::ValueFormat::Json,
+                    },
+                    partition_by: t.partition_by.clone(),
+                    flush_interval: Duration::from_millis(config.flush_interval_ms),
+                    flush_max_records: config.flush_max_records,
+                },
+                source: source.clone(),
+                status: lake.status.clone(),
+            })
+            .collect();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("oxbow-lake")
+            .enable_all()
+            .build()?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let tables = sinks.len();
+        let thread = std::thread::Builder::new()
+            .name("oxbow-lake".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let tasks: Vec<_> = sinks
+                        .into_iter()
+                        .map(|s| tokio::spawn(s.run(stop_rx.clone())))
+                        .collect();
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                });
+            })?;
+        tracing::info!(tables, root = %root.display(), "lake sinks started");
+        services.register("lake", move || {
+            let _ = stop_tx.send(true);
+            let _ = thread.join();
+        });
+        Ok(lake)
+    }
+}

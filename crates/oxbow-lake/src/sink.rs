@@ -1,0 +1,251 @@
+//! One table's sink: tails its topic's partitions from the offsets the table says it landed,
+//! gathers records until `flush_interval_ms` has passed since the first of them (or
+//! `flush_max_records` / [`FLUSH_MAX_BYTES`] are waiting), decodes them into the table's
+//! columns (adding columns for new fields) and commits them with the partitions' next offsets.
+//! Nothing is acknowledged anywhere before the commit, so a crash at any point resumes from the
+//! table: no record twice, none skipped. A failure (a record that does not decode, a type
+//! conflict, a full disk) stops the table with its reason in the status; it is retried every
+//! [`RETRY_INTERVAL`] and resumes once the cause is gone, without dropping records.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::decode::{self, DecodeError, Row, ValueFormat};
+use crate::source::{SourceRecord, TopicSource};
+use crate::status::LakeStatus;
+use crate::table::{LakeTable, TableError};
+
+/// A commit as soon as this many bytes of records wait.
+pub const FLUSH_MAX_BYTES: usize = 64 << 20;
+/// How often a stopped table is tried again.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+/// Bytes asked of one partition per read.
+const READ_BYTES: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("reading the topic: {0}")]
+    Read(String),
+}
+
+/// What a sink needs to know.
+#[derive(Clone)]
+pub struct SinkConfig {
+    pub topic: String,
+    pub path: PathBuf,
+    pub format: ValueFormat,
+    pub partition_by: Vec<String>,
+    pub flush_interval: Duration,
+    pub flush_max_records: usize,
+}
+
+pub struct TableSink {
+    pub cfg: SinkConfig,
+    pub source: Arc<dyn TopicSource>,
+    pub status: LakeStatus,
+}
+
+impl TableSink {
+    /// Runs until `stop` turns true (what is gathered then is committed first).
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let topic = self.cfg.topic.clone();
+        loop {
+            match self.land(&mut stop).await {
+                Ok(()) => break,
+                Err(e) => {
+                    warn!(topic, path = %self.cfg.path.display(), error = %e,
+                        "lake table stopped; retrying in {}s", RETRY_INTERVAL.as_secs());
+                    self.status.update(&topic, |s| {
+                        s.state = "stopped".into();
+                        s.error = Some(e.to_string());
+                    });
+                    tokio::select! {
+                        _ = tokio::time::sleep(RETRY_INTERVAL) => {}
+                        _ = stop.changed() => {}
+                    }
+                    if *stop.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        self.status.update(&topic, |s| s.state = "stopped".into());
+    }
+
+    fn read(&self, partition: i32, offset: i64) -> Result<crate::source::SourceRead, SinkError> {
+        self.source
+            .read(&self.cfg.topic, partition, offset, READ_BYTES)
+            .map_err(SinkError::Read)
+    }
+
+    async fn land(&self, stop: &mut watch::Receiver<bool>) -> Result<(), SinkError> {
+        let cfg = &self.cfg;
+        let topic = cfg.topic.as_str();
+        let partitions = loop {
+            if let Some(n) = self.source.partition_count(topic) {
+                break n;
+            }
+            self.status.update(topic, |s| {
+                s.state = "waiting".into();
+                s.error = Some(format!("topic {topic} does not exist yet"));
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return Ok(());
+            }
+        };
+        let base = decode::base_fields(cfg.format, &cfg.partition_by);
+        let mut table = LakeTable::open(&cfg.path, topic, base, &cfg.partition_by).await?;
+        let mut landed = table.landed(partitions).await?;
+        info!(topic, path = %cfg.path.display(), version = ?table.version(), ?landed,
+            "lake table open; landing from these offsets");
+        self.status.update(topic, |s| {
+            s.path = cfg.path.display().to_string();
+            s.state = "running".into();
+            s.error = None;
+            s.committed = landed.clone();
+            s.version = table.version().map(|v| v as i64);
+            s.files = table.files();
+        });
+        loop {
+            let (rows, read_to, stopping) = self.gather(&landed, stop).await?;
+            if rows.is_empty() && read_to == landed {
+                if stopping {
+                    return Ok(());
+                }
+                continue;
+            }
+            let started = Instant::now();
+            let batch = if rows.is_empty() {
+                None
+            } else {
+                let refs: Vec<Row<'_>> = rows.iter().map(|(p, r)| (*p, r)).collect();
+                let values = match cfg.format {
+                    ValueFormat::Json => Some(decode::json_values(&refs)?),
+                    ValueFormat::Raw => None,
+                };
+                if let Some(values) = &values {
+                    let added = decode::new_fields(table.schema(), values, &cfg.partition_by)?;
+                    if !added.is_empty() {
+                        let names: Vec<&str> = added.iter().map(|f| f.name().as_str()).collect();
+                        info!(topic, columns = ?names, "new fields: adding columns to the lake table");
+                        table.add_columns(&added).await?;
+                    }
+                }
+                Some(decode::to_batch(
+                    table.schema(),
+                    topic,
+                    &refs,
+                    values.as_deref(),
+                    &cfg.partition_by,
+                )?)
+            };
+            let version = table.commit(batch, &read_to).await?;
+            landed = read_to;
+            let now = crate::now_ms();
+            self.status.update(topic, |s| {
+                s.state = "running".into();
+                s.error = None;
+                s.committed = landed.clone();
+                s.version = Some(version as i64);
+                s.last_commit_ms = Some(now);
+                s.files = table.files();
+                s.rows_landed += rows.len() as u64;
+                s.commits += 1;
+                s.last_commit_duration_ms = started.elapsed().as_millis() as u64;
+            });
+            tracing::debug!(topic, version, rows = rows.len(), "lake commit");
+            if stopping {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads from `landed` until a commit is due (or `stop`): the records, the offsets read to,
+    /// and whether the sink is stopping.
+    async fn gather(
+        &self,
+        landed: &BTreeMap<i32, i64>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(Vec<(i32, SourceRecord)>, BTreeMap<i32, i64>, bool), SinkError> {
+        let cfg = &self.cfg;
+        let topic = cfg.topic.as_str();
+        let mut read_to = landed.clone();
+        let mut rows: Vec<(i32, SourceRecord)> = Vec::new();
+        let mut bytes = 0usize;
+        let mut first_at: Option<Instant> = None;
+        loop {
+            let partitions = self.source.partition_count(topic).unwrap_or(0);
+            let mut lag = 0i64;
+            let mut progressed = false;
+            for p in 0..partitions {
+                let at = *read_to.entry(p).or_insert(0);
+                let r = tokio::task::block_in_place(|| self.read(p, at))?;
+                if r.log_start_offset > at && at > 0 {
+                    warn!(
+                        topic,
+                        partition = p,
+                        from = at,
+                        to = r.log_start_offset,
+                        "records removed by retention before they were landed"
+                    );
+                }
+                // Take no more than a commit holds; the rest is read again for the next one.
+                let room = cfg.flush_max_records.saturating_sub(rows.len());
+                let mut next = r.next_offset;
+                let mut records = r.records;
+                if records.len() > room {
+                    next = records[room].offset;
+                    records.truncate(room);
+                }
+                progressed |= next != at;
+                for rec in records {
+                    bytes += rec.value.as_ref().map_or(0, |v| v.len()) + 64;
+                    rows.push((p, rec));
+                }
+                read_to.insert(p, next);
+                lag += (r.stable_offset - next).max(0);
+            }
+            if progressed && first_at.is_none() {
+                first_at = Some(Instant::now());
+            }
+            let oldest = rows.first().map(|(_, r)| r.timestamp);
+            self.status.update(topic, |s| {
+                s.lag_records = lag + rows.len() as i64;
+                s.lag_seconds = oldest
+                    .map(|ts| ((crate::now_ms() - ts) as f64 / 1000.0).max(0.0))
+                    .unwrap_or(0.0);
+            });
+            let due = first_at.is_some_and(|t| t.elapsed() >= cfg.flush_interval);
+            if rows.len() >= cfg.flush_max_records || bytes >= FLUSH_MAX_BYTES || due {
+                return Ok((rows, read_to, false));
+            }
+            if *stop.borrow() {
+                return Ok((rows, read_to, true));
+            }
+            if progressed && lag > 0 {
+                continue; // more to read at once
+            }
+            let wait = match first_at {
+                Some(t) => cfg.flush_interval.saturating_sub(t.elapsed()),
+                None => Duration::from_secs(1),
+            };
+            tokio::select! {
+                _ = self.source.wait_for_data(topic, wait.min(Duration::from_secs(1))) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+}
