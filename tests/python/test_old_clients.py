@@ -123,7 +123,7 @@ def test_given_an_admin_client_at_kafka_1_0_when_managing_acls_and_log_dirs_shou
         found, error = admin.describe_acls(acl_filter)
         assert error.errno == 0 and [(a.principal, a.operation) for a in found] == [("User:alice", ACLOperation.READ)]
         deleted = admin.delete_acls([acl_filter])
-        assert [len(matches) for _, matches in deleted] == [1], deleted
+        assert [(len(matches), err.errno) for _, matches, err in deleted] == [(1, 0)], deleted
         found, _ = admin.describe_acls(acl_filter)
         assert found == []
         dirs = admin.describe_log_dirs()
