@@ -20,11 +20,12 @@ from test_confluent_kafka import TIMEOUT_S, create_topic, produce
 LAND_TIMEOUT_S = 60
 
 
-def lake_broker(tmp_path, tables, flush_interval_ms=200, flush_max_records=100_000, http_port=None):
-    """A broker landing `tables` ([(topic, extra TOML lines)]) under tmp_path/lake."""
+def lake_broker(tmp_path, tables, flush_interval_ms=200, flush_max_records=100_000, http_port=None, lake=()):
+    """A broker landing `tables` ([(topic, extra TOML lines)]) under tmp_path/lake; `lake`: more
+    `[lake]` lines."""
     port = _free_port()
     lines = ["[lake]", f'root = "{tmp_path / "lake"}"', f"flush_interval_ms = {flush_interval_ms}",
-             f"flush_max_records = {flush_max_records}"]
+             f"flush_max_records = {flush_max_records}", *lake]
     for topic, extra in tables:
         lines += ["[[lake.tables]]", f'topic = "{topic}"', *extra]
     config = tmp_path / "oxbow.toml"
@@ -146,3 +147,33 @@ def test_given_records_with_a_new_field_when_landed_should_add_a_nullable_column
     assert by_id[5]["region"] == "eu" and by_id[0]["region"] is None and by_id[6]["kind"] is None
     schema = DeltaTable(str(path)).schema().to_arrow()
     assert schema.field("region").nullable
+
+
+def test_given_many_small_flushes_when_landing_should_compact_files_and_vacuum_the_replaced_ones(tmp_path):
+    topic = f"ticks-{uuid.uuid4().hex[:6]}"
+    args, port = lake_broker(tmp_path, [(topic, ['partition_by = ["day"]'])], flush_interval_ms=100,
+                             lake=["compaction_min_files = 4", "vacuum_retention_ms = 0"])
+    broker = f"127.0.0.1:{port}"
+    path = tmp_path / "lake" / topic
+    with running_broker(tmp_path, args, port):
+        create_topic(broker, topic, partitions=2)
+        for round in range(30):
+            produce(broker, topic, [{"value": json.dumps({"id": round * 5 + i}).encode(), "partition": i % 2}
+                                    for i in range(5)])
+            time.sleep(0.15)
+        rows = wait_rows(path, lambda rows: len(rows) == 150, "all 150 records")
+        dt = DeltaTable(str(path))
+        operations = [h["operation"] for h in dt.history()]
+        live = dt.file_uris()
+        # Vacuum (retention 0) deletes what compaction replaced.
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(list(path.rglob("*.parquet"))) > len(live) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            live = DeltaTable(str(path)).file_uris()
+        on_disk = len(list(path.rglob("*.parquet")))
+    assert sorted(r["id"] for r in rows) == list(range(150))
+    writes = operations.count("WRITE")
+    assert writes >= 15, operations  # many small flushes...
+    assert "OPTIMIZE" in operations, operations
+    assert len(live) <= 4, live  # ...but few live files
+    assert on_disk == len(live), (on_disk, live)

@@ -1,4 +1,5 @@
-//! Rate-limited logging of refused requests (unknown API keys, unserved versions): one line per
+//! Rate-limited logging of refused requests (unknown API keys, unserved versions, malformed
+//! frames): one line per
 //! client, address, API and version per minute, carrying how many were refused in between. An
 //! old client retrying an API the broker does not serve otherwise writes a line per attempt.
 

@@ -16,6 +16,15 @@ pub struct LakeConfig {
     /// A table commit as soon as this many records wait, whatever the interval. Default
     /// 100000; 1..=10000000.
     pub flush_max_records: usize,
+    /// A partition's small files (under half the target size) are merged once it holds this
+    /// many. Default 16; 0 never compacts, else 2..=10000.
+    pub compaction_min_files: usize,
+    /// The size compaction writes files up to. Default 134217728 (128 MiB); 1 MiB..=4 GiB.
+    pub target_file_size_bytes: u64,
+    /// Files no longer referenced by the table are deleted this long after their removal
+    /// (readers of older versions need them until then). Default 604800000 (7 days, Delta's
+    /// default); >= 0.
+    pub vacuum_retention_ms: u64,
     /// The tables, one per topic.
     pub tables: Vec<LakeTableConfig>,
 }
@@ -26,6 +35,9 @@ impl Default for LakeConfig {
             root: String::new(),
             flush_interval_ms: 60_000,
             flush_max_records: 100_000,
+            compaction_min_files: 16,
+            target_file_size_bytes: 128 << 20,
+            vacuum_retention_ms: 7 * 24 * 3600 * 1000,
             tables: Vec::new(),
         }
     }
@@ -77,6 +89,20 @@ impl LakeConfig {
                 "lake.flush_max_records",
                 self.flush_max_records.to_string(),
                 "must be 1..=10000000",
+            );
+        }
+        if self.compaction_min_files == 1 || self.compaction_min_files > 10_000 {
+            return bad(
+                "lake.compaction_min_files",
+                self.compaction_min_files.to_string(),
+                "must be 0 (never compact) or 2..=10000",
+            );
+        }
+        if !((1 << 20)..=(4 << 30)).contains(&self.target_file_size_bytes) {
+            return bad(
+                "lake.target_file_size_bytes",
+                self.target_file_size_bytes.to_string(),
+                "must be 1048576..=4294967296",
             );
         }
         if self.root.contains("://") {

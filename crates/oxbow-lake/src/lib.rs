@@ -3,12 +3,13 @@
 //! This crate owns the sinks ([`sink`]: one per `[[lake.tables]]` entry, tailing its topic
 //! through [`source::TopicSource`], which the broker implements over its own logs), the
 //! decoding of records into columns ([`decode`]), the Delta tables and the offsets recorded in
-//! their logs ([`table`]), and every table's progress ([`status`], reported by [`report`] in
+//! their logs ([`table`]), small-file compaction and vacuum ([`maintenance`]), and every table's progress ([`status`], reported by [`report`] in
 //! `/lake/status` and `/metrics`). [`Lake::start`] runs the
 //! sinks on a runtime of their own ("oxbow-lake" thread), so Parquet encoding never takes the
 //! broker's network threads, and registers it as one service of the broker's lifecycle.
 
 pub mod decode;
+pub mod maintenance;
 pub mod report;
 pub mod sink;
 pub mod source;
@@ -95,6 +96,13 @@ impl Lake {
                     partition_by: t.partition_by.clone(),
                     flush_interval: Duration::from_millis(config.flush_interval_ms),
                     flush_max_records: config.flush_max_records,
+                    compaction: (config.compaction_min_files > 0).then_some(
+                        maintenance::CompactionPolicy {
+                            min_files: config.compaction_min_files,
+                            target_file_bytes: config.target_file_size_bytes,
+                        },
+                    ),
+                    vacuum_retention: Duration::from_millis(config.vacuum_retention_ms),
                 },
                 source: source.clone(),
                 status: lake.status.clone(),

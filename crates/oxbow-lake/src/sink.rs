@@ -46,6 +46,9 @@ pub struct SinkConfig {
     pub partition_by: Vec<String>,
     pub flush_interval: Duration,
     pub flush_max_records: usize,
+    /// None: never compact.
+    pub compaction: Option<crate::maintenance::CompactionPolicy>,
+    pub vacuum_retention: Duration,
 }
 
 pub struct TableSink {
@@ -119,6 +122,7 @@ impl TableSink {
             s.version = table.version().map(|v| v as i64);
             s.files = table.files();
         });
+        let mut last_vacuum = Instant::now();
         loop {
             let (rows, read_to, stopping) = self.gather(&landed, stop).await?;
             if rows.is_empty() && read_to == landed {
@@ -167,10 +171,52 @@ impl TableSink {
                 s.last_commit_duration_ms = started.elapsed().as_millis() as u64;
             });
             tracing::debug!(topic, version, rows = rows.len(), "lake commit");
+            self.maintain(&mut table, &mut last_vacuum).await?;
             if stopping {
                 return Ok(());
             }
         }
+    }
+
+    /// After a commit: compaction when a partition has gathered enough small files, vacuum when
+    /// its interval (the retention, at most an hour) has passed.
+    async fn maintain(
+        &self,
+        table: &mut LakeTable,
+        last_vacuum: &mut Instant,
+    ) -> Result<(), SinkError> {
+        let topic = self.cfg.topic.as_str();
+        if let Some(policy) = self.cfg.compaction {
+            let started = Instant::now();
+            let replaced = table.compact(policy).await?;
+            if replaced > 0 {
+                info!(
+                    topic,
+                    files = replaced,
+                    now = table.files(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "lake table compacted"
+                );
+                let files = table.files();
+                self.status.update(topic, |s| {
+                    s.compactions += 1;
+                    s.files_compacted += replaced as u64;
+                    s.files = files;
+                    s.version = table.version().map(|v| v as i64);
+                });
+            }
+        }
+        let every = self.cfg.vacuum_retention.min(Duration::from_secs(3600));
+        if last_vacuum.elapsed() >= every {
+            *last_vacuum = Instant::now();
+            let deleted = table.vacuum(self.cfg.vacuum_retention).await?;
+            if deleted > 0 {
+                info!(topic, files = deleted, "lake table vacuumed");
+                self.status
+                    .update(topic, |s| s.files_vacuumed += deleted as u64);
+            }
+        }
+        Ok(())
     }
 
     /// Reads from `landed` until a commit is due (or `stop`): the records, the offsets read to,

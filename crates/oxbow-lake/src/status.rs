@@ -33,6 +33,11 @@ pub struct TableStatus {
     pub commits: u64,
     /// How long the last commit took (decode, files, Delta log), ms.
     pub last_commit_duration_ms: u64,
+    /// Compactions since start, and the small files they replaced.
+    pub compactions: u64,
+    pub files_compacted: u64,
+    /// Unreferenced files deleted by vacuum since start.
+    pub files_vacuumed: u64,
 }
 
 /// Every table's status, shared between the sinks and whoever reports them.

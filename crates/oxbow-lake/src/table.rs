@@ -41,7 +41,7 @@ pub fn app_id(topic: &str, partition: i32) -> String {
 pub struct LakeTable {
     path: String,
     topic: String,
-    table: DeltaTable,
+    pub(crate) table: DeltaTable,
     writer: Option<RecordBatchWriter>,
     schema: SchemaRef,
 }
@@ -89,7 +89,7 @@ impl LakeTable {
         })
     }
 
-    fn delta(&self, source: DeltaTableError) -> TableError {
+    pub(crate) fn delta(&self, source: DeltaTableError) -> TableError {
         TableError::Delta {
             path: self.path.clone(),
             source,

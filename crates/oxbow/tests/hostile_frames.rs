@@ -222,7 +222,7 @@ fn given_an_old_client_retrying_an_unserved_version_when_refused_should_log_one_
     let addr = broker.bootstrap();
     let refused = |client: &str| {
         let mut b = BytesMut::new();
-        b.put_i16(ApiKey::DescribeAcls as i16);
+        b.put_i16(ApiKey::WriteTxnMarkers as i16);
         b.put_i16(0); // below the versions served
         b.put_i32(7);
         b.put_i16(client.len() as i16);

@@ -249,7 +249,9 @@ pub fn served_versions(api: ApiKey) -> Option<VersionRange> {
     SERVED.iter().find(|(k, _)| *k == api).map(|(_, v)| *v)
 }
 
-/// Logs a refused request, at most once a minute per client, address, API and version.
+/// Logs a refused request (unknown API, unserved version, unreadable header or body), at most
+/// once a minute per client, address, API and version: a broken or hostile client retrying
+/// cannot flood the log.
 fn refused(broker: &Broker, frame: &[u8], peer: SocketAddr, api_key: i16, version: i16, why: &str) {
     let client_id = oxbow_protocol::peek_client_id(frame);
     if let Some(suppressed) = broker
@@ -275,7 +277,14 @@ pub async fn handle_frame(
     let head = match peek_header(&frame) {
         Ok(head) => head,
         Err(e) => {
-            warn!(%peer, client_id = session.client_id, error = %e, "unreadable request header; closing connection");
+            refused(
+                broker,
+                &frame,
+                peer,
+                -1,
+                -1,
+                &format!("unreadable request header ({e})"),
+            );
             return None;
         }
     };
@@ -316,10 +325,12 @@ pub async fn handle_frame(
         return None;
     }
     let frame_len = frame.len();
+    let raw = frame.clone();
     let request = match decode_request(frame, max_request_bytes) {
         Ok(r) => r,
         Err(e) => {
-            warn!(%peer, client_id = session.client_id, error = %e, "malformed request; closing connection");
+            let why = format!("malformed request ({e})");
+            refused(broker, &raw, peer, head.api_key, head.api_version, &why);
             return None;
         }
     };

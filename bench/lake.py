@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""The lake's landing rate, commit latency and freshness, on a release build.
+
+    bench/lake.sh BIN            (N=1000000 records by default; FRESH=100 freshness samples)
+
+1. N JSON records (about 110 bytes: id, customer, amount, currency, ts) are produced to a
+   3-partition topic while the broker has no lake table; the broker is stopped.
+2. It is started again with the topic as a lake table (`flush_interval_ms` 1000,
+   `flush_max_records` 100000): the time until `/lake/status` says all N landed, the broker's
+   CPU seconds over that time (from /proc), commits and their durations.
+3. Freshness: one record at a time, produced with acks=all; the time from the acknowledgement
+   until `/lake/status` says the table holds it (the Delta commit is written), p50/p99.
+"""
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BIN = sys.argv[1]
+N = int(os.environ.get("N", "1000000"))
+FRESH = int(os.environ.get("FRESH", "100"))
+TOPIC = "bench-json"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_s(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def start(work, port, hport, config=None):
+    args = [BIN, "serve", "--data-dir", str(work / "data"), "--listen", f"127.0.0.1:{port}",
+            "--http-listen", f"127.0.0.1:{hport}"]
+    if config:
+        args += ["--config", str(config)]
+    env = dict(os.environ, OXBOW_LOG_LEVEL="warn", OXBOW_REGISTRY_LISTEN="127.0.0.1:0")
+    proc = subprocess.Popen(args, stdout=open(work / "broker.log", "ab"), stderr=subprocess.STDOUT, env=env)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("broker did not start")
+
+
+def status(hport):
+    return json.load(urllib.request.urlopen(f"http://127.0.0.1:{hport}/lake/status"))["tables"][0]
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
+
+
+def main():
+    work = Path(tempfile.mkdtemp(prefix="oxbow-lake-bench."))
+    port, hport = free_port(), free_port()
+    data = work / "records.txt"
+    rnd = random.Random(7)
+    with open(data, "w") as f:
+        for i in range(N):
+            rec = {"id": i, "customer": f"c{rnd.randrange(100000)}", "amount": round(rnd.random() * 1000, 2),
+                   "currency": rnd.choice(["EUR", "USD", "GBP"]), "ts": 1767225600000 + i}
+            f.write(f"k{i}\t{json.dumps(rec)}\n")
+    size = data.stat().st_size
+    proc = start(work, port, hport)
+    subprocess.run([BIN, "topic", "create", TOPIC, "--partitions", "3", "--bootstrap", f"127.0.0.1:{port}"],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([BIN, "produce", "--topic", TOPIC, "--file", str(data), "-K", "\\t", "--bootstrap",
+                    f"127.0.0.1:{port}", "-X", "linger.ms=20", "-X", "batch.size=1000000"], check=True)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+
+    config = work / "oxbow.toml"
+    config.write_text(f'[lake]\nroot = "{work / "lake"}"\nflush_interval_ms = 1000\nflush_max_records = 100000\n'
+                      f'[[lake.tables]]\ntopic = "{TOPIC}"\n')
+    proc = start(work, port, hport, config)
+    t0, c0 = time.monotonic(), cpu_s(proc.pid)
+    durations, last_commits = [], 0
+    while True:
+        s = status(hport)
+        if s["commits"] != last_commits:
+            durations.append(s["last_commit_duration_ms"])
+            last_commits = s["commits"]
+        if sum(s["committed"].values()) >= N:
+            break
+        if s["state"] == "stopped":
+            raise SystemExit(f"table stopped: {s['error']}")
+        time.sleep(0.05)
+    wall, cpu = time.monotonic() - t0, cpu_s(proc.pid) - c0
+    files = s["files"]
+
+    from confluent_kafka import Producer
+    producer = Producer({"bootstrap.servers": f"127.0.0.1:{port}", "acks": "all", "linger.ms": 0})
+    fresh = []
+    for i in range(FRESH):
+        delivered = {}
+        producer.produce(TOPIC, json.dumps({"id": N + i, "customer": "f", "amount": 1.0, "currency": "EUR",
+                                            "ts": 0}).encode(), partition=i % 3,
+                         on_delivery=lambda err, msg: delivered.update(offset=msg.offset(), err=err))
+        producer.flush(10)
+        acked = time.monotonic()
+        while status(hport)["committed"].get(str(i % 3), 0) <= delivered["offset"]:
+            time.sleep(0.005)
+        fresh.append(time.monotonic() - acked)
+        time.sleep(rnd.random() * 0.2)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+    lake_bytes = sum(f.stat().st_size for f in (work / "lake").rglob("*.parquet"))
+    print(json.dumps({
+        "records": N, "json_bytes": size, "land_wall_s": round(wall, 2),
+        "rows_per_s": round(N / wall), "broker_cpu_s": round(cpu, 2), "rows_per_cpu_s": round(N / cpu),
+        "commits": last_commits, "files": files, "parquet_bytes": lake_bytes,
+        "commit_ms_p50": pct(durations, 50) if durations else None,
+        "commit_ms_max": max(durations) if durations else None,
+        "freshness_s_p50": round(pct(fresh, 50), 3), "freshness_s_p99": round(pct(fresh, 99), 3),
+        "freshness_samples": len(fresh),
+    }, indent=1))
+    subprocess.run(["rm", "-rf", str(work)])
+
+
+main()
