@@ -472,7 +472,7 @@ mod tests {
         let mut expected = BytesMut::new();
         expected.put_i32(0); // throttle
         expected.put_i16(0); // error
-        expected.put_i16(-1); // message
+        expected.put_i16(0); // message: empty
         expected.put_i32(1);
         expected.put_i8(2);
         expected.put_i16(1);
