@@ -8,6 +8,20 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Topic name → partitions.
 pub type Assignment = BTreeMap<String, BTreeSet<i32>>;
 
+/// The partitions of `a` that are not in `b`.
+pub(crate) fn subtract(a: &Assignment, b: &Assignment) -> Assignment {
+    a.iter()
+        .filter_map(|(t, ps)| {
+            let rest: BTreeSet<i32> = ps
+                .iter()
+                .copied()
+                .filter(|p| !b.get(t).is_some_and(|s| s.contains(p)))
+                .collect();
+            (!rest.is_empty()).then(|| (t.clone(), rest))
+        })
+        .collect()
+}
+
 /// A member as an assignor sees it.
 pub struct AssignInput<'a> {
     pub member_id: &'a str,

@@ -11,8 +11,8 @@ use oxbow_config::GroupConfig;
 use regex::Regex;
 use tracing::info;
 
-use super::assignor::{self, AssignInput, Assignment};
-use super::store::{StoredConsumerGroup, StoredConsumerMember};
+use super::assignor::{self, subtract, AssignInput, Assignment};
+use super::consumer_group_records::{StoredConsumerGroup, StoredConsumerMember};
 pub use crate::context::TopicCatalog;
 
 /// A subscription regex: the text the member sent, matched as Kafka applies it (RE2/J), against
@@ -708,19 +708,6 @@ fn union(a: &Assignment, b: &Assignment) -> Assignment {
         out.entry(t.clone()).or_default().extend(ps.iter().copied());
     }
     out
-}
-
-pub(crate) fn subtract(a: &Assignment, b: &Assignment) -> Assignment {
-    a.iter()
-        .filter_map(|(t, ps)| {
-            let rest: BTreeSet<i32> = ps
-                .iter()
-                .copied()
-                .filter(|p| !b.get(t).is_some_and(|s| s.contains(p)))
-                .collect();
-            (!rest.is_empty()).then(|| (t.clone(), rest))
-        })
-        .collect()
 }
 
 fn intersect(a: &Assignment, b: &Assignment) -> Assignment {

@@ -15,9 +15,44 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
-use crate::assignor::Assignment;
-use crate::store::{StoredConsumerGroup, StoredConsumerMember};
+use serde::{Deserialize, Serialize};
+
+use crate::assignor::{subtract, Assignment};
 use crate::wire::*;
+
+/// A KIP-848 member as persisted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredConsumerMember {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub epoch: i32,
+    pub previous_epoch: i32,
+    pub subscribed: Vec<String>,
+    pub regex: Option<String>,
+    pub matched: Vec<String>,
+    pub server_assignor: Option<String>,
+    pub rebalance_timeout_ms: i32,
+    pub assigned: Assignment,
+    pub revoking: Assignment,
+    pub departed: bool,
+}
+
+/// A KIP-848 consumer group's state: epochs, target assignment and members.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredConsumerGroup {
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub assignor: String,
+    pub target: BTreeMap<String, Assignment>,
+    pub topic_counts: BTreeMap<String, i32>,
+    pub members: Vec<StoredConsumerMember>,
+    /// Ids of the topics the state names (Kafka's records name partitions by topic id).
+    #[serde(skip)]
+    pub topic_ids: BTreeMap<String, Uuid>,
+}
 
 /// Key versions (record types) of the consumer group records.
 pub const GROUP_METADATA: i16 = 3;
@@ -360,7 +395,7 @@ pub fn records_for(group: &str, st: &StoredConsumerGroup) -> Vec<(Bytes, Bytes)>
         },
     );
     for m in &st.members {
-        let owned = crate::consumer_group::subtract(&m.assigned, &m.revoking);
+        let owned = subtract(&m.assigned, &m.revoking);
         let state = if !m.revoking.is_empty() {
             UNREVOKED_PARTITIONS
         } else if st.target.get(&m.id).is_some_and(|t| *t != owned) {

@@ -151,7 +151,7 @@ impl GroupCoordinator {
 
 /// The ids of the topics a legacy record names (it predates topic ids in group state).
 fn referenced_topic_ids(
-    st: &store::StoredConsumerGroup,
+    st: &crate::consumer_group_records::StoredConsumerGroup,
     ids: &HashMap<String, Uuid>,
 ) -> BTreeMap<String, Uuid> {
     let mut names: Vec<&String> = st.topic_counts.keys().collect();

@@ -7,15 +7,10 @@
 //! those stored it as JSON under the group-metadata key (value version 100): such records are
 //! still read, and rewritten in Kafka's layout at start.
 
-use std::collections::BTreeMap;
-
 use bytes::{BufMut, Bytes, BytesMut};
 use oxbow_storage::{PartitionLog, StorageError};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use super::assignor::Assignment;
-use crate::consumer_group_records::{ConsumerGroupKey, ConsumerGroupValue};
+use crate::consumer_group_records::{ConsumerGroupKey, ConsumerGroupValue, StoredConsumerGroup};
 use crate::state_store;
 use crate::wire::*;
 
@@ -55,40 +50,6 @@ pub struct StoredGroup {
     pub leader: Option<String>,
     pub state_timestamp: i64,
     pub members: Vec<StoredMember>,
-}
-
-/// A KIP-848 member as persisted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredConsumerMember {
-    pub id: String,
-    pub instance_id: Option<String>,
-    pub rack_id: Option<String>,
-    pub client_id: String,
-    pub client_host: String,
-    pub epoch: i32,
-    pub previous_epoch: i32,
-    pub subscribed: Vec<String>,
-    pub regex: Option<String>,
-    pub matched: Vec<String>,
-    pub server_assignor: Option<String>,
-    pub rebalance_timeout_ms: i32,
-    pub assigned: Assignment,
-    pub revoking: Assignment,
-    pub departed: bool,
-}
-
-/// A KIP-848 consumer group's state: epochs, target assignment and members.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredConsumerGroup {
-    pub group_epoch: i32,
-    pub assignment_epoch: i32,
-    pub assignor: String,
-    pub target: std::collections::BTreeMap<String, Assignment>,
-    pub topic_counts: std::collections::BTreeMap<String, i32>,
-    pub members: Vec<StoredConsumerMember>,
-    /// Ids of the topics the state names (Kafka's records name partitions by topic id).
-    #[serde(skip)]
-    pub topic_ids: BTreeMap<String, Uuid>,
 }
 
 /// What a group-metadata record (key version 2) holds.
@@ -329,7 +290,11 @@ pub fn replay(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::assignor::Assignment;
+    use crate::consumer_group_records::StoredConsumerMember;
 
     #[test]
     fn given_offset_and_group_records_when_encoded_should_parse_back() {

@@ -242,28 +242,9 @@ pub fn to_batch(
 
 /// `YYYY-MM-DD` (or `YYYY-MM-DD-HH`) of a timestamp in ms, UTC.
 pub fn time_bucket(ts_ms: i64, hour: bool) -> String {
-    let secs = ts_ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    if hour {
-        format!("{y:04}-{m:02}-{d:02}-{:02}", secs.rem_euclid(86_400) / 3600)
-    } else {
-        format!("{y:04}-{m:02}-{d:02}")
-    }
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let t = chrono::DateTime::from_timestamp_millis(ts_ms).unwrap_or_default();
+    t.format(if hour { "%Y-%m-%d-%H" } else { "%Y-%m-%d" })
+        .to_string()
 }
 
 #[cfg(test)]
