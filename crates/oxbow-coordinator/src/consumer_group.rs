@@ -242,6 +242,24 @@ impl ConsumerGroup {
             );
         }
         g.resolve_regexes(topics, true);
+        // Ids the records did not carry (state written before topic ids were kept): today's.
+        let named: Vec<String> = g
+            .topic_counts
+            .keys()
+            .chain(g.target.values().flat_map(|a| a.keys()))
+            .chain(
+                g.members
+                    .values()
+                    .flat_map(|m| m.assigned.keys().chain(m.revoking.keys())),
+            )
+            .filter(|t| !g.topic_ids.contains_key(*t))
+            .cloned()
+            .collect();
+        for t in named {
+            if let Some(id) = topics.topic_id(&t) {
+                g.topic_ids.insert(t, id);
+            }
+        }
         g
     }
 

@@ -100,17 +100,20 @@ impl Group {
             value: None,
         }
         .key();
-        // Members' records first, the group's own record last (as Kafka orders them).
-        let mut state: Vec<&Bytes> = self
-            .persisted
-            .keys()
-            .filter(|k| **k != classic_key)
-            .collect();
-        state.sort_by_key(|k| std::cmp::Reverse(record_type(k)));
-        out.extend(state.into_iter().map(|k| (k.clone(), None)));
+        out.extend(deletions(
+            self.persisted.keys().filter(|k| **k != classic_key),
+        ));
         out.push((classic_key, None));
         out
     }
+}
+
+/// Tombstones for `keys`, members' records first and a group's own record last (as Kafka
+/// orders them: by record type, highest first).
+fn deletions<'a>(keys: impl Iterator<Item = &'a Bytes>) -> Vec<(Bytes, Option<Bytes>)> {
+    let mut keys: Vec<&Bytes> = keys.collect();
+    keys.sort_by_key(|k| std::cmp::Reverse(record_type(k)));
+    keys.into_iter().map(|k| (k.clone(), None)).collect()
 }
 
 /// A record key's version (its record type).
@@ -359,11 +362,8 @@ impl Inner {
             }
             _ => return,
         };
-        let mut changes: Vec<(Bytes, Option<Bytes>)> = Vec::new();
         let wanted: std::collections::HashSet<&Bytes> = desired.iter().map(|(k, _)| k).collect();
-        let mut gone: Vec<&Bytes> = g.persisted.keys().filter(|k| !wanted.contains(k)).collect();
-        gone.sort_by_key(|k| std::cmp::Reverse(record_type(k)));
-        changes.extend(gone.into_iter().map(|k| (k.clone(), None)));
+        let mut changes = deletions(g.persisted.keys().filter(|k| !wanted.contains(k)));
         for (k, v) in &desired {
             if g.persisted.get(k) != Some(v) {
                 changes.push((k.clone(), Some(v.clone())));

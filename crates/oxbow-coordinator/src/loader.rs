@@ -78,12 +78,11 @@ impl GroupCoordinator {
         })?;
 
         let catalog = ctx.topics();
-        let ids: HashMap<String, Uuid> = catalog
+        let names: HashMap<Uuid, String> = catalog
             .topic_names()
             .into_iter()
-            .filter_map(|t| catalog.topic_id(&t).map(|id| (t, id)))
+            .filter_map(|t| catalog.topic_id(&t).map(|id| (id, t)))
             .collect();
-        let names: HashMap<Uuid, String> = ids.iter().map(|(t, id)| (*id, t.clone())).collect();
         let cfg = &self.inner().cfg;
         let now = Instant::now();
         let mut migrate = Vec::new();
@@ -104,8 +103,7 @@ impl GroupCoordinator {
                 (Some(StoredGroupState::Classic(g)), _) => {
                     Some(Protocol::Classic(ClassicGroup::restore(&id, g, now)))
                 }
-                (Some(StoredGroupState::LegacyConsumer(mut st)), _) => {
-                    st.topic_ids = referenced_topic_ids(&st, &ids);
+                (Some(StoredGroupState::LegacyConsumer(st)), _) => {
                     let mut c = restore(st);
                     c.dirty = true;
                     migrate.push(id.clone());
@@ -147,21 +145,4 @@ impl GroupCoordinator {
         );
         Ok(())
     }
-}
-
-/// The ids of the topics a legacy record names (it predates topic ids in group state).
-fn referenced_topic_ids(
-    st: &crate::consumer_group_records::StoredConsumerGroup,
-    ids: &HashMap<String, Uuid>,
-) -> BTreeMap<String, Uuid> {
-    let mut names: Vec<&String> = st.topic_counts.keys().collect();
-    names.extend(st.target.values().flat_map(|a| a.keys()));
-    for m in &st.members {
-        names.extend(m.assigned.keys());
-        names.extend(m.revoking.keys());
-    }
-    names
-        .into_iter()
-        .filter_map(|t| ids.get(t).map(|id| (t.clone(), *id)))
-        .collect()
 }

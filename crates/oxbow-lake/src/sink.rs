@@ -190,14 +190,14 @@ impl TableSink {
             let started = Instant::now();
             let replaced = table.compact(policy).await?;
             if replaced > 0 {
+                let files = table.files();
                 info!(
                     topic,
                     files = replaced,
-                    now = table.files(),
+                    now = files,
                     ms = started.elapsed().as_millis() as u64,
                     "lake table compacted"
                 );
-                let files = table.files();
                 self.status.update(topic, |s| {
                     s.compactions += 1;
                     s.files_compacted += replaced as u64;

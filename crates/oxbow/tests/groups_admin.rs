@@ -315,8 +315,7 @@ fn legacy_group_json(topic: &str) -> String {
 
 /// Appends one record to `__consumer_offsets` of a stopped broker's data directory.
 fn append_to_offsets_topic(data_dir: &std::path::Path, key: Bytes, value: Bytes) {
-    use kafka_protocol::records::*;
-    use oxbow_storage::{LogConfig, LogManager, LogManagerOptions, PartitionLog, TopicPartition};
+    use oxbow_storage::{LogConfig, LogManager, LogManagerOptions, TopicPartition};
     let opts = LogManagerOptions {
         dir: data_dir.to_path_buf(),
         checkpoint_interval_ms: 60_000,
@@ -325,28 +324,7 @@ fn append_to_offsets_topic(data_dir: &std::path::Path, key: Bytes, value: Bytes)
     let log = mgr
         .get(&TopicPartition::new("__consumer_offsets", 0))
         .expect("__consumer_offsets exists");
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: now_ms(),
-        key: Some(key),
-        value: Some(value),
-        headers: Default::default(),
-    };
-    let mut batch = bytes::BytesMut::new();
-    let opts = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut batch, &[record], &opts).expect("encode");
-    log.append_internal(&batch, now_ms()).expect("append");
+    oxbow_coordinator::state_store::append(&*log, &[(key, Some(value))], now_ms()).expect("append");
     mgr.shutdown().expect("shutdown");
 }
 

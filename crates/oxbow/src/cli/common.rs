@@ -256,3 +256,14 @@ mod tests {
         assert_eq!(unescape(r"a\\b\q"), "a\\b\\q");
     }
 }
+
+/// The HTTP client of the commands that speak to the broker's HTTP APIs (registry, lake status):
+/// every status answered as a response (the caller reads Confluent's or our error body), 30 s
+/// for the whole call.
+pub fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into()
+}

@@ -29,11 +29,7 @@ pub fn run(cmd: LakeCmd) -> anyhow::Result<()> {
 
 fn status(args: StatusArgs) -> anyhow::Result<()> {
     let url = format!("{}/lake/status", args.http.trim_end_matches('/'));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent = super::common::http_agent();
     let mut resp = agent
         .get(&url)
         .call()

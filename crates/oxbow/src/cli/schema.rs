@@ -184,11 +184,7 @@ pub struct ModeArgs {
 
 /// One call to the registry; a non-2xx answer becomes an error with its code and message.
 fn call(method: &str, url: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent = super::common::http_agent();
     let ct = "application/vnd.schemaregistry.v1+json";
     let resp = match (method, body) {
         ("GET", _) => agent.get(url).call(),
