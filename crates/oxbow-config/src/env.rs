@@ -15,6 +15,7 @@ const SECTIONS: &[&str] = &[
     "http",
     "alerts",
     "lake",
+    "sql",
 ];
 
 /// Variables under `OXBOW_` that are not config overrides (`OXBOW_REGISTRY_URL` is the CLI's).

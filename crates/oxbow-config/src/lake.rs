@@ -51,8 +51,15 @@ pub struct LakeTableConfig {
     pub topic: String,
     /// The table's directory. Default empty: `<lake.root>/<topic>`.
     pub path: String,
-    /// `append` (default): every record is a row.
+    /// `append` (default): every record is a row; `upsert`: one row per key (`key`), changes
+    /// applied through MERGE, deletes and tombstones remove the row.
     pub mode: String,
+    /// Upsert tables: the primary key columns (required there, refused on append tables).
+    pub key: Vec<String>,
+    /// Upsert tables: how a record carries its change: `none` (default: the value is the row,
+    /// a null value deletes the key), `debezium` (with or without the `schema`/`payload`
+    /// wrapper; op c, r, u, d), `maxwell` or `canal` (JSON).
+    pub envelope: String,
     /// How record values become columns: `json` (default: one column per top-level field,
     /// types inferred, new fields become new nullable columns) or `raw` (the value as a
     /// `value` binary column).
@@ -68,6 +75,8 @@ impl Default for LakeTableConfig {
             topic: String::new(),
             path: String::new(),
             mode: "append".into(),
+            key: Vec::new(),
+            envelope: "none".into(),
             value_format: "json".into(),
             partition_by: Vec::new(),
         }
@@ -128,12 +137,63 @@ impl LakeConfig {
                     "a topic may be landed in one table only",
                 );
             }
-            if t.mode != "append" {
-                return bad(
-                    "lake.tables.mode",
-                    t.mode.clone(),
-                    "must be append (upsert tables are not supported yet)",
-                );
+            match t.mode.as_str() {
+                "append" => {
+                    if !t.key.is_empty() {
+                        return bad(
+                            "lake.tables.key",
+                            t.key.join(","),
+                            "only upsert tables have a key",
+                        );
+                    }
+                    if t.envelope != "none" {
+                        return bad(
+                            "lake.tables.envelope",
+                            t.envelope.clone(),
+                            "only upsert tables read change envelopes (mode = \"upsert\")",
+                        );
+                    }
+                }
+                "upsert" => {
+                    if t.key.is_empty() || t.key.iter().any(|k| k.is_empty()) {
+                        return bad(
+                            "lake.tables.key",
+                            t.key.join(","),
+                            "an upsert table needs its key columns (key = [\"id\"])",
+                        );
+                    }
+                    if let Some(k) = t.key.iter().find(|k| k.starts_with('_')) {
+                        return bad(
+                            "lake.tables.key",
+                            k.clone(),
+                            "key columns come from the record value (names starting with _ are Kafka's metadata columns)",
+                        );
+                    }
+                    if !matches!(
+                        t.envelope.as_str(),
+                        "none" | "debezium" | "maxwell" | "canal"
+                    ) {
+                        return bad(
+                            "lake.tables.envelope",
+                            t.envelope.clone(),
+                            "must be none, debezium, maxwell or canal",
+                        );
+                    }
+                    if t.value_format != "json" {
+                        return bad(
+                            "lake.tables.value_format",
+                            t.value_format.clone(),
+                            "upsert tables read JSON values",
+                        );
+                    }
+                }
+                other => {
+                    return bad(
+                        "lake.tables.mode",
+                        other.to_string(),
+                        "must be append or upsert",
+                    )
+                }
             }
             if !matches!(t.value_format.as_str(), "json" | "raw") {
                 return bad(

@@ -16,6 +16,7 @@ mod lake;
 mod listeners;
 mod quota;
 mod registry;
+mod sql;
 
 pub use alerts::{AlertRule, AlertsConfig, EmailReceiver, Endpoint};
 pub use http::HttpConfig;
@@ -23,6 +24,7 @@ pub use lake::{LakeConfig, LakeTableConfig};
 pub use listeners::{ListenerConfig, SecurityConfig, SecurityProtocol, TlsConfig};
 pub use quota::QuotaConfig;
 pub use registry::RegistryConfig;
+pub use sql::SqlConfig;
 
 /// Everything that can go wrong loading a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,7 @@ pub struct BrokerConfig {
     pub http: HttpConfig,
     pub alerts: AlertsConfig,
     pub lake: LakeConfig,
+    pub sql: SqlConfig,
 }
 
 /// `[server]`: the Kafka listener.
@@ -512,6 +515,7 @@ impl BrokerConfig {
         self.http.validate()?;
         self.alerts.validate()?;
         self.lake.validate()?;
+        self.sql.validate()?;
         self.validate_listeners()?;
         Ok(())
     }

@@ -8,7 +8,9 @@
 //! sinks on a runtime of their own ("oxbow-lake" thread), so Parquet encoding never takes the
 //! broker's network threads, and registers it as one service of the broker's lifecycle.
 
+pub mod cdc;
 pub mod decode;
+pub mod landing;
 pub mod maintenance;
 pub mod report;
 pub mod sink;
@@ -16,7 +18,7 @@ pub mod source;
 pub mod status;
 pub mod table;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,31 +43,7 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Where tables live: `lake.root`, or `<data_dir>/lake`.
-pub fn root(config: &LakeConfig, data_dir: &Path) -> PathBuf {
-    if config.root.is_empty() {
-        data_dir.join("lake")
-    } else {
-        PathBuf::from(&config.root)
-    }
-}
-
-/// Every configured table's topic and directory.
-pub fn table_paths(config: &LakeConfig, data_dir: &Path) -> Vec<(String, PathBuf)> {
-    let root = root(config, data_dir);
-    config
-        .tables
-        .iter()
-        .map(|t| {
-            let path = if t.path.is_empty() {
-                root.join(&t.topic)
-            } else {
-                PathBuf::from(&t.path)
-            };
-            (t.topic.clone(), path)
-        })
-        .collect()
-}
+pub use landing::{root, specs, TableSpec};
 
 impl Lake {
     /// Starts a sink per configured table (none configured: nothing runs).
@@ -80,20 +58,11 @@ impl Lake {
             return Ok(lake);
         }
         let root = root(config, data_dir);
-        let paths = table_paths(config, data_dir);
-        let sinks: Vec<sink::TableSink> = config
-            .tables
-            .iter()
-            .zip(paths)
-            .map(|(t, (_, path))| sink::TableSink {
+        let sinks: Vec<sink::TableSink> = specs(config, data_dir)
+            .into_iter()
+            .map(|spec| sink::TableSink {
                 cfg: sink::SinkConfig {
-                    topic: t.topic.clone(),
-                    path,
-                    format: match t.value_format.as_str() {
-                        "raw" => decode::ValueFormat::Raw,
-                        _ => decode::ValueFormat::Json,
-                    },
-                    partition_by: t.partition_by.clone(),
+                    spec,
                     flush_interval: Duration::from_millis(config.flush_interval_ms),
                     flush_max_records: config.flush_max_records,
                     compaction: (config.compaction_min_files > 0).then_some(

@@ -68,7 +68,7 @@ impl LakeTable {
             bins.push(bin);
             for bin in bins.into_iter().filter(|b| b.len() >= 2) {
                 replaced += bin.len();
-                self.merge(&partition, bin, policy.target_file_bytes)
+                self.rewrite_bin(&partition, bin, policy.target_file_bytes)
                     .await
                     .map_err(|e| self.delta(e))?;
             }
@@ -76,7 +76,7 @@ impl LakeTable {
         Ok(replaced)
     }
 
-    async fn merge(
+    async fn rewrite_bin(
         &mut self,
         partition: &PartitionKey,
         files: Vec<LogicalFileView>,

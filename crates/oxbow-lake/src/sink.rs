@@ -8,14 +8,14 @@
 //! [`RETRY_INTERVAL`] and resumes once the cause is gone, without dropping records.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::decode::{self, DecodeError, Row, ValueFormat};
+use crate::decode::DecodeError;
+use crate::landing::{Mode, TableSpec};
 use crate::source::{SourceRecord, TopicSource};
 use crate::status::LakeStatus;
 use crate::table::{LakeTable, TableError};
@@ -40,10 +40,7 @@ pub enum SinkError {
 /// What a sink needs to know.
 #[derive(Clone)]
 pub struct SinkConfig {
-    pub topic: String,
-    pub path: PathBuf,
-    pub format: ValueFormat,
-    pub partition_by: Vec<String>,
+    pub spec: TableSpec,
     pub flush_interval: Duration,
     pub flush_max_records: usize,
     /// None: never compact.
@@ -60,12 +57,12 @@ pub struct TableSink {
 impl TableSink {
     /// Runs until `stop` turns true (what is gathered then is committed first).
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let topic = self.cfg.topic.clone();
+        let topic = self.cfg.spec.topic.clone();
         loop {
             match self.land(&mut stop).await {
                 Ok(()) => break,
                 Err(e) => {
-                    warn!(topic, path = %self.cfg.path.display(), error = %e,
+                    warn!(topic, path = %self.cfg.spec.path.display(), error = %e,
                         "lake table stopped; retrying in {}s", RETRY_INTERVAL.as_secs());
                     self.status.update(&topic, |s| {
                         s.state = "stopped".into();
@@ -86,13 +83,14 @@ impl TableSink {
 
     fn read(&self, partition: i32, offset: i64) -> Result<crate::source::SourceRead, SinkError> {
         self.source
-            .read(&self.cfg.topic, partition, offset, READ_BYTES)
+            .read(&self.cfg.spec.topic, partition, offset, READ_BYTES)
             .map_err(SinkError::Read)
     }
 
     async fn land(&self, stop: &mut watch::Receiver<bool>) -> Result<(), SinkError> {
         let cfg = &self.cfg;
-        let topic = cfg.topic.as_str();
+        let spec = &cfg.spec;
+        let topic = spec.topic.as_str();
         let partitions = loop {
             if let Some(n) = self.source.partition_count(topic) {
                 break n;
@@ -109,13 +107,13 @@ impl TableSink {
                 return Ok(());
             }
         };
-        let base = decode::base_fields(cfg.format, &cfg.partition_by);
-        let mut table = LakeTable::open(&cfg.path, topic, base, &cfg.partition_by).await?;
+        let mut table =
+            LakeTable::open(&spec.path, topic, spec.base_fields(), &spec.partition_by).await?;
         let mut landed = table.landed(partitions).await?;
-        info!(topic, path = %cfg.path.display(), version = ?table.version(), ?landed,
+        info!(topic, path = %spec.path.display(), version = ?table.version(), ?landed,
             "lake table open; landing from these offsets");
         self.status.update(topic, |s| {
-            s.path = cfg.path.display().to_string();
+            s.path = spec.path.display().to_string();
             s.state = "running".into();
             s.error = None;
             s.committed = landed.clone();
@@ -132,31 +130,22 @@ impl TableSink {
                 continue;
             }
             let started = Instant::now();
-            let batch = if rows.is_empty() {
-                None
+            let version = if rows.is_empty() {
+                table.commit(None, &read_to).await?
             } else {
-                let refs: Vec<Row<'_>> = rows.iter().map(|(p, r)| (*p, r)).collect();
-                let values = match cfg.format {
-                    ValueFormat::Json => Some(decode::json_values(&refs)?),
-                    ValueFormat::Raw => None,
-                };
-                if let Some(values) = &values {
-                    let added = decode::new_fields(table.schema(), values, &cfg.partition_by)?;
-                    if !added.is_empty() {
-                        let names: Vec<&str> = added.iter().map(|f| f.name().as_str()).collect();
-                        info!(topic, columns = ?names, "new fields: adding columns to the lake table");
-                        table.add_columns(&added).await?;
-                    }
+                let decoded = spec.decode(&rows)?;
+                let added = spec.new_fields(table.schema(), &decoded)?;
+                if !added.is_empty() {
+                    let names: Vec<&str> = added.iter().map(|f| f.name().as_str()).collect();
+                    info!(topic, columns = ?names, "new fields: adding columns to the lake table");
+                    table.add_columns(&added).await?;
                 }
-                Some(decode::to_batch(
-                    table.schema(),
-                    topic,
-                    &refs,
-                    values.as_deref(),
-                    &cfg.partition_by,
-                )?)
+                let batch = spec.batch(table.schema(), &decoded)?;
+                match &spec.mode {
+                    Mode::Append => table.commit(Some(batch), &read_to).await?,
+                    Mode::Upsert { key, .. } => table.merge(batch, key, &read_to).await?,
+                }
             };
-            let version = table.commit(batch, &read_to).await?;
             landed = read_to;
             let now = crate::now_ms();
             self.status.update(topic, |s| {
@@ -185,7 +174,7 @@ impl TableSink {
         table: &mut LakeTable,
         last_vacuum: &mut Instant,
     ) -> Result<(), SinkError> {
-        let topic = self.cfg.topic.as_str();
+        let topic = self.cfg.spec.topic.as_str();
         if let Some(policy) = self.cfg.compaction {
             let started = Instant::now();
             let replaced = table.compact(policy).await?;
@@ -227,7 +216,7 @@ impl TableSink {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(Vec<(i32, SourceRecord)>, BTreeMap<i32, i64>, bool), SinkError> {
         let cfg = &self.cfg;
-        let topic = cfg.topic.as_str();
+        let topic = cfg.spec.topic.as_str();
         let mut read_to = landed.clone();
         let mut rows: Vec<(i32, SourceRecord)> = Vec::new();
         let mut bytes = 0usize;

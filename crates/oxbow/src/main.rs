@@ -56,6 +56,8 @@ enum Command {
     /// Lake tables landed from topics: `oxbow lake status`.
     #[command(subcommand)]
     Lake(cli::lake::LakeCmd),
+    /// SQL over the lake's tables and their topics' live tail: `oxbow sql "SELECT …"`.
+    Sql(cli::sql::SqlArgs),
     /// Benchmark any Kafka-compatible cluster (produce, consume, e2e, fanout) or this machine.
     Bench(cli::bench::BenchArgs),
 }
@@ -74,6 +76,7 @@ fn main() -> std::process::ExitCode {
         Command::Quota(cmd) => cli::run_async(cli::quota::run(cmd)),
         Command::Schema(cmd) => cli::schema::run(cmd),
         Command::Lake(cmd) => cli::lake::run(cmd),
+        Command::Sql(args) => cli::sql::run(args),
         Command::Bench(args) => cli::bench::run(args),
     };
     match result {

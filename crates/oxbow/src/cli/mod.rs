@@ -14,6 +14,7 @@ pub mod quota;
 pub mod schema;
 pub mod schema_bench;
 pub mod serve;
+pub mod sql;
 pub mod topic;
 pub mod txn;
 pub mod user;

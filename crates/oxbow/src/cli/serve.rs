@@ -28,6 +28,9 @@ pub struct ServeArgs {
     /// HTTP listener for /metrics, /health and /ready, HOST:PORT (overrides http.listen).
     #[arg(long)]
     pub http_listen: Option<String>,
+    /// SQL (PostgreSQL protocol) listener HOST:PORT (overrides sql.listen).
+    #[arg(long)]
+    pub sql_listen: Option<String>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -48,6 +51,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.http_listen {
         config.http.listen = addr;
     }
+    if let Some(addr) = args.sql_listen {
+        config.sql.listen = addr;
+    }
     config.validate().context("validating configuration")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -62,6 +68,7 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
     let registry_config = config.registry.clone();
     let http_config = config.http.clone();
     let lake_config = config.lake.clone();
+    let sql_config = config.sql.clone();
     let broker = tokio::task::spawn_blocking(move || oxbow_broker::Broker::open(config))
         .await
         .context("opening the data directory")??;
@@ -89,13 +96,25 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         start_registry(&broker, &registry_config).await?;
     }
     let source = std::sync::Arc::new(crate::lake::BrokerTopics(broker.clone()));
-    let lake = oxbow_lake::Lake::start(&lake_config, &data_dir, source, &broker.services)
+    let lake = oxbow_lake::Lake::start(&lake_config, &data_dir, source.clone(), &broker.services)
         .context("starting the lake sinks")?;
-    for (topic, path) in oxbow_lake::table_paths(&lake_config, &data_dir) {
+    let tables = oxbow_lake::specs(&lake_config, &data_dir);
+    for spec in &tables {
         println!(
-            "oxbow lake: topic {topic} lands in the Delta table {}",
-            path.display()
+            "oxbow lake: topic {} lands in the Delta table {}",
+            spec.topic,
+            spec.path.display()
         );
+    }
+    if sql_config.enabled && !tables.is_empty() {
+        let addr = oxbow_sql::SqlServer::start(&sql_config, tables, source, &broker.services)
+            .with_context(|| {
+                format!(
+                    "starting the SQL listener on {} (sql.listen, --sql-listen)",
+                    sql_config.listen
+                )
+            })?;
+        println!("oxbow SQL listening on {addr} (PostgreSQL protocol, database oxbow, any user)");
     }
     if http_config.enabled {
         let listener = tokio::net::TcpListener::bind(&http_config.listen)

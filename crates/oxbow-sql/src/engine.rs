@@ -1,0 +1,240 @@
+//! The query engine: one DataFusion session per statement over the lake's catalog
+//! ([`crate::catalog`]), read-only (DDL, DML and `SET`-style DataFusion statements refused
+//! before anything runs) and bounded in memory (`sql.memory_limit_bytes` per query; sorts,
+//! joins and aggregations past it fail with a clear error) and in concurrency
+//! (`sql.max_concurrent_queries`).
+
+use std::sync::Arc;
+
+use datafusion::catalog::CatalogProvider;
+use datafusion::catalog::MemoryCatalogProvider;
+use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use oxbow_config::SqlConfig;
+use oxbow_lake::{TableSpec, TopicSource};
+use tokio::sync::Semaphore;
+
+use crate::catalog::LakeSchema;
+
+/// The database name clients see (any name they ask for is served the same).
+pub const CATALOG: &str = "oxbow";
+pub const SCHEMA: &str = "public";
+
+/// Why a statement was not answered, with the PostgreSQL SQLSTATE a client expects.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("{0}")]
+    UndefinedTable(String),
+    #[error("only queries are served (the lake is written by its topics): {0}")]
+    ReadOnly(String),
+    #[error("query needs more memory than sql.memory_limit_bytes allows: {0}")]
+    OutOfMemory(String),
+    #[error("{0}")]
+    Plan(String),
+    #[error("{0}")]
+    Execution(String),
+}
+
+impl SqlError {
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            SqlError::Syntax(_) => "42601",
+            SqlError::UndefinedTable(_) => "42P01",
+            SqlError::ReadOnly(_) => "25006",
+            SqlError::OutOfMemory(_) => "53200",
+            SqlError::Plan(_) => "42000",
+            SqlError::Execution(_) => "XX000",
+        }
+    }
+
+    pub fn from_datafusion(e: DataFusionError) -> SqlError {
+        let text = e.to_string();
+        match e.find_root() {
+            DataFusionError::SQL(..) => SqlError::Syntax(text),
+            DataFusionError::ResourcesExhausted(_) => SqlError::OutOfMemory(text),
+            DataFusionError::Plan(m) if m.contains("not found") && m.contains("table") => {
+                SqlError::UndefinedTable(text)
+            }
+            DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => SqlError::Plan(text),
+            _ if text.contains("not supported") && text.contains("SQLOptions") => {
+                SqlError::ReadOnly(text)
+            }
+            _ => SqlError::Execution(text),
+        }
+    }
+}
+
+/// What a statement is, decided before DataFusion sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A query for DataFusion.
+    Query,
+    /// `BEGIN` / `START TRANSACTION`: nothing to do (every query reads one snapshot).
+    Begin,
+    /// `COMMIT`, `END`, `ROLLBACK`, `ABORT`.
+    End(&'static str),
+    /// Session settings clients send (`SET`, `RESET`, `DISCARD`, `DEALLOCATE`): acknowledged,
+    /// ignored. The command tag to answer with.
+    Ignored(String),
+    /// Nothing but whitespace and semicolons.
+    Empty,
+}
+
+pub fn classify(sql: &str) -> Kind {
+    let trimmed = sql.trim_start_matches(|c: char| c.is_whitespace() || c == ';' || c == '(');
+    let word: String = trimmed
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    match word.as_str() {
+        "" if sql.chars().all(|c| c.is_whitespace() || c == ';') => Kind::Empty,
+        "BEGIN" | "START" => Kind::Begin,
+        "COMMIT" | "END" => Kind::End("COMMIT"),
+        "ROLLBACK" | "ABORT" => Kind::End("ROLLBACK"),
+        "SET" | "RESET" | "DISCARD" | "DEALLOCATE" | "UNLISTEN" => Kind::Ignored(word),
+        _ => Kind::Query,
+    }
+}
+
+pub struct Engine {
+    specs: Vec<TableSpec>,
+    source: Arc<dyn TopicSource>,
+    config: SqlConfig,
+    pub(crate) running: Arc<Semaphore>,
+}
+
+impl Engine {
+    pub fn new(specs: Vec<TableSpec>, source: Arc<dyn TopicSource>, config: SqlConfig) -> Self {
+        let running = Arc::new(Semaphore::new(config.max_concurrent_queries));
+        Engine {
+            specs,
+            source,
+            config,
+            running,
+        }
+    }
+
+    /// A fresh session over the lake's tables.
+    pub fn context(&self) -> Result<SessionContext, SqlError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.config.memory_limit_bytes as usize, 1.0)
+            .build_arc()
+            .map_err(SqlError::from_datafusion)?;
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(CATALOG, SCHEMA)
+            .with_target_partitions(2);
+        config.options_mut().sql_parser.dialect = datafusion::config::Dialect::PostgreSQL;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let catalog = MemoryCatalogProvider::new();
+        catalog
+            .register_schema(
+                SCHEMA,
+                Arc::new(LakeSchema {
+                    specs: self.specs.clone(),
+                    source: self.source.clone(),
+                    max_tail_records: self.config.max_tail_records,
+                }),
+            )
+            .map_err(SqlError::from_datafusion)?;
+        ctx.register_catalog(CATALOG, Arc::new(catalog));
+        Ok(ctx)
+    }
+
+    /// The statements of `sql`, each with its text (for [`classify`]).
+    pub fn split(sql: &str) -> Result<Vec<(String, Option<Statement>)>, SqlError> {
+        match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
+            Ok(statements) => Ok(statements
+                .into_iter()
+                .map(|s| (s.to_string(), Some(s)))
+                .collect()),
+            // Session statements DataFusion's parser does not know are still acknowledged.
+            Err(_) if classify(sql) != Kind::Query => Ok(vec![(sql.to_string(), None)]),
+            Err(e) => Err(SqlError::Syntax(e.to_string())),
+        }
+    }
+
+    /// Plans one statement, refusing anything that is not a query.
+    pub async fn plan(
+        &self,
+        ctx: &SessionContext,
+        statement: Statement,
+    ) -> Result<LogicalPlan, SqlError> {
+        let plan = ctx
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(SqlError::from_datafusion)?;
+        SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false)
+            .verify_plan(&plan)
+            .map_err(|e| SqlError::ReadOnly(e.to_string()))?;
+        Ok(plan)
+    }
+
+    /// Plans `sql` (one statement) in a fresh session.
+    pub async fn plan_sql(&self, sql: &str) -> Result<(SessionContext, LogicalPlan), SqlError> {
+        let ctx = self.context()?;
+        let mut statements = Self::split(sql)?;
+        if statements.len() != 1 {
+            return Err(SqlError::Syntax(format!(
+                "expected one statement, found {}",
+                statements.len()
+            )));
+        }
+        let Some(statement) = statements.pop().and_then(|(_, s)| s) else {
+            return Err(SqlError::Syntax("not a query".into()));
+        };
+        let plan = self.plan(&ctx, statement).await?;
+        Ok((ctx, plan))
+    }
+
+    pub async fn frame(
+        &self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+    ) -> Result<DataFrame, SqlError> {
+        ctx.execute_logical_plan(plan)
+            .await
+            .map_err(SqlError::from_datafusion)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_session_statements_should_classify_them_before_datafusion() {
+        assert_eq!(classify("BEGIN"), Kind::Begin);
+        assert_eq!(classify("  start transaction read only"), Kind::Begin);
+        assert_eq!(classify("commit;"), Kind::End("COMMIT"));
+        assert_eq!(classify("ROLLBACK"), Kind::End("ROLLBACK"));
+        assert_eq!(
+            classify("SET extra_float_digits = 3"),
+            Kind::Ignored("SET".into())
+        );
+        assert_eq!(classify(" ; ;"), Kind::Empty);
+        assert_eq!(classify("select 1"), Kind::Query);
+        assert_eq!(classify("(select 1)"), Kind::Query);
+    }
+
+    #[test]
+    fn given_several_statements_should_split_them() {
+        let parts = Engine::split("select 1; select 2").unwrap();
+        assert_eq!(parts.len(), 2);
+        assert!(Engine::split("selec 1 frm").is_err());
+        let set = Engine::split("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").unwrap();
+        assert_eq!(classify(&set[0].0), Kind::Ignored("SET".into()));
+    }
+}

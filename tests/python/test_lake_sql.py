@@ -1,0 +1,182 @@
+"""Upsert tables from CDC topics and SQL over the lake: Debezium changes merged into a Delta
+table (read back by the `deltalake` package) across a SIGKILL; psql, psycopg and `oxbow sql`
+answering count/sum/group-by over landed rows plus the live tail; a record visible to SQL within
+seconds although the table commits once a minute; new fields as columns; writes refused."""
+
+import json
+import os
+import random
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from conftest import REPO, _free_port, running_broker, sigkill
+from test_confluent_kafka import create_topic, produce
+from test_lake import lake_broker, table_rows, wait_rows
+
+OXBOW = Path(os.environ.get("OXBOW_BIN", REPO / "target" / "debug" / "oxbow"))
+
+
+def sql_broker(tmp_path, tables, **kw):
+    sql_port = _free_port()
+    args, port = lake_broker(tmp_path, tables, **kw)
+    return args + ["--sql-listen", f"127.0.0.1:{sql_port}"], port, sql_port
+
+
+def connect(sql_port):
+    return psycopg.connect(host="127.0.0.1", port=sql_port, user="analyst", dbname="oxbow", autocommit=True,
+                           connect_timeout=10)
+
+
+def debezium(op, before, after, wrapped):
+    event = {"before": before, "after": after, "op": op, "ts_ms": int(time.time() * 1000),
+             "source": {"connector": "postgresql", "table": "accounts"}}
+    if wrapped:
+        return {"schema": {"type": "struct", "name": "accounts.Envelope"}, "payload": event}
+    return event
+
+
+def test_given_debezium_changes_when_landed_in_an_upsert_table_should_hold_the_latest_row_per_live_key(tmp_path):
+    topic = f"accounts-{uuid.uuid4().hex[:6]}"
+    seed = random.randrange(1 << 30)
+    print(f"seed {seed}")
+    rng = random.Random(seed)
+    args, port, sql_port = sql_broker(
+        tmp_path, [(topic, ['mode = "upsert"', 'key = ["id"]', 'envelope = "debezium"'])], flush_max_records=50)
+    broker = f"127.0.0.1:{port}"
+    path = tmp_path / "lake" / topic
+    model = {}
+
+    def changes(n):
+        out = []
+        for _ in range(n):
+            i = rng.randrange(40)
+            key = json.dumps({"schema": {}, "payload": {"id": i}}).encode()
+            wrapped = rng.random() < 0.5
+            if i in model and rng.random() < 0.2:
+                before = model.pop(i)
+                out.append({"key": key, "value": json.dumps(debezium("d", before, None, wrapped)).encode()})
+                if rng.random() < 0.5:  # Debezium's tombstone after a delete
+                    out.append({"key": key, "value": None})
+            else:
+                row = {"id": i, "balance": rng.randrange(10_000), "owner": f"o{rng.randrange(5)}"}
+                out.append({"key": key, "value": json.dumps(
+                    debezium("u" if i in model else "c", model.get(i), row, wrapped)).encode()})
+                model[i] = row
+        return out
+
+    with running_broker(tmp_path, args, port) as log:
+        create_topic(broker, topic, partitions=1)
+        produce(broker, topic, changes(600), acks="all")
+        wait_rows(path, lambda rows: len(rows) > 0, "the first merge")
+        sigkill(log)
+    with running_broker(tmp_path, args, port):
+        produce(broker, topic, changes(600), acks="all")
+        expected = sorted((r["id"], r["balance"], r["owner"]) for r in model.values())
+
+        def latest(rows):
+            return sorted((r["id"], r["balance"], r["owner"]) for r in rows) == expected
+
+        rows = wait_rows(path, latest, "the latest row per live key")
+        assert len({r["id"] for r in rows}) == len(rows), "one row per key"
+        # SQL sees the same rows.
+        with connect(sql_port) as conn:
+            got = conn.execute(f'SELECT id, balance, owner FROM "{topic}" ORDER BY id').fetchall()
+            assert sorted(got) == expected
+            # Changes not landed yet (the table commits every 50 changes) are merged by key in
+            # the query: the very last state of every key, as if flushed.
+            produce(broker, topic, changes(30), acks="all")
+            expected = sorted((r["id"], r["balance"], r["owner"]) for r in model.values())
+            got = conn.execute(f'SELECT id, balance, owner FROM "{topic}" ORDER BY id').fetchall()
+            assert sorted(got) == expected, f"seed {seed}"
+
+
+def test_given_an_append_table_when_queried_with_psql_psycopg_and_the_cli_should_answer_with_the_tail_included(tmp_path):
+    topic = f"trades-{uuid.uuid4().hex[:6]}"
+    # One commit a minute: what the queries see past the first batch comes from the live tail.
+    args, port, sql_port = sql_broker(tmp_path, [(topic, ['partition_by = ["day"]'])], flush_interval_ms=60_000,
+                                      flush_max_records=1000)
+    broker = f"127.0.0.1:{port}"
+    path = tmp_path / "lake" / topic
+    symbols = ["AAA", "BBB", "CCC"]
+    trades = [{"id": i, "symbol": symbols[i % 3], "qty": i % 7 + 1, "price": 10.0 + i % 5} for i in range(1500)]
+    with running_broker(tmp_path, args, port):
+        create_topic(broker, topic, partitions=3)
+        produce(broker, topic, [{"key": str(t["id"]).encode(), "value": json.dumps(t).encode(),
+                                 "partition": t["id"] % 3} for t in trades], acks="all")
+        # 1000 landed at once (flush_max_records), 500 wait in the tail.
+        landed = wait_rows(path, lambda rows: len(rows) >= 1000, "the first commit")
+        assert len(landed) < 1500
+        want = {s: (sum(1 for t in trades if t["symbol"] == s), sum(t["qty"] for t in trades if t["symbol"] == s))
+                for s in symbols}
+        with connect(sql_port) as conn:
+            count, total = conn.execute(f'SELECT count(*), sum(qty) FROM "{topic}"').fetchone()
+            assert (count, total) == (1500, sum(t["qty"] for t in trades))
+            got = conn.execute(
+                f'SELECT symbol, count(*) AS n, sum(qty) AS q FROM "{topic}" GROUP BY symbol ORDER BY symbol').fetchall()
+            assert {s: (n, q) for s, n, q in got} == want
+            # A parameter, bound by psycopg's extended protocol.
+            (n,) = conn.execute(f'SELECT count(*) FROM "{topic}" WHERE qty > %s AND symbol = %s', (3, "BBB")).fetchone()
+            assert n == sum(1 for t in trades if t["qty"] > 3 and t["symbol"] == "BBB")
+            # Unique offsets per partition: nothing counted twice between table and tail.
+            (dupes,) = conn.execute(
+                f'SELECT count(*) FROM (SELECT _partition, _offset FROM "{topic}" GROUP BY _partition, _offset HAVING count(*) > 1) d').fetchone()
+            assert dupes == 0
+            # Writes are refused with PostgreSQL's read-only code; the connection keeps serving.
+            with pytest.raises(psycopg.Error) as refused:
+                conn.execute(f'INSERT INTO "{topic}" (id) VALUES (1)')
+            assert refused.value.sqlstate == "25006", refused.value
+            with pytest.raises(psycopg.Error) as missing:
+                conn.execute("SELECT * FROM no_such_table")
+            assert missing.value.sqlstate == "42P01", missing.value
+            # A transaction as psycopg opens one by default.
+        with psycopg.connect(host="127.0.0.1", port=sql_port, user="bi", dbname="oxbow") as conn:
+            assert conn.execute(f'SELECT count(*) FROM "{topic}"').fetchone() == (1500,)
+            conn.commit()
+        out = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(sql_port), "-U", "analyst", "-d", "oxbow", "-At", "-F", ",", "-c",
+             f'SELECT symbol, count(*), sum(qty) FROM "{topic}" GROUP BY symbol ORDER BY symbol'],
+            capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == [f"{s},{want[s][0]},{want[s][1]}" for s in symbols]
+        out = subprocess.run([str(OXBOW), "sql", "--sql", f"127.0.0.1:{sql_port}", "--json",
+                              f'SELECT symbol, sum(price) AS p FROM "{topic}" GROUP BY symbol ORDER BY symbol'],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == [
+            {"symbol": s, "p": sum(t["price"] for t in trades if t["symbol"] == s)} for s in symbols]
+
+
+def test_given_a_record_produced_now_should_be_visible_to_sql_within_seconds_with_its_new_field(tmp_path):
+    topic = f"events-{uuid.uuid4().hex[:6]}"
+    args, port, sql_port = sql_broker(tmp_path, [(topic, [])], flush_interval_ms=60_000)
+    broker = f"127.0.0.1:{port}"
+    with running_broker(tmp_path, args, port):
+        create_topic(broker, topic, partitions=1)
+        produce(broker, topic, [{"value": json.dumps({"id": 0, "kind": "a"}).encode()}], acks="all")
+        path = tmp_path / "lake" / topic
+        wait_rows(path, lambda rows: True, "the table to be created")
+        with connect(sql_port) as conn:
+            latencies = []
+            for i in range(1, 11):
+                marker = uuid.uuid4().hex
+                sent = time.monotonic()
+                produce(broker, topic, [{"value": json.dumps({"id": i, "kind": marker}).encode()}], acks="all")
+                while True:
+                    (n,) = conn.execute(f'SELECT count(*) FROM "{topic}" WHERE kind = %s', (marker,)).fetchone()
+                    if n == 1:
+                        break
+                    assert time.monotonic() - sent < 5, "not visible within 5 s"
+                    time.sleep(0.02)
+                latencies.append(time.monotonic() - sent)
+            print(f"produce → visible in SQL: max {max(latencies):.3f} s over {len(latencies)}")
+            # A field no landed row has: a column at once, null in the older rows.
+            produce(broker, topic, [{"value": json.dumps({"id": 99, "kind": "b", "region": "eu"}).encode()}], acks="all")
+            rows = conn.execute(f'SELECT id, region FROM "{topic}" ORDER BY id').fetchall()
+            assert rows[-1] == (99, "eu") and rows[0] == (0, None), rows
+            # Nothing landed but the first record: the rest came from the tail.
+            assert len(table_rows(path)) <= 1
