@@ -10,6 +10,9 @@
    CPU seconds over that time (from /proc), commits and their durations.
 3. Freshness: one record at a time, produced with acks=all; the time from the acknowledgement
    until `/lake/status` says the table holds it (the Delta commit is written), p50/p99.
+4. SQL (psycopg over the PostgreSQL protocol): count/sum and a group-by over all N rows (best
+   of 3), and the freshness through SQL: the time from a record's acknowledgement until a query
+   returns it (from the live tail; `flush_interval_ms` does not matter), p50/p99.
 """
 
 import json
@@ -42,9 +45,12 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+SQL_PORT = free_port()
+
+
 def start(work, port, hport, config=None):
     args = [BIN, "serve", "--data-dir", str(work / "data"), "--listen", f"127.0.0.1:{port}",
-            "--http-listen", f"127.0.0.1:{hport}"]
+            "--http-listen", f"127.0.0.1:{hport}", "--sql-listen", f"127.0.0.1:{SQL_PORT}"]
     if config:
         args += ["--config", str(config)]
     env = dict(os.environ, OXBOW_LOG_LEVEL="warn", OXBOW_REGISTRY_LISTEN="127.0.0.1:0")
@@ -119,6 +125,32 @@ def main():
             time.sleep(0.005)
         fresh.append(time.monotonic() - acked)
         time.sleep(rnd.random() * 0.2)
+    import psycopg
+    conn = psycopg.connect(host="127.0.0.1", port=SQL_PORT, user="bench", dbname="oxbow", autocommit=True)
+    queries = {
+        "count_sum": f'SELECT count(*), sum(amount) FROM "{TOPIC}"',
+        "group_by": f'SELECT currency, count(*), avg(amount) FROM "{TOPIC}" GROUP BY currency',
+    }
+    query_s = {}
+    for name, q in queries.items():
+        best = None
+        for _ in range(3):
+            t = time.monotonic()
+            conn.execute(q).fetchall()
+            best = min(best or 1e9, time.monotonic() - t)
+        query_s[name] = round(best, 3)
+    (rows,) = conn.execute(f'SELECT count(*) FROM "{TOPIC}"').fetchone()
+    sql_fresh = []
+    for i in range(FRESH):
+        marker = f"m{i}-{rnd.random()}"
+        producer.produce(TOPIC, json.dumps({"id": -1, "customer": marker, "amount": 0.0, "currency": "EUR",
+                                            "ts": 0}).encode(), partition=i % 3)
+        producer.flush(10)
+        acked = time.monotonic()
+        while conn.execute(f'SELECT count(*) FROM "{TOPIC}" WHERE customer = %s', (marker,)).fetchone()[0] != 1:
+            time.sleep(0.002)
+        sql_fresh.append(time.monotonic() - acked)
+    conn.close()
     proc.send_signal(signal.SIGTERM)
     proc.wait(30)
     lake_bytes = sum(f.stat().st_size for f in (work / "lake").rglob("*.parquet"))
@@ -130,6 +162,8 @@ def main():
         "commit_ms_max": max(durations) if durations else None,
         "freshness_s_p50": round(pct(fresh, 50), 3), "freshness_s_p99": round(pct(fresh, 99), 3),
         "freshness_samples": len(fresh),
+        "sql_rows": rows, "sql_query_s": query_s,
+        "sql_freshness_s_p50": round(pct(sql_fresh, 50), 3), "sql_freshness_s_p99": round(pct(sql_fresh, 99), 3),
     }, indent=1))
     subprocess.run(["rm", "-rf", str(work)])
 

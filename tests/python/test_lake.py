@@ -20,9 +20,10 @@ from test_confluent_kafka import TIMEOUT_S, create_topic, produce
 LAND_TIMEOUT_S = 60
 
 
-def lake_broker(tmp_path, tables, flush_interval_ms=200, flush_max_records=100_000, http_port=None, lake=()):
+def lake_broker(tmp_path, tables, flush_interval_ms=200, flush_max_records=100_000, http_port=None, lake=(),
+                sql_port=0):
     """A broker landing `tables` ([(topic, extra TOML lines)]) under tmp_path/lake; `lake`: more
-    `[lake]` lines."""
+    `[lake]` lines; SQL on `sql_port` (0: any free port)."""
     port = _free_port()
     lines = ["[lake]", f'root = "{tmp_path / "lake"}"', f"flush_interval_ms = {flush_interval_ms}",
              f"flush_max_records = {flush_max_records}", *lake]
@@ -30,7 +31,7 @@ def lake_broker(tmp_path, tables, flush_interval_ms=200, flush_max_records=100_0
         lines += ["[[lake.tables]]", f'topic = "{topic}"', *extra]
     config = tmp_path / "oxbow.toml"
     config.write_text("\n".join(lines) + "\n")
-    args = ["--config", str(config), "--listen", f"127.0.0.1:{port}"]
+    args = ["--config", str(config), "--listen", f"127.0.0.1:{port}", "--sql-listen", f"127.0.0.1:{sql_port}"]
     if http_port:
         args += ["--http-listen", f"127.0.0.1:{http_port}"]
     return args, port

@@ -23,8 +23,8 @@ OXBOW = Path(os.environ.get("OXBOW_BIN", REPO / "target" / "debug" / "oxbow"))
 
 def sql_broker(tmp_path, tables, **kw):
     sql_port = _free_port()
-    args, port = lake_broker(tmp_path, tables, **kw)
-    return args + ["--sql-listen", f"127.0.0.1:{sql_port}"], port, sql_port
+    args, port = lake_broker(tmp_path, tables, sql_port=sql_port, **kw)
+    return args, port, sql_port
 
 
 def connect(sql_port):
@@ -180,3 +180,39 @@ def test_given_a_record_produced_now_should_be_visible_to_sql_within_seconds_wit
             assert rows[-1] == (99, "eu") and rows[0] == (0, None), rows
             # Nothing landed but the first record: the rest came from the tail.
             assert len(table_rows(path)) <= 1
+
+
+@pytest.mark.parametrize("envelope", ["maxwell", "canal"])
+def test_given_maxwell_or_canal_changes_when_landed_should_apply_inserts_updates_and_deletes(tmp_path, envelope):
+    topic = f"cdc-{envelope}-{uuid.uuid4().hex[:6]}"
+    args, port, sql_port = sql_broker(
+        tmp_path, [(topic, ['mode = "upsert"', 'key = ["id"]', f'envelope = "{envelope}"'])], flush_max_records=7)
+    broker = f"127.0.0.1:{port}"
+
+    def event(kind, row):
+        if envelope == "maxwell":
+            return {"database": "shop", "table": "items", "type": kind, "ts": 1, "xid": 9, "data": row}
+        # canal-json: values as strings, typed by sqlType (JDBC codes: 4 INTEGER, 8 DOUBLE, 12 VARCHAR)
+        return {"data": [{k: str(v) for k, v in row.items()}], "database": "shop", "table": "items",
+                "type": kind.upper(), "isDdl": False, "pkNames": ["id"], "ts": 1,
+                "sqlType": {"id": 4, "price": 8, "name": 12}}
+
+    model, messages = {}, []
+    for i in range(30):
+        row = {"id": i % 10, "price": float(i), "name": f"n{i}"}
+        messages.append(event("update" if row["id"] in model else "insert", row))
+        model[row["id"]] = row
+    for i in (2, 5):
+        messages.append(event("delete", model.pop(i)))
+    if envelope == "canal":
+        messages.append({"data": None, "isDdl": True, "type": "ALTER", "sql": "alter table items add c int"})
+    with running_broker(tmp_path, args, port):
+        create_topic(broker, topic, partitions=1)
+        produce(broker, topic, [{"value": json.dumps(m).encode()} for m in messages], acks="all")
+        expected = sorted((r["id"], r["price"], r["name"]) for r in model.values())
+        rows = wait_rows(tmp_path / "lake" / topic,
+                         lambda rows: sorted((r["id"], r["price"], r["name"]) for r in rows) == expected,
+                         "the latest row per key")
+        assert len(rows) == 8
+        with connect(sql_port) as conn:
+            assert sorted(conn.execute(f'SELECT id, price, name FROM "{topic}"').fetchall()) == expected
