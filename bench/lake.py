@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """The lake's landing rate, commit latency and freshness, on a release build.
 
-    bench/lake.sh BIN            (N=1000000 records by default; FRESH=100 freshness samples)
+    bench/lake.sh BIN            (N=1000000 records by default; AVRO=min(N, 1000000) Avro records;
+                                  FRESH=100 freshness samples)
 
 1. N JSON records (about 110 bytes: id, customer, amount, currency, ts) are produced to a
    3-partition topic while the broker has no lake table; the broker is stopped.
 2. It is started again with the topic as a lake table (`flush_interval_ms` 1000,
    `flush_max_records` 100000): the time until `/lake/status` says all N landed, the broker's
    CPU seconds over that time (from /proc), commits and their durations.
+2b. The same for AVRO records of the same fields written by confluent-kafka's AvroSerializer
+   (schema registered with the broker's registry), landed as a second table (`value_format =
+   "avro"`) after the JSON one has landed: rows/s and rows per broker CPU second.
 3. Freshness: one record at a time, produced with acks=all; the time from the acknowledgement
    until `/lake/status` says the table holds it (the Delta commit is written), p50/p99.
 4. SQL (psycopg over the PostgreSQL protocol): count/sum and a group-by over all N rows (best
@@ -31,6 +35,11 @@ BIN = sys.argv[1]
 N = int(os.environ.get("N", "1000000"))
 FRESH = int(os.environ.get("FRESH", "100"))
 TOPIC = "bench-json"
+AVRO_TOPIC = "bench-avro"
+AVRO = int(os.environ.get("AVRO", str(min(N, 1000000))))
+AVRO_SCHEMA = """{"type": "record", "name": "Payment", "fields": [{"name": "id", "type": "long"},
+ {"name": "customer", "type": "string"}, {"name": "amount", "type": "double"},
+ {"name": "currency", "type": "string"}, {"name": "ts", "type": "long"}]}"""
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -46,6 +55,7 @@ def cpu_s(pid):
 
 
 SQL_PORT = free_port()
+REGISTRY_PORT = free_port()
 
 
 def start(work, port, hport, config=None):
@@ -53,7 +63,7 @@ def start(work, port, hport, config=None):
             "--http-listen", f"127.0.0.1:{hport}", "--sql-listen", f"127.0.0.1:{SQL_PORT}"]
     if config:
         args += ["--config", str(config)]
-    env = dict(os.environ, OXBOW_LOG_LEVEL="warn", OXBOW_REGISTRY_LISTEN="127.0.0.1:0")
+    env = dict(os.environ, OXBOW_LOG_LEVEL="warn", OXBOW_REGISTRY_LISTEN=f"127.0.0.1:{REGISTRY_PORT}")
     proc = subprocess.Popen(args, stdout=open(work / "broker.log", "ab"), stderr=subprocess.STDOUT, env=env)
     for _ in range(200):
         try:
@@ -64,8 +74,49 @@ def start(work, port, hport, config=None):
     raise SystemExit("broker did not start")
 
 
-def status(hport):
-    return json.load(urllib.request.urlopen(f"http://127.0.0.1:{hport}/lake/status"))["tables"][0]
+def status(hport, topic=TOPIC):
+    tables = json.load(urllib.request.urlopen(f"http://127.0.0.1:{hport}/lake/status"))["tables"]
+    return next((t for t in tables if t["topic"] == topic), {"commits": 0, "committed": {}, "state": "waiting"})
+
+
+def land(proc, hport, topic, n):
+    """Waits until `topic`'s table holds n records: wall seconds, broker CPU seconds, commit
+    durations, the last status."""
+    t0, c0 = time.monotonic(), cpu_s(proc.pid)
+    durations, last_commits = [], 0
+    while True:
+        s = status(hport, topic)
+        if s["commits"] != last_commits:
+            durations.append(s["last_commit_duration_ms"])
+            last_commits = s["commits"]
+        if sum(s["committed"].values()) >= n:
+            break
+        if s["state"] == "stopped" and s.get("error"):
+            raise SystemExit(f"table stopped: {s['error']}")
+        time.sleep(0.05)
+    return time.monotonic() - t0, cpu_s(proc.pid) - c0, durations, s
+
+
+def produce_avro(port, n, rnd):
+    from confluent_kafka import Producer
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+    ser = AvroSerializer(SchemaRegistryClient({"url": f"http://127.0.0.1:{REGISTRY_PORT}"}), AVRO_SCHEMA)
+    ctx = SerializationContext(AVRO_TOPIC, MessageField.VALUE)
+    p = Producer({"bootstrap.servers": f"127.0.0.1:{port}", "linger.ms": 20, "batch.size": 1000000,
+                  "queue.buffering.max.messages": 1000000})
+    for i in range(n):
+        rec = {"id": i, "customer": f"c{rnd.randrange(100000)}", "amount": round(rnd.random() * 1000, 2),
+               "currency": rnd.choice(["EUR", "USD", "GBP"]), "ts": 1767225600000 + i}
+        while True:
+            try:
+                p.produce(AVRO_TOPIC, key=f"k{i}".encode(), value=ser(rec, ctx), partition=i % 3)
+                break
+            except BufferError:
+                p.poll(0.05)
+        p.poll(0)
+    assert p.flush(120) == 0
 
 
 def pct(xs, p):
@@ -89,6 +140,10 @@ def main():
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run([BIN, "produce", "--topic", TOPIC, "--file", str(data), "-K", "\\t", "--bootstrap",
                     f"127.0.0.1:{port}", "-X", "linger.ms=20", "-X", "batch.size=1000000"], check=True)
+    if AVRO:
+        subprocess.run([BIN, "topic", "create", AVRO_TOPIC, "--partitions", "3", "--bootstrap",
+                        f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL)
+        produce_avro(port, AVRO, rnd)
     proc.send_signal(signal.SIGTERM)
     proc.wait(30)
 
@@ -96,20 +151,19 @@ def main():
     config.write_text(f'[lake]\nroot = "{work / "lake"}"\nflush_interval_ms = 1000\nflush_max_records = 100000\n'
                       f'[[lake.tables]]\ntopic = "{TOPIC}"\n')
     proc = start(work, port, hport, config)
-    t0, c0 = time.monotonic(), cpu_s(proc.pid)
-    durations, last_commits = [], 0
-    while True:
-        s = status(hport)
-        if s["commits"] != last_commits:
-            durations.append(s["last_commit_duration_ms"])
-            last_commits = s["commits"]
-        if sum(s["committed"].values()) >= N:
-            break
-        if s["state"] == "stopped":
-            raise SystemExit(f"table stopped: {s['error']}")
-        time.sleep(0.05)
-    wall, cpu = time.monotonic() - t0, cpu_s(proc.pid) - c0
+    wall, cpu, durations, s = land(proc, hport, TOPIC, N)
+    last_commits = s["commits"]
     files = s["files"]
+    avro = {}
+    if AVRO:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        config.write_text(config.read_text() + f'[[lake.tables]]\ntopic = "{AVRO_TOPIC}"\nvalue_format = "avro"\n')
+        proc = start(work, port, hport, config)
+        a_wall, a_cpu, a_durations, _ = land(proc, hport, AVRO_TOPIC, AVRO)
+        avro = {"avro_records": AVRO, "avro_land_wall_s": round(a_wall, 2), "avro_rows_per_s": round(AVRO / a_wall),
+                "avro_broker_cpu_s": round(a_cpu, 2), "avro_rows_per_cpu_s": round(AVRO / a_cpu),
+                "avro_commit_ms_p50": pct(a_durations, 50) if a_durations else None}
 
     from confluent_kafka import Producer
     producer = Producer({"bootstrap.servers": f"127.0.0.1:{port}", "acks": "all", "linger.ms": 0})
@@ -164,6 +218,7 @@ def main():
         "freshness_samples": len(fresh),
         "sql_rows": rows, "sql_query_s": query_s,
         "sql_freshness_s_p50": round(pct(sql_fresh, 50), 3), "sql_freshness_s_p99": round(pct(sql_fresh, 99), 3),
+        **avro,
     }, indent=1))
     subprocess.run(["rm", "-rf", str(work)])
 

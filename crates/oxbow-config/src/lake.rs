@@ -61,11 +61,14 @@ pub struct LakeTableConfig {
     /// wrapper; op c, r, u, d), `maxwell` or `canal` (JSON).
     pub envelope: String,
     /// How record values become columns: `json` (default: one column per top-level field,
-    /// types inferred, new fields become new nullable columns) or `raw` (the value as a
-    /// `value` binary column).
+    /// types inferred, new fields become new nullable columns; JSON Schema payloads in the
+    /// registry's framing are read too), `avro` or `protobuf` (Confluent's framing, the
+    /// writer's schema looked up by id in the schema registry, then columns as for JSON), or
+    /// `raw` (the value as a `value` binary column; append tables only).
     pub value_format: String,
     /// Partition columns: `day` or `hour` of the record timestamp (UTC, `YYYY-MM-DD` /
-    /// `YYYY-MM-DD-HH`). Default none.
+    /// `YYYY-MM-DD-HH`), or a top-level value field (its value as text; missing: a null
+    /// partition). Default none.
     pub partition_by: Vec<String>,
 }
 
@@ -179,11 +182,11 @@ impl LakeConfig {
                             "must be none, debezium, maxwell or canal",
                         );
                     }
-                    if t.value_format != "json" {
+                    if t.value_format == "raw" {
                         return bad(
                             "lake.tables.value_format",
                             t.value_format.clone(),
-                            "upsert tables read JSON values",
+                            "upsert tables need columns: json, avro or protobuf",
                         );
                     }
                 }
@@ -195,22 +198,25 @@ impl LakeConfig {
                     )
                 }
             }
-            if !matches!(t.value_format.as_str(), "json" | "raw") {
+            if !matches!(
+                t.value_format.as_str(),
+                "json" | "avro" | "protobuf" | "raw"
+            ) {
                 return bad(
                     "lake.tables.value_format",
                     t.value_format.clone(),
-                    "must be json or raw (avro and protobuf are not supported yet)",
+                    "must be json, avro, protobuf or raw",
                 );
             }
             if let Some(p) = t
                 .partition_by
                 .iter()
-                .find(|p| !matches!(p.as_str(), "day" | "hour"))
+                .find(|p| p.is_empty() || p.starts_with('_'))
             {
                 return bad(
                     "lake.tables.partition_by",
                     p.clone(),
-                    "must be day or hour (of the record timestamp)",
+                    "must be day or hour (of the record timestamp) or a value field's name (names starting with _ are Kafka's metadata columns)",
                 );
             }
         }

@@ -66,15 +66,11 @@ pub fn changes(
     key: &[String],
     partition: i32,
     r: &SourceRecord,
+    value: Option<Map<String, Value>>,
 ) -> Result<Vec<Change>, DecodeError> {
-    let Some(bytes) = &r.value else {
+    let Some(obj) = value else {
         // A tombstone: delete the record key's row (none without a key).
         return Ok(record_key(key, r).into_iter().map(Change::Delete).collect());
-    };
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| bad(partition, r, e.to_string()))?;
-    let Value::Object(obj) = value else {
-        return Err(bad(partition, r, "the value is not a JSON object"));
     };
     match envelope {
         Envelope::None => Ok(vec![Change::Upsert(obj)]),
@@ -278,6 +274,17 @@ mod tests {
         }
     }
 
+    /// The changes of a record whose value is read as JSON.
+    fn changes_of(
+        envelope: Envelope,
+        key: &[String],
+        partition: i32,
+        r: &SourceRecord,
+    ) -> Result<Vec<Change>, DecodeError> {
+        let value = crate::decode::ValueReader::json().object(partition, r)?;
+        changes(envelope, key, partition, r, value)
+    }
+
     fn ids(key: &[&str]) -> Vec<String> {
         key.iter().map(|k| k.to_string()).collect()
     }
@@ -288,17 +295,17 @@ mod tests {
         let plain = r#"{"before":null,"after":{"id":1,"v":"a"},"op":"c"}"#;
         let wrapped = r#"{"schema":{"type":"struct"},"payload":{"before":{"id":1,"v":"a"},"after":{"id":1,"v":"b"},"op":"u"}}"#;
         let delete = r#"{"before":{"id":1,"v":"b"},"after":null,"op":"d"}"#;
-        let c = changes(Envelope::Debezium, &key, 0, &rec(None, Some(plain))).unwrap();
+        let c = changes_of(Envelope::Debezium, &key, 0, &rec(None, Some(plain))).unwrap();
         assert!(matches!(&c[..], [Change::Upsert(r)] if r["v"] == "a"));
-        let c = changes(Envelope::Debezium, &key, 0, &rec(None, Some(wrapped))).unwrap();
+        let c = changes_of(Envelope::Debezium, &key, 0, &rec(None, Some(wrapped))).unwrap();
         assert!(matches!(&c[..], [Change::Upsert(r)] if r["v"] == "b"));
-        let c = changes(Envelope::Debezium, &key, 0, &rec(None, Some(delete))).unwrap();
+        let c = changes_of(Envelope::Debezium, &key, 0, &rec(None, Some(delete))).unwrap();
         assert!(matches!(&c[..], [Change::Delete(r)] if r["id"] == 1));
         // A tombstone deletes the record key's row; the key may be wrapped too.
         let k = r#"{"schema":{},"payload":{"id":7}}"#;
-        let c = changes(Envelope::Debezium, &key, 0, &rec(Some(k), None)).unwrap();
+        let c = changes_of(Envelope::Debezium, &key, 0, &rec(Some(k), None)).unwrap();
         assert!(matches!(&c[..], [Change::Delete(r)] if r["id"] == 7));
-        let err = changes(Envelope::Debezium, &key, 3, &rec(None, Some(r#"{"id":1}"#)));
+        let err = changes_of(Envelope::Debezium, &key, 3, &rec(None, Some(r#"{"id":1}"#)));
         assert!(err.unwrap_err().to_string().contains("offset 5"));
     }
 
@@ -306,15 +313,17 @@ mod tests {
     fn given_maxwell_and_canal_events_should_give_their_rows_typed() {
         let key = ids(&["id"]);
         let m = r#"{"database":"d","table":"t","type":"delete","data":{"id":3}}"#;
-        let c = changes(Envelope::Maxwell, &key, 0, &rec(None, Some(m))).unwrap();
+        let c = changes_of(Envelope::Maxwell, &key, 0, &rec(None, Some(m))).unwrap();
         assert!(matches!(&c[..], [Change::Delete(r)] if r["id"] == 3));
         let boot = r#"{"database":"d","table":"t","type":"bootstrap-start","data":{}}"#;
-        assert!(changes(Envelope::Maxwell, &key, 0, &rec(None, Some(boot)))
-            .unwrap()
-            .is_empty());
+        assert!(
+            changes_of(Envelope::Maxwell, &key, 0, &rec(None, Some(boot)))
+                .unwrap()
+                .is_empty()
+        );
         let canal = r#"{"data":[{"id":"1","price":"2.5","ok":"1","amount":"10.10","name":"x"},{"id":"2","price":"3","ok":"0","amount":"1","name":"y"}],
             "isDdl":false,"type":"UPDATE","sqlType":{"id":-5,"price":8,"ok":-7,"amount":3,"name":12}}"#;
-        let c = changes(Envelope::Canal, &key, 0, &rec(None, Some(canal))).unwrap();
+        let c = changes_of(Envelope::Canal, &key, 0, &rec(None, Some(canal))).unwrap();
         assert_eq!(c.len(), 2);
         let r = c[0].row();
         assert_eq!(r["id"], 1);
@@ -322,7 +331,7 @@ mod tests {
         assert_eq!(r["ok"], true);
         assert_eq!(r["amount"], "10.10");
         let ddl = r#"{"data":null,"isDdl":true,"type":"ALTER","sql":"alter table t"}"#;
-        assert!(changes(Envelope::Canal, &key, 0, &rec(None, Some(ddl)))
+        assert!(changes_of(Envelope::Canal, &key, 0, &rec(None, Some(ddl)))
             .unwrap()
             .is_empty());
     }

@@ -25,13 +25,101 @@ pub const VALUE: &str = "value";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueFormat {
+    /// JSON text, or JSON Schema payloads in the registry's framing.
     Json,
+    /// Avro in the registry's framing (schemas by id).
+    Avro,
+    /// Protobuf in the registry's framing (schemas by id, message indexes).
+    Protobuf,
+    /// The value bytes as they are.
     Raw,
+}
+
+impl ValueFormat {
+    pub fn parse(name: &str) -> ValueFormat {
+        match name {
+            "raw" => ValueFormat::Raw,
+            "avro" => ValueFormat::Avro,
+            "protobuf" => ValueFormat::Protobuf,
+            _ => ValueFormat::Json,
+        }
+    }
+}
+
+/// Values framed by the schema registry (Confluent's serializers: magic byte 0, schema id),
+/// read as JSON with their writer's schema. The binary implements it over the registry.
+pub trait RegisteredValues: Send + Sync + 'static {
+    fn to_json(&self, payload: &[u8]) -> Result<Value, String>;
+}
+
+/// How a table reads its records' values: the format and, for framed payloads, the registry.
+#[derive(Clone)]
+pub struct ValueReader {
+    pub format: ValueFormat,
+    pub registry: Option<Arc<dyn RegisteredValues>>,
+}
+
+impl std::fmt::Debug for ValueReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueReader")
+            .field("format", &self.format)
+            .field("registry", &self.registry.is_some())
+            .finish()
+    }
+}
+
+impl ValueReader {
+    pub fn json() -> Self {
+        ValueReader {
+            format: ValueFormat::Json,
+            registry: None,
+        }
+    }
+
+    /// A record's value as a JSON object (None: a tombstone).
+    pub fn object(
+        &self,
+        partition: i32,
+        r: &SourceRecord,
+    ) -> Result<Option<serde_json::Map<String, Value>>, DecodeError> {
+        let Some(bytes) = &r.value else {
+            return Ok(None);
+        };
+        let bad = |reason: String| DecodeError::NotAnObject {
+            partition,
+            offset: r.offset,
+            reason,
+        };
+        let framed = bytes.first() == Some(&0);
+        let value = match (self.format, &self.registry) {
+            (ValueFormat::Json, Some(registry)) if framed => {
+                registry.to_json(bytes).map_err(bad)?
+            }
+            (ValueFormat::Json, _) => {
+                serde_json::from_slice::<Value>(bytes).map_err(|e| bad(e.to_string()))?
+            }
+            (ValueFormat::Avro | ValueFormat::Protobuf, Some(registry)) => {
+                registry.to_json(bytes).map_err(bad)?
+            }
+            (ValueFormat::Avro | ValueFormat::Protobuf, None) => {
+                return Err(bad(
+                    "avro and protobuf values need the schema registry (registry.enabled)".into(),
+                ))
+            }
+            (ValueFormat::Raw, _) => return Err(bad("a raw table has no value columns".into())),
+        };
+        match value {
+            Value::Object(o) => Ok(Some(o)),
+            other => Err(bad(format!("found {}", kind(&other)))),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DecodeError {
-    #[error("record at partition {partition} offset {offset} is not a JSON object: {reason}")]
+    #[error(
+        "record at partition {partition} offset {offset} does not decode into a row: {reason}"
+    )]
     NotAnObject {
         partition: i32,
         offset: i64,
@@ -63,9 +151,15 @@ pub fn base_fields(format: ValueFormat, partition_by: &[String]) -> Vec<Field> {
         Field::new(KEY, DataType::Utf8, true),
     ]);
     for p in partition_by {
-        fields.push(Field::new(p, DataType::Utf8, false));
+        // day/hour always have a value; a value field's may be missing (a null partition).
+        fields.push(Field::new(p, DataType::Utf8, !is_time_bucket(p)));
     }
     fields
+}
+
+/// Partition columns taken from the record timestamp rather than from a value field.
+pub fn is_time_bucket(name: &str) -> bool {
+    matches!(name, "day" | "hour")
 }
 
 fn is_reserved(name: &str, partition_by: &[String]) -> bool {
@@ -74,25 +168,12 @@ fn is_reserved(name: &str, partition_by: &[String]) -> bool {
 }
 
 /// The JSON objects of the rows' values (a null value, a tombstone, is an empty object).
-pub fn json_values(rows: &[Row<'_>]) -> Result<Vec<Value>, DecodeError> {
+pub fn json_values(reader: &ValueReader, rows: &[Row<'_>]) -> Result<Vec<Value>, DecodeError> {
     rows.iter()
         .map(|(partition, r)| {
-            let Some(v) = &r.value else {
-                return Ok(Value::Object(Default::default()));
-            };
-            match serde_json::from_slice::<Value>(v) {
-                Ok(obj @ Value::Object(_)) => Ok(obj),
-                Ok(other) => Err(DecodeError::NotAnObject {
-                    partition: *partition,
-                    offset: r.offset,
-                    reason: format!("found {}", kind(&other)),
-                }),
-                Err(e) => Err(DecodeError::NotAnObject {
-                    partition: *partition,
-                    offset: r.offset,
-                    reason: e.to_string(),
-                }),
-            }
+            Ok(Value::Object(
+                reader.object(*partition, r)?.unwrap_or_default(),
+            ))
         })
         .collect()
 }
@@ -218,6 +299,19 @@ pub fn to_batch(
                     rows.iter().map(|(_, r)| time_bucket(r.timestamp, hour)),
                 ))
             }
+            _ if partition_column => {
+                // A value field as the partition value (strings as they are, other JSON as
+                // its text; missing or null: a null partition).
+                let mut b = StringBuilder::new();
+                for i in 0..rows.len() {
+                    match values.and_then(|v| v.get(i)).and_then(|v| v.get(name)) {
+                        None | Some(Value::Null) => b.append_null(),
+                        Some(Value::String(s)) => b.append_value(s),
+                        Some(other) => b.append_value(other.to_string()),
+                    }
+                }
+                Arc::new(b.finish())
+            }
             VALUE if raw => {
                 let mut b = BinaryBuilder::new();
                 for (_, r) in rows {
@@ -276,7 +370,7 @@ mod tests {
             rec(1, r#"{"id":2,"amount":2.5,"n":null}"#),
         ];
         let rows: Vec<Row<'_>> = records.iter().map(|r| (3, r)).collect();
-        let values = json_values(&rows).unwrap();
+        let values = json_values(&ValueReader::json(), &rows).unwrap();
         let day = vec!["day".to_string()];
         let partition_by = day.clone();
         let base = Schema::new(base_fields(ValueFormat::Json, &day));
@@ -316,11 +410,11 @@ mod tests {
     fn given_a_value_that_is_not_an_object_or_not_the_columns_type_should_say_which_record() {
         let records = [rec(0, r#"{"id":1}"#), rec(7, "[1,2]")];
         let rows: Vec<Row<'_>> = records.iter().map(|r| (0, r)).collect();
-        let err = json_values(&rows).unwrap_err();
+        let err = json_values(&ValueReader::json(), &rows).unwrap_err();
         assert!(err.to_string().contains("partition 0 offset 7"), "{err}");
         let bad = [rec(0, r#"{"id":"not a number"}"#)];
         let rows: Vec<Row<'_>> = bad.iter().map(|r| (0, r)).collect();
-        let values = json_values(&rows).unwrap();
+        let values = json_values(&ValueReader::json(), &rows).unwrap();
         let mut fields = base_fields(ValueFormat::Json, &[]);
         fields.push(Field::new("id", DataType::Int64, true));
         let err = to_batch(

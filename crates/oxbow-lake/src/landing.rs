@@ -13,7 +13,7 @@ use oxbow_config::LakeConfig;
 use serde_json::Value;
 
 use crate::cdc::{self, Change, Envelope};
-use crate::decode::{self, DecodeError, Row, ValueFormat};
+use crate::decode::{self, DecodeError, RegisteredValues, Row, ValueFormat, ValueReader};
 use crate::source::SourceRecord;
 
 /// The column that marks a change as a delete in the rows an upsert table merges (never stored).
@@ -33,7 +33,7 @@ pub enum Mode {
 pub struct TableSpec {
     pub topic: String,
     pub path: PathBuf,
-    pub format: ValueFormat,
+    pub values: ValueReader,
     pub partition_by: Vec<String>,
     pub mode: Mode,
 }
@@ -47,8 +47,13 @@ pub fn root(config: &LakeConfig, data_dir: &Path) -> PathBuf {
     }
 }
 
-/// Every configured table.
-pub fn specs(config: &LakeConfig, data_dir: &Path) -> Vec<TableSpec> {
+/// Every configured table; `registry` reads values framed by the schema registry (None: the
+/// registry is off, and avro/protobuf tables stop with that reason).
+pub fn specs(
+    config: &LakeConfig,
+    data_dir: &Path,
+    registry: Option<Arc<dyn RegisteredValues>>,
+) -> Vec<TableSpec> {
     let root = root(config, data_dir);
     config
         .tables
@@ -60,9 +65,9 @@ pub fn specs(config: &LakeConfig, data_dir: &Path) -> Vec<TableSpec> {
             } else {
                 PathBuf::from(&t.path)
             },
-            format: match t.value_format.as_str() {
-                "raw" => ValueFormat::Raw,
-                _ => ValueFormat::Json,
+            values: ValueReader {
+                format: ValueFormat::parse(&t.value_format),
+                registry: registry.clone(),
             },
             partition_by: t.partition_by.clone(),
             mode: match t.mode.as_str() {
@@ -88,7 +93,7 @@ pub struct Decoded<'a> {
 impl TableSpec {
     /// The columns a new table starts with.
     pub fn base_fields(&self) -> Vec<Field> {
-        decode::base_fields(self.format, &self.partition_by)
+        decode::base_fields(self.values.format, &self.partition_by)
     }
 
     pub fn key(&self) -> &[String] {
@@ -106,9 +111,9 @@ impl TableSpec {
         match &self.mode {
             Mode::Append => {
                 let rows: Vec<Row<'a>> = records.iter().map(|(p, r)| (*p, r)).collect();
-                let values = match self.format {
-                    ValueFormat::Json => Some(decode::json_values(&rows)?),
+                let values = match self.values.format {
                     ValueFormat::Raw => None,
+                    _ => Some(decode::json_values(&self.values, &rows)?),
                 };
                 Ok(Decoded {
                     rows,
@@ -119,7 +124,8 @@ impl TableSpec {
             Mode::Upsert { key, envelope } => {
                 let mut last: IndexMap<String, (Row<'a>, Change)> = IndexMap::new();
                 for (p, r) in records {
-                    for change in cdc::changes(*envelope, key, *p, r)? {
+                    let value = self.values.object(*p, r)?;
+                    for change in cdc::changes(*envelope, key, *p, r, value)? {
                         let Some(id) = cdc::key_identity(key, change.row()) else {
                             return Err(DecodeError::NotAnObject {
                                 partition: *p,
@@ -209,7 +215,7 @@ mod tests {
         let spec = TableSpec {
             topic: "accounts".into(),
             path: PathBuf::new(),
-            format: ValueFormat::Json,
+            values: ValueReader::json(),
             partition_by: Vec::new(),
             mode: Mode::Upsert {
                 key: vec!["id".into()],

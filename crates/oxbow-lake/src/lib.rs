@@ -3,7 +3,7 @@
 //! This crate owns the sinks ([`sink`]: one per `[[lake.tables]]` entry, tailing its topic
 //! through [`source::TopicSource`], which the broker implements over its own logs), the
 //! decoding of records into columns ([`decode`]), the Delta tables and the offsets recorded in
-//! their logs ([`table`]), small-file compaction and vacuum ([`maintenance`]), and every table's progress ([`status`], reported by [`report`] in
+//! their logs ([`table`]), upsert tables' copy-on-write MERGE ([`upsert`]), small-file compaction and vacuum ([`maintenance`]), and every table's progress ([`status`], reported by [`report`] in
 //! `/lake/status` and `/metrics`). [`Lake::start`] runs the
 //! sinks on a runtime of their own ("oxbow-lake" thread), so Parquet encoding never takes the
 //! broker's network threads, and registers it as one service of the broker's lifecycle.
@@ -17,6 +17,7 @@ pub mod sink;
 pub mod source;
 pub mod status;
 pub mod table;
+pub mod upsert;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use oxbow_config::LakeConfig;
 use oxbow_service::Services;
 use tokio::sync::watch;
 
+pub use decode::{RegisteredValues, ValueFormat};
 pub use source::{SourceRead, SourceRecord, TopicSource};
 pub use status::{LakeStatus, TableStatus};
 
@@ -51,6 +53,7 @@ impl Lake {
         config: &LakeConfig,
         data_dir: &Path,
         source: Arc<dyn TopicSource>,
+        registry: Option<Arc<dyn RegisteredValues>>,
         services: &Services,
     ) -> std::io::Result<Lake> {
         let lake = Lake::default();
@@ -58,7 +61,7 @@ impl Lake {
             return Ok(lake);
         }
         let root = root(config, data_dir);
-        let sinks: Vec<sink::TableSink> = specs(config, data_dir)
+        let sinks: Vec<sink::TableSink> = specs(config, data_dir, registry)
             .into_iter()
             .map(|spec| sink::TableSink {
                 cfg: sink::SinkConfig {
@@ -80,12 +83,14 @@ impl Lake {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("oxbow-lake")
+            .thread_stack_size(8 << 20)
             .enable_all()
             .build()?;
         let (stop_tx, stop_rx) = watch::channel(false);
         let tables = sinks.len();
         let thread = std::thread::Builder::new()
             .name("oxbow-lake".into())
+            .stack_size(8 << 20)
             .spawn(move || {
                 runtime.block_on(async move {
                     let tasks: Vec<_> = sinks

@@ -16,8 +16,6 @@ use deltalake::kernel::{StructField, StructType, Transaction};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
 
-use crate::landing::DELETED;
-
 /// Why a table cannot be opened or written.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -42,7 +40,7 @@ pub fn app_id(topic: &str, partition: i32) -> String {
 
 pub struct LakeTable {
     path: String,
-    topic: String,
+    pub(crate) topic: String,
     pub(crate) table: DeltaTable,
     writer: Option<RecordBatchWriter>,
     schema: SchemaRef,
@@ -214,80 +212,9 @@ impl LakeTable {
         Ok(version)
     }
 
-    /// Applies an upsert table's changes in one MERGE (rows whose [`DELETED`] is true delete
-    /// their key's row; the others replace it or are inserted) and commits it with every
-    /// partition's next offset in `progress`; returns the version.
-    pub async fn merge(
-        &mut self,
-        changes: RecordBatch,
-        key: &[String],
-        progress: &BTreeMap<i32, i64>,
-    ) -> Result<u64, TableError> {
-        use datafusion::common::Column;
-        use datafusion::prelude::{col, Expr, SessionContext};
-        use std::ops::Not;
-        let source = |name: &str| col(Column::new(Some("source"), name));
-        let target = |name: &str| col(Column::new(Some("target"), name));
-        let Some(on) = key
-            .iter()
-            .map(|k| target(k).eq(source(k)))
-            .reduce(Expr::and)
-        else {
-            return self.commit(None, progress).await;
-        };
-        let columns: Vec<String> = self
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let delete = source(DELETED);
-        let ctx = SessionContext::new();
-        let frame = ctx
-            .read_batch(changes)
-            .map_err(|e| self.delta(DeltaTableError::Generic(e.to_string())))?;
-        let txns = progress
-            .iter()
-            .map(|(p, next)| Transaction::new(app_id(&self.topic, *p), *next))
-            .collect();
-        let merged = self
-            .table
-            .clone()
-            .merge(frame, on)
-            .with_source_alias("source")
-            .with_target_alias("target")
-            .with_commit_properties(CommitProperties::default().with_application_transactions(txns))
-            .when_matched_delete(|d| d.predicate(delete.clone()))
-            .and_then(|m| {
-                m.when_matched_update(|u| {
-                    columns
-                        .iter()
-                        .fold(u.predicate(delete.clone().not()), |u, c| {
-                            u.update(Column::new_unqualified(c), source(c))
-                        })
-                })
-            })
-            .and_then(|m| {
-                m.when_not_matched_insert(|i| {
-                    columns
-                        .iter()
-                        .fold(i.predicate(delete.clone().not()), |i, c| {
-                            i.set(Column::new_unqualified(c), source(c))
-                        })
-                })
-            })
-            .map_err(|e| self.delta(e))?
-            .await;
-        match merged {
-            Ok((table, _metrics)) => {
-                self.table = table;
-                self.writer = None;
-                self.table.version().ok_or_else(|| {
-                    self.delta(DeltaTableError::Generic("MERGE left no version".into()))
-                })
-            }
-            Err(e) => Err(self.delta(e)),
-        }
+    /// Forgets the writer (the table changed underneath it).
+    pub(crate) fn reset_writer(&mut self) {
+        self.writer = None;
     }
 
     /// Live data files.

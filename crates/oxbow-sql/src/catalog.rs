@@ -20,6 +20,8 @@ use oxbow_lake::table::LakeTable;
 use oxbow_lake::{TableSpec, TopicSource};
 use tracing::warn;
 
+use crate::scan::DeltaScan;
+
 pub struct LakeSchema {
     pub specs: Vec<TableSpec>,
     pub source: Arc<dyn TopicSource>,
@@ -49,7 +51,7 @@ impl SchemaProvider for LakeSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let Some(spec) = self.specs.iter().find(|s| s.topic == name) else {
+        let Some((id, spec)) = self.specs.iter().enumerate().find(|(_, s)| s.topic == name) else {
             return Ok(None);
         };
         let Some(mut table) = LakeTable::open_existing(&spec.path, &spec.topic)
@@ -63,7 +65,7 @@ impl SchemaProvider for LakeSchema {
         };
         let partitions = self.source.partition_count(&spec.topic).unwrap_or(0);
         let landed = table.landed(partitions).await.map_err(external)?;
-        let provider = table.delta_table().table_provider().await?;
+        let provider: Arc<dyn TableProvider> = Arc::new(DeltaScan::new(&table, id)?);
         let landed_schema = table.schema().clone();
         let records = if self.max_tail_records == 0 || partitions == 0 {
             Vec::new()

@@ -2,7 +2,7 @@
 //! topics, served over the PostgreSQL wire protocol so psql, psycopg, JDBC and BI tools connect.
 //!
 //! This crate owns the catalog SQL sees ([`catalog`]: one table per `[[lake.tables]]` entry,
-//! named after its topic, the landed rows plus the tail read through [`tail`]), the query engine
+//! named after its topic, the landed rows, read by [`scan`] from the files the Delta log lists, plus the tail read through [`tail`]), the query engine
 //! ([`engine`]: read-only, bounded in memory and concurrency), the Arrow-to-PostgreSQL encoding
 //! ([`encode`]) and the protocol handlers ([`pg`]). [`SqlServer::start`] binds the listener and
 //! serves it on a runtime of its own ("oxbow-sql" threads), so queries never take the broker's
@@ -12,6 +12,7 @@ pub mod catalog;
 pub mod encode;
 pub mod engine;
 pub mod pg;
+pub mod scan;
 pub mod tail;
 
 use std::net::SocketAddr;
@@ -24,6 +25,9 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use engine::{Engine, SqlError};
+
+/// Stack of each SQL thread (address space; only what is touched is committed).
+const SQL_STACK_BYTES: usize = 16 << 20;
 
 pub struct SqlServer;
 
@@ -42,6 +46,8 @@ impl SqlServer {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("oxbow-sql")
+            // DataFusion's plans nest futures deeply; unoptimised (debug) builds need room.
+            .thread_stack_size(SQL_STACK_BYTES)
             .enable_all()
             .build()?;
         let engine = Arc::new(Engine::new(tables, source, config.clone()));
@@ -49,6 +55,7 @@ impl SqlServer {
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let thread = std::thread::Builder::new()
             .name("oxbow-sql".into())
+            .stack_size(SQL_STACK_BYTES)
             .spawn(move || {
                 runtime.block_on(async move {
                     let listener = match tokio::net::TcpListener::from_std(listener) {

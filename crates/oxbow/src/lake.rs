@@ -1,4 +1,4 @@
-//! The lake wired to the broker: the broker as its topic source (committed records read from
+//! The lake wired to the broker: the schema registry reading Avro and Protobuf values, the broker as its topic source (committed records read from
 //! its own logs with `Broker::read_committed`, woken by its appends), and the tables' series
 //! beside the broker's in `/metrics`.
 
@@ -46,6 +46,15 @@ impl TopicSource for BrokerTopics {
 
     fn wait_for_data(&self, topic: &str, timeout: Duration) -> BoxFuture<'static, ()> {
         self.0.wait_for_data(topic, timeout)
+    }
+}
+
+/// Values framed by the schema registry, read with its schemas (Avro and Protobuf tables).
+pub struct RegistryValues(pub oxbow_registry::payload::PayloadDecoder);
+
+impl oxbow_lake::RegisteredValues for RegistryValues {
+    fn to_json(&self, payload: &[u8]) -> Result<serde_json::Value, String> {
+        self.0.to_json(payload).map_err(|e| e.to_string())
     }
 }
 

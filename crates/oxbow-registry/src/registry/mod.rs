@@ -169,6 +169,15 @@ impl Registry {
         schema::parse(&req.schema_type(), &req.schema, &refs, normalize)
     }
 
+    /// The texts of the schemas a stored version references, each after its own references.
+    pub fn reference_texts(&self, v: &SchemaValue) -> Result<Vec<String>, RegistryError> {
+        Ok(self
+            .resolve_references(&v.references)?
+            .into_iter()
+            .map(|(_, text)| text)
+            .collect())
+    }
+
     /// Parses a stored version (for the compatibility checks and `format=serialized`).
     pub fn parse_stored(&self, v: &SchemaValue) -> Result<Checked, RegistryError> {
         let refs = self.resolve_references(&v.references)?;

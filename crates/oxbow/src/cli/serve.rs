@@ -92,13 +92,27 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         info!(listener = listener.name, protocol = listener.protocol.name(), listen = %local,
             advertised = %format!("{adv_host}:{adv_port}"), "Kafka listener started");
     }
-    if registry_config.enabled {
-        start_registry(&broker, &registry_config).await?;
-    }
+    let registry = if registry_config.enabled {
+        Some(start_registry(&broker, &registry_config).await?)
+    } else {
+        None
+    };
     let source = std::sync::Arc::new(crate::lake::BrokerTopics(broker.clone()));
-    let lake = oxbow_lake::Lake::start(&lake_config, &data_dir, source.clone(), &broker.services)
-        .context("starting the lake sinks")?;
-    let tables = oxbow_lake::specs(&lake_config, &data_dir);
+    // Avro and Protobuf tables read their values with the registry's schemas.
+    let values = registry.map(|r| {
+        std::sync::Arc::new(crate::lake::RegistryValues(
+            oxbow_registry::payload::PayloadDecoder::new(r),
+        )) as std::sync::Arc<dyn oxbow_lake::RegisteredValues>
+    });
+    let lake = oxbow_lake::Lake::start(
+        &lake_config,
+        &data_dir,
+        source.clone(),
+        values.clone(),
+        &broker.services,
+    )
+    .context("starting the lake sinks")?;
+    let tables = oxbow_lake::specs(&lake_config, &data_dir, values);
     for spec in &tables {
         println!(
             "oxbow lake: topic {} lands in the Delta table {}",
@@ -156,7 +170,7 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
 async fn start_registry(
     broker: &std::sync::Arc<oxbow_broker::Broker>,
     config: &oxbow_config::RegistryConfig,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<std::sync::Arc<oxbow_registry::Registry>> {
     let listen = config.listen.as_str();
     let log = std::sync::Arc::new(oxbow_broker::schema_log::BrokerSchemaLog::new(broker));
     let registry = tokio::task::spawn_blocking(move || oxbow_registry::Registry::open(log))
@@ -174,14 +188,15 @@ async fn start_registry(
         .context("the registry listener's address")?;
     let access =
         oxbow_broker::registry_access::access(broker, config.authentication == "basic", bound);
-    if let Some(addr) = oxbow_registry::server::start(&broker.services, listener, registry, access)
+    if let Some(addr) =
+        oxbow_registry::server::start(&broker.services, listener, registry.clone(), access)
     {
         println!(
             "oxbow schema registry listening on http://{addr} (Confluent REST API), schemas in topic {}",
             oxbow_broker::schema_log::TOPIC
         );
     }
-    Ok(())
+    Ok(registry)
 }
 
 async fn wait_for_signal() {

@@ -1,0 +1,294 @@
+//! Upsert tables' commits: a copy-on-write MERGE written here rather than through delta-rs's
+//! DataFusion-based one (which would bring all of DataFusion's optional parts into the build).
+//!
+//! A flush's changes hold at most one row per key (the last change, see
+//! [`crate::landing::TableSpec::decode`]), each marked as a write or a delete ([`DELETED`]). Every
+//! live file is read for its key columns only; a file holding one of the changed keys is
+//! rewritten without those rows (its partition values kept) and removed; the changes that are
+//! writes are added as new rows. The removes, the adds and every partition's next offset (the
+//! `txn` actions) go into one Delta version, recorded as a `MERGE` with its predicates, so a
+//! reader sees either none or all of a flush and the sink resumes exactly after it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use arrow_array::{Array, BooleanArray, RecordBatch};
+use arrow_row::{OwnedRow, RowConverter, SortField};
+use arrow_schema::{ArrowError, FieldRef, Schema, SchemaRef};
+use arrow_select::filter::filter_record_batch;
+use delta_kernel::expressions::Scalar;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, LogicalFileView, Transaction};
+use deltalake::logstore::object_store::ObjectStoreExt;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use deltalake::parquet::arrow::ProjectionMask;
+use deltalake::protocol::{DeltaOperation, MergePredicate};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
+use deltalake::DeltaTableError;
+use indexmap::IndexMap;
+
+use crate::landing::DELETED;
+use crate::table::{app_id, LakeTable, TableError};
+
+/// What one MERGE changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MergeCounts {
+    pub files_rewritten: usize,
+    pub rows_replaced_or_deleted: usize,
+    pub rows_written: usize,
+}
+
+fn arrow(e: ArrowError) -> DeltaTableError {
+    DeltaTableError::Arrow { source: e }
+}
+
+impl LakeTable {
+    /// Applies an upsert table's changes (rows whose [`DELETED`] is true delete their key's row;
+    /// the others replace it or are inserted) and commits them with every partition's next
+    /// offset in `progress`, in one Delta version; returns the version.
+    pub async fn merge(
+        &mut self,
+        changes: RecordBatch,
+        key: &[String],
+        progress: &BTreeMap<i32, i64>,
+    ) -> Result<u64, TableError> {
+        if changes.num_rows() == 0 || key.is_empty() {
+            return self.commit(None, progress).await;
+        }
+        match self.try_merge(changes, key, progress).await {
+            Ok((version, counts)) => {
+                tracing::debug!(version, ?counts, "lake upsert merged");
+                Ok(version)
+            }
+            Err(e) => Err(self.delta(e)),
+        }
+    }
+
+    async fn try_merge(
+        &mut self,
+        changes: RecordBatch,
+        key: &[String],
+        progress: &BTreeMap<i32, i64>,
+    ) -> Result<(u64, MergeCounts), DeltaTableError> {
+        let schema = self.schema().clone();
+        let writes = split_changes(&changes, &schema)?;
+        let keys = KeySet::of(&changes, key)?;
+        let partition_columns: Vec<String> = self
+            .table
+            .snapshot()?
+            .metadata()
+            .partition_columns()
+            .to_vec();
+        // What the files hold: the table's columns but the partition columns (older files may
+        // lack columns added since; they are read as nulls).
+        let file_schema = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .filter(|f| !partition_columns.contains(f.name()))
+                .cloned()
+                .collect::<Vec<_>>(),
+        ));
+        let files: Vec<LogicalFileView> = self.table.snapshot()?.log_data().into_iter().collect();
+        let store = self.table.object_store();
+        let mut counts = MergeCounts::default();
+        let mut actions: Vec<Action> = Vec::new();
+        let mut writer = RecordBatchWriter::for_table(&self.table)?;
+        for f in &files {
+            let bytes = store.get(&f.object_store_path()).await?.bytes().await?;
+            if !keys.any_in_file(bytes.clone(), key)? {
+                continue;
+            }
+            let values = partition_values(f, &partition_columns);
+            let mut kept_rows = 0usize;
+            for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
+                let batch = deltalake::kernel::schema::cast::cast_record_batch(
+                    &batch?,
+                    file_schema.clone(),
+                    true,
+                    true,
+                )?;
+                let keep = keys.keep_mask(&batch, key)?;
+                counts.rows_replaced_or_deleted += keep.false_count();
+                let kept = filter_record_batch(&batch, &keep).map_err(arrow)?;
+                kept_rows += kept.num_rows();
+                if kept.num_rows() > 0 {
+                    writer
+                        .write_partition(kept, &values, WriteMode::Default)
+                        .await?;
+                }
+            }
+            tracing::trace!(file = %f.path(), kept_rows, "lake upsert rewrites a file");
+            counts.files_rewritten += 1;
+            actions.push(Action::Remove(f.remove_action(true)));
+        }
+        counts.rows_written = writes.num_rows();
+        if writes.num_rows() > 0 {
+            writer.write(writes).await?;
+        }
+        actions.extend(writer.flush().await?.into_iter().map(Action::Add));
+        let txns = progress
+            .iter()
+            .map(|(p, next)| Transaction::new(app_id(&self.topic, *p), *next))
+            .collect();
+        let on = key
+            .iter()
+            .map(|k| format!("target.{k} = source.{k}"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let operation = DeltaOperation::Merge {
+            predicate: None,
+            merge_predicate: Some(on),
+            matched_predicates: vec![
+                MergePredicate {
+                    action_type: "delete".into(),
+                    predicate: Some(format!("source.{DELETED}")),
+                },
+                MergePredicate {
+                    action_type: "update".into(),
+                    predicate: Some(format!("NOT source.{DELETED}")),
+                },
+            ],
+            not_matched_predicates: vec![MergePredicate {
+                action_type: "insert".into(),
+                predicate: Some(format!("NOT source.{DELETED}")),
+            }],
+            not_matched_by_source_predicates: Vec::new(),
+        };
+        let done =
+            CommitBuilder::from(CommitProperties::default().with_application_transactions(txns))
+                .with_actions(actions)
+                .build(
+                    Some(self.table.snapshot()?),
+                    self.table.log_store(),
+                    operation,
+                )
+                .await?;
+        let version = done.version();
+        self.table.state = Some(done.snapshot());
+        self.reset_writer();
+        Ok((version as u64, counts))
+    }
+}
+
+/// The changes that write, without the [`DELETED`] column (the table's columns).
+fn split_changes(
+    changes: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, DeltaTableError> {
+    let Ok(deleted_at) = changes.schema().index_of(DELETED) else {
+        return Err(DeltaTableError::Generic(format!(
+            "upsert changes without their {DELETED} column"
+        )));
+    };
+    let Some(deleted) = changes
+        .column(deleted_at)
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+    else {
+        return Err(DeltaTableError::Generic(format!(
+            "upsert changes' {DELETED} column is not boolean"
+        )));
+    };
+    let writes_mask = arrow_arith::boolean::not(deleted).map_err(arrow)?;
+    let mut columns = changes.columns().to_vec();
+    columns.remove(deleted_at);
+    let rows = RecordBatch::try_new(schema.clone(), columns).map_err(arrow)?;
+    filter_record_batch(&rows, &writes_mask).map_err(arrow)
+}
+
+fn partition_values(f: &LogicalFileView, columns: &[String]) -> IndexMap<String, Scalar> {
+    let map = f.partition_values_map();
+    columns
+        .iter()
+        .map(|c| {
+            let v = match map.get(c).cloned().flatten() {
+                Some(s) => Scalar::String(s),
+                None => Scalar::Null(delta_kernel::schema::DataType::STRING),
+            };
+            (c.clone(), v)
+        })
+        .collect()
+}
+
+/// The changed keys, in Arrow's row format (so composite keys and any column type compare
+/// exactly).
+struct KeySet {
+    /// The key columns as the table types them.
+    fields: Vec<FieldRef>,
+    converter: RowConverter,
+    keys: HashSet<OwnedRow>,
+}
+
+impl KeySet {
+    fn of(changes: &RecordBatch, key: &[String]) -> Result<KeySet, DeltaTableError> {
+        let columns = key_columns(changes, key)?;
+        let converter = RowConverter::new(
+            columns
+                .iter()
+                .map(|c| SortField::new(c.data_type().clone()))
+                .collect(),
+        )
+        .map_err(arrow)?;
+        let rows = converter.convert_columns(&columns).map_err(arrow)?;
+        let keys = rows.iter().map(|r| r.owned()).collect();
+        let schema = changes.schema();
+        let fields = key
+            .iter()
+            .filter_map(|k| schema.field_with_name(k).ok().map(|f| Arc::new(f.clone())))
+            .collect();
+        Ok(KeySet {
+            fields,
+            converter,
+            keys,
+        })
+    }
+
+    /// Rows of `batch` whose key is not among the changed ones.
+    fn keep_mask(
+        &self,
+        batch: &RecordBatch,
+        key: &[String],
+    ) -> Result<BooleanArray, DeltaTableError> {
+        let columns = key_columns(batch, key)?;
+        let rows = self.converter.convert_columns(&columns).map_err(arrow)?;
+        Ok(rows
+            .iter()
+            .map(|r| Some(!self.keys.contains(&r.owned())))
+            .collect())
+    }
+
+    /// Whether a Parquet file holds one of the keys (reading only its key columns).
+    fn any_in_file(&self, bytes: bytes::Bytes, key: &[String]) -> Result<bool, DeltaTableError> {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+        let mask =
+            ProjectionMask::columns(builder.parquet_schema(), key.iter().map(String::as_str));
+        // A file written before a key column existed holds nulls there.
+        let key_schema = Arc::new(Schema::new(self.fields.clone()));
+        for batch in builder.with_projection(mask).build()? {
+            let batch = deltalake::kernel::schema::cast::cast_record_batch(
+                &batch?,
+                key_schema.clone(),
+                true,
+                true,
+            )?;
+            if self.keep_mask(&batch, key)?.false_count() > 0 {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn key_columns(
+    batch: &RecordBatch,
+    key: &[String],
+) -> Result<Vec<arrow_array::ArrayRef>, DeltaTableError> {
+    key.iter()
+        .map(|k| {
+            batch.column_by_name(k).cloned().ok_or_else(|| {
+                DeltaTableError::Generic(format!("upsert key column {k} is missing"))
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,154 @@
+//! A lake table's landed rows as a DataFusion table: the Parquet files the Delta log lists at
+//! one version, read by DataFusion's Parquet scan (projection and limit pushed into it), with
+//! each file's partition values from the log as constant columns and columns the table gained
+//! after a file was written read as nulls. The table's own object store (rooted at the table)
+//! is registered with the query's runtime under a URL of its own, so a local directory and an
+//! object-storage root are read the same way.
+
+use std::sync::Arc;
+
+use arrow_schema::{Field, FieldRef, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use deltalake::logstore::object_store::ObjectStore;
+use oxbow_lake::table::LakeTable;
+
+/// The landed rows of one table at the version it was opened at.
+#[derive(Debug)]
+pub struct DeltaScan {
+    /// The file columns, then the partition columns (the order DataFusion's file scan yields).
+    schema: SchemaRef,
+    file_schema: SchemaRef,
+    partition_fields: Vec<FieldRef>,
+    files: Vec<PartitionedFile>,
+    store_url: ObjectStoreUrl,
+    store: Arc<dyn ObjectStore>,
+}
+
+fn external(e: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::External(e.to_string().into())
+}
+
+impl DeltaScan {
+    /// The files of `table`'s loaded version; `id` names its store (unique within a query).
+    pub fn new(table: &LakeTable, id: usize) -> Result<DeltaScan> {
+        let delta = table.delta_table();
+        let snapshot = delta.snapshot().map_err(external)?;
+        let partition_columns: Vec<String> = snapshot.metadata().partition_columns().to_vec();
+        let table_schema = table.schema();
+        let mut file_fields: Vec<FieldRef> = Vec::new();
+        let mut partition_fields: Vec<FieldRef> = Vec::new();
+        for f in table_schema.fields() {
+            if partition_columns.contains(f.name()) {
+                partition_fields.push(f.clone());
+            } else {
+                file_fields.push(f.clone());
+            }
+        }
+        // Partition columns in the log's order (values are listed by name below).
+        partition_fields.sort_by_key(|f| {
+            partition_columns
+                .iter()
+                .position(|c| c == f.name())
+                .unwrap_or(usize::MAX)
+        });
+        let mut files = Vec::new();
+        for f in snapshot.log_data() {
+            let values = f.partition_values_map();
+            let partition_values = partition_fields
+                .iter()
+                .map(|field| partition_value(field, values.get(field.name()).cloned().flatten()))
+                .collect::<Result<Vec<_>>>()?;
+            let size = u64::try_from(f.size()).unwrap_or(0);
+            files.push(
+                PartitionedFile::new(f.object_store_path().to_string(), size)
+                    .with_partition_values(partition_values),
+            );
+        }
+        let file_schema = Arc::new(Schema::new(file_fields.clone()));
+        let mut all = file_fields;
+        all.extend(partition_fields.iter().cloned());
+        let store_url = ObjectStoreUrl::parse(format!("oxbow-lake-{id}://table/"))?;
+        Ok(DeltaScan {
+            schema: Arc::new(Schema::new(all)),
+            file_schema,
+            partition_fields,
+            files,
+            store_url,
+            store: delta.object_store(),
+        })
+    }
+
+    /// Live files.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+}
+
+/// A partition value as the Delta log writes it (a string, or none for null) in the column's
+/// type.
+fn partition_value(field: &Field, value: Option<String>) -> Result<ScalarValue> {
+    match value {
+        None => ScalarValue::try_from(field.data_type()),
+        Some(s) => ScalarValue::try_from_string(s, field.data_type()),
+    }
+}
+
+#[async_trait]
+impl TableProvider for DeltaScan {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        state
+            .runtime_env()
+            .register_object_store(self.store_url.as_ref(), self.store.clone());
+        let source = ParquetSource::new(
+            TableSchema::builder(self.file_schema.clone())
+                .with_table_partition_cols(self.partition_fields.clone())
+                .build(),
+        );
+        // Files spread over the session's target partitions, largest first.
+        let groups_wanted = state.config().target_partitions().max(1);
+        let mut files = self.files.clone();
+        files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
+        let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); groups_wanted];
+        for f in files {
+            if let Some(g) = groups.iter_mut().min_by_key(|(bytes, _)| *bytes) {
+                g.0 += f.object_meta.size;
+                g.1.push(f);
+            }
+        }
+        let groups: Vec<FileGroup> = groups
+            .into_iter()
+            .filter(|(_, g)| !g.is_empty())
+            .map(|(_, g)| FileGroup::new(g))
+            .collect();
+        let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
+            .with_file_groups(groups)
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}
