@@ -115,8 +115,10 @@ else
 fi
 
 # Fault injection (I/O errors, ENOSPC, a cleaner killed mid-swap) needs the `failpoints` feature.
-echo "==> cargo test -p oxbow-storage --features failpoints (fault injection)"
-timeout --kill-after=20 $PHASE_LIMIT cargo test -p oxbow-storage --features failpoints --test failpoints --test cleaner_failpoints 2>&1 | tee -a "$logs/cargo.log"
+# Selected with --workspace so the dependencies keep the features the workspace build gave them
+# (with -p alone cargo resolves them anew and rebuilds tokio and everything above it).
+echo "==> cargo test --workspace --features oxbow-storage/failpoints (fault injection)"
+timeout --kill-after=20 $PHASE_LIMIT cargo test --workspace --features oxbow-storage/failpoints --test failpoints --test cleaner_failpoints 2>&1 | tee -a "$logs/cargo.log"
 if [ "${PIPESTATUS[0]}" -ne 0 ]; then
     rust_result="FAILED"
     status=1

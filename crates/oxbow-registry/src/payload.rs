@@ -337,4 +337,64 @@ mod tests {
             serde_json::json!({"id": 7, "name": "x", "none": null, "kind": "SELL", "raw": "AQID"})
         );
     }
+
+    /// A registry holding an Avro schema (id 1) and a Protobuf schema (id 2).
+    pub(crate) async fn registry_with_schemas() -> Arc<Registry> {
+        use crate::log::MemoryLog;
+        use crate::registry::SchemaRequest;
+        let r = Registry::open(Arc::new(MemoryLog::default())).unwrap();
+        let avro = SchemaRequest {
+            schema: AVRO.into(),
+            ..SchemaRequest::default()
+        };
+        assert_eq!(r.register("t-value", &avro, false).await.unwrap().id, 1);
+        let proto = SchemaRequest {
+            schema: PROTO.into(),
+            schema_type: Some("PROTOBUF".into()),
+            ..SchemaRequest::default()
+        };
+        assert_eq!(r.register("p-value", &proto, false).await.unwrap().id, 2);
+        Arc::new(r)
+    }
+
+    const AVRO: &str = r#"{"type":"record","name":"T","fields":[{"name":"id","type":"long"},{"name":"tags","type":{"type":"array","items":"string"}},{"name":"note","type":["null","string"],"default":null}]}"#;
+    const PROTO: &str = "syntax = \"proto3\";\nmessage A { int64 id = 1; }\nmessage B { string name = 1; repeated int32 n = 2; map<string, A> m = 3; enum K { X = 0; Y = 1; } K k = 4; }\n";
+
+    #[tokio::test]
+    async fn given_registered_schemas_should_decode_payloads_and_refuse_mutated_ones_without_panicking() {
+        let decoder = PayloadDecoder::new(registry_with_schemas().await);
+        // id 7, tags ["a", "b"], note "x": zigzag longs, counted blocks, union branch 1.
+        let avro = [0u8, 0, 0, 0, 1, 14, 4, 2, b'a', 2, b'b', 0, 2, 2, b'x'];
+        assert_eq!(
+            decoder.to_json(&avro).unwrap(),
+            serde_json::json!({"id": 7, "tags": ["a", "b"], "note": "x"})
+        );
+        // Message index [1] (B): name "n", n [3], k Y.
+        let proto = [0u8, 0, 0, 0, 2, 2, 2, 10, 1, b'n', 18, 1, 3, 32, 1];
+        assert_eq!(
+            decoder.to_json(&proto).unwrap(),
+            serde_json::json!({"name": "n", "n": [3], "m": {}, "k": "Y"})
+        );
+        assert_eq!(
+            decoder.to_json(&[0, 0, 0, 0, 9, 1]),
+            Err(PayloadError::UnknownId(9))
+        );
+        // Truncations and byte flips: an error or a value, never a panic or a hang.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for base in [&avro[..], &proto[..]] {
+            for cut in 0..base.len() {
+                let _ = decoder.to_json(&base[..cut]);
+            }
+            for _ in 0..2000 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let mut m = base.to_vec();
+                let at = 5 + (seed as usize % (m.len() - 5));
+                m[at] = (seed >> 32) as u8;
+                let _ = decoder.to_json(&m);
+            }
+        }
+    }
 }
+
