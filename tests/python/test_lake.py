@@ -178,3 +178,40 @@ def test_given_many_small_flushes_when_landing_should_compact_files_and_vacuum_t
     assert "OPTIMIZE" in operations, operations
     assert len(live) <= 4, live  # ...but few live files
     assert on_disk == len(live), (on_disk, live)
+
+
+def test_given_bad_records_and_a_dead_letter_topic_should_land_the_rest_and_park_the_bad_ones_with_the_reason(tmp_path):
+    from confluent_kafka import Consumer
+    topic = f"payments-{uuid.uuid4().hex[:6]}"
+    hport = _free_port()
+    args, port = lake_broker(tmp_path, [(topic, ['on_error = "dead-letter"'])], http_port=hport)
+    broker = f"127.0.0.1:{port}"
+    path = tmp_path / "lake" / topic
+    with running_broker(tmp_path, args, port, env={"OXBOW_HTTP_LISTEN": f"127.0.0.1:{hport}"}) as log:
+        create_topic(broker, topic)
+        produce(broker, topic, [{"value": json.dumps({"id": i, "amount": 1.5}).encode()} for i in range(5)])
+        wait_rows(path, lambda rows: len(rows) == 5, "the first five records")
+        # Not JSON; an amount that is no number; then good ones again.
+        produce(broker, topic, [{"key": b"bad-1", "value": b"not json"},
+                                {"key": b"bad-2", "value": json.dumps({"id": 6, "amount": "lots"}).encode()},
+                                *[{"value": json.dumps({"id": i, "amount": 2.0}).encode()} for i in range(7, 10)]])
+        rows = wait_rows(path, lambda rows: len(rows) == 8, "the eight good records")
+        c = Consumer({"bootstrap.servers": broker, "group.id": f"dlq-{uuid.uuid4().hex[:6]}",
+                      "auto.offset.reset": "earliest"})
+        c.subscribe([f"{topic}.dead-letter"])
+        parked, deadline = [], time.monotonic() + TIMEOUT_S
+        while len(parked) < 2 and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                parked.append(m)
+        c.close()
+        status = json.load(urllib.request.urlopen(f"http://127.0.0.1:{hport}/lake/status"))["tables"][0]
+        sigkill(log)
+    assert sorted(r["id"] for r in rows) == [0, 1, 2, 3, 4, 7, 8, 9]
+    assert [m.key() for m in parked] == [b"bad-1", b"bad-2"] and parked[0].value() == b"not json"
+    headers = [dict(m.headers()) for m in parked]
+    assert headers[0]["oxbow.lake.topic"] == topic.encode() and headers[0]["oxbow.lake.offset"] == b"5"
+    assert headers[1]["oxbow.lake.offset"] == b"6" and headers[1]["oxbow.lake.partition"] == b"0", headers[1]
+    assert b"does not decode" in headers[0]["oxbow.lake.error"], headers[0]
+    assert b"columns" in headers[1]["oxbow.lake.error"], headers[1]
+    assert status["state"] == "running" and status["records_dead_lettered"] == 2, status

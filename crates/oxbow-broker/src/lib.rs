@@ -42,6 +42,7 @@ pub mod scram;
 pub mod serve;
 pub mod topic_config;
 pub mod topic_reader;
+pub mod topic_writer;
 pub mod topics;
 
 pub use broker::Broker;

@@ -70,6 +70,14 @@ pub struct LakeTableConfig {
     /// `YYYY-MM-DD-HH`), or a top-level value field (its value as text; missing: a null
     /// partition). Default none.
     pub partition_by: Vec<String>,
+    /// What a record that cannot become a row does (not JSON/Avro/Protobuf, an unknown schema
+    /// id, a field whose type conflicts with its column): `stop` (default: the table stops with
+    /// the reason and resumes once fixed, nothing skipped) or `dead-letter` (the record goes,
+    /// durably, to `dead_letter_topic` with the reason in its headers, and the table goes on).
+    pub on_error: String,
+    /// The dead-letter topic (created with one partition when first needed). Default empty:
+    /// `<topic>.dead-letter`.
+    pub dead_letter_topic: String,
 }
 
 impl Default for LakeTableConfig {
@@ -82,7 +90,22 @@ impl Default for LakeTableConfig {
             envelope: "none".into(),
             value_format: "json".into(),
             partition_by: Vec::new(),
+            on_error: "stop".into(),
+            dead_letter_topic: String::new(),
         }
+    }
+}
+
+impl LakeTableConfig {
+    /// Where bad records go (None: the table stops on them instead).
+    pub fn dead_letter(&self) -> Option<String> {
+        (self.on_error == "dead-letter").then(|| {
+            if self.dead_letter_topic.is_empty() {
+                format!("{}.dead-letter", self.topic)
+            } else {
+                self.dead_letter_topic.clone()
+            }
+        })
     }
 }
 
@@ -206,6 +229,27 @@ impl LakeConfig {
                     "lake.tables.value_format",
                     t.value_format.clone(),
                     "must be json, avro, protobuf or raw",
+                );
+            }
+            if !matches!(t.on_error.as_str(), "stop" | "dead-letter") {
+                return bad(
+                    "lake.tables.on_error",
+                    t.on_error.clone(),
+                    "must be stop or dead-letter",
+                );
+            }
+            if !t.dead_letter_topic.is_empty() && t.on_error != "dead-letter" {
+                return bad(
+                    "lake.tables.dead_letter_topic",
+                    t.dead_letter_topic.clone(),
+                    "only with on_error = \"dead-letter\"",
+                );
+            }
+            if t.dead_letter().as_deref() == Some(t.topic.as_str()) {
+                return bad(
+                    "lake.tables.dead_letter_topic",
+                    t.dead_letter_topic.clone(),
+                    "must not be the table's own topic",
                 );
             }
             if let Some(p) = t

@@ -36,6 +36,8 @@ pub struct TableSpec {
     pub values: ValueReader,
     pub partition_by: Vec<String>,
     pub mode: Mode,
+    /// Where records that cannot become rows go (None: the table stops on them).
+    pub dead_letter: Option<String>,
 }
 
 /// Where tables live: `lake.root`, or `<data_dir>/lake`.
@@ -70,6 +72,7 @@ pub fn specs(
                 registry: registry.clone(),
             },
             partition_by: t.partition_by.clone(),
+            dead_letter: t.dead_letter(),
             mode: match t.mode.as_str() {
                 "upsert" => Mode::Upsert {
                     key: t.key.clone(),
@@ -217,6 +220,7 @@ mod tests {
             path: PathBuf::new(),
             values: ValueReader::json(),
             partition_by: Vec::new(),
+            dead_letter: None,
             mode: Mode::Upsert {
                 key: vec!["id".into()],
                 envelope: Envelope::None,

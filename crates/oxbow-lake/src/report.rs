@@ -71,6 +71,11 @@ pub fn collect(status: &LakeStatus, out: &mut Exposition) {
         per_table(|t| t.rows_landed as f64),
     );
     out.counter(
+        "oxbow_lake_records_dead_lettered",
+        "Records that could not become rows, sent to the table's dead-letter topic since start",
+        per_table(|t| t.records_dead_lettered as f64),
+    );
+    out.counter(
         "oxbow_lake_commits",
         "Table commits since start",
         per_table(|t| t.commits as f64),

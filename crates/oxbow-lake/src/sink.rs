@@ -11,12 +11,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_schema::{Field, Schema, SchemaRef};
+use bytes::Bytes;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::decode::DecodeError;
 use crate::landing::{Mode, TableSpec};
-use crate::source::{SourceRecord, TopicSource};
+use crate::source::{DeadLetter, SourceRecord, TopicSource};
 use crate::status::LakeStatus;
 use crate::table::{LakeTable, TableError};
 
@@ -35,6 +37,8 @@ pub enum SinkError {
     Decode(#[from] DecodeError),
     #[error("reading the topic: {0}")]
     Read(String),
+    #[error("writing to the dead-letter topic: {0}")]
+    DeadLetter(String),
 }
 
 /// What a sink needs to know.
@@ -130,21 +134,13 @@ impl TableSink {
                 continue;
             }
             let started = Instant::now();
-            let version = if rows.is_empty() {
-                table.commit(None, &read_to).await?
-            } else {
-                let decoded = spec.decode(&rows)?;
-                let added = spec.new_fields(table.schema(), &decoded)?;
-                if !added.is_empty() {
-                    let names: Vec<&str> = added.iter().map(|f| f.name().as_str()).collect();
-                    info!(topic, columns = ?names, "new fields: adding columns to the lake table");
-                    table.add_columns(&added).await?;
+            let (version, rows) = match self.write(&mut table, &rows, &read_to).await {
+                Err(SinkError::Decode(e)) if spec.dead_letter.is_some() => {
+                    warn!(topic, error = %e, "records that cannot become rows: sending them to the dead-letter topic");
+                    let good = self.dead_letter_bad(table.schema().clone(), rows).await?;
+                    (self.write(&mut table, &good, &read_to).await?, good)
                 }
-                let batch = spec.batch(table.schema(), &decoded)?;
-                match &spec.mode {
-                    Mode::Append => table.commit(Some(batch), &read_to).await?,
-                    Mode::Upsert { key, .. } => table.merge(batch, key, &read_to).await?,
-                }
+                written => (written?, rows),
             };
             landed = read_to;
             let now = crate::now_ms();
@@ -165,6 +161,70 @@ impl TableSink {
                 return Ok(());
             }
         }
+    }
+
+    /// Commits `rows` (none: only the offsets) with the partitions' next offsets `read_to`,
+    /// adding columns for new fields first; returns the Delta version.
+    async fn write(
+        &self,
+        table: &mut LakeTable,
+        rows: &[(i32, SourceRecord)],
+        read_to: &BTreeMap<i32, i64>,
+    ) -> Result<u64, SinkError> {
+        let spec = &self.cfg.spec;
+        if rows.is_empty() {
+            return Ok(table.commit(None, read_to).await?);
+        }
+        let decoded = spec.decode(rows)?;
+        let added = spec.new_fields(table.schema(), &decoded)?;
+        if !added.is_empty() {
+            let names: Vec<&str> = added.iter().map(|f| f.name().as_str()).collect();
+            info!(topic = spec.topic, columns = ?names, "new fields: adding columns to the lake table");
+            table.add_columns(&added).await?;
+        }
+        let batch = spec.batch(table.schema(), &decoded)?;
+        Ok(match &spec.mode {
+            Mode::Append => table.commit(Some(batch), read_to).await?,
+            Mode::Upsert { key, .. } => table.merge(batch, key, read_to).await?,
+        })
+    }
+
+    /// The records of `rows` that cannot become rows of a table of `schema` (each tried on its own) are
+    /// appended to the dead-letter topic with the reason, durably, before the commit that
+    /// moves past them (a crash in between sends them again: at least once); returns the others.
+    async fn dead_letter_bad(
+        &self,
+        schema: SchemaRef,
+        rows: Vec<(i32, SourceRecord)>,
+    ) -> Result<Vec<(i32, SourceRecord)>, SinkError> {
+        let spec = &self.cfg.spec;
+        let Some(dlq) = spec.dead_letter.as_deref() else {
+            return Ok(rows);
+        };
+        let mut good = Vec::with_capacity(rows.len());
+        let mut dead = Vec::new();
+        for row in rows {
+            match fits(spec, &schema, std::slice::from_ref(&row)) {
+                Ok(()) => good.push(row),
+                Err(e) => dead.push(dead_letter(&spec.topic, &row, &e.to_string())),
+            }
+        }
+        let n = dead.len();
+        if n > 0 {
+            self.source
+                .dead_letter(dlq, dead)
+                .await
+                .map_err(SinkError::DeadLetter)?;
+            warn!(
+                topic = spec.topic,
+                dead_letter_topic = dlq,
+                records = n,
+                "records sent to the dead-letter topic"
+            );
+            self.status
+                .update(&spec.topic, |s| s.records_dead_lettered += n as u64);
+        }
+        Ok(good)
     }
 
     /// After a commit: compaction when a partition has gathered enough small files, vacuum when
@@ -282,5 +342,41 @@ impl TableSink {
                 _ = stop.changed() => {}
             }
         }
+    }
+}
+
+/// Whether `rows` become rows of a table with `schema` (columns for new fields allowed).
+fn fits(
+    spec: &TableSpec,
+    schema: &SchemaRef,
+    rows: &[(i32, SourceRecord)],
+) -> Result<(), DecodeError> {
+    let decoded = spec.decode(rows)?;
+    let added = spec.new_fields(schema, &decoded)?;
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(added);
+    spec.batch(&Arc::new(Schema::new(fields)), &decoded)?;
+    Ok(())
+}
+
+/// A record as it goes to the dead-letter topic: its key, value and timestamp, with the reason
+/// and where it came from in headers (as Kafka Connect's `errors.deadletterqueue` does).
+fn dead_letter(topic: &str, (partition, r): &(i32, SourceRecord), reason: &str) -> DeadLetter {
+    DeadLetter {
+        key: r.key.clone(),
+        value: r.value.clone(),
+        timestamp: r.timestamp,
+        headers: vec![
+            ("oxbow.lake.error".into(), Bytes::from(reason.to_string())),
+            ("oxbow.lake.topic".into(), Bytes::from(topic.to_string())),
+            (
+                "oxbow.lake.partition".into(),
+                Bytes::from(partition.to_string()),
+            ),
+            (
+                "oxbow.lake.offset".into(),
+                Bytes::from(r.offset.to_string()),
+            ),
+        ],
     }
 }

@@ -31,6 +31,16 @@ pub struct SourceRead {
     pub log_start_offset: i64,
 }
 
+/// A record the table could not take, on its way to the dead-letter topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub timestamp: i64,
+    /// `oxbow.lake.error`, `oxbow.lake.topic`, `oxbow.lake.partition`, `oxbow.lake.offset`.
+    pub headers: Vec<(String, Bytes)>,
+}
+
 pub trait TopicSource: Send + Sync + 'static {
     /// The topic's partition count (None: no such topic).
     fn partition_count(&self, topic: &str) -> Option<i32>;
@@ -47,4 +57,12 @@ pub trait TopicSource: Send + Sync + 'static {
 
     /// Completes when any partition of `topic` may have new records, or after `timeout`.
     fn wait_for_data(&self, topic: &str, timeout: Duration) -> BoxFuture<'static, ()>;
+
+    /// Appends `records` to `topic` (created with one partition if it does not exist) and
+    /// completes once they are durable.
+    fn dead_letter(
+        &self,
+        topic: &str,
+        records: Vec<DeadLetter>,
+    ) -> BoxFuture<'static, Result<(), String>>;
 }

@@ -29,6 +29,8 @@ pub struct TableStatus {
     pub files: u64,
     /// Rows landed since start.
     pub rows_landed: u64,
+    /// Records sent to the dead-letter topic since start (`on_error = "dead-letter"`).
+    pub records_dead_lettered: u64,
     /// Table commits since start.
     pub commits: u64,
     /// How long the last commit took (decode, files, Delta log), ms.

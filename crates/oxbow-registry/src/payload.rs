@@ -361,7 +361,8 @@ mod tests {
     const PROTO: &str = "syntax = \"proto3\";\nmessage A { int64 id = 1; }\nmessage B { string name = 1; repeated int32 n = 2; map<string, A> m = 3; enum K { X = 0; Y = 1; } K k = 4; }\n";
 
     #[tokio::test]
-    async fn given_registered_schemas_should_decode_payloads_and_refuse_mutated_ones_without_panicking() {
+    async fn given_registered_schemas_should_decode_payloads_and_refuse_mutated_ones_without_panicking(
+    ) {
         let decoder = PayloadDecoder::new(registry_with_schemas().await);
         // id 7, tags ["a", "b"], note "x": zigzag longs, counted blocks, union branch 1.
         let avro = [0u8, 0, 0, 0, 1, 14, 4, 2, b'a', 2, b'b', 0, 2, 2, b'x'];
@@ -397,4 +398,3 @@ mod tests {
         }
     }
 }
-

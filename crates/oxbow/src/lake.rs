@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use oxbow_broker::topic_writer::OwnedRecord;
 use oxbow_broker::Broker;
+use oxbow_lake::source::DeadLetter;
 use oxbow_lake::{SourceRead, SourceRecord, TopicSource};
 
 pub struct BrokerTopics(pub Arc<Broker>);
@@ -46,6 +48,23 @@ impl TopicSource for BrokerTopics {
 
     fn wait_for_data(&self, topic: &str, timeout: Duration) -> BoxFuture<'static, ()> {
         self.0.wait_for_data(topic, timeout)
+    }
+
+    fn dead_letter(
+        &self,
+        topic: &str,
+        records: Vec<DeadLetter>,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        let records: Vec<OwnedRecord> = records
+            .into_iter()
+            .map(|d| OwnedRecord {
+                key: d.key,
+                value: d.value,
+                timestamp: d.timestamp,
+                headers: d.headers,
+            })
+            .collect();
+        self.0.append_records(topic, &records)
     }
 }
 
