@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use indexmap::IndexMap;
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
@@ -75,12 +76,21 @@ impl InternalTopicStore {
     }
 }
 
-/// Encodes key/value records as one v2 batch (uncompressed, CreateTime `now_ms`).
-pub fn encode_batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<Bytes, String> {
+/// A record the broker writes itself: no producer, CreateTime `timestamp`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedRecord {
+    pub key: Option<Bytes>,
+    pub value: Option<Bytes>,
+    pub timestamp: i64,
+    pub headers: Vec<(String, Bytes)>,
+}
+
+/// Encodes records as one v2 batch (uncompressed).
+pub fn encode_records(records: &[OwnedRecord]) -> Result<Bytes, String> {
     let recs: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(i, (key, value))| Record {
+        .map(|(i, r)| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -90,10 +100,14 @@ pub fn encode_batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<B
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: -1,
-            timestamp: now_ms,
-            key: Some(key.clone()),
-            value: value.clone(),
-            headers: IndexMap::new(),
+            timestamp: r.timestamp,
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| (StrBytes::from_string(k.clone()), Some(v.clone())))
+                .collect::<IndexMap<_, _>>(),
         })
         .collect();
     let mut buf = bytes::BytesMut::new();
@@ -105,6 +119,23 @@ pub fn encode_batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<B
     Ok(buf.freeze())
 }
 
+fn key_values(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Vec<OwnedRecord> {
+    records
+        .iter()
+        .map(|(key, value)| OwnedRecord {
+            key: Some(key.clone()),
+            value: value.clone(),
+            timestamp: now_ms,
+            headers: Vec::new(),
+        })
+        .collect()
+}
+
+/// Encodes key/value records as one v2 batch (uncompressed, CreateTime `now_ms`).
+pub fn encode_batch(records: &[(Bytes, Option<Bytes>)], now_ms: i64) -> Result<Bytes, String> {
+    encode_records(&key_values(records, now_ms))
+}
+
 /// Appends key/value records through the log's internal append path; returns the last offset.
 /// Durability is the caller's to wait for ([`CoordinatorContext::flush`]).
 pub fn append(
@@ -112,7 +143,17 @@ pub fn append(
     records: &[(Bytes, Option<Bytes>)],
     now_ms: i64,
 ) -> Result<i64, StorageError> {
-    let batch = encode_batch(records, now_ms).map_err(StorageError::InvalidRecord)?;
+    append_records(log, &key_values(records, now_ms), now_ms)
+}
+
+/// Appends records (headers included) through the log's internal append path; returns the
+/// last offset. Durability is the caller's to wait for.
+pub fn append_records(
+    log: &dyn PartitionLog,
+    records: &[OwnedRecord],
+    now_ms: i64,
+) -> Result<i64, StorageError> {
+    let batch = encode_records(records).map_err(StorageError::InvalidRecord)?;
     let info = if log.append_may_block(batch.len()) {
         oxbow_storage::blocking(|| log.append_internal(&batch, now_ms))
     } else {

@@ -7,8 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use arrow_schema::Schema;
-use delta_kernel::expressions::Scalar;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, LogicalFileView};
 use deltalake::logstore::object_store::ObjectStoreExt;
@@ -16,10 +14,8 @@ use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::protocol::DeltaOperation;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake::DeltaTableError;
-use indexmap::IndexMap;
-use std::sync::Arc;
 
-use crate::table::{LakeTable, TableError};
+use crate::table::{partition_scalars, LakeTable, TableError};
 
 /// When and how files are merged.
 #[derive(Debug, Clone, Copy)]
@@ -82,30 +78,8 @@ impl LakeTable {
         files: Vec<LogicalFileView>,
         target_file_bytes: u64,
     ) -> Result<(), DeltaTableError> {
-        let partition_columns: Vec<String> = self
-            .table
-            .snapshot()?
-            .metadata()
-            .partition_columns()
-            .to_vec();
-        // The files' columns: the table's without the partition columns (older files may lack
-        // columns added since; they are filled with nulls).
-        let file_schema = Arc::new(Schema::new(
-            self.schema()
-                .fields()
-                .iter()
-                .filter(|f| !partition_columns.contains(f.name()))
-                .cloned()
-                .collect::<Vec<_>>(),
-        ));
-        let mut values: IndexMap<String, Scalar> = IndexMap::new();
-        for c in &partition_columns {
-            let v = match partition.get(c).cloned().flatten() {
-                Some(s) => Scalar::String(s),
-                None => Scalar::Null(delta_kernel::schema::DataType::STRING),
-            };
-            values.insert(c.clone(), v);
-        }
+        let (partition_columns, file_schema) = self.file_layout()?;
+        let values = partition_scalars(&partition_columns, |c| partition.get(c).cloned().flatten());
         let store = self.table.object_store();
         let mut writer =
             RecordBatchWriter::for_table(&self.table)?.with_target_file_size(target_file_bytes);

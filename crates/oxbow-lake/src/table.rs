@@ -212,6 +212,26 @@ impl LakeTable {
         Ok(version)
     }
 
+    /// The partition columns and what the data files hold: the table's columns but the
+    /// partition columns (older files may lack columns added since; they read as nulls).
+    pub(crate) fn file_layout(&self) -> Result<(Vec<String>, SchemaRef), DeltaTableError> {
+        let partition_columns = self
+            .table
+            .snapshot()?
+            .metadata()
+            .partition_columns()
+            .to_vec();
+        let file_schema = Arc::new(Schema::new(
+            self.schema
+                .fields()
+                .iter()
+                .filter(|f| !partition_columns.contains(f.name()))
+                .cloned()
+                .collect::<Vec<_>>(),
+        ));
+        Ok((partition_columns, file_schema))
+    }
+
     /// Forgets the writer (the table changed underneath it).
     pub(crate) fn reset_writer(&mut self) {
         self.writer = None;
@@ -244,4 +264,23 @@ fn table_schema(table: &DeltaTable, path: &str) -> Result<SchemaRef, TableError>
             source,
         })?;
     Ok(Arc::new(schema))
+}
+
+/// A file's partition values as delta-rs's writer takes them (Delta keeps them as strings;
+/// none is a null partition).
+pub(crate) fn partition_scalars(
+    columns: &[String],
+    value: impl Fn(&str) -> Option<String>,
+) -> indexmap::IndexMap<String, delta_kernel::expressions::Scalar> {
+    use delta_kernel::expressions::Scalar;
+    columns
+        .iter()
+        .map(|c| {
+            let v = match value(c) {
+                Some(s) => Scalar::String(s),
+                None => Scalar::Null(delta_kernel::schema::DataType::STRING),
+            };
+            (c.clone(), v)
+        })
+        .collect()
 }

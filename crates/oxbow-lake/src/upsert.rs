@@ -16,7 +16,6 @@ use arrow_array::{Array, BooleanArray, RecordBatch};
 use arrow_row::{OwnedRow, RowConverter, SortField};
 use arrow_schema::{ArrowError, FieldRef, Schema, SchemaRef};
 use arrow_select::filter::filter_record_batch;
-use delta_kernel::expressions::Scalar;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, LogicalFileView, Transaction};
 use deltalake::logstore::object_store::ObjectStoreExt;
@@ -25,10 +24,9 @@ use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::protocol::{DeltaOperation, MergePredicate};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
 use deltalake::DeltaTableError;
-use indexmap::IndexMap;
 
 use crate::landing::DELETED;
-use crate::table::{app_id, LakeTable, TableError};
+use crate::table::{app_id, partition_scalars, LakeTable, TableError};
 
 /// What one MERGE changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -73,22 +71,7 @@ impl LakeTable {
         let schema = self.schema().clone();
         let writes = split_changes(&changes, &schema)?;
         let keys = KeySet::of(&changes, key)?;
-        let partition_columns: Vec<String> = self
-            .table
-            .snapshot()?
-            .metadata()
-            .partition_columns()
-            .to_vec();
-        // What the files hold: the table's columns but the partition columns (older files may
-        // lack columns added since; they are read as nulls).
-        let file_schema = Arc::new(Schema::new(
-            schema
-                .fields()
-                .iter()
-                .filter(|f| !partition_columns.contains(f.name()))
-                .cloned()
-                .collect::<Vec<_>>(),
-        ));
+        let (partition_columns, file_schema) = self.file_layout()?;
         let files: Vec<LogicalFileView> = self.table.snapshot()?.log_data().into_iter().collect();
         let store = self.table.object_store();
         let mut counts = MergeCounts::default();
@@ -99,7 +82,9 @@ impl LakeTable {
             if !keys.any_in_file(bytes.clone(), key)? {
                 continue;
             }
-            let values = partition_values(f, &partition_columns);
+            let on_file = f.partition_values_map();
+            let values =
+                partition_scalars(&partition_columns, |c| on_file.get(c).cloned().flatten());
             let mut kept_rows = 0usize;
             for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {
                 let batch = deltalake::kernel::schema::cast::cast_record_batch(
@@ -195,20 +180,6 @@ fn split_changes(
     columns.remove(deleted_at);
     let rows = RecordBatch::try_new(schema.clone(), columns).map_err(arrow)?;
     filter_record_batch(&rows, &writes_mask).map_err(arrow)
-}
-
-fn partition_values(f: &LogicalFileView, columns: &[String]) -> IndexMap<String, Scalar> {
-    let map = f.partition_values_map();
-    columns
-        .iter()
-        .map(|c| {
-            let v = match map.get(c).cloned().flatten() {
-                Some(s) => Scalar::String(s),
-                None => Scalar::Null(delta_kernel::schema::DataType::STRING),
-            };
-            (c.clone(), v)
-        })
-        .collect()
 }
 
 /// The changed keys, in Arrow's row format (so composite keys and any column type compare

@@ -87,11 +87,6 @@ impl DeltaScan {
             store: delta.object_store(),
         })
     }
-
-    /// Live files.
-    pub fn file_count(&self) -> usize {
-        self.files.len()
-    }
 }
 
 /// A partition value as the Delta log writes it (a string, or none for null) in the column's
