@@ -71,6 +71,11 @@ def test_given_avro_values_when_landed_should_read_them_with_the_writers_schema_
                              connect_timeout=10) as conn:
             counts = conn.execute(f"SELECT side, count(*), sum(amount) FROM {topic} GROUP BY side ORDER BY side").fetchall()
             regions = conn.execute(f"SELECT count(*) FROM {topic} WHERE region = 'eu'").fetchone()[0]
+            # A filter on the partition column reads only that partition's files.
+            buys = conn.execute(f"SELECT count(*) FROM {topic} WHERE side = 'BUY'").fetchone()[0]
+            plan = "\n".join(r[-1] for r in conn.execute(f"EXPLAIN SELECT count(*) FROM {topic} WHERE side = 'BUY'"))
+    assert buys == 20
+    assert "side=BUY" in plan and "side=SELL" not in plan, plan
     assert counts == [("BUY", 20, sum(i * 2.5 for i in range(1, 40, 2))),
                       ("SELL", 30, sum(i * 2.5 for i in range(0, 40, 2)) + 10.0)], counts
     assert regions == 10

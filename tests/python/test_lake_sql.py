@@ -216,3 +216,88 @@ def test_given_maxwell_or_canal_changes_when_landed_should_apply_inserts_updates
         assert len(rows) == 8
         with connect(sql_port) as conn:
             assert sorted(conn.execute(f'SELECT id, price, name FROM "{topic}"').fetchall()) == expected
+
+
+def test_given_password_authentication_when_users_query_should_apply_the_bus_users_and_topic_acls(tmp_path):
+    """`[sql] authentication = "password"`: PostgreSQL's password method against the bus's PLAIN
+    and SCRAM users; a table is read only with READ on its topic (managed with `oxbow acl`,
+    effective at once); refusals and failed logins are in the audit log."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    sales, payroll = "sales-orders", "hr-payroll"
+    args, port, sql_port = sql_broker(tmp_path, [(sales, []), (payroll, [])])
+    config = tmp_path / "oxbow.toml"
+    config.write_text(
+        '[security]\nsasl_mechanisms = ["PLAIN", "SCRAM-SHA-512"]\nsuper_users = ["admin"]\n\n'
+        '[security.plain_users]\nadmin = "admin-secret"\n\n[sql]\nauthentication = "password"\n\n'
+        + config.read_text())
+    broker = f"127.0.0.1:{port}"
+    sasl = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN",
+            "sasl.username": "admin", "sasl.password": "admin-secret"}
+    props = tmp_path / "admin.properties"
+    props.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\n"
+                     'sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required '
+                     'username="admin" password="admin-secret";\n')
+
+    def cli(*a):
+        out = subprocess.run([str(OXBOW), *a, "--bootstrap", broker, "--command-config", str(props)],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+
+    def as_user(user, password):
+        return psycopg.connect(host="127.0.0.1", port=sql_port, user=user, password=password, dbname="oxbow",
+                               autocommit=True, connect_timeout=10)
+
+    with running_broker(tmp_path, args, port) as log:
+        admin = AdminClient({"bootstrap.servers": broker, **sasl})
+        for f in admin.create_topics([NewTopic(t, 1, 1) for t in (sales, payroll)]).values():
+            f.result(timeout=30)
+        for t in (sales, payroll):
+            produce(broker, t, [{"value": json.dumps({"id": i, "amount": i * 10}).encode()} for i in range(20)],
+                    acks="all", **sasl)
+            wait_rows(tmp_path / "lake" / t, lambda rows: len(rows) == 20, f"{t} landed")
+        cli("user", "add", "ana", "--password", "ana-secret", "--mechanism", "SCRAM-SHA-512")
+
+        with pytest.raises(psycopg.OperationalError) as wrong:
+            as_user("ana", "guess")
+        assert "password authentication failed" in str(wrong.value)
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(host="127.0.0.1", port=sql_port, user="ana", dbname="oxbow", connect_timeout=10)
+
+        with as_user("admin", "admin-secret") as conn:
+            assert conn.execute(f'SELECT count(*), sum(amount) FROM "{payroll}"').fetchone() == (20, 1900)
+        with as_user("ana", "ana-secret") as conn:
+            # No ACL yet: nothing listed, nothing read; the connection keeps serving.
+            assert conn.execute("SELECT table_name FROM information_schema.tables "
+                                "WHERE table_schema = 'public'").fetchall() == []
+            with pytest.raises(psycopg.Error) as denied:
+                conn.execute(f'SELECT count(*) FROM "{sales}"')
+            assert denied.value.sqlstate == "42501", denied.value
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            cli("acl", "add", "--allow-principal", "User:ana", "--operation", "read",
+                "--topic", "sales-", "--resource-pattern-type", "prefixed")
+            assert conn.execute(f'SELECT count(*), sum(amount) FROM "{sales}"').fetchone() == (20, 1900)
+            with pytest.raises(psycopg.Error) as denied:
+                conn.execute(f'SELECT s.id FROM "{sales}" s JOIN (SELECT id FROM "{payroll}") p ON s.id = p.id')
+            assert denied.value.sqlstate == "42501", "a table named in a subquery is checked too"
+        out = subprocess.run([str(OXBOW), "sql", "--sql", f"127.0.0.1:{sql_port}", "--json", "--user", "ana",
+                              f'SELECT count(*) AS n FROM "{sales}"'],
+                             capture_output=True, text=True, timeout=60, env=dict(os.environ, PGPASSWORD="ana-secret"))
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout) == [{"n": 20}]
+        psql = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(sql_port), "-U", "ana", "-d", "oxbow", "-At", "-c",
+             f'SELECT count(*) FROM "{payroll}"'],
+            capture_output=True, text=True, timeout=60, env=dict(os.environ, PGPASSWORD="ana-secret"))
+        assert psql.returncode != 0 and "permission denied" in psql.stderr, psql.stderr
+
+        audit = tmp_path / "data" / "audit.log"
+        deadline = time.monotonic() + 10
+        while True:
+            events = [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []
+            denied = [e for e in events if e["event"] == "sql_denied"]
+            if len(denied) >= 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert any(e["principal"] == "User:ana" and e["topic"] == payroll for e in denied), events[-5:]
+        assert any(e["event"] == "sql_authentication" and e["outcome"] == "failure" for e in events)

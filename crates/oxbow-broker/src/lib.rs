@@ -30,6 +30,7 @@ pub mod legacy_records;
 pub mod metadata;
 pub mod metrics;
 pub mod partition;
+pub mod passwords;
 pub mod producer_ids;
 pub mod quota;
 pub mod recompress;

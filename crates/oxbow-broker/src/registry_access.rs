@@ -1,24 +1,17 @@
 //! The schema registry's access control, answered by the bus itself: HTTP Basic credentials
-//! checked against `[security.plain_users]` and the SCRAM credentials (the password is salted
-//! and iterated as SCRAM would, and the result compared with the StoredKey; a verified password is
-//! remembered for a minute so each request does not pay the iterations), permissions from the
-//! broker's authorizer with a subject standing for its topic, and the audit log.
+//! checked against the bus's users ([`crate::passwords`]), permissions from the broker's
+//! authorizer with a subject standing for its topic, and the audit log.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use oxbow_config::SecurityProtocol;
 use oxbow_net::{AuthState, Listener, Principal, Session};
 use oxbow_registry::access::{self, Access, Caller};
-use parking_lot::Mutex;
 
 use crate::authorizer::{Operation, ResourceType, CLUSTER_NAME};
-use crate::scram::{constant_time_eq, Mechanism};
+use crate::passwords::PasswordCheck;
 use crate::Broker;
-
-const REMEMBER: Duration = Duration::from_secs(60);
 
 /// The registry's access control over `broker`; `authenticate`: require HTTP Basic.
 pub fn access(broker: &Arc<Broker>, authenticate: bool, listen: SocketAddr) -> Access {
@@ -30,10 +23,7 @@ pub fn access(broker: &Arc<Broker>, authenticate: bool, listen: SocketAddr) -> A
     );
     Access {
         authenticate: authenticate.then(|| {
-            Box::new(Users {
-                broker: broker.clone(),
-                verified: Mutex::new(HashMap::new()),
-            }) as Box<dyn access::Authenticate>
+            Box::new(Users(PasswordCheck::new(broker.clone()))) as Box<dyn access::Authenticate>
         }),
         authorize: Box::new(Permissions {
             broker: broker.clone(),
@@ -56,41 +46,11 @@ fn session(listener: &Arc<Listener>, caller: &Caller) -> Session {
     s
 }
 
-struct Users {
-    broker: Arc<Broker>,
-    /// (user, SHA-256 of the password) → when it was verified.
-    verified: Mutex<HashMap<(String, Vec<u8>), Instant>>,
-}
+struct Users(PasswordCheck);
 
 impl access::Authenticate for Users {
     fn authenticate(&self, user: &str, password: &str) -> bool {
-        if let Some(expected) = self.broker.config.security.plain_users.get(user) {
-            return constant_time_eq(expected.as_bytes(), password.as_bytes());
-        }
-        let key = (
-            user.to_string(),
-            Mechanism::Sha256.hash(password.as_bytes()),
-        );
-        {
-            let mut seen = self.verified.lock();
-            seen.retain(|_, at| at.elapsed() < REMEMBER);
-            if seen.contains_key(&key) {
-                return true;
-            }
-        }
-        for m in [Mechanism::Sha512, Mechanism::Sha256] {
-            let Some(cred) = self.broker.scram.get(user, m) else {
-                continue;
-            };
-            let salted =
-                m.salted_password(password.as_bytes(), &cred.salt_bytes(), cred.iterations);
-            let stored = m.hash(&m.hmac(&salted, b"Client Key"));
-            if constant_time_eq(&stored, &cred.stored_key_bytes()) {
-                self.verified.lock().insert(key, Instant::now());
-                return true;
-            }
-        }
-        false
+        self.0.verify(user, password)
     }
 }
 

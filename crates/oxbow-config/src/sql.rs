@@ -21,6 +21,12 @@ pub struct SqlConfig {
     pub max_tail_records: usize,
     /// Queries running at once; more wait. Default 4; 1..=1024.
     pub max_concurrent_queries: usize,
+    /// `none` (default: any user name, no password, every connection is `User:ANONYMOUS`) or
+    /// `password`: PostgreSQL's password method with the bus's users (`[security.plain_users]`
+    /// and SCRAM users; the password crosses the wire as PostgreSQL sends it, so keep the
+    /// listener on loopback or behind TLS). Either way a table is read only with READ on its
+    /// topic from the broker's authorizer.
+    pub authentication: String,
 }
 
 impl Default for SqlConfig {
@@ -31,6 +37,7 @@ impl Default for SqlConfig {
             memory_limit_bytes: 1 << 30,
             max_tail_records: 1_000_000,
             max_concurrent_queries: 4,
+            authentication: "none".into(),
         }
     }
 }
@@ -64,6 +71,13 @@ impl SqlConfig {
                 "sql.max_concurrent_queries",
                 self.max_concurrent_queries.to_string(),
                 "must be 1..=1024",
+            );
+        }
+        if !matches!(self.authentication.as_str(), "none" | "password") {
+            return bad(
+                "sql.authentication",
+                self.authentication.clone(),
+                "must be none or password",
             );
         }
         Ok(())

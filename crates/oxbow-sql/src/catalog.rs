@@ -20,12 +20,17 @@ use oxbow_lake::table::LakeTable;
 use oxbow_lake::{TableSpec, TopicSource};
 use tracing::warn;
 
+use crate::access::{Caller, PermissionDenied, SqlAccess};
 use crate::scan::DeltaScan;
 
 pub struct LakeSchema {
     pub specs: Vec<TableSpec>,
     pub source: Arc<dyn TopicSource>,
     pub max_tail_records: usize,
+    /// Whom the session serves: the tables it lists and opens are those its topic's READ
+    /// permission allows.
+    pub access: Arc<dyn SqlAccess>,
+    pub caller: Caller,
 }
 
 impl std::fmt::Debug for LakeSchema {
@@ -47,13 +52,30 @@ fn column(name: &str) -> Expr {
 #[async_trait]
 impl SchemaProvider for LakeSchema {
     fn table_names(&self) -> Vec<String> {
-        self.specs.iter().map(|s| s.topic.clone()).collect()
+        self.specs
+            .iter()
+            .filter(|s| self.access.may_read(&self.caller, &s.topic))
+            .map(|s| s.topic.clone())
+            .collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let Some((id, spec)) = self.specs.iter().enumerate().find(|(_, s)| s.topic == name) else {
             return Ok(None);
         };
+        if !self.access.may_read(&self.caller, &spec.topic) {
+            warn!(user = self.caller.user, peer = %self.caller.peer, topic = spec.topic, "SQL read denied");
+            self.access.audit(
+                "sql_denied",
+                &self.caller,
+                "denied",
+                serde_json::json!({"operation": "Read", "topic": spec.topic}),
+            );
+            return Err(DataFusionError::External(Box::new(PermissionDenied {
+                table: spec.topic.clone(),
+                user: self.caller.user.clone(),
+            })));
+        }
         let Some(mut table) = LakeTable::open_existing(&spec.path, &spec.topic)
             .await
             .map_err(external)?

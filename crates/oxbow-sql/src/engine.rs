@@ -18,6 +18,7 @@ use oxbow_config::SqlConfig;
 use oxbow_lake::{TableSpec, TopicSource};
 use tokio::sync::Semaphore;
 
+use crate::access::{Caller, PermissionDenied, SqlAccess};
 use crate::catalog::LakeSchema;
 
 /// The database name clients see (any name they ask for is served the same).
@@ -36,6 +37,8 @@ pub enum SqlError {
     #[error("query needs more memory than sql.memory_limit_bytes allows: {0}")]
     OutOfMemory(String),
     #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
     Plan(String),
     #[error("{0}")]
     Execution(String),
@@ -48,6 +51,7 @@ impl SqlError {
             SqlError::UndefinedTable(_) => "42P01",
             SqlError::ReadOnly(_) => "25006",
             SqlError::OutOfMemory(_) => "53200",
+            SqlError::PermissionDenied(_) => "42501",
             SqlError::Plan(_) => "42000",
             SqlError::Execution(_) => "XX000",
         }
@@ -55,6 +59,11 @@ impl SqlError {
 
     pub fn from_datafusion(e: DataFusionError) -> SqlError {
         let text = e.to_string();
+        if let DataFusionError::External(inner) = e.find_root() {
+            if let Some(denied) = inner.downcast_ref::<PermissionDenied>() {
+                return SqlError::PermissionDenied(denied.to_string());
+            }
+        }
         match e.find_root() {
             DataFusionError::SQL(..) => SqlError::Syntax(text),
             DataFusionError::ResourcesExhausted(_) => SqlError::OutOfMemory(text),
@@ -107,22 +116,33 @@ pub struct Engine {
     specs: Vec<TableSpec>,
     source: Arc<dyn TopicSource>,
     config: SqlConfig,
+    access: Arc<dyn SqlAccess>,
     pub(crate) running: Arc<Semaphore>,
 }
 
 impl Engine {
-    pub fn new(specs: Vec<TableSpec>, source: Arc<dyn TopicSource>, config: SqlConfig) -> Self {
+    pub fn new(
+        specs: Vec<TableSpec>,
+        source: Arc<dyn TopicSource>,
+        config: SqlConfig,
+        access: Arc<dyn SqlAccess>,
+    ) -> Self {
         let running = Arc::new(Semaphore::new(config.max_concurrent_queries));
         Engine {
             specs,
             source,
             config,
+            access,
             running,
         }
     }
 
-    /// A fresh session over the lake's tables.
-    pub fn context(&self) -> Result<SessionContext, SqlError> {
+    pub fn access(&self) -> &Arc<dyn SqlAccess> {
+        &self.access
+    }
+
+    /// A fresh session over the lake's tables `caller` may read.
+    pub fn context(&self, caller: &Caller) -> Result<SessionContext, SqlError> {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.config.memory_limit_bytes as usize, 1.0)
             .build_arc()
@@ -142,6 +162,8 @@ impl Engine {
                     specs: self.specs.clone(),
                     source: self.source.clone(),
                     max_tail_records: self.config.max_tail_records,
+                    access: self.access.clone(),
+                    caller: caller.clone(),
                 }),
             )
             .map_err(SqlError::from_datafusion)?;
@@ -182,9 +204,13 @@ impl Engine {
         Ok(plan)
     }
 
-    /// Plans `sql` (one statement) in a fresh session.
-    pub async fn plan_sql(&self, sql: &str) -> Result<(SessionContext, LogicalPlan), SqlError> {
-        let ctx = self.context()?;
+    /// Plans `sql` (one statement) in a fresh session for `caller`.
+    pub async fn plan_sql(
+        &self,
+        caller: &Caller,
+        sql: &str,
+    ) -> Result<(SessionContext, LogicalPlan), SqlError> {
+        let ctx = self.context(caller)?;
         let mut statements = Self::split(sql)?;
         if statements.len() != 1 {
             return Err(SqlError::Syntax(format!(

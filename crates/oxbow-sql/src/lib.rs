@@ -3,11 +3,13 @@
 //!
 //! This crate owns the catalog SQL sees ([`catalog`]: one table per `[[lake.tables]]` entry,
 //! named after its topic, the landed rows, read by [`scan`] from the files the Delta log lists, plus the tail read through [`tail`]), the query engine
-//! ([`engine`]: read-only, bounded in memory and concurrency), the Arrow-to-PostgreSQL encoding
+//! ([`engine`]: read-only, bounded in memory and concurrency), who may query ([`access`]: the
+//! bus's users and topic READ permissions, filled in by the broker), the Arrow-to-PostgreSQL encoding
 //! ([`encode`]) and the protocol handlers ([`pg`]). [`SqlServer::start`] binds the listener and
 //! serves it on a runtime of its own ("oxbow-sql" threads), so queries never take the broker's
 //! network threads, registered as one service of the broker's lifecycle.
 
+pub mod access;
 pub mod catalog;
 pub mod encode;
 pub mod engine;
@@ -24,6 +26,7 @@ use oxbow_service::Services;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+pub use access::{Caller, SqlAccess};
 pub use engine::{Engine, SqlError};
 
 /// Stack of each SQL thread (address space; only what is touched is committed).
@@ -38,6 +41,7 @@ impl SqlServer {
         config: &SqlConfig,
         tables: Vec<TableSpec>,
         source: Arc<dyn TopicSource>,
+        access: Arc<dyn SqlAccess>,
         services: &Services,
     ) -> std::io::Result<SocketAddr> {
         let listener = std::net::TcpListener::bind(&config.listen)?;
@@ -50,8 +54,9 @@ impl SqlServer {
             .thread_stack_size(SQL_STACK_BYTES)
             .enable_all()
             .build()?;
-        let engine = Arc::new(Engine::new(tables, source, config.clone()));
-        let factory = Arc::new(pg::Factory(Arc::new(pg::Handlers::new(engine))));
+        let engine = Arc::new(Engine::new(tables, source, config.clone(), access));
+        let password = config.authentication == "password";
+        let factory = Arc::new(pg::Factory(Arc::new(pg::Handlers::new(engine, password))));
         let (stop_tx, mut stop_rx) = watch::channel(false);
         let thread = std::thread::Builder::new()
             .name("oxbow-sql".into())

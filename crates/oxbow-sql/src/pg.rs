@@ -1,6 +1,7 @@
 //! The PostgreSQL wire protocol (pgwire): the simple query protocol (psql) and the extended one
 //! (psycopg, JDBC: parse, bind with `$n` parameters, describe, execute). The embedded default
-//! admits any user name without a password; every database name reads the same lake.
+//! admits any user name without a password, as `ANONYMOUS`; `sql.authentication = "password"`
+//! asks for the bus's users ([`crate::access`]). Every database name reads the same lake.
 //! Transaction statements are acknowledged (each query reads the tables' latest versions);
 //! session settings are acknowledged and ignored.
 
@@ -12,7 +13,6 @@ use async_trait::async_trait;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
 use futures::{stream, Sink, StreamExt};
-use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -27,6 +27,7 @@ use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 use tracing::debug;
 
+use crate::access::{Caller, PasswordStartup};
 use crate::encode;
 use crate::engine::{classify, Engine, Kind, SqlError};
 
@@ -42,14 +43,21 @@ fn error_info(e: &SqlError) -> ErrorInfo {
 pub struct Handlers {
     pub engine: Arc<Engine>,
     parser: Arc<Parser>,
+    startup: Arc<PasswordStartup>,
 }
 
 impl Handlers {
-    pub fn new(engine: Arc<Engine>) -> Self {
+    /// `password`: connections authenticate with the bus's users (`sql.authentication`).
+    pub fn new(engine: Arc<Engine>, password: bool) -> Self {
         let parser = Arc::new(Parser {
             engine: engine.clone(),
         });
-        Handlers { engine, parser }
+        let startup = Arc::new(PasswordStartup::new(engine.access().clone(), password));
+        Handlers {
+            engine,
+            parser,
+            startup,
+        }
     }
 
     /// Runs a planned query; its rows stream to the client as DataFusion produces them.
@@ -125,7 +133,7 @@ impl SimpleQueryHandler for Handlers {
                 continue;
             };
             let answered = async {
-                let ctx = self.engine.context()?;
+                let ctx = self.engine.context(&Caller::of(client))?;
                 let plan = self.engine.plan(&ctx, statement).await?;
                 self.run(&ctx, plan, None).await
             }
@@ -163,7 +171,7 @@ impl QueryParser for Parser {
 
     async fn parse_sql<C>(
         &self,
-        _client: &C,
+        client: &C,
         sql: &str,
         _types: &[Option<Type>],
     ) -> PgWireResult<Statement>
@@ -181,7 +189,7 @@ impl QueryParser for Parser {
         }
         let (_, plan) = self
             .engine
-            .plan_sql(sql)
+            .plan_sql(&Caller::of(client), sql)
             .await
             .map_err(|e| user_error(&e))?;
         Ok(Statement {
@@ -317,7 +325,7 @@ impl ExtendedQueryHandler for Handlers {
         }
         let answered = async {
             // Planned again: every execution reads the tables' latest versions and tails.
-            let (ctx, plan) = self.engine.plan_sql(&stmt.sql).await?;
+            let (ctx, plan) = self.engine.plan_sql(&Caller::of(client), &stmt.sql).await?;
             let values = parameter_values(portal)?;
             let plan = if values.is_empty() {
                 plan
@@ -376,8 +384,6 @@ impl ExtendedQueryHandler for Handlers {
     }
 }
 
-impl NoopStartupHandler for Handlers {}
-
 /// What pgwire asks for each connection: the one set of handlers.
 pub struct Factory(pub Arc<Handlers>);
 
@@ -391,6 +397,6 @@ impl PgWireServerHandlers for Factory {
     }
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        self.0.clone()
+        self.0.startup.clone()
     }
 }

@@ -1,7 +1,10 @@
 //! A lake table's landed rows as a DataFusion table: the Parquet files the Delta log lists at
 //! one version, read by DataFusion's Parquet scan (projection and limit pushed into it), with
 //! each file's partition values from the log as constant columns and columns the table gained
-//! after a file was written read as nulls. The table's own object store (rooted at the table)
+//! after a file was written read as nulls. A query's filters prune: those on partition columns
+//! alone skip the files whose partition values cannot match (as Greenplum's partitions did),
+//! those on file columns skip row groups by their Parquet statistics; DataFusion still applies
+//! every filter above the scan, so pruning only ever saves reading. The table's own object store (rooted at the table)
 //! is registered with the query's runtime under a URL of its own, so a local directory and an
 //! object-storage root are read the same way.
 
@@ -10,14 +13,16 @@ use std::sync::Arc;
 use arrow_schema::{Field, FieldRef, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::ScalarValue;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::listing::helpers::{expr_applicable_for_cols, filter_partitioned_file};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::{Expr, TableType};
+use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use deltalake::logstore::object_store::ObjectStore;
 use oxbow_lake::table::LakeTable;
@@ -108,24 +113,68 @@ impl TableProvider for DeltaScan {
         TableType::Base
     }
 
+    /// Every filter is offered to the scan for pruning and still applied above it.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         state
             .runtime_env()
             .register_object_store(self.store_url.as_ref(), self.store.clone());
-        let source = ParquetSource::new(
+        let mut source = ParquetSource::new(
             TableSchema::builder(self.file_schema.clone())
                 .with_table_partition_cols(self.partition_fields.clone())
                 .build(),
         );
+        let partition_names: Vec<&str> = self
+            .partition_fields
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        let file_names: Vec<&str> = self
+            .file_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        let on_partitions: Vec<Expr> = filters
+            .iter()
+            .filter(|f| {
+                !partition_names.is_empty() && expr_applicable_for_cols(&partition_names, f)
+            })
+            .cloned()
+            .collect();
+        let on_files = filters
+            .iter()
+            .filter(|f| expr_applicable_for_cols(&file_names, f))
+            .cloned();
+        if let Some(predicate) = conjunction(on_files) {
+            let df_schema = DFSchema::try_from(self.file_schema.as_ref().clone())?;
+            source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
+        }
+        let files = if on_partitions.is_empty() {
+            self.files.clone()
+        } else {
+            let df_schema = DFSchema::try_from(Schema::new(self.partition_fields.clone()))?;
+            self.files
+                .iter()
+                .cloned()
+                .filter_map(|f| filter_partitioned_file(f, &on_partitions, &df_schema).transpose())
+                .collect::<Result<Vec<_>>>()?
+        };
         // Files spread over the session's target partitions, largest first.
         let groups_wanted = state.config().target_partitions().max(1);
-        let mut files = self.files.clone();
+        let mut files = files;
         files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); groups_wanted];
         for f in files {

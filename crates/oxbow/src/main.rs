@@ -3,6 +3,7 @@
 
 mod cli;
 mod lake;
+mod sql_access;
 
 use clap::{Parser, Subcommand};
 

@@ -121,14 +121,24 @@ async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
         );
     }
     if sql_config.enabled && !tables.is_empty() {
-        let addr = oxbow_sql::SqlServer::start(&sql_config, tables, source, &broker.services)
-            .with_context(|| {
-                format!(
-                    "starting the SQL listener on {} (sql.listen, --sql-listen)",
-                    sql_config.listen
-                )
-            })?;
-        println!("oxbow SQL listening on {addr} (PostgreSQL protocol, database oxbow, any user)");
+        let access = std::sync::Arc::new(crate::sql_access::BrokerSqlAccess::new(
+            broker.clone(),
+            &sql_config.listen,
+        ));
+        let addr =
+            oxbow_sql::SqlServer::start(&sql_config, tables, source, access, &broker.services)
+                .with_context(|| {
+                    format!(
+                        "starting the SQL listener on {} (sql.listen, --sql-listen)",
+                        sql_config.listen
+                    )
+                })?;
+        let who = if sql_config.authentication == "password" {
+            "the bus's users with their passwords"
+        } else {
+            "any user, as ANONYMOUS"
+        };
+        println!("oxbow SQL listening on {addr} (PostgreSQL protocol, database oxbow, {who})");
     }
     if http_config.enabled {
         let listener = tokio::net::TcpListener::bind(&http_config.listen)

@@ -1,6 +1,6 @@
 //! `oxbow sql "SELECT …"`: runs SQL against the broker's SQL listener (the PostgreSQL simple
-//! query protocol, spoken here directly: startup, one query, its results) and prints each result
-//! as an aligned table, or as JSON with `--json`.
+//! query protocol, spoken here directly: startup with the password method when asked, one
+//! query, its results) and prints each result as an aligned table, or as JSON with `--json`.
 
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
@@ -20,6 +20,12 @@ pub struct SqlArgs {
     /// Print each result as a JSON array of objects (numbers and booleans typed).
     #[arg(long)]
     pub json: bool,
+    /// The user to connect as (one of the bus's users when `sql.authentication = "password"`).
+    #[arg(long, env = "PGUSER", default_value = "oxbow")]
+    pub user: String,
+    /// The user's password, sent when the listener asks for one.
+    #[arg(long, env = "PGPASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
 }
 
 /// One result of the query.
@@ -39,7 +45,7 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
     startup.extend_from_slice(&196_608i32.to_be_bytes());
     for s in [
         "user",
-        "oxbow",
+        args.user.as_str(),
         "database",
         "oxbow",
         "application_name",
@@ -56,7 +62,20 @@ pub fn run(args: SqlArgs) -> anyhow::Result<()> {
         let (kind, body) = read_message(&mut reader)?;
         match kind {
             b'R' if body.get(..4) == Some(&[0, 0, 0, 0]) => {}
-            b'R' => bail!("the SQL listener asks for a password (not supported by oxbow sql)"),
+            // AuthenticationCleartextPassword.
+            b'R' if body.get(..4) == Some(&[0, 0, 0, 3]) => {
+                let Some(password) = &args.password else {
+                    bail!("the SQL listener asks for a password: give --password or PGPASSWORD");
+                };
+                let mut msg = vec![b'p'];
+                msg.extend_from_slice(&((password.len() + 5) as i32).to_be_bytes());
+                msg.extend_from_slice(password.as_bytes());
+                msg.push(0);
+                writer.write_all(&msg)?;
+            }
+            b'R' => {
+                bail!("the SQL listener asks for an authentication method oxbow sql does not speak")
+            }
             b'E' => bail!("{}", error_text(&body)),
             b'Z' => break,
             _ => {}
