@@ -10,6 +10,7 @@
 
 pub mod cdc;
 pub mod decode;
+pub mod key_ranges;
 pub mod landing;
 pub mod maintenance;
 pub mod report;
