@@ -33,7 +33,11 @@ fn integers<T: ArrowPrimitiveType>(a: &ArrayRef) -> Vec<i128>
 where
     T::Native: Into<i128>,
 {
-    a.as_primitive::<T>().iter().flatten().map(Into::into).collect()
+    a.as_primitive::<T>()
+        .iter()
+        .flatten()
+        .map(Into::into)
+        .collect()
 }
 
 impl KeyRanges {
@@ -144,25 +148,33 @@ mod tests {
     fn given_integer_keys_when_a_file_range_holds_none_should_skip_it() {
         let ids: ArrayRef = Arc::new(Int64Array::from(vec![Some(5), Some(900), None]));
         let r = KeyRanges::of(&["id".into()], &[ids]);
-        let file = |lo: i64, hi: i64| stats(serde_json::json!({"id": lo}), serde_json::json!({"id": hi}));
+        let file =
+            |lo: i64, hi: i64| stats(serde_json::json!({"id": lo}), serde_json::json!({"id": hi}));
         assert!(!r.may_hold(Some(&file(10, 800))), "5 and 900 both outside");
         assert!(r.may_hold(Some(&file(0, 5))), "5 is the maximum");
         assert!(r.may_hold(Some(&file(900, 1000))), "900 is the minimum");
         assert!(!r.may_hold(Some(&file(6, 899))));
         assert!(r.may_hold(None), "no stats: read the file");
         assert!(r.may_hold(Some("not json")));
-        assert!(r.may_hold(Some(&stats(serde_json::json!({}), serde_json::json!({})))), "no bounds for the key");
+        assert!(
+            r.may_hold(Some(&stats(serde_json::json!({}), serde_json::json!({})))),
+            "no bounds for the key"
+        );
     }
 
     #[test]
     fn given_string_keys_should_prune_only_with_untruncated_bounds() {
         let keys: ArrayRef = Arc::new(StringArray::from(vec!["acct-7", "acct-9"]));
         let r = KeyRanges::of(&["k".into()], &[keys]);
-        let file = |lo: &str, hi: &str| stats(serde_json::json!({"k": lo}), serde_json::json!({"k": hi}));
+        let file =
+            |lo: &str, hi: &str| stats(serde_json::json!({"k": lo}), serde_json::json!({"k": hi}));
         assert!(!r.may_hold(Some(&file("acct-1", "acct-5"))));
         assert!(r.may_hold(Some(&file("acct-1", "acct-8"))));
         let long = "x".repeat(EXACT_STRING_BOUND);
-        assert!(r.may_hold(Some(&file(&long, &long))), "a bound that may be truncated prunes nothing");
+        assert!(
+            r.may_hold(Some(&file(&long, &long))),
+            "a bound that may be truncated prunes nothing"
+        );
     }
 
     #[test]
@@ -170,9 +182,15 @@ mod tests {
         let a: ArrayRef = Arc::new(Int64Array::from(vec![1, 2]));
         let b: ArrayRef = Arc::new(StringArray::from(vec!["eu", "us"]));
         let r = KeyRanges::of(&["a".into(), "b".into()], &[a, b]);
-        let s = stats(serde_json::json!({"a": 1, "b": "fr"}), serde_json::json!({"a": 9, "b": "jp"}));
+        let s = stats(
+            serde_json::json!({"a": 1, "b": "fr"}),
+            serde_json::json!({"a": 9, "b": "jp"}),
+        );
         assert!(!r.may_hold(Some(&s)), "no changed b within fr..jp");
-        let s = stats(serde_json::json!({"a": 1, "b": "aa"}), serde_json::json!({"a": 9, "b": "zz"}));
+        let s = stats(
+            serde_json::json!({"a": 1, "b": "aa"}),
+            serde_json::json!({"a": 9, "b": "zz"}),
+        );
         assert!(r.may_hold(Some(&s)));
     }
 }

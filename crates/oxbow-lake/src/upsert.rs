@@ -312,8 +312,16 @@ mod tests {
                 .unwrap()
             {
                 let batch = batch.unwrap();
-                let ids = batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
-                let vs = batch.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+                let ids = batch
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap();
+                let vs = batch
+                    .column(1)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap();
                 for i in 0..batch.num_rows() {
                     let held = out.insert(ids.value(i), vs.value(i));
                     assert!(held.is_none(), "id {} held twice", ids.value(i));
@@ -393,7 +401,10 @@ mod tests {
                 let want: BTreeMap<i64, i64> = model.iter().map(|(k, v)| (*k, *v)).collect();
                 assert_eq!(got, want, "after round {round} (OXBOW_SEED={seed})");
             }
-            assert!(skipped > 0, "files whose id range holds no changed id are not read");
+            assert!(
+                skipped > 0,
+                "files whose id range holds no changed id are not read"
+            );
         });
         let _ = std::fs::remove_dir_all(&dir);
     }
