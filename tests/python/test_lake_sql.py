@@ -261,8 +261,9 @@ def test_given_password_authentication_when_users_query_should_apply_the_bus_use
         with pytest.raises(psycopg.OperationalError) as wrong:
             as_user("ana", "guess")
         assert "password authentication failed" in str(wrong.value)
-        with pytest.raises(psycopg.OperationalError):
+        with pytest.raises(psycopg.OperationalError) as unasked:
             psycopg.connect(host="127.0.0.1", port=sql_port, user="ana", dbname="oxbow", connect_timeout=10)
+        assert "password" in str(unasked.value), "refused for want of a password"
 
         with as_user("admin", "admin-secret") as conn:
             assert conn.execute(f'SELECT count(*), sum(amount) FROM "{payroll}"').fetchone() == (20, 1900)

@@ -22,9 +22,8 @@ pub fn access(broker: &Arc<Broker>, authenticate: bool, listen: SocketAddr) -> A
         i32::from(listen.port()),
     );
     Access {
-        authenticate: authenticate.then(|| {
-            Box::new(Users(PasswordCheck::new(broker.clone()))) as Box<dyn access::Authenticate>
-        }),
+        authenticate: authenticate
+            .then(|| Box::new(PasswordCheck::new(broker.clone())) as Box<dyn access::Authenticate>),
         authorize: Box::new(Permissions {
             broker: broker.clone(),
             listener: listener.clone(),
@@ -46,11 +45,9 @@ fn session(listener: &Arc<Listener>, caller: &Caller) -> Session {
     s
 }
 
-struct Users(PasswordCheck);
-
-impl access::Authenticate for Users {
+impl access::Authenticate for PasswordCheck {
     fn authenticate(&self, user: &str, password: &str) -> bool {
-        self.0.verify(user, password)
+        self.verify(user, password)
     }
 }
 

@@ -9,7 +9,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
-use arrow_array::{Array, ArrayRef, ArrowPrimitiveType};
+use arrow_array::{Array, ArrayRef, ArrowPrimitiveType, OffsetSizeTrait};
 use arrow_schema::DataType;
 use serde_json::Value;
 
@@ -29,15 +29,31 @@ pub struct KeyRanges {
     columns: Vec<(String, Values)>,
 }
 
-fn integers<T: ArrowPrimitiveType>(a: &ArrayRef) -> Vec<i128>
+/// A column's non-null values, sorted.
+fn integers<T: ArrowPrimitiveType>(a: &ArrayRef) -> Values
 where
     T::Native: Into<i128>,
 {
-    a.as_primitive::<T>()
+    let mut v: Vec<i128> = a
+        .as_primitive::<T>()
         .iter()
         .flatten()
         .map(Into::into)
-        .collect()
+        .collect();
+    v.sort_unstable();
+    Values::Integers(v)
+}
+
+/// A string column's non-null values, sorted.
+fn strings<O: OffsetSizeTrait>(a: &ArrayRef) -> Values {
+    let mut v: Vec<String> = a
+        .as_string::<O>()
+        .iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    v.sort_unstable();
+    Values::Strings(v)
 }
 
 impl KeyRanges {
@@ -47,39 +63,17 @@ impl KeyRanges {
         let mut out = Vec::new();
         for (name, a) in key.iter().zip(columns) {
             let values = match a.data_type() {
-                DataType::Int8 => Values::Integers(integers::<Int8Type>(a)),
-                DataType::Int16 => Values::Integers(integers::<Int16Type>(a)),
-                DataType::Int32 => Values::Integers(integers::<Int32Type>(a)),
-                DataType::Int64 => Values::Integers(integers::<Int64Type>(a)),
-                DataType::UInt8 => Values::Integers(integers::<UInt8Type>(a)),
-                DataType::UInt16 => Values::Integers(integers::<UInt16Type>(a)),
-                DataType::UInt32 => Values::Integers(integers::<UInt32Type>(a)),
-                DataType::UInt64 => Values::Integers(integers::<UInt64Type>(a)),
-                DataType::Utf8 => Values::Strings(
-                    a.as_string::<i32>()
-                        .iter()
-                        .flatten()
-                        .map(str::to_string)
-                        .collect(),
-                ),
-                DataType::LargeUtf8 => Values::Strings(
-                    a.as_string::<i64>()
-                        .iter()
-                        .flatten()
-                        .map(str::to_string)
-                        .collect(),
-                ),
+                DataType::Int8 => integers::<Int8Type>(a),
+                DataType::Int16 => integers::<Int16Type>(a),
+                DataType::Int32 => integers::<Int32Type>(a),
+                DataType::Int64 => integers::<Int64Type>(a),
+                DataType::UInt8 => integers::<UInt8Type>(a),
+                DataType::UInt16 => integers::<UInt16Type>(a),
+                DataType::UInt32 => integers::<UInt32Type>(a),
+                DataType::UInt64 => integers::<UInt64Type>(a),
+                DataType::Utf8 => strings::<i32>(a),
+                DataType::LargeUtf8 => strings::<i64>(a),
                 _ => continue,
-            };
-            let values = match values {
-                Values::Integers(mut v) => {
-                    v.sort_unstable();
-                    Values::Integers(v)
-                }
-                Values::Strings(mut v) => {
-                    v.sort_unstable();
-                    Values::Strings(v)
-                }
             };
             out.push((name.clone(), values));
         }

@@ -75,7 +75,6 @@ impl LakeTable {
         let schema = self.schema().clone();
         let writes = split_changes(&changes, &schema)?;
         let keys = KeySet::of(&changes, key)?;
-        let ranges = KeyRanges::of(key, &key_columns(&changes, key)?);
         let (partition_columns, file_schema) = self.file_layout()?;
         let files: Vec<LogicalFileView> = self.table.snapshot()?.log_data().into_iter().collect();
         let store = self.table.object_store();
@@ -83,7 +82,7 @@ impl LakeTable {
         let mut actions: Vec<Action> = Vec::new();
         let mut writer = RecordBatchWriter::for_table(&self.table)?;
         for f in &files {
-            if !ranges.may_hold(f.stats().as_deref()) {
+            if !keys.ranges.may_hold(f.stats().as_deref()) {
                 counts.files_skipped += 1;
                 continue;
             }
@@ -198,6 +197,8 @@ struct KeySet {
     fields: Vec<FieldRef>,
     converter: RowConverter,
     keys: HashSet<OwnedRow>,
+    /// The same keys column by column, to skip files by their statistics.
+    ranges: KeyRanges,
 }
 
 impl KeySet {
@@ -212,6 +213,7 @@ impl KeySet {
         .map_err(arrow)?;
         let rows = converter.convert_columns(&columns).map_err(arrow)?;
         let keys = rows.iter().map(|r| r.owned()).collect();
+        let ranges = KeyRanges::of(key, &columns);
         let schema = changes.schema();
         let fields = key
             .iter()
@@ -221,6 +223,7 @@ impl KeySet {
             fields,
             converter,
             keys,
+            ranges,
         })
     }
 
