@@ -21,11 +21,11 @@ LAND_TIMEOUT_S = 60
 
 
 def lake_broker(tmp_path, tables, flush_interval_ms=200, flush_max_records=100_000, http_port=None, lake=(),
-                sql_port=0):
-    """A broker landing `tables` ([(topic, extra TOML lines)]) under tmp_path/lake; `lake`: more
-    `[lake]` lines; SQL on `sql_port` (0: any free port)."""
+                sql_port=0, root=None):
+    """A broker landing `tables` ([(topic, extra TOML lines)]) under `root` (default
+    tmp_path/lake); `lake`: more `[lake]` lines; SQL on `sql_port` (0: any free port)."""
     port = _free_port()
-    lines = ["[lake]", f'root = "{tmp_path / "lake"}"', f"flush_interval_ms = {flush_interval_ms}",
+    lines = ["[lake]", f'root = "{root or tmp_path / "lake"}"', f"flush_interval_ms = {flush_interval_ms}",
              f"flush_max_records = {flush_max_records}", *lake]
     for topic, extra in tables:
         lines += ["[[lake.tables]]", f'topic = "{topic}"', *extra]

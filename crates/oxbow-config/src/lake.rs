@@ -7,8 +7,10 @@ use crate::ConfigError;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LakeConfig {
-    /// The directory tables live under (`<root>/<topic>` unless a table gives `path`). Default
-    /// empty: `<storage.data_dir>/lake`.
+    /// Where tables live (`<root>/<topic>` unless a table gives `path`): a directory, or
+    /// `s3://bucket/prefix` on S3 or S3-compatible storage, reached with the AWS environment
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`,
+    /// `AWS_ALLOW_HTTP`). Default empty: `<storage.data_dir>/lake`.
     pub root: String,
     /// A table commit at least this often while records arrive (ms). Default 60000;
     /// 100..=86400000.
@@ -49,7 +51,7 @@ impl Default for LakeConfig {
 pub struct LakeTableConfig {
     /// The topic landed in the table (required); also the table's SQL name.
     pub topic: String,
-    /// The table's directory. Default empty: `<lake.root>/<topic>`.
+    /// The table's directory or `s3://` location. Default empty: `<lake.root>/<topic>`.
     pub path: String,
     /// `append` (default): every record is a row; `upsert`: one row per key (`key`), changes
     /// applied through MERGE, deletes and tombstones remove the row.
@@ -140,11 +142,14 @@ impl LakeConfig {
                 "must be 1048576..=4294967296",
             );
         }
-        if self.root.contains("://") {
+        if let Some(bad_location) = std::iter::once(&self.root)
+            .chain(self.tables.iter().map(|t| &t.path))
+            .find(|l| !location_supported(l))
+        {
             return bad(
                 "lake.root",
-                self.root.clone(),
-                "must be a local directory (object storage roots are not supported yet)",
+                bad_location.clone(),
+                "must be a local directory or s3://bucket/prefix (S3-compatible object storage)",
             );
         }
         let mut topics = std::collections::HashSet::new();
@@ -265,5 +270,32 @@ impl LakeConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// A table location is a local path, or `s3://bucket[/prefix]` (also `s3a://`).
+fn location_supported(location: &str) -> bool {
+    match location.split_once("://") {
+        None => true,
+        Some((scheme, rest)) => {
+            matches!(scheme, "s3" | "s3a")
+                && rest.split('/').next().is_some_and(|bucket| !bucket.is_empty())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::location_supported;
+
+    #[test]
+    fn given_lake_locations_when_validated_should_take_directories_and_s3_buckets_only() {
+        assert!(location_supported(""));
+        assert!(location_supported("/var/lib/oxbow/lake"));
+        assert!(location_supported("s3://lake/prefix"));
+        assert!(location_supported("s3a://lake"));
+        assert!(!location_supported("s3:///no-bucket"));
+        assert!(!location_supported("gs://lake/prefix"));
+        assert!(!location_supported("hdfs://nn/lake"));
     }
 }

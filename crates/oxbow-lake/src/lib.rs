@@ -3,7 +3,7 @@
 //! This crate owns the sinks ([`sink`]: one per `[[lake.tables]]` entry, tailing its topic
 //! through [`source::TopicSource`], which the broker implements over its own logs), the
 //! decoding of records into columns ([`decode`]), the Delta tables and the offsets recorded in
-//! their logs ([`table`]), upsert tables' copy-on-write MERGE ([`upsert`]), small-file compaction and vacuum ([`maintenance`]), and every table's progress ([`status`], reported by [`report`] in
+//! their logs ([`table`]) in a directory or on S3 ([`location`]), upsert tables' copy-on-write MERGE ([`upsert`]), small-file compaction and vacuum ([`maintenance`]), and every table's progress ([`status`], reported by [`report`] in
 //! `/lake/status` and `/metrics`). [`Lake::start`] runs the
 //! sinks on a runtime of their own ("oxbow-lake" thread), so Parquet encoding never takes the
 //! broker's network threads, and registers it as one service of the broker's lifecycle.
@@ -12,6 +12,7 @@ pub mod cdc;
 pub mod decode;
 pub mod key_ranges;
 pub mod landing;
+pub mod location;
 pub mod maintenance;
 pub mod report;
 pub mod sink;
@@ -61,6 +62,7 @@ impl Lake {
         if config.tables.is_empty() {
             return Ok(lake);
         }
+        location::register_object_stores();
         let root = root(config, data_dir);
         let sinks: Vec<sink::TableSink> = specs(config, data_dir, registry)
             .into_iter()

@@ -47,8 +47,8 @@ pub struct LakeTable {
 }
 
 impl LakeTable {
-    /// Opens the table at `path`, creating it (and the directory) with `fields` and
-    /// `partition_by` if there is none.
+    /// Opens the table at `path` (a directory, or `s3://…`: [`crate::location`]), creating it
+    /// (and the directory) with `fields` and `partition_by` if there is none.
     pub async fn open(
         path: &Path,
         topic: &str,
@@ -96,7 +96,8 @@ impl LakeTable {
             path: shown.clone(),
             source,
         };
-        if !path.join("_delta_log").is_dir() {
+        // A local directory is looked at first: opening creates the directory.
+        if !crate::location::is_object_store(path) && !path.join("_delta_log").is_dir() {
             return Ok(None);
         }
         let url = deltalake::ensure_table_uri(path.to_string_lossy()).map_err(delta)?;

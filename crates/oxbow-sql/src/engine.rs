@@ -127,6 +127,7 @@ impl Engine {
         config: SqlConfig,
         access: Arc<dyn SqlAccess>,
     ) -> Self {
+        oxbow_lake::location::register_object_stores();
         let running = Arc::new(Semaphore::new(config.max_concurrent_queries));
         Engine {
             specs,
