@@ -279,7 +279,10 @@ fn location_supported(location: &str) -> bool {
         None => true,
         Some((scheme, rest)) => {
             matches!(scheme, "s3" | "s3a")
-                && rest.split('/').next().is_some_and(|bucket| !bucket.is_empty())
+                && rest
+                    .split('/')
+                    .next()
+                    .is_some_and(|bucket| !bucket.is_empty())
         }
     }
 }

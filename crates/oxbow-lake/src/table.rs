@@ -115,6 +115,16 @@ impl LakeTable {
         }))
     }
 
+    /// Brings the table to its latest version, reading only the commits since the loaded one.
+    pub async fn refresh(&mut self) -> Result<(), TableError> {
+        self.table
+            .update_incremental(None)
+            .await
+            .map_err(|e| self.delta(e))?;
+        self.schema = table_schema(&self.table, &self.path)?;
+        Ok(())
+    }
+
     /// The Delta table, as loaded.
     pub fn delta_table(&self) -> &DeltaTable {
         &self.table

@@ -16,12 +16,11 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{cast, lit, Expr};
 use datafusion::prelude::{DataFrame, SessionContext};
 use oxbow_lake::landing::{Mode, DELETED};
-use oxbow_lake::table::LakeTable;
 use oxbow_lake::{TableSpec, TopicSource};
 use tracing::warn;
 
 use crate::access::{Caller, PermissionDenied, SqlAccess};
-use crate::scan::DeltaScan;
+use crate::tables::OpenTables;
 
 pub struct LakeSchema {
     pub specs: Vec<TableSpec>,
@@ -31,6 +30,8 @@ pub struct LakeSchema {
     /// permission allows.
     pub access: Arc<dyn SqlAccess>,
     pub caller: Caller,
+    /// The tables opened by earlier queries, shared by every session.
+    pub tables: Arc<OpenTables>,
 }
 
 impl std::fmt::Debug for LakeSchema {
@@ -76,19 +77,16 @@ impl SchemaProvider for LakeSchema {
                 user: self.caller.user.clone(),
             })));
         }
-        let Some(mut table) = LakeTable::open_existing(&spec.path, &spec.topic)
-            .await
-            .map_err(external)?
-        else {
+        let partitions = self.source.partition_count(&spec.topic).unwrap_or(0);
+        let Some(latest) = self.tables.latest(id, spec, partitions).await? else {
             return Err(DataFusionError::Plan(format!(
                 "table {name} has no Delta table yet at {} (its topic has not been landed; does the topic exist?)",
                 spec.path.display()
             )));
         };
-        let partitions = self.source.partition_count(&spec.topic).unwrap_or(0);
-        let landed = table.landed(partitions).await.map_err(external)?;
-        let provider: Arc<dyn TableProvider> = Arc::new(DeltaScan::new(&table, id)?);
-        let landed_schema = table.schema().clone();
+        let landed = latest.landed;
+        let provider: Arc<dyn TableProvider> = Arc::new(latest.scan);
+        let landed_schema = latest.schema;
         let records = if self.max_tail_records == 0 || partitions == 0 {
             Vec::new()
         } else {

@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::access::{Caller, PermissionDenied, SqlAccess};
 use crate::catalog::LakeSchema;
+use crate::tables::OpenTables;
 
 /// The database name clients see (any name they ask for is served the same).
 pub const CATALOG: &str = "oxbow";
@@ -118,6 +119,7 @@ pub struct Engine {
     config: SqlConfig,
     access: Arc<dyn SqlAccess>,
     pub(crate) running: Arc<Semaphore>,
+    tables: Arc<OpenTables>,
 }
 
 impl Engine {
@@ -129,7 +131,9 @@ impl Engine {
     ) -> Self {
         oxbow_lake::location::register_object_stores();
         let running = Arc::new(Semaphore::new(config.max_concurrent_queries));
+        let tables = Arc::new(OpenTables::new(specs.len()));
         Engine {
+            tables,
             specs,
             source,
             config,
@@ -165,6 +169,7 @@ impl Engine {
                     max_tail_records: self.config.max_tail_records,
                     access: self.access.clone(),
                     caller: caller.clone(),
+                    tables: self.tables.clone(),
                 }),
             )
             .map_err(SqlError::from_datafusion)?;
