@@ -3,10 +3,12 @@
 //! This crate owns the sinks ([`sink`]: one per `[[lake.tables]]` entry, tailing its topic
 //! through [`source::TopicSource`], which the broker implements over its own logs), the
 //! decoding of records into columns ([`decode`]), the Delta tables and the offsets recorded in
-//! their logs ([`table`]) in a directory or on S3 ([`location`]), upsert tables' copy-on-write MERGE ([`upsert`]), small-file compaction and vacuum ([`maintenance`]), and every table's progress ([`status`], reported by [`report`] in
-//! `/lake/status` and `/metrics`). [`Lake::start`] runs the
-//! sinks on a runtime of their own ("oxbow-lake" thread), so Parquet encoding never takes the
-//! broker's network threads, and registers it as one service of the broker's lifecycle.
+//! their logs ([`table`]), in a directory or on S3 ([`location`]), upsert tables' copy-on-write
+//! MERGE ([`upsert`]), small-file compaction and vacuum ([`maintenance`]), and every table's
+//! progress ([`status`], reported by [`report`] in `/lake/status` and `/metrics`).
+//! [`Lake::start`] runs the sinks on a runtime of their own ("oxbow-lake" thread), so Parquet
+//! encoding never takes the broker's network threads, and registers it as one service of the
+//! broker's lifecycle.
 
 pub mod cdc;
 pub mod decode;

@@ -2,12 +2,14 @@
 //! topics, served over the PostgreSQL wire protocol so psql, psycopg, JDBC and BI tools connect.
 //!
 //! This crate owns the catalog SQL sees ([`catalog`]: one table per `[[lake.tables]]` entry,
-//! named after its topic, the landed rows, read by [`scan`] from the files the Delta log lists of tables kept open between queries ([`tables`]), plus the tail read through [`tail`]), the query engine
-//! ([`engine`]: read-only, bounded in memory and concurrency), who may query ([`access`]: the
-//! bus's users and topic READ permissions, filled in by the broker), the Arrow-to-PostgreSQL encoding
-//! ([`encode`]) and the protocol handlers ([`pg`]). [`SqlServer::start`] binds the listener and
-//! serves it on a runtime of its own ("oxbow-sql" threads), so queries never take the broker's
-//! network threads, registered as one service of the broker's lifecycle.
+//! named after its topic: the landed rows, read by [`scan`] from the files the Delta log lists,
+//! of tables kept open between queries ([`tables`]), plus the tail read through [`tail`]), the
+//! query engine ([`engine`]: read-only, bounded in memory and concurrency), who may query
+//! ([`access`]: the bus's users and topic READ permissions, filled in by the broker), the
+//! Arrow-to-PostgreSQL encoding ([`encode`]) and the protocol handlers ([`pg`]).
+//! [`SqlServer::start`] binds the listener and serves it on a runtime of its own ("oxbow-sql"
+//! threads), so queries never take the broker's network threads, registered as one service of
+//! the broker's lifecycle.
 
 pub mod access;
 pub mod catalog;
