@@ -52,10 +52,9 @@ def s3(tmp_path):
 
 def s3_rows(env, uri):
     """Every row of the table at `uri`, read from the bucket (None until the table exists)."""
-    options = {k: v for k, v in env.items()}
-    if not DeltaTable.is_deltatable(uri, storage_options=options):
+    if not DeltaTable.is_deltatable(uri, storage_options=env):
         return None
-    return DeltaTable(uri, storage_options=options).to_pyarrow_table().to_pylist()
+    return DeltaTable(uri, storage_options=env).to_pyarrow_table().to_pylist()
 
 
 def wait_s3_rows(env, uri, done, what):

@@ -273,12 +273,22 @@ impl LakeConfig {
     }
 }
 
+/// The URL schemes of object storage a lake location may name.
+pub const OBJECT_STORE_SCHEMES: [&str; 2] = ["s3", "s3a"];
+
+/// Whether `location` names object storage (`s3://...`) rather than a local directory.
+pub fn is_object_store_location(location: &str) -> bool {
+    location
+        .split_once("://")
+        .is_some_and(|(scheme, _)| OBJECT_STORE_SCHEMES.contains(&scheme))
+}
+
 /// A table location is a local path, or `s3://bucket[/prefix]` (also `s3a://`).
 fn location_supported(location: &str) -> bool {
     match location.split_once("://") {
         None => true,
         Some((scheme, rest)) => {
-            matches!(scheme, "s3" | "s3a")
+            OBJECT_STORE_SCHEMES.contains(&scheme)
                 && rest
                     .split('/')
                     .next()

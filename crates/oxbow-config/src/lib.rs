@@ -20,7 +20,7 @@ mod sql;
 
 pub use alerts::{AlertRule, AlertsConfig, EmailReceiver, Endpoint};
 pub use http::HttpConfig;
-pub use lake::{LakeConfig, LakeTableConfig};
+pub use lake::{is_object_store_location, LakeConfig, LakeTableConfig, OBJECT_STORE_SCHEMES};
 pub use listeners::{ListenerConfig, SecurityConfig, SecurityProtocol, TlsConfig};
 pub use quota::QuotaConfig;
 pub use registry::RegistryConfig;

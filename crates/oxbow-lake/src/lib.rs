@@ -64,7 +64,6 @@ impl Lake {
         if config.tables.is_empty() {
             return Ok(lake);
         }
-        location::register_object_stores();
         let root = root(config, data_dir);
         let sinks: Vec<sink::TableSink> = specs(config, data_dir, registry)
             .into_iter()

@@ -18,24 +18,27 @@ use deltalake::logstore::{
 };
 use deltalake::{DeltaResult, DeltaTableError};
 use object_store::aws::AmazonS3Builder;
+use oxbow_config::{is_object_store_location, OBJECT_STORE_SCHEMES};
 use url::Url;
-
-/// The URL schemes served by object storage.
-const SCHEMES: [&str; 2] = ["s3", "s3a"];
 
 /// Whether `path` names object storage rather than a local directory.
 pub fn is_object_store(path: &Path) -> bool {
-    path.to_str()
-        .and_then(|s| s.split_once("://"))
-        .is_some_and(|(scheme, _)| SCHEMES.contains(&scheme))
+    path.to_str().is_some_and(is_object_store_location)
+}
+
+/// The URL delta-rs opens the table at `path` by (a local directory is created); `s3://`
+/// locations are served from here on.
+pub fn table_url(path: &Path) -> DeltaResult<Url> {
+    register_object_stores();
+    deltalake::ensure_table_uri(path.to_string_lossy())
 }
 
 /// Makes delta-rs (and so SQL's scans, which read through the table's own store) open
 /// `s3://` locations; idempotent.
-pub fn register_object_stores() {
+fn register_object_stores() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        for scheme in SCHEMES {
+        for scheme in OBJECT_STORE_SCHEMES {
             let Ok(url) = Url::parse(&format!("{scheme}://")) else {
                 continue;
             };

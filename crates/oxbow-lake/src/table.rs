@@ -60,7 +60,7 @@ impl LakeTable {
             path: shown.clone(),
             source,
         };
-        let url = deltalake::ensure_table_uri(path.to_string_lossy()).map_err(delta)?;
+        let url = crate::location::table_url(path).map_err(delta)?;
         let found = DeltaTable::try_from_url(url).await.map_err(delta)?;
         let table = if found.version().is_some() {
             found
@@ -100,7 +100,7 @@ impl LakeTable {
         if !crate::location::is_object_store(path) && !path.join("_delta_log").is_dir() {
             return Ok(None);
         }
-        let url = deltalake::ensure_table_uri(path.to_string_lossy()).map_err(delta)?;
+        let url = crate::location::table_url(path).map_err(delta)?;
         let table = DeltaTable::try_from_url(url).await.map_err(delta)?;
         if table.version().is_none() {
             return Ok(None);

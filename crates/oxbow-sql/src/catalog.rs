@@ -20,6 +20,7 @@ use oxbow_lake::{TableSpec, TopicSource};
 use tracing::warn;
 
 use crate::access::{Caller, PermissionDenied, SqlAccess};
+use crate::external;
 use crate::tables::OpenTables;
 
 pub struct LakeSchema {
@@ -40,10 +41,6 @@ impl std::fmt::Debug for LakeSchema {
             .field("tables", &self.specs.len())
             .finish()
     }
-}
-
-fn external(e: impl std::fmt::Display) -> DataFusionError {
-    DataFusionError::External(e.to_string().into())
 }
 
 fn column(name: &str) -> Expr {

@@ -129,7 +129,6 @@ impl Engine {
         config: SqlConfig,
         access: Arc<dyn SqlAccess>,
     ) -> Self {
-        oxbow_lake::location::register_object_stores();
         let running = Arc::new(Semaphore::new(config.max_concurrent_queries));
         let tables = Arc::new(OpenTables::new(specs.len()));
         Engine {

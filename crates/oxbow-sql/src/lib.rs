@@ -32,6 +32,11 @@ use tracing::{info, warn};
 pub use access::{Caller, SqlAccess};
 pub use engine::{Engine, SqlError};
 
+/// An error from the lake (or anything displayable) as DataFusion's external error.
+pub(crate) fn external(e: impl std::fmt::Display) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::External(e.to_string().into())
+}
+
 /// Stack of each SQL thread (address space; only what is touched is committed).
 const SQL_STACK_BYTES: usize = 16 << 20;
 

@@ -19,13 +19,15 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use deltalake::logstore::object_store::ObjectStore;
 use oxbow_lake::table::LakeTable;
+
+use crate::external;
 
 /// The landed rows of one table at the version it was opened at.
 #[derive(Debug)]
@@ -37,10 +39,6 @@ pub struct DeltaScan {
     files: Vec<PartitionedFile>,
     store_url: ObjectStoreUrl,
     store: Arc<dyn ObjectStore>,
-}
-
-fn external(e: impl std::fmt::Display) -> DataFusionError {
-    DataFusionError::External(e.to_string().into())
 }
 
 impl DeltaScan {

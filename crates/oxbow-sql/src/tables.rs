@@ -6,12 +6,13 @@
 use std::collections::BTreeMap;
 
 use arrow_schema::SchemaRef;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use oxbow_lake::table::LakeTable;
 use oxbow_lake::TableSpec;
 use tokio::sync::Mutex;
 use tracing::debug;
 
+use crate::external;
 use crate::scan::DeltaScan;
 
 /// One table's latest version, as a query reads it.
@@ -25,10 +26,6 @@ pub struct Latest {
 /// A slot per `[[lake.tables]]` entry (by its index), empty until a query finds a table there.
 pub struct OpenTables {
     slots: Vec<Mutex<Option<LakeTable>>>,
-}
-
-fn external(e: impl std::fmt::Display) -> DataFusionError {
-    DataFusionError::External(e.to_string().into())
 }
 
 impl OpenTables {
