@@ -12,6 +12,7 @@ use arrow_schema::{DataType, Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::logical_expr::LogicalPlan;
+use futures::future::BoxFuture;
 use futures::{stream, Sink, StreamExt};
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -96,6 +97,71 @@ impl Handlers {
             .flatten();
         Ok(Response::Query(QueryResponse::new(fields, rows)))
     }
+
+    // The pgwire handlers below are generic over the client type. Their futures only await the
+    // boxed futures these non-generic functions return: proving a future that holds DataFusion's
+    // plans and SQL syntax trees `Send` where the client's type is in scope took rustc seconds
+    // per handler (most of this crate's build); here it is proved once per future.
+
+    /// A simple query: each statement planned and run in turn; PostgreSQL stops at the first
+    /// error.
+    fn answer_simple<'a>(&'a self, caller: Caller, query: &'a str) -> BoxFuture<'a, Vec<Response>> {
+        Box::pin(async move {
+            let statements = match Engine::split(query) {
+                Ok(s) => s,
+                Err(e) => return vec![Response::Error(Box::new(error_info(&e)))],
+            };
+            let mut out = Vec::with_capacity(statements.len());
+            for (text, statement) in statements {
+                let kind = classify(&text);
+                if let Some(r) = control_response(&kind) {
+                    out.push(r);
+                    continue;
+                }
+                let Some(statement) = statement else {
+                    continue;
+                };
+                let answered = async {
+                    let ctx = self.engine.context(&caller)?;
+                    let plan = self.engine.plan(&ctx, statement).await?;
+                    self.run(&ctx, plan, None).await
+                }
+                .await;
+                match answered {
+                    Ok(r) => out.push(r),
+                    Err(e) => {
+                        out.push(Response::Error(Box::new(error_info(&e))));
+                        break;
+                    }
+                }
+            }
+            out
+        })
+    }
+
+    /// An executed portal: planned again, so every execution reads the tables' latest versions
+    /// and tails, with the bound parameters.
+    fn answer_portal<'a>(
+        &'a self,
+        caller: Caller,
+        portal: &'a Portal<Statement>,
+    ) -> BoxFuture<'a, Result<Response, SqlError>> {
+        Box::pin(async move {
+            let stmt = &portal.statement.statement;
+            let (ctx, plan) = self.engine.plan_sql(&caller, &stmt.sql).await?;
+            let values = parameter_values(portal)?;
+            let plan = if values.is_empty() {
+                plan
+            } else {
+                plan.with_param_values(ParamValues::List(
+                    values.into_iter().map(Into::into).collect(),
+                ))
+                .map_err(SqlError::from_datafusion)?
+            };
+            self.run(&ctx, plan, Some(&portal.result_column_format))
+                .await
+        })
+    }
 }
 
 fn control_response(kind: &Kind) -> Option<Response> {
@@ -118,36 +184,7 @@ impl SimpleQueryHandler for Handlers {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         debug!(peer = %client.socket_addr(), query, "SQL query");
-        let statements = match Engine::split(query) {
-            Ok(s) => s,
-            Err(e) => return Ok(vec![Response::Error(Box::new(error_info(&e)))]),
-        };
-        let mut out = Vec::with_capacity(statements.len());
-        for (text, statement) in statements {
-            let kind = classify(&text);
-            if let Some(r) = control_response(&kind) {
-                out.push(r);
-                continue;
-            }
-            let Some(statement) = statement else {
-                continue;
-            };
-            let answered = async {
-                let ctx = self.engine.context(&Caller::of(client))?;
-                let plan = self.engine.plan(&ctx, statement).await?;
-                self.run(&ctx, plan, None).await
-            }
-            .await;
-            match answered {
-                Ok(r) => out.push(r),
-                Err(e) => {
-                    // PostgreSQL stops a multi-statement query at its first error.
-                    out.push(Response::Error(Box::new(error_info(&e))));
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        Ok(self.answer_simple(Caller::of(client), query).await)
     }
 }
 
@@ -163,6 +200,24 @@ pub struct Statement {
 
 pub struct Parser {
     engine: Arc<Engine>,
+}
+
+impl Parser {
+    /// A query's result columns and parameter types, found by planning it (boxed for the
+    /// reason given at [`Handlers::answer_simple`]).
+    fn describe<'a>(
+        &'a self,
+        caller: Caller,
+        sql: &'a str,
+    ) -> BoxFuture<'a, Result<(SchemaRef, Vec<Option<DataType>>), SqlError>> {
+        Box::pin(async move {
+            let (_, plan) = self.engine.plan_sql(&caller, sql).await?;
+            Ok((
+                Arc::new(plan.schema().as_arrow().clone()),
+                parameter_types(&plan),
+            ))
+        })
+    }
 }
 
 #[async_trait]
@@ -187,16 +242,15 @@ impl QueryParser for Parser {
                 parameters: Vec::new(),
             });
         }
-        let (_, plan) = self
-            .engine
-            .plan_sql(&Caller::of(client), sql)
+        let (schema, parameters) = self
+            .describe(Caller::of(client), sql)
             .await
             .map_err(|e| user_error(&e))?;
         Ok(Statement {
             sql: sql.to_string(),
             kind,
-            schema: Some(Arc::new(plan.schema().as_arrow().clone())),
-            parameters: parameter_types(&plan),
+            schema: Some(schema),
+            parameters,
         })
     }
 
@@ -323,23 +377,9 @@ impl ExtendedQueryHandler for Handlers {
         if let Some(r) = control_response(&stmt.kind) {
             return Ok(r);
         }
-        let answered = async {
-            // Planned again: every execution reads the tables' latest versions and tails.
-            let (ctx, plan) = self.engine.plan_sql(&Caller::of(client), &stmt.sql).await?;
-            let values = parameter_values(portal)?;
-            let plan = if values.is_empty() {
-                plan
-            } else {
-                plan.with_param_values(ParamValues::List(
-                    values.into_iter().map(Into::into).collect(),
-                ))
-                .map_err(SqlError::from_datafusion)?
-            };
-            self.run(&ctx, plan, Some(&portal.result_column_format))
-                .await
-        }
-        .await;
-        answered.map_err(|e| user_error(&e))
+        self.answer_portal(Caller::of(client), portal)
+            .await
+            .map_err(|e| user_error(&e))
     }
 
     async fn do_describe_statement<C>(
