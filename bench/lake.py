@@ -65,10 +65,13 @@ def start(work, port, hport, config=None):
         args += ["--config", str(config)]
     env = dict(os.environ, OXBOW_LOG_LEVEL="warn", OXBOW_REGISTRY_LISTEN=f"127.0.0.1:{REGISTRY_PORT}")
     proc = subprocess.Popen(args, stdout=open(work / "broker.log", "ab"), stderr=subprocess.STDOUT, env=env)
-    for _ in range(200):
+    waiting = [port, hport]  # the Kafka listener, then the HTTP one (/lake/status)
+    for _ in range(400):
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return proc
+            socket.create_connection(("127.0.0.1", waiting[0]), timeout=0.1).close()
+            waiting.pop(0)
+            if not waiting:
+                return proc
         except OSError:
             time.sleep(0.05)
     raise SystemExit("broker did not start")
