@@ -227,16 +227,56 @@ async fn wait_for_signal() {
     }
 }
 
+/// delta-rs's kernel logs every snapshot load at info, and a new table's empty log as an error;
+/// the lake's own lines say what matters, with the topic. So unless a filter names them, the
+/// kernel is silent and delta-rs logs warnings only, whatever level `OXBOW_LOG_LEVEL` or
+/// `RUST_LOG` asks for.
+const DELTA_QUIET: [(&str, &str); 2] = [("buoyant_kernel", "off"), ("deltalake_core", "warn")];
+
+fn log_filter(spec: &str) -> String {
+    let mut filter = match spec.trim() {
+        "" => "info".to_string(),
+        given => given.to_string(),
+    };
+    for (target, level) in DELTA_QUIET {
+        if !filter.contains(target) {
+            filter.push_str(&format!(",{target}={level}"));
+        }
+    }
+    filter
+}
+
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OXBOW_LOG_LEVEL")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        // delta-rs's kernel logs every snapshot load at info (and a new table's empty log as an
-        // error); the lake's own lines say what matters, with the topic.
-        .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("info,buoyant_kernel=off,deltalake_core=warn")
-        });
+    let spec = std::env::var("OXBOW_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".to_string());
+    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(&spec)).unwrap_or_else(|e| {
+        eprintln!("oxbow: log filter {spec:?} not understood ({e}); logging at info");
+        tracing_subscriber::EnvFilter::new(log_filter("info"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn given_a_bare_level_should_keep_delta_quiet() {
+        assert_eq!(
+            log_filter("warn"),
+            "warn,buoyant_kernel=off,deltalake_core=warn"
+        );
+    }
+
+    #[test]
+    fn given_a_filter_naming_the_kernel_should_leave_it_alone() {
+        assert_eq!(
+            log_filter("info,buoyant_kernel=debug"),
+            "info,buoyant_kernel=debug,deltalake_core=warn"
+        );
+    }
 }
