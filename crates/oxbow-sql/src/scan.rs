@@ -91,58 +91,7 @@ impl DeltaScan {
             store: delta.object_store(),
         })
     }
-}
 
-/// A partition value as the Delta log writes it (a string, or none for null) in the column's
-/// type.
-fn partition_value(field: &Field, value: Option<String>) -> Result<ScalarValue> {
-    match value {
-        None => ScalarValue::try_from(field.data_type()),
-        Some(s) => ScalarValue::try_from_string(s, field.data_type()),
-    }
-}
-
-impl TableProvider for DeltaScan {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    /// Every filter is offered to the scan for pruning and still applied above it.
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
-    }
-
-    // Written out instead of `async fn`: the scan awaits nothing, and `async_trait` would move
-    // `filters` into a future that rustc must prove `Send`, walking every type DataFusion's
-    // expressions and plans can hold (4 s of this crate's build).
-    fn scan<'life0, 'life1, 'life2, 'life3, 'async_trait>(
-        &'life0 self,
-        state: &'life1 dyn Session,
-        projection: Option<&'life2 Vec<usize>>,
-        filters: &'life3 [Expr],
-        limit: Option<usize>,
-    ) -> Pin<Box<dyn Future<Output = Result<Arc<dyn ExecutionPlan>>> + Send + 'async_trait>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        'life2: 'async_trait,
-        'life3: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(std::future::ready(
-            self.plan_scan(state, projection, filters, limit),
-        ))
-    }
-}
-
-impl DeltaScan {
     /// The Parquet scan of the files (pruned by partition values and offered the filters).
     fn plan_scan(
         &self,
@@ -217,5 +166,54 @@ impl DeltaScan {
             .with_limit(limit)
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+/// A partition value as the Delta log writes it (a string, or none for null) in the column's
+/// type.
+fn partition_value(field: &Field, value: Option<String>) -> Result<ScalarValue> {
+    match value {
+        None => ScalarValue::try_from(field.data_type()),
+        Some(s) => ScalarValue::try_from_string(s, field.data_type()),
+    }
+}
+
+impl TableProvider for DeltaScan {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    /// Every filter is offered to the scan for pruning and still applied above it.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    // Written out instead of `async fn`: the scan awaits nothing, and `async_trait` would move
+    // `filters` into a future that rustc must prove `Send`, walking every type DataFusion's
+    // expressions and plans can hold (4 s of this crate's build).
+    fn scan<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+        &'life0 self,
+        state: &'life1 dyn Session,
+        projection: Option<&'life2 Vec<usize>>,
+        filters: &'life3 [Expr],
+        limit: Option<usize>,
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<dyn ExecutionPlan>>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        'life3: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(std::future::ready(
+            self.plan_scan(state, projection, filters, limit),
+        ))
     }
 }

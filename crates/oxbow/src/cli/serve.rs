@@ -233,9 +233,12 @@ async fn wait_for_signal() {
 /// `RUST_LOG` asks for.
 const DELTA_QUIET: [(&str, &str); 2] = [("buoyant_kernel", "off"), ("deltalake_core", "warn")];
 
+/// The level when no filter is given (or the one given cannot be read).
+const DEFAULT_LOG_LEVEL: &str = "info";
+
 fn log_filter(spec: &str) -> String {
     let mut filter = match spec.trim() {
-        "" => "info".to_string(),
+        "" => DEFAULT_LOG_LEVEL.to_string(),
         given => given.to_string(),
     };
     for (target, level) in DELTA_QUIET {
@@ -249,10 +252,12 @@ fn log_filter(spec: &str) -> String {
 fn init_tracing() {
     let spec = std::env::var("OXBOW_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_string());
+        .unwrap_or_default();
     let filter = tracing_subscriber::EnvFilter::try_new(log_filter(&spec)).unwrap_or_else(|e| {
-        eprintln!("oxbow: log filter {spec:?} not understood ({e}); logging at info");
-        tracing_subscriber::EnvFilter::new(log_filter("info"))
+        eprintln!(
+            "oxbow: log filter {spec:?} not understood ({e}); logging at {DEFAULT_LOG_LEVEL}"
+        );
+        tracing_subscriber::EnvFilter::new(log_filter(DEFAULT_LOG_LEVEL))
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
