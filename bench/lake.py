@@ -218,7 +218,7 @@ def main():
         "commit_ms_p50": pct(durations, 50) if durations else None,
         "commit_ms_max": max(durations) if durations else None,
         "freshness_s_p50": round(pct(fresh, 50), 3), "freshness_s_p99": round(pct(fresh, 99), 3),
-        "freshness_samples": len(fresh),
+        "freshness_s_max": round(max(fresh), 3), "freshness_samples": len(fresh),
         "sql_rows": rows, "sql_query_s": query_s,
         "sql_freshness_s_p50": round(pct(sql_fresh, 50), 3), "sql_freshness_s_p99": round(pct(sql_fresh, 99), 3),
         **avro,

@@ -4,17 +4,18 @@
 //! through [`source::TopicSource`], which the broker implements over its own logs), the
 //! decoding of records into columns ([`decode`]), the Delta tables and the offsets recorded in
 //! their logs ([`table`]), in a directory or on S3 ([`location`]), upsert tables' copy-on-write
-//! MERGE ([`upsert`]), small-file compaction and vacuum ([`maintenance`]), and every table's
-//! progress ([`status`], reported by [`report`] in `/lake/status` and `/metrics`).
-//! [`Lake::start`] runs the sinks on a runtime of their own ("oxbow-lake" thread), so Parquet
-//! encoding never takes the broker's network threads, and registers it as one service of the
-//! broker's lifecycle.
+//! MERGE ([`upsert`]), small-file compaction and vacuum ([`maintenance`], run beside landing or
+//! between commits: [`maintainer`]), and every table's progress ([`status`], reported by
+//! [`report`] in `/lake/status` and `/metrics`). [`Lake::start`] runs the sinks on a runtime of
+//! their own ("oxbow-lake" threads), so Parquet encoding never takes the broker's network
+//! threads, and registers it as one service of the broker's lifecycle.
 
 pub mod cdc;
 pub mod decode;
 pub mod key_ranges;
 pub mod landing;
 pub mod location;
+pub mod maintainer;
 pub mod maintenance;
 pub mod report;
 pub mod sink;
@@ -84,8 +85,10 @@ impl Lake {
                 status: lake.status.clone(),
             })
             .collect();
+        // Two workers: an append table's compaction (seconds of Parquet decoding and encoding)
+        // runs on one while its sink lands on the other.
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(2)
             .thread_name("oxbow-lake")
             .thread_stack_size(8 << 20)
             .enable_all()

@@ -106,17 +106,23 @@ impl LakeTable {
             })
             .collect();
         actions.extend(files.iter().map(|f| Action::Remove(f.remove_action(false))));
-        let done = CommitBuilder::from(CommitProperties::default())
-            .with_actions(actions)
-            .build(
-                Some(self.table.snapshot()?),
-                self.table.log_store(),
-                DeltaOperation::Optimize {
-                    predicate: None,
-                    target_size: target_file_bytes as i64,
-                },
-            )
-            .await?;
+        // The version the merged files were chosen in, as Spark records it: landing commits
+        // beside a compaction, so the compaction's own version can be later.
+        let snapshot = self.table.snapshot()?;
+        let read_version = serde_json::json!(snapshot.version());
+        let done = CommitBuilder::from(
+            CommitProperties::default().with_metadata([("readVersion".to_string(), read_version)]),
+        )
+        .with_actions(actions)
+        .build(
+            Some(snapshot),
+            self.table.log_store(),
+            DeltaOperation::Optimize {
+                predicate: None,
+                target_size: target_file_bytes as i64,
+            },
+        )
+        .await?;
         self.table.state = Some(done.snapshot());
         Ok(())
     }

@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::decode::DecodeError;
 use crate::landing::{Mode, TableSpec};
+use crate::maintainer::{Maintenance, Upkeep};
 use crate::source::{DeadLetter, SourceRecord, TopicSource};
 use crate::status::LakeStatus;
 use crate::table::{LakeTable, TableError};
@@ -124,7 +125,14 @@ impl TableSink {
             s.version = table.version().map(|v| v as i64);
             s.files = table.files();
         });
-        let mut last_vacuum = Instant::now();
+        let maintenance = Maintenance::new(
+            topic,
+            cfg.compaction,
+            cfg.vacuum_retention,
+            self.status.clone(),
+        );
+        let beside = matches!(spec.mode, Mode::Append);
+        let mut upkeep = Upkeep::start(maintenance, beside, spec.path.clone(), stop.clone());
         loop {
             let (rows, read_to, stopping) = self.gather(&landed, stop).await?;
             if rows.is_empty() && read_to == landed {
@@ -156,7 +164,7 @@ impl TableSink {
                 s.last_commit_duration_ms = started.elapsed().as_millis() as u64;
             });
             tracing::debug!(topic, version, rows = rows.len(), "lake commit");
-            self.maintain(&mut table, &mut last_vacuum).await?;
+            upkeep.after_commit(&mut table).await?;
             if stopping {
                 return Ok(());
             }
@@ -225,47 +233,6 @@ impl TableSink {
                 .update(&spec.topic, |s| s.records_dead_lettered += n as u64);
         }
         Ok(good)
-    }
-
-    /// After a commit: compaction when a partition has gathered enough small files, vacuum when
-    /// its interval (the retention, at most an hour) has passed.
-    async fn maintain(
-        &self,
-        table: &mut LakeTable,
-        last_vacuum: &mut Instant,
-    ) -> Result<(), SinkError> {
-        let topic = self.cfg.spec.topic.as_str();
-        if let Some(policy) = self.cfg.compaction {
-            let started = Instant::now();
-            let replaced = table.compact(policy).await?;
-            if replaced > 0 {
-                let files = table.files();
-                info!(
-                    topic,
-                    files = replaced,
-                    now = files,
-                    ms = started.elapsed().as_millis() as u64,
-                    "lake table compacted"
-                );
-                self.status.update(topic, |s| {
-                    s.compactions += 1;
-                    s.files_compacted += replaced as u64;
-                    s.files = files;
-                    s.version = table.version().map(|v| v as i64);
-                });
-            }
-        }
-        let every = self.cfg.vacuum_retention.min(Duration::from_secs(3600));
-        if last_vacuum.elapsed() >= every {
-            *last_vacuum = Instant::now();
-            let deleted = table.vacuum(self.cfg.vacuum_retention).await?;
-            if deleted > 0 {
-                info!(topic, files = deleted, "lake table vacuumed");
-                self.status
-                    .update(topic, |s| s.files_vacuumed += deleted as u64);
-            }
-        }
-        Ok(())
     }
 
     /// Reads from `landed` until a commit is due (or `stop`): the records, the offsets read to,
