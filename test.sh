@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust workspace (unit + integration tests against the real binary), then the
-# Python client tests (kafka-python, confluent-kafka) and the Node client tests (kafkajs) against
-# target/debug/oxbow. Exits non-zero if anything fails.
+# Python client tests (kafka-python, confluent-kafka) and the Node client tests (kafkajs,
+# node-postgres) against target/debug/oxbow. Exits non-zero if anything fails.
 set -uo pipefail
 cd "$(dirname "$0")"
 
@@ -142,9 +142,9 @@ if cargo test --workspace --no-run; then
         status=1
     fi
 
-    # Node client tests: kafkajs pinned by tests/node/package-lock.json.
+    # Node client tests: kafkajs and pg pinned by tests/node/package-lock.json.
     if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-        echo "node/npm not found: the kafkajs tests need Node.js 18+ with npm"
+        echo "node/npm not found: the Node tests need Node.js 18+ with npm"
         node_result="FAILED (node/npm missing)"
         status=1
     elif ! (cd tests/node && npm ci --no-audit --no-fund --loglevel=error); then

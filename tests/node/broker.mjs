@@ -31,7 +31,9 @@ function canConnect(port) {
 // With { tls: true } the broker has a PLAINTEXT and an SSL listener (a self-signed certificate
 // made with openssl) and `bootstrap` is the SSL one; `ca` is the certificate to trust.
 // With { superUsers: ['admin'] } as well, the ACL authorizer is on with those super users.
-export async function startBroker({ tls = false, plainUsers = null, superUsers = null } = {}) {
+// With { lakeTables: ['orders'] } those topics are landed in lake tables (JSON values, flushed
+// every 200 ms) and SQL is served on `sqlPort` (not combined with tls or plainUsers).
+export async function startBroker({ tls = false, plainUsers = null, superUsers = null, lakeTables = null } = {}) {
   const binary = process.env.OXBOW_BIN || join(REPO, 'target', 'debug', 'oxbow');
   if (!existsSync(binary)) throw new Error(`${binary} not found: run \`cargo build -p oxbow\` first`);
   const work = mkdtempSync(join(tmpdir(), 'oxbow-node-'));
@@ -62,6 +64,14 @@ export async function startBroker({ tls = false, plainUsers = null, superUsers =
       `[tls]\ncert_file = "${cert}"\nkey_file = "${key}"\n`);
     args.push('--config', config);
   }
+  let sqlPort = null;
+  if (lakeTables) {
+    sqlPort = await freePort();
+    const tables = lakeTables.map(t => `[[lake.tables]]\ntopic = "${t}"\n`).join('');
+    const config = join(work, 'oxbow-lake.toml');
+    writeFileSync(config, `[lake]\nroot = "${join(work, 'lake')}"\nflush_interval_ms = 200\n${tables}`);
+    args.push('--config', config, '--sql-listen', `127.0.0.1:${sqlPort}`);
+  }
   const proc = spawn(binary, args, {
     stdio: ['ignore', log, log],
     env: { ...process.env, OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS: '0', OXBOW_REGISTRY_LISTEN: '127.0.0.1:0', OXBOW_HTTP_LISTEN: '127.0.0.1:0' },
@@ -78,6 +88,10 @@ export async function startBroker({ tls = false, plainUsers = null, superUsers =
     }
     await new Promise(r => setTimeout(r, 50));
   }
+  while (sqlPort !== null && !(await canConnect(sqlPort))) {
+    if (Date.now() > deadline) throw new Error(`SQL listener not up:\n${tail()}`);
+    await new Promise(r => setTimeout(r, 50));
+  }
   while (sslPort !== null && !(await canConnect(sslPort))) {
     if (Date.now() > deadline) throw new Error(`SSL listener not up:\n${tail()}`);
     await new Promise(r => setTimeout(r, 50));
@@ -86,6 +100,7 @@ export async function startBroker({ tls = false, plainUsers = null, superUsers =
     bootstrap: `127.0.0.1:${sslPort ?? port}`,
     plaintext: `127.0.0.1:${port}`,
     ca,
+    sqlPort,
     logTail: tail,
     async stop() {
       if (exited === null) {

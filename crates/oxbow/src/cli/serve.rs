@@ -228,10 +228,15 @@ async fn wait_for_signal() {
 }
 
 /// delta-rs's kernel logs every snapshot load at info, and a new table's empty log as an error;
-/// the lake's own lines say what matters, with the topic. So unless a filter names them, the
-/// kernel is silent and delta-rs logs warnings only, whatever level `OXBOW_LOG_LEVEL` or
-/// `RUST_LOG` asks for.
-const DELTA_QUIET: [(&str, &str); 2] = [("buoyant_kernel", "off"), ("deltalake_core", "warn")];
+/// delta-rs's commits warn each time a commit retries over one made beside it, which an append
+/// table's compaction does routinely. The lake's own lines say what matters, with the topic. So
+/// unless a filter names their crate, the kernel is silent, delta-rs's commits log errors only and
+/// the rest of delta-rs warnings, whatever level `OXBOW_LOG_LEVEL` or `RUST_LOG` asks for.
+const DELTA_QUIET: [(&str, &str); 3] = [
+    ("buoyant_kernel", "off"),
+    ("deltalake_core", "warn"),
+    ("deltalake_core::kernel::transaction", "error"),
+];
 
 /// The level when no filter is given (or the one given cannot be read).
 const DEFAULT_LOG_LEVEL: &str = "info";
@@ -242,7 +247,8 @@ fn log_filter(spec: &str) -> String {
         given => given.to_string(),
     };
     for (target, level) in DELTA_QUIET {
-        if !filter.contains(target) {
+        let krate = target.split("::").next().unwrap_or(target);
+        if !spec.contains(krate) {
             filter.push_str(&format!(",{target}={level}"));
         }
     }
@@ -273,7 +279,7 @@ mod tests {
     fn given_a_bare_level_should_keep_delta_quiet() {
         assert_eq!(
             log_filter("warn"),
-            "warn,buoyant_kernel=off,deltalake_core=warn"
+            "warn,buoyant_kernel=off,deltalake_core=warn,deltalake_core::kernel::transaction=error"
         );
     }
 
@@ -281,7 +287,15 @@ mod tests {
     fn given_a_filter_naming_the_kernel_should_leave_it_alone() {
         assert_eq!(
             log_filter("info,buoyant_kernel=debug"),
-            "info,buoyant_kernel=debug,deltalake_core=warn"
+            "info,buoyant_kernel=debug,deltalake_core=warn,deltalake_core::kernel::transaction=error"
+        );
+    }
+
+    #[test]
+    fn given_a_filter_naming_delta_rs_should_leave_all_of_it_alone() {
+        assert_eq!(
+            log_filter("deltalake_core=debug"),
+            "deltalake_core=debug,buoyant_kernel=off"
         );
     }
 }
