@@ -112,6 +112,11 @@ def test_given_a_json_topic_when_the_broker_is_sigkilled_mid_stream_should_land_
         assert landed[p] >= per_partition[p], (landed, per_partition)
     # pyarrow alone over the files the log lists sees the same rows.
     assert sum(pq.read_table(uri).num_rows for uri in dt.file_uris()) == len(rows)
+    # Offsets, timestamps and keys hardly repeat: written plain, without a dictionary.
+    meta = pq.ParquetFile(dt.file_uris()[0]).metadata.row_group(0)
+    encodings = {meta.column(i).path_in_schema: meta.column(i).encodings for i in range(meta.num_columns)}
+    for column in ("_offset", "_timestamp", "_key"):
+        assert "RLE_DICTIONARY" not in encodings[column], encodings
 
 
 def test_given_records_with_a_new_field_when_landed_should_add_a_nullable_column(tmp_path):

@@ -12,7 +12,7 @@ use deltalake::kernel::{Action, LogicalFileView};
 use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::protocol::DeltaOperation;
-use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
+use deltalake::writer::{DeltaWriter, WriteMode};
 use deltalake::DeltaTableError;
 
 use crate::table::{partition_scalars, LakeTable, TableError};
@@ -82,7 +82,7 @@ impl LakeTable {
         let values = partition_scalars(&partition_columns, |c| partition.get(c).cloned().flatten());
         let store = self.table.object_store();
         let mut writer =
-            RecordBatchWriter::for_table(&self.table)?.with_target_file_size(target_file_bytes);
+            crate::table::data_writer(&self.table)?.with_target_file_size(target_file_bytes);
         for f in &files {
             let bytes = store.get(&f.object_store_path()).await?.bytes().await?;
             for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()? {

@@ -203,7 +203,7 @@ impl LakeTable {
     ) -> Result<u64, TableError> {
         let writer = match self.writer.take() {
             Some(w) => w,
-            None => RecordBatchWriter::for_table(&self.table).map_err(|e| self.delta(e))?,
+            None => data_writer(&self.table).map_err(|e| self.delta(e))?,
         };
         let txns = progress
             .iter()
@@ -259,6 +259,21 @@ impl LakeTable {
     pub fn version(&self) -> Option<u64> {
         self.table.version()
     }
+}
+
+/// A writer of the table's data files, as every file of the lake is written: Snappy (delta-rs's
+/// default) and no dictionary for the metadata columns whose values hardly ever repeat (offsets,
+/// timestamps, keys). With one, Parquet hashes every value into a dictionary as large as the
+/// column, then writes it and the indices besides.
+pub(crate) fn data_writer(table: &DeltaTable) -> Result<RecordBatchWriter, DeltaTableError> {
+    use deltalake::parquet::basic::Compression;
+    use deltalake::parquet::file::properties::WriterProperties;
+    use deltalake::parquet::schema::types::ColumnPath;
+    let mut props = WriterProperties::builder().set_compression(Compression::SNAPPY);
+    for column in [crate::decode::OFFSET, crate::decode::TIMESTAMP, crate::decode::KEY] {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    Ok(RecordBatchWriter::for_table(table)?.with_writer_properties(props.build()))
 }
 
 fn table_schema(table: &DeltaTable, path: &str) -> Result<SchemaRef, TableError> {

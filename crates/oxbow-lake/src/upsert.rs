@@ -23,7 +23,7 @@ use deltalake::logstore::object_store::ObjectStoreExt;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::protocol::{DeltaOperation, MergePredicate};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
+use deltalake::writer::{DeltaWriter, WriteMode};
 use deltalake::DeltaTableError;
 
 use crate::key_ranges::KeyRanges;
@@ -80,7 +80,7 @@ impl LakeTable {
         let store = self.table.object_store();
         let mut counts = MergeCounts::default();
         let mut actions: Vec<Action> = Vec::new();
-        let mut writer = RecordBatchWriter::for_table(&self.table)?;
+        let mut writer = crate::table::data_writer(&self.table)?;
         for f in &files {
             if !keys.ranges.may_hold(f.stats().as_deref()) {
                 counts.files_skipped += 1;
