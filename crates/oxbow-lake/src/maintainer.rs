@@ -100,7 +100,9 @@ impl Maintenance {
         loop {
             tokio::select! {
                 _ = kick.notified() => {}
-                _ = stop.changed() => {}
+                changed = stop.changed() => if changed.is_err() {
+                    return; // the lake is gone
+                }
             }
             if *stop.borrow() {
                 return;
