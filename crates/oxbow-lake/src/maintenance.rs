@@ -106,8 +106,8 @@ impl LakeTable {
             })
             .collect();
         actions.extend(files.iter().map(|f| Action::Remove(f.remove_action(false))));
-        // The version the merged files were chosen in, as Spark records it: landing commits
-        // beside a compaction, so the compaction's own version can be later.
+        // The version this commit was built on, recorded as Spark does: an append table's
+        // sink commits beside its compaction, so the compaction's own version can be later.
         let snapshot = self.table.snapshot()?;
         let read_version = serde_json::json!(snapshot.version());
         let done = CommitBuilder::from(
