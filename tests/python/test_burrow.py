@@ -30,6 +30,27 @@ def wait_port(port, what, log, timeout_s=30):
     pytest.fail(f"{what} not listening on {port}:\n{_tail(log)}")
 
 
+def wait_zookeeper(port, log, timeout_s=30):
+    """ZooKeeper opens its port before it serves sessions (a client that connects then is dropped):
+    waits until its `srvr` command (allowed by default) says which mode it runs in."""
+    import socket
+    deadline = time.monotonic() + timeout_s
+    reply = b""
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"srvr")
+                reply = b""
+                while chunk := s.recv(4096):
+                    reply += chunk
+            if b"Mode:" in reply:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"ZooKeeper not serving on {port} (last srvr reply {reply!r}):\n{_tail(log)}")
+
+
 def status(port, group):
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v3/kafka/local/consumer/{group}/status", timeout=2) as r:
@@ -54,7 +75,7 @@ def test_given_burrow_watching_oxbow_when_one_group_stops_should_report_it_err_a
     stop = threading.Event()
     threads = []
     try:
-        wait_port(zk_port, "ZooKeeper", zk_log)
+        wait_zookeeper(zk_port, zk_log)
         with running_broker(tmp_path, ["--listen", f"127.0.0.1:{port}"], port,
                             env={"OXBOW_GROUP_INITIAL_REBALANCE_DELAY_MS": "0"}) as log:
             bootstrap = f"127.0.0.1:{port}"
