@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use tracing::{info, warn};
 
+use crate::landing::Mode;
 use crate::maintenance::CompactionPolicy;
 use crate::status::LakeStatus;
 use crate::table::{LakeTable, TableError};
@@ -74,8 +75,7 @@ impl Maintenance {
                 });
             }
         }
-        let every = self.vacuum_retention.min(Duration::from_secs(3600));
-        if self.last_vacuum.elapsed() >= every {
+        if self.vacuum_due() {
             self.last_vacuum = Instant::now();
             let deleted = table.vacuum(self.vacuum_retention).await?;
             if deleted > 0 {
@@ -85,6 +85,11 @@ impl Maintenance {
             }
         }
         Ok(())
+    }
+
+    /// Whether vacuum's interval (the retention, at most an hour) has passed.
+    fn vacuum_due(&self) -> bool {
+        self.last_vacuum.elapsed() >= self.vacuum_retention.min(Duration::from_secs(3600))
     }
 
     /// Runs beside the sink of the table at `path`: a round each time `kick` is notified (after
@@ -126,6 +131,9 @@ impl Maintenance {
         table: &mut Option<LakeTable>,
         path: &std::path::Path,
     ) -> Result<(), TableError> {
+        if self.compaction.is_none() && !self.vacuum_due() {
+            return Ok(()); // nothing can be due: the table need not be read
+        }
         let t = match table {
             Some(t) => {
                 t.refresh().await?;
@@ -150,14 +158,14 @@ pub enum Upkeep {
 }
 
 impl Upkeep {
-    /// Starts maintenance for a sink's table at `path`; `beside` for append tables.
+    /// Starts maintenance for a sink's table at `path`: beside it for an append table.
     pub fn start(
         maintenance: Maintenance,
-        beside: bool,
+        mode: &Mode,
         path: PathBuf,
         stop: watch::Receiver<bool>,
     ) -> Self {
-        if !beside {
+        if !matches!(mode, Mode::Append) {
             return Upkeep::Between(maintenance);
         }
         let kick = Arc::new(Notify::new());

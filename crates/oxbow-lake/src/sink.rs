@@ -131,8 +131,7 @@ impl TableSink {
             cfg.vacuum_retention,
             self.status.clone(),
         );
-        let beside = matches!(spec.mode, Mode::Append);
-        let mut upkeep = Upkeep::start(maintenance, beside, spec.path.clone(), stop.clone());
+        let mut upkeep = Upkeep::start(maintenance, &spec.mode, spec.path.clone(), stop.clone());
         loop {
             let (rows, read_to, stopping) = self.gather(&landed, stop).await?;
             if rows.is_empty() && read_to == landed {

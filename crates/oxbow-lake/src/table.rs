@@ -13,8 +13,13 @@ use arrow_schema::{Field, Schema, SchemaRef};
 use deltalake::kernel::engine::arrow_conversion::{TryFromArrow, TryIntoArrow};
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::{StructField, StructType, Transaction};
+use deltalake::parquet::basic::Compression;
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableError};
+
+use crate::decode::{KEY, OFFSET, TIMESTAMP};
 
 /// Why a table cannot be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -266,11 +271,8 @@ impl LakeTable {
 /// timestamps, keys). With one, Parquet hashes every value into a dictionary as large as the
 /// column, then writes it and the indices besides.
 pub(crate) fn data_writer(table: &DeltaTable) -> Result<RecordBatchWriter, DeltaTableError> {
-    use deltalake::parquet::basic::Compression;
-    use deltalake::parquet::file::properties::WriterProperties;
-    use deltalake::parquet::schema::types::ColumnPath;
     let mut props = WriterProperties::builder().set_compression(Compression::SNAPPY);
-    for column in [crate::decode::OFFSET, crate::decode::TIMESTAMP, crate::decode::KEY] {
+    for column in [OFFSET, TIMESTAMP, KEY] {
         props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
     }
     Ok(RecordBatchWriter::for_table(table)?.with_writer_properties(props.build()))
