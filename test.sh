@@ -16,6 +16,7 @@ DELTALAKE_VERSION=1.6.6
 PYARROW_VERSION=26.0.1
 PSYCOPG_VERSION=3.3.9
 MOTO_VERSION=5.2.6
+SQLALCHEMY_VERSION=2.0.59
 
 # Backstops so that a hang fails its phase instead of eating CI's 90 minutes (the Rust harness
 # also aborts a test whose broker outlives OXBOW_TEST_TIMEOUT_SECS, pytest-timeout a Python test).
@@ -78,16 +79,25 @@ if ! command -v psql >/dev/null; then
     fi
 fi
 
+# The JDBC test compiles a Java program against PostgreSQL's JDBC driver (Debian's).
+if ! command -v javac >/dev/null || [ ! -f /usr/share/java/postgresql.jar ]; then
+    echo "==> installing default-jdk-headless and libpostgresql-jdbc-java (the JDBC test runs them)"
+    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jdk-headless libpostgresql-jdbc-java); then
+        echo "cannot install a JDK and the PostgreSQL JDBC driver"
+        exit 1
+    fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv"
     python3 -m venv .venv || { echo "cannot create .venv"; exit 1; }
 fi
-echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION confluent-kafka[avro,json,protobuf,schemaregistry]==$CONFLUENT_KAFKA_VERSION pytest==$PYTEST_VERSION pytest-timeout==$PYTEST_TIMEOUT_VERSION avro==$AVRO_VERSION aiosmtpd==$AIOSMTPD_VERSION deltalake==$DELTALAKE_VERSION pyarrow==$PYARROW_VERSION psycopg[binary]==$PSYCOPG_VERSION moto[server]==$MOTO_VERSION"
+echo "==> installing kafka-python==$KAFKA_PYTHON_VERSION confluent-kafka[avro,json,protobuf,schemaregistry]==$CONFLUENT_KAFKA_VERSION pytest==$PYTEST_VERSION pytest-timeout==$PYTEST_TIMEOUT_VERSION avro==$AVRO_VERSION aiosmtpd==$AIOSMTPD_VERSION deltalake==$DELTALAKE_VERSION pyarrow==$PYARROW_VERSION psycopg[binary]==$PSYCOPG_VERSION moto[server]==$MOTO_VERSION sqlalchemy==$SQLALCHEMY_VERSION"
 if ! .venv/bin/pip install --quiet --disable-pip-version-check \
         "kafka-python==$KAFKA_PYTHON_VERSION" "confluent-kafka[avro,json,protobuf,schemaregistry]==$CONFLUENT_KAFKA_VERSION" \
         "pytest==$PYTEST_VERSION" "pytest-timeout==$PYTEST_TIMEOUT_VERSION" "avro==$AVRO_VERSION" \
         "aiosmtpd==$AIOSMTPD_VERSION" "deltalake==$DELTALAKE_VERSION" "pyarrow==$PYARROW_VERSION" \
-        "psycopg[binary]==$PSYCOPG_VERSION" "moto[server]==$MOTO_VERSION"; then
+        "psycopg[binary]==$PSYCOPG_VERSION" "moto[server]==$MOTO_VERSION" "sqlalchemy==$SQLALCHEMY_VERSION"; then
     echo "pip install failed"
     exit 1
 fi

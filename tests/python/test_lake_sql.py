@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy
 
 from conftest import REPO, _free_port, running_broker, sigkill
 from test_confluent_kafka import create_topic, produce
@@ -149,6 +150,97 @@ def test_given_an_append_table_when_queried_with_psql_psycopg_and_the_cli_should
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout) == [
             {"symbol": s, "p": sum(t["price"] for t in trades if t["symbol"] == s)} for s in symbols]
+
+
+JDBC_JAR = Path("/usr/share/java/postgresql.jar")  # Debian's libpostgresql-jdbc-java (test.sh installs it)
+
+
+def test_given_an_append_table_when_queried_through_jdbc_should_answer_plain_prepared_and_typed_queries(tmp_path):
+    """PostgreSQL's JDBC driver (tests/java/JdbcSql.java), a real Java client: its statements,
+    server-side prepared statements with binary results, typed parameters and timestamps, a
+    transaction, a read-only connection, and the SQLSTATEs of its errors."""
+    classes = tmp_path / "classes"
+    javac = subprocess.run(["javac", "-d", str(classes), "-cp", str(JDBC_JAR), str(REPO / "tests" / "java" / "JdbcSql.java")],
+                           capture_output=True, text=True, timeout=120)
+    assert javac.returncode == 0, javac.stderr
+    topic = f"fills-{uuid.uuid4().hex[:6]}"
+    # One commit a minute: after the first 1000 rows, the rest come from the live tail.
+    args, port, sql_port = sql_broker(tmp_path, [(topic, [])], flush_interval_ms=60_000, flush_max_records=1000)
+    broker = f"127.0.0.1:{port}"
+    symbols = ["AAA", "BBB", "CCC"]
+    base_ms = 1_765_000_000_000
+    trades = [{"id": i, "symbol": symbols[i % 3], "qty": i % 7 + 1, "price": 10.0 + i % 5} for i in range(1500)]
+    with running_broker(tmp_path, args, port):
+        create_topic(broker, topic, partitions=3)
+        produce(broker, topic, [{"key": str(t["id"]).encode(), "value": json.dumps(t).encode(),
+                                 "partition": t["id"] % 3, "timestamp": base_ms + t["id"]} for t in trades], acks="all")
+        wait_rows(tmp_path / "lake" / topic, lambda rows: len(rows) >= 1000, "the first commit")
+        out = subprocess.run(["java", "-cp", f"{JDBC_JAR}:{classes}", "JdbcSql", str(sql_port), topic],
+                             capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0, out.stdout + out.stderr
+    lines = [line.split("\t") for line in out.stdout.splitlines()]
+    got = {}
+    for kind, *values in lines:
+        got.setdefault(kind, []).append(values)
+    assert got["count"] == [["1500", str(sum(t["qty"] for t in trades))]]
+    assert got["group"] == [[s, str(sum(1 for t in trades if t["symbol"] == s)),
+                             str(sum(t["price"] for t in trades if t["symbol"] == s))] for s in symbols]
+    assert got["prepared"] == [[str(q), str(sum(1 for t in trades if t["qty"] > q and t["symbol"] == "BBB"))]
+                               for q in range(8)]
+    # Metadata columns too: the partition, the offset in it (ids went round-robin) and the
+    # record's own timestamp, read as a java.sql.Timestamp.
+    assert got["row"] == [[str(i), symbols[i % 3], str(10.0 + i % 5), str(i % 3), str(i // 3), str(base_ms + i)]
+                          for i in [0, 7, 1499, 8, 9, 10]]
+    assert got["types"] == [["id=int8", "symbol=text", "price=float8", "_partition=int4", "_offset=int8",
+                             "_timestamp=timestamptz"]]
+    assert [topic] in got["table"]
+    assert got["error"] == [["missing", "42P01"], ["insert", "25006"], ["syntax", "42601"]]
+    assert got["transaction"] == [["1500"]] and got["readonly"] == [["1500"]]
+
+
+def test_given_sqlalchemy_when_it_connects_should_learn_the_server_and_run_bound_queries_and_savepoints(tmp_path):
+    """SQLAlchemy (what pandas.read_sql, Superset and notebooks use) over psycopg: on connect it asks
+    `pg_catalog.version()`, `current_schema()`, `SHOW standard_conforming_strings` and the
+    isolation level; a nested transaction is a SAVEPOINT. (`use_native_hstore=False`: psycopg's
+    hstore lookup reads pg_type, which the endpoint does not have.)"""
+    topic = f"quotes-{uuid.uuid4().hex[:6]}"
+    args, port, sql_port = sql_broker(tmp_path, [(topic, [])])
+    broker = f"127.0.0.1:{port}"
+    quotes = [{"id": i, "venue": ["XLON", "XNYS"][i % 2], "bid": 100 + i % 9} for i in range(300)]
+    with running_broker(tmp_path, args, port):
+        create_topic(broker, topic, partitions=2)
+        produce(broker, topic, [{"value": json.dumps(q).encode(), "partition": q["id"] % 2} for q in quotes],
+                acks="all")
+        wait_rows(tmp_path / "lake" / topic, lambda rows: len(rows) == 300, "the rows to land")
+        engine = sqlalchemy.create_engine(f"postgresql+psycopg://analyst@127.0.0.1:{sql_port}/oxbow",
+                                          use_native_hstore=False)
+        with engine.connect() as conn:
+            assert engine.dialect.server_version_info == (16, 6)
+            assert engine.dialect.default_schema_name == "public"
+            assert conn.get_isolation_level() == "READ COMMITTED"
+            got = conn.execute(sqlalchemy.text(
+                f'SELECT venue, count(*) AS n, sum(bid) AS s FROM "{topic}" WHERE bid > :low '
+                "GROUP BY venue ORDER BY venue"), {"low": 103}).all()
+            assert [tuple(r) for r in got] == [
+                (v, sum(1 for q in quotes if q["venue"] == v and q["bid"] > 103),
+                 sum(q["bid"] for q in quotes if q["venue"] == v and q["bid"] > 103)) for v in ["XLON", "XNYS"]]
+            with conn.begin_nested():  # SAVEPOINT ... RELEASE SAVEPOINT
+                (n,) = conn.execute(sqlalchemy.text(f'SELECT count(*) FROM "{topic}"')).one()
+                assert n == 300
+            conn.rollback()
+        with connect(sql_port) as conn:
+            assert conn.execute("SHOW TRANSACTION ISOLATION LEVEL").fetchone() == ("read committed",)
+            assert conn.execute("SELECT current_setting('server_version_num'), current_database()").fetchone() == (
+                "160006", "oxbow")
+            with pytest.raises(psycopg.Error) as unknown:
+                conn.execute("SHOW no_such_setting")
+            assert unknown.value.sqlstate == "42704", unknown.value
+            # A savepoint rolled back to keeps the transaction open.
+            conn.execute("BEGIN")
+            conn.execute("SAVEPOINT s1")
+            conn.execute("ROLLBACK TO SAVEPOINT s1")
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+            conn.execute("COMMIT")
 
 
 def test_given_a_record_produced_now_should_be_visible_to_sql_within_seconds_with_its_new_field(tmp_path):

@@ -13,6 +13,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement};
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use oxbow_config::SqlConfig;
 use oxbow_lake::{TableSpec, TopicSource};
@@ -20,6 +21,7 @@ use tokio::sync::Semaphore;
 
 use crate::access::{Caller, PermissionDenied, SqlAccess};
 use crate::catalog::LakeSchema;
+use crate::server_info;
 use crate::tables::OpenTables;
 
 /// The database name clients see (any name they ask for is served the same).
@@ -40,6 +42,8 @@ pub enum SqlError {
     #[error("{0}")]
     PermissionDenied(String),
     #[error("{0}")]
+    UndefinedObject(String),
+    #[error("{0}")]
     Plan(String),
     #[error("{0}")]
     Execution(String),
@@ -53,6 +57,7 @@ impl SqlError {
             SqlError::ReadOnly(_) => "25006",
             SqlError::OutOfMemory(_) => "53200",
             SqlError::PermissionDenied(_) => "42501",
+            SqlError::UndefinedObject(_) => "42704",
             SqlError::Plan(_) => "42000",
             SqlError::Execution(_) => "XX000",
         }
@@ -107,10 +112,21 @@ pub fn classify(sql: &str) -> Kind {
         "" if sql.chars().all(|c| c.is_whitespace() || c == ';') => Kind::Empty,
         "BEGIN" | "START" => Kind::Begin,
         "COMMIT" | "END" => Kind::End("COMMIT"),
+        // `ROLLBACK TO [SAVEPOINT] name` stays in the transaction.
+        "ROLLBACK" if after_word(trimmed, "TO") => Kind::Ignored(word),
         "ROLLBACK" | "ABORT" => Kind::End("ROLLBACK"),
-        "SET" | "RESET" | "DISCARD" | "DEALLOCATE" | "UNLISTEN" => Kind::Ignored(word),
+        "SET" | "RESET" | "DISCARD" | "DEALLOCATE" | "UNLISTEN" | "SAVEPOINT" | "RELEASE" => {
+            Kind::Ignored(word)
+        }
         _ => Kind::Query,
     }
+}
+
+/// Whether the word after the first one in `sql` is `next` (any case).
+fn after_word(sql: &str, next: &str) -> bool {
+    sql.split_whitespace()
+        .nth(1)
+        .is_some_and(|w| w.eq_ignore_ascii_case(next))
 }
 
 pub struct Engine {
@@ -173,19 +189,41 @@ impl Engine {
             )
             .map_err(SqlError::from_datafusion)?;
         ctx.register_catalog(CATALOG, Arc::new(catalog));
+        server_info::register(&ctx);
         Ok(ctx)
     }
 
     /// The statements of `sql`, each with its text (for [`classify`]).
     pub fn split(sql: &str) -> Result<Vec<(String, Option<Statement>)>, SqlError> {
         match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
-            Ok(statements) => Ok(statements
-                .into_iter()
-                .map(|s| (s.to_string(), Some(s)))
-                .collect()),
+            Ok(statements) => statements.into_iter().map(Self::answer_show).collect(),
             // Session statements DataFusion's parser does not know are still acknowledged.
             Err(_) if classify(sql) != Kind::Query => Ok(vec![(sql.to_string(), None)]),
             Err(e) => Err(SqlError::Syntax(e.to_string())),
+        }
+    }
+
+    /// `SHOW name` of a PostgreSQL setting becomes the query answering it
+    /// ([`server_info::show_query`]); every other statement is kept as it is.
+    fn answer_show(statement: Statement) -> Result<(String, Option<Statement>), SqlError> {
+        let name = match &statement {
+            Statement::Statement(s) => match s.as_ref() {
+                SqlStatement::ShowVariable { variable } => variable
+                    .iter()
+                    .map(|i| i.value.as_str())
+                    .collect::<Vec<_>>(),
+                _ => return Ok((statement.to_string(), Some(statement))),
+            },
+            _ => return Ok((statement.to_string(), Some(statement))),
+        };
+        match server_info::show_query(&name) {
+            None => Ok((statement.to_string(), Some(statement))),
+            Some(Err(unknown)) => Err(SqlError::UndefinedObject(unknown)),
+            Some(Ok(query)) => {
+                let mut parsed = DFParser::parse_sql_with_dialect(&query, &PostgreSqlDialect {})
+                    .map_err(|e| SqlError::Syntax(e.to_string()))?;
+                Ok((query, parsed.pop_front()))
+            }
         }
     }
 
@@ -255,6 +293,19 @@ mod tests {
             classify("SET extra_float_digits = 3"),
             Kind::Ignored("SET".into())
         );
+        // Savepoints (psycopg's nested transactions) stay inside the transaction.
+        assert_eq!(
+            classify("SAVEPOINT \"_pg3_1\""),
+            Kind::Ignored("SAVEPOINT".into())
+        );
+        assert_eq!(
+            classify("release savepoint s"),
+            Kind::Ignored("RELEASE".into())
+        );
+        assert_eq!(
+            classify("ROLLBACK TO SAVEPOINT s"),
+            Kind::Ignored("ROLLBACK".into())
+        );
         assert_eq!(classify(" ; ;"), Kind::Empty);
         assert_eq!(classify("select 1"), Kind::Query);
         assert_eq!(classify("(select 1)"), Kind::Query);
@@ -267,5 +318,11 @@ mod tests {
         assert!(Engine::split("selec 1 frm").is_err());
         let set = Engine::split("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").unwrap();
         assert_eq!(classify(&set[0].0), Kind::Ignored("SET".into()));
+        // SHOW of a PostgreSQL setting is answered by a query; an unknown one is 42704.
+        let show = Engine::split("SHOW standard_conforming_strings").unwrap();
+        assert_eq!(show[0].0, "SELECT 'on' AS \"standard_conforming_strings\"");
+        assert_eq!(classify(&show[0].0), Kind::Query);
+        let unknown = Engine::split("show no_such_setting").unwrap_err();
+        assert_eq!(unknown.sqlstate(), "42704");
     }
 }

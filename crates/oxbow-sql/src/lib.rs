@@ -6,7 +6,8 @@
 //! of tables kept open between queries ([`tables`]), plus the tail read through [`tail`]), the
 //! query engine ([`engine`]: read-only, bounded in memory and concurrency), who may query
 //! ([`access`]: the bus's users and topic READ permissions, filled in by the broker), the
-//! Arrow-to-PostgreSQL encoding ([`encode`]) and the protocol handlers ([`pg`]).
+//! Arrow-to-PostgreSQL encoding ([`encode`]), what clients ask about the server on connect
+//! ([`server_info`]: `SHOW`, `version()`, `current_setting`) and the protocol handlers ([`pg`]).
 //! [`SqlServer::start`] binds the listener and serves it on a runtime of its own ("oxbow-sql"
 //! threads), so queries never take the broker's network threads, registered as one service of
 //! the broker's lifecycle.
@@ -17,6 +18,7 @@ pub mod encode;
 pub mod engine;
 pub mod pg;
 pub mod scan;
+pub mod server_info;
 pub mod tables;
 pub mod tail;
 

@@ -1,0 +1,225 @@
+//! What PostgreSQL clients ask a server about itself, on connect and between queries:
+//! `SHOW name`, `current_setting(name)`, `version()`, `current_schema()` and
+//! `current_database()`, also under their `pg_catalog.` names. psycopg, pgJDBC, SQLAlchemy (and
+//! so pandas and Superset) and BI tools ask these before their first query, and SQLAlchemy will
+//! not connect if `version()` does not name a PostgreSQL version. The answers are those of a
+//! read-only PostgreSQL 16 server in UTC, which is what the endpoint behaves as.
+
+use std::sync::Arc;
+
+use arrow_schema::DataType;
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion::common::{exec_err, Result as DfResult, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+use crate::engine::{CATALOG, SCHEMA};
+
+/// The PostgreSQL version the endpoint answers as (its protocol and catalog behaviour).
+pub const SERVER_VERSION: &str = "16.6";
+
+/// The settings a client may `SHOW` or read with `current_setting`, lower case.
+const SETTINGS: &[(&str, &str)] = &[
+    ("server_version", SERVER_VERSION),
+    ("server_version_num", "160006"),
+    ("server_encoding", "UTF8"),
+    ("client_encoding", "UTF8"),
+    ("datestyle", "ISO, MDY"),
+    ("intervalstyle", "postgres"),
+    ("timezone", "UTC"),
+    ("integer_datetimes", "on"),
+    ("standard_conforming_strings", "on"),
+    ("transaction_isolation", "read committed"),
+    ("default_transaction_isolation", "read committed"),
+    ("transaction_read_only", "on"),
+    ("default_transaction_read_only", "on"),
+    ("search_path", SCHEMA),
+    ("max_identifier_length", "63"),
+    ("lc_collate", "C"),
+    ("lc_ctype", "C"),
+    ("is_superuser", "off"),
+    ("application_name", ""),
+    ("bytea_output", "hex"),
+];
+
+/// A setting's value, by its name as `SHOW` or `current_setting` spell it (any case;
+/// `SHOW TRANSACTION ISOLATION LEVEL` is `transaction_isolation`).
+pub fn setting(name: &str) -> Option<(&'static str, &'static str)> {
+    let name = name.trim().to_ascii_lowercase();
+    let name = match name.as_str() {
+        "transaction isolation level" => "transaction_isolation",
+        "time zone" => "timezone",
+        other => other,
+    };
+    SETTINGS.iter().find(|(n, _)| *n == name).copied()
+}
+
+/// The `SELECT` that answers `SHOW name` as PostgreSQL does (one row, one column named after the
+/// setting), or `None` if the name is not a setting; DataFusion's own `SHOW datafusion.…` and
+/// `SHOW ALL` are left to it.
+pub fn show_query(words: &[&str]) -> Option<Result<String, String>> {
+    let lower = words.join(" ").to_ascii_lowercase();
+    if lower == "all"
+        || words
+            .first()
+            .is_some_and(|w| w.eq_ignore_ascii_case("datafusion"))
+    {
+        return None;
+    }
+    Some(match setting(&lower) {
+        Some((column, value)) => Ok(format!(
+            "SELECT '{}' AS \"{column}\"",
+            value.replace('\'', "''")
+        )),
+        None => Err(format!("unrecognized configuration parameter \"{lower}\"")),
+    })
+}
+
+/// Registers the functions in `ctx` (DataFusion's `version()` is replaced by one naming the
+/// PostgreSQL version first, then Oxbow's and DataFusion's).
+pub fn register(ctx: &SessionContext) {
+    let version = format!(
+        "PostgreSQL {SERVER_VERSION} (Oxbow {}, Apache DataFusion {}) on {}-{}",
+        env!("CARGO_PKG_VERSION"),
+        datafusion::DATAFUSION_VERSION,
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    );
+    for (name, value) in [
+        ("version", version),
+        ("current_schema", SCHEMA.to_string()),
+        ("current_database", CATALOG.to_string()),
+    ] {
+        ctx.register_udf(ScalarUDF::from(Constant::new(name, value)));
+    }
+    ctx.register_udf(ScalarUDF::from(CurrentSetting::new()));
+}
+
+fn pg_catalog_alias(name: &str) -> Vec<String> {
+    vec![format!("pg_catalog.{name}")]
+}
+
+/// A function of no arguments answering one text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Constant {
+    name: &'static str,
+    aliases: Vec<String>,
+    value: String,
+    signature: Signature,
+}
+
+impl Constant {
+    fn new(name: &'static str, value: String) -> Self {
+        Constant {
+            name,
+            aliases: pg_catalog_alias(name),
+            value,
+            signature: Signature::nullary(Volatility::Stable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Constant {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, _: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+            self.value.clone(),
+        ))))
+    }
+}
+
+/// `current_setting(name)`: the setting's value; an unknown name is an error, as in PostgreSQL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CurrentSetting {
+    aliases: Vec<String>,
+    signature: Signature,
+}
+
+impl CurrentSetting {
+    fn new() -> Self {
+        CurrentSetting {
+            aliases: pg_catalog_alias("current_setting"),
+            signature: Signature::exact(vec![DataType::Utf8], Volatility::Stable),
+        }
+    }
+}
+
+fn lookup(name: Option<&str>) -> DfResult<Option<String>> {
+    match name {
+        None => Ok(None),
+        Some(name) => match setting(name) {
+            Some((_, value)) => Ok(Some(value.to_string())),
+            None => exec_err!("unrecognized configuration parameter \"{name}\""),
+        },
+    }
+}
+
+impl ScalarUDFImpl for CurrentSetting {
+    fn name(&self) -> &str {
+        "current_setting"
+    }
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        match args.args.as_slice() {
+            [ColumnarValue::Scalar(ScalarValue::Utf8(name))] => Ok(ColumnarValue::Scalar(
+                ScalarValue::Utf8(lookup(name.as_deref())?),
+            )),
+            [ColumnarValue::Array(names)] => {
+                let Some(names) = names.as_any().downcast_ref::<StringArray>() else {
+                    return exec_err!("current_setting takes a text argument");
+                };
+                let values = names
+                    .iter()
+                    .map(lookup)
+                    .collect::<DfResult<StringArray>>()?;
+                Ok(ColumnarValue::Array(Arc::new(values)))
+            }
+            _ => exec_err!("current_setting takes one text argument"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_show_of_a_postgresql_setting_should_answer_it_under_its_own_name() {
+        assert_eq!(
+            show_query(&["TRANSACTION", "ISOLATION", "LEVEL"]),
+            Some(Ok(
+                "SELECT 'read committed' AS \"transaction_isolation\"".into()
+            ))
+        );
+        assert_eq!(
+            show_query(&["Standard_Conforming_Strings"]),
+            Some(Ok("SELECT 'on' AS \"standard_conforming_strings\"".into()))
+        );
+        assert!(
+            matches!(show_query(&["no_such_thing"]), Some(Err(m)) if m.contains("unrecognized"))
+        );
+        assert_eq!(show_query(&["datafusion", "execution", "batch_size"]), None);
+        assert_eq!(show_query(&["ALL"]), None);
+    }
+}
