@@ -243,6 +243,42 @@ def test_given_sqlalchemy_when_it_connects_should_learn_the_server_and_run_bound
             conn.execute("COMMIT")
 
 
+def test_given_statements_nesting_too_deep_or_joining_too_much_should_refuse_them_and_keep_serving(tmp_path):
+    """A chain of 20,000 `+` once overflowed the SQL thread's stack and aborted the broker; a
+    chain of 300 joins planned for minutes. Both are refused before planning (54001), and the
+    broker goes on serving SQL and Kafka."""
+    topic = f"ticks-{uuid.uuid4().hex[:6]}"
+    args, port, sql_port = sql_broker(tmp_path, [(topic, [])])
+    broker = f"127.0.0.1:{port}"
+    with running_broker(tmp_path, args, port):
+        create_topic(broker, topic, partitions=1)
+        produce(broker, topic, [{"value": json.dumps({"id": i}).encode()} for i in range(10)], acks="all")
+        wait_rows(tmp_path / "lake" / topic, lambda rows: len(rows) == 10, "the rows to land")
+        hostile = [
+            "SELECT " + "+".join(["1"] * 20_000),
+            f'SELECT count(*) FROM "{topic}" WHERE ' + " OR ".join(f"id = {i}" for i in range(5000)),
+            " UNION ALL ".join(["SELECT 1"] * 2000),
+            f'SELECT count(*) FROM "{topic}" t0 ' + " ".join(f'JOIN "{topic}" t{i} ON t{i}.id = t0.id' for i in range(1, 300)),
+            "SELECT 1 FROM " + ", ".join(f'"{topic}" t{i}' for i in range(300)),
+        ]
+        with connect(sql_port) as conn:
+            for sql in hostile:
+                started = time.monotonic()
+                with pytest.raises(psycopg.Error) as refused:
+                    conn.execute(sql)
+                assert refused.value.sqlstate == "54001", refused.value
+                assert time.monotonic() - started < 5
+            # What the bounds admit still runs: a long IN list, a few joins.
+            ids = ", ".join(str(i) for i in range(20_000))
+            assert conn.execute(f'SELECT count(*) FROM "{topic}" WHERE id IN ({ids})').fetchone() == (10,)
+            joined = f'SELECT count(*) FROM "{topic}" t0 ' + " ".join(
+                f'JOIN "{topic}" t{i} ON t{i}.id = t0.id' for i in range(1, 6))
+            assert conn.execute(joined).fetchone() == (10,)
+        produce(broker, topic, [{"value": json.dumps({"id": 10}).encode()}], acks="all")
+        with connect(sql_port) as conn:
+            assert conn.execute(f'SELECT count(*) FROM "{topic}"').fetchone() == (11,)
+
+
 def test_given_a_record_produced_now_should_be_visible_to_sql_within_seconds_with_its_new_field(tmp_path):
     topic = f"events-{uuid.uuid4().hex[:6]}"
     args, port, sql_port = sql_broker(tmp_path, [(topic, [])], flush_interval_ms=60_000)

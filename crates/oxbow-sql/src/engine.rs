@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 
 use crate::access::{Caller, PermissionDenied, SqlAccess};
 use crate::catalog::LakeSchema;
+use crate::complexity;
 use crate::server_info;
 use crate::tables::OpenTables;
 
@@ -44,6 +45,8 @@ pub enum SqlError {
     #[error("{0}")]
     UndefinedObject(String),
     #[error("{0}")]
+    TooComplex(String),
+    #[error("{0}")]
     Plan(String),
     #[error("{0}")]
     Execution(String),
@@ -58,6 +61,7 @@ impl SqlError {
             SqlError::OutOfMemory(_) => "53200",
             SqlError::PermissionDenied(_) => "42501",
             SqlError::UndefinedObject(_) => "42704",
+            SqlError::TooComplex(_) => "54001",
             SqlError::Plan(_) => "42000",
             SqlError::Execution(_) => "XX000",
         }
@@ -195,6 +199,7 @@ impl Engine {
 
     /// The statements of `sql`, each with its text (for [`classify`]).
     pub fn split(sql: &str) -> Result<Vec<(String, Option<Statement>)>, SqlError> {
+        complexity::check(sql).map_err(SqlError::TooComplex)?;
         match DFParser::parse_sql_with_dialect(sql, &PostgreSqlDialect {}) {
             Ok(statements) => statements.into_iter().map(Self::answer_show).collect(),
             // Session statements DataFusion's parser does not know are still acknowledged.

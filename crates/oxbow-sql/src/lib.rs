@@ -4,7 +4,8 @@
 //! This crate owns the catalog SQL sees ([`catalog`]: one table per `[[lake.tables]]` entry,
 //! named after its topic: the landed rows, read by [`scan`] from the files the Delta log lists,
 //! of tables kept open between queries ([`tables`]), plus the tail read through [`tail`]), the
-//! query engine ([`engine`]: read-only, bounded in memory and concurrency), who may query
+//! query engine ([`engine`]: read-only, bounded in memory and concurrency, and in nesting by
+//! [`complexity`]), who may query
 //! ([`access`]: the bus's users and topic READ permissions, filled in by the broker), the
 //! Arrow-to-PostgreSQL encoding ([`encode`]), what clients ask about the server on connect
 //! ([`server_info`]: `SHOW`, `version()`, `current_setting`) and the protocol handlers ([`pg`]).
@@ -14,6 +15,7 @@
 
 pub mod access;
 pub mod catalog;
+pub mod complexity;
 pub mod encode;
 pub mod engine;
 pub mod pg;
