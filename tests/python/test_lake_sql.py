@@ -244,9 +244,9 @@ def test_given_sqlalchemy_when_it_connects_should_learn_the_server_and_run_bound
 
 
 def test_given_statements_nesting_too_deep_or_joining_too_much_should_refuse_them_and_keep_serving(tmp_path):
-    """A chain of 20,000 `+` once overflowed the SQL thread's stack and aborted the broker; a
-    chain of 300 joins planned for minutes. Both are refused before planning (54001), and the
-    broker goes on serving SQL and Kafka."""
+    """A chain of 20,000 `+` once overflowed the SQL thread's stack and aborted the broker; 300
+    joins or 45 nested calls planned for minutes. They are refused before planning (54001), and
+    the broker goes on serving SQL and Kafka."""
     topic = f"ticks-{uuid.uuid4().hex[:6]}"
     args, port, sql_port = sql_broker(tmp_path, [(topic, [])])
     broker = f"127.0.0.1:{port}"
@@ -260,6 +260,9 @@ def test_given_statements_nesting_too_deep_or_joining_too_much_should_refuse_the
             " UNION ALL ".join(["SELECT 1"] * 2000),
             f'SELECT count(*) FROM "{topic}" t0 ' + " ".join(f'JOIN "{topic}" t{i} ON t{i}.id = t0.id' for i in range(1, 300)),
             "SELECT 1 FROM " + ", ".join(f'"{topic}" t{i}' for i in range(300)),
+            # Nesting costs DataFusion's planner more than exponentially: 45 calls ran for minutes.
+            "SELECT " + "abs(" * 45 + "id" + ")" * 45 + f' FROM "{topic}"',
+            "SELECT " + "(SELECT " * 30 + "1" + ")" * 30,
         ]
         with connect(sql_port) as conn:
             for sql in hostile:
