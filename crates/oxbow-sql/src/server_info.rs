@@ -92,67 +92,47 @@ pub fn register(ctx: &SessionContext) {
         ("current_schema", SCHEMA.to_string()),
         ("current_database", CATALOG.to_string()),
     ] {
-        ctx.register_udf(ScalarUDF::from(Constant::new(name, value)));
+        ctx.register_udf(ScalarUDF::from(PgFunction::new(
+            name,
+            Answer::Constant(value),
+        )));
     }
-    ctx.register_udf(ScalarUDF::from(CurrentSetting::new()));
+    ctx.register_udf(ScalarUDF::from(PgFunction::new(
+        "current_setting",
+        Answer::Setting,
+    )));
 }
 
-fn pg_catalog_alias(name: &str) -> Vec<String> {
-    vec![format!("pg_catalog.{name}")]
-}
-
-/// A function of no arguments answering one text.
+/// What a [`PgFunction`] answers.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Constant {
+enum Answer {
+    /// One text, no arguments.
+    Constant(String),
+    /// `current_setting(name)`: the setting's value; an unknown name is an error, as in
+    /// PostgreSQL.
+    Setting,
+}
+
+/// One of the functions above, under its name and its `pg_catalog.` name.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct PgFunction {
     name: &'static str,
     aliases: Vec<String>,
-    value: String,
     signature: Signature,
+    answer: Answer,
 }
 
-impl Constant {
-    fn new(name: &'static str, value: String) -> Self {
-        Constant {
+impl PgFunction {
+    fn new(name: &'static str, answer: Answer) -> Self {
+        let signature = match answer {
+            Answer::Constant(_) => Signature::nullary(Volatility::Stable),
+            Answer::Setting => Signature::exact(vec![DataType::Utf8], Volatility::Stable),
+        };
+        PgFunction {
             name,
-            aliases: pg_catalog_alias(name),
-            value,
-            signature: Signature::nullary(Volatility::Stable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for Constant {
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn aliases(&self) -> &[String] {
-        &self.aliases
-    }
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Utf8)
-    }
-    fn invoke_with_args(&self, _: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
-            self.value.clone(),
-        ))))
-    }
-}
-
-/// `current_setting(name)`: the setting's value; an unknown name is an error, as in PostgreSQL.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct CurrentSetting {
-    aliases: Vec<String>,
-    signature: Signature,
-}
-
-impl CurrentSetting {
-    fn new() -> Self {
-        CurrentSetting {
-            aliases: pg_catalog_alias("current_setting"),
-            signature: Signature::exact(vec![DataType::Utf8], Volatility::Stable),
+            aliases: vec![format!("pg_catalog.{name}")],
+            signature,
+            answer,
         }
     }
 }
@@ -167,9 +147,9 @@ fn lookup(name: Option<&str>) -> DfResult<Option<String>> {
     }
 }
 
-impl ScalarUDFImpl for CurrentSetting {
+impl ScalarUDFImpl for PgFunction {
     fn name(&self) -> &str {
-        "current_setting"
+        self.name
     }
     fn aliases(&self) -> &[String] {
         &self.aliases
@@ -181,11 +161,12 @@ impl ScalarUDFImpl for CurrentSetting {
         Ok(DataType::Utf8)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        match args.args.as_slice() {
-            [ColumnarValue::Scalar(ScalarValue::Utf8(name))] => Ok(ColumnarValue::Scalar(
-                ScalarValue::Utf8(lookup(name.as_deref())?),
-            )),
-            [ColumnarValue::Array(names)] => {
+        let value = match (&self.answer, args.args.as_slice()) {
+            (Answer::Constant(value), _) => ScalarValue::Utf8(Some(value.clone())),
+            (Answer::Setting, [ColumnarValue::Scalar(ScalarValue::Utf8(name))]) => {
+                ScalarValue::Utf8(lookup(name.as_deref())?)
+            }
+            (Answer::Setting, [ColumnarValue::Array(names)]) => {
                 let Some(names) = names.as_any().downcast_ref::<StringArray>() else {
                     return exec_err!("current_setting takes a text argument");
                 };
@@ -193,10 +174,11 @@ impl ScalarUDFImpl for CurrentSetting {
                     .iter()
                     .map(lookup)
                     .collect::<DfResult<StringArray>>()?;
-                Ok(ColumnarValue::Array(Arc::new(values)))
+                return Ok(ColumnarValue::Array(Arc::new(values)));
             }
-            _ => exec_err!("current_setting takes one text argument"),
-        }
+            (Answer::Setting, _) => return exec_err!("current_setting takes one text argument"),
+        };
+        Ok(ColumnarValue::Scalar(value))
     }
 }
 
