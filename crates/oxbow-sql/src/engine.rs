@@ -22,12 +22,8 @@ use tokio::sync::Semaphore;
 use crate::access::{Caller, PermissionDenied, SqlAccess};
 use crate::catalog::LakeSchema;
 use crate::complexity;
-use crate::server_info;
+use crate::server_info::{self, CATALOG, SCHEMA};
 use crate::tables::OpenTables;
-
-/// The database name clients see (any name they ask for is served the same).
-pub const CATALOG: &str = "oxbow";
-pub const SCHEMA: &str = "public";
 
 /// Why a statement was not answered, with the PostgreSQL SQLSTATE a client expects.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,10 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use crate::engine::{CATALOG, SCHEMA};
+/// The database name clients see (any name they ask for is served the same).
+pub const CATALOG: &str = "oxbow";
+/// The one schema, where the lake's tables are.
+pub const SCHEMA: &str = "public";
 
 /// The PostgreSQL version the endpoint answers as (its protocol and catalog behaviour).
 pub const SERVER_VERSION: &str = "16.6";
