@@ -4,6 +4,7 @@ it watches Kafka: it reads `__consumer_offsets` (Fetch v2, down-converted), the 
 
 import json
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -19,7 +20,6 @@ ZK_SERVER = Path("/usr/share/zookeeper/bin/zkServer.sh")
 
 
 def wait_port(port, what, log, timeout_s=30):
-    import socket
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -33,7 +33,6 @@ def wait_port(port, what, log, timeout_s=30):
 def wait_zookeeper(port, log, timeout_s=30):
     """ZooKeeper opens its port before it serves sessions (a client that connects then is dropped):
     waits until its `srvr` command (allowed by default) says which mode it runs in."""
-    import socket
     deadline = time.monotonic() + timeout_s
     reply = b""
     while time.monotonic() < deadline:

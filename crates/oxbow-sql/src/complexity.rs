@@ -29,8 +29,8 @@ pub const MAX_RELATIONS: usize = 32;
 /// planned in at most 0.8 s (release build), 12 in 0.15 s.
 pub const MAX_NESTING: usize = 14;
 
-/// `Err(message)` if a statement of `sql` goes past [`MAX_OPERATORS`] or [`MAX_RELATIONS`];
-/// text the tokenizer rejects is left to the parser, which names the error.
+/// `Err(message)` if a statement of `sql` goes past [`MAX_OPERATORS`], [`MAX_RELATIONS`] or
+/// [`MAX_NESTING`]; text the tokenizer rejects is left to the parser, which names the error.
 pub fn check(sql: &str) -> Result<(), String> {
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
         return Ok(());
@@ -53,9 +53,8 @@ pub fn check(sql: &str) -> Result<(), String> {
             Token::LParen => {
                 depth += 1;
                 if depth > MAX_NESTING {
-                    return Err(format!(
-                        "statement too complex: parentheses (subqueries, function calls) nest \
-                         more than {MAX_NESTING} deep"
+                    return too_complex(format!(
+                        "parentheses (subqueries, function calls) nest more than {MAX_NESTING} deep"
                     ));
                 }
             }
@@ -75,18 +74,20 @@ pub fn check(sql: &str) -> Result<(), String> {
             relations += 1;
         }
         if operators > MAX_OPERATORS {
-            return Err(format!(
-                "statement too complex: more than {MAX_OPERATORS} operators, function calls \
-                 or set operations in one statement; write long lists of alternatives as IN (...)"
+            return too_complex(format!(
+                "more than {MAX_OPERATORS} operators, function calls or set operations in one \
+                 statement; write long lists of alternatives as IN (...)"
             ));
         }
         if relations > MAX_RELATIONS {
-            return Err(format!(
-                "statement too complex: it joins more than {MAX_RELATIONS} relations"
-            ));
+            return too_complex(format!("it joins more than {MAX_RELATIONS} relations"));
         }
     }
     Ok(())
+}
+
+fn too_complex(why: String) -> Result<(), String> {
+    Err(format!("statement too complex: {why}"))
 }
 
 /// Keywords after which a `FROM` list's commas no longer separate relations.

@@ -3,7 +3,8 @@
 //! admits any user name without a password, as `ANONYMOUS`; `sql.authentication = "password"`
 //! asks for the bus's users ([`crate::access`]). Every database name reads the same lake.
 //! Transaction statements are acknowledged (each query reads the tables' latest versions);
-//! session settings are acknowledged and ignored.
+//! session settings are acknowledged and ignored; what clients ask about the server (`SHOW`,
+//! `version()`) is answered by [`crate::server_info`].
 
 use std::fmt::Debug;
 use std::sync::Arc;

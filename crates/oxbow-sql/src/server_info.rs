@@ -5,7 +5,7 @@
 //! not connect if `version()` does not name a PostgreSQL version. The answers are those of a
 //! read-only PostgreSQL 16 server in UTC, which is what the endpoint behaves as.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow_schema::DataType;
 use datafusion::arrow::array::{Array, StringArray};
@@ -47,63 +47,67 @@ const SETTINGS: &[(&str, &str)] = &[
     ("bytea_output", "hex"),
 ];
 
-/// A setting's value, by its name as `SHOW` or `current_setting` spell it (any case;
-/// `SHOW TRANSACTION ISOLATION LEVEL` is `transaction_isolation`).
-pub fn setting(name: &str) -> Option<(&'static str, &'static str)> {
-    let name = name.trim().to_ascii_lowercase();
-    let name = match name.as_str() {
+/// A setting's column name and value, by its name as `SHOW` or `current_setting` spell it (any
+/// case; `SHOW TRANSACTION ISOLATION LEVEL` is `transaction_isolation`), or PostgreSQL's message
+/// for an unknown one.
+fn setting(name: &str) -> Result<(&'static str, &'static str), String> {
+    let lower = name.trim().to_ascii_lowercase();
+    let key = match lower.as_str() {
         "transaction isolation level" => "transaction_isolation",
         "time zone" => "timezone",
         other => other,
     };
-    SETTINGS.iter().find(|(n, _)| *n == name).copied()
+    SETTINGS
+        .iter()
+        .find(|(n, _)| *n == key)
+        .copied()
+        .ok_or_else(|| format!("unrecognized configuration parameter \"{lower}\""))
 }
 
 /// The `SELECT` that answers `SHOW name` as PostgreSQL does (one row, one column named after the
 /// setting), or `None` if the name is not a setting; DataFusion's own `SHOW datafusion.…` and
 /// `SHOW ALL` are left to it.
 pub fn show_query(words: &[&str]) -> Option<Result<String, String>> {
-    let lower = words.join(" ").to_ascii_lowercase();
-    if lower == "all"
+    let name = words.join(" ");
+    if name.eq_ignore_ascii_case("all")
         || words
             .first()
             .is_some_and(|w| w.eq_ignore_ascii_case("datafusion"))
     {
         return None;
     }
-    Some(match setting(&lower) {
-        Some((column, value)) => Ok(format!(
-            "SELECT '{}' AS \"{column}\"",
-            value.replace('\'', "''")
-        )),
-        None => Err(format!("unrecognized configuration parameter \"{lower}\"")),
-    })
+    Some(
+        setting(&name).map(|(column, value)| {
+            format!("SELECT '{}' AS \"{column}\"", value.replace('\'', "''"))
+        }),
+    )
 }
 
 /// Registers the functions in `ctx` (DataFusion's `version()` is replaced by one naming the
-/// PostgreSQL version first, then Oxbow's and DataFusion's).
+/// PostgreSQL version first, then Oxbow's and DataFusion's). They are built once per process:
+/// a session is made for every statement.
 pub fn register(ctx: &SessionContext) {
-    let version = format!(
-        "PostgreSQL {SERVER_VERSION} (Oxbow {}, Apache DataFusion {}) on {}-{}",
-        env!("CARGO_PKG_VERSION"),
-        datafusion::DATAFUSION_VERSION,
-        std::env::consts::ARCH,
-        std::env::consts::OS
-    );
-    for (name, value) in [
-        ("version", version),
-        ("current_schema", SCHEMA.to_string()),
-        ("current_database", CATALOG.to_string()),
-    ] {
-        ctx.register_udf(ScalarUDF::from(PgFunction::new(
-            name,
-            Answer::Constant(value),
-        )));
+    static FUNCTIONS: LazyLock<Vec<ScalarUDF>> = LazyLock::new(|| {
+        let version = format!(
+            "PostgreSQL {SERVER_VERSION} (Oxbow {}, Apache DataFusion {}) on {}-{}",
+            env!("CARGO_PKG_VERSION"),
+            datafusion::DATAFUSION_VERSION,
+            std::env::consts::ARCH,
+            std::env::consts::OS
+        );
+        [
+            ("version", Answer::Constant(version)),
+            ("current_schema", Answer::Constant(SCHEMA.to_string())),
+            ("current_database", Answer::Constant(CATALOG.to_string())),
+            ("current_setting", Answer::Setting),
+        ]
+        .into_iter()
+        .map(|(name, answer)| ScalarUDF::from(PgFunction::new(name, answer)))
+        .collect()
+    });
+    for f in FUNCTIONS.iter() {
+        ctx.register_udf(f.clone());
     }
-    ctx.register_udf(ScalarUDF::from(PgFunction::new(
-        "current_setting",
-        Answer::Setting,
-    )));
 }
 
 /// What a [`PgFunction`] answers.
@@ -141,12 +145,10 @@ impl PgFunction {
 }
 
 fn lookup(name: Option<&str>) -> DfResult<Option<String>> {
-    match name {
+    match name.map(setting) {
         None => Ok(None),
-        Some(name) => match setting(name) {
-            Some((_, value)) => Ok(Some(value.to_string())),
-            None => exec_err!("unrecognized configuration parameter \"{name}\""),
-        },
+        Some(Ok((_, value))) => Ok(Some(value.to_string())),
+        Some(Err(unknown)) => exec_err!("{unknown}"),
     }
 }
 
