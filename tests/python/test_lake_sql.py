@@ -260,6 +260,8 @@ def test_given_statements_nesting_too_deep_or_joining_too_much_should_refuse_the
             " UNION ALL ".join(["SELECT 1"] * 2000),
             f'SELECT count(*) FROM "{topic}" t0 ' + " ".join(f'JOIN "{topic}" t{i} ON t{i}.id = t0.id' for i in range(1, 300)),
             "SELECT 1 FROM " + ", ".join(f'"{topic}" t{i}' for i in range(300)),
+            f'SELECT 1 FROM "{topic}" a JOIN "{topic}" b ON a.id = b.id, '
+            + ", ".join(f'"{topic}" t{i}' for i in range(300)),
             # Nesting costs DataFusion's planner more than exponentially: 45 calls ran for minutes.
             "SELECT " + "abs(" * 45 + "id" + ")" * 45 + f' FROM "{topic}"',
             "SELECT " + "(SELECT " * 30 + "1" + ")" * 30,

@@ -90,7 +90,8 @@ fn too_complex(why: String) -> Result<(), String> {
     Err(format!("statement too complex: {why}"))
 }
 
-/// Keywords after which a `FROM` list's commas no longer separate relations.
+/// Keywords after which a `FROM` list's commas no longer separate relations. A join's `ON` or
+/// `USING` is not one: `FROM a JOIN b ON …, c` goes on listing relations.
 fn ends_from(keyword: Keyword) -> bool {
     matches!(
         keyword,
@@ -106,8 +107,6 @@ fn ends_from(keyword: Keyword) -> bool {
             | Keyword::UNION
             | Keyword::INTERSECT
             | Keyword::EXCEPT
-            | Keyword::ON
-            | Keyword::USING
     )
 }
 
@@ -232,6 +231,17 @@ mod tests {
         };
         assert!(check(&from(MAX_RELATIONS)).is_ok());
         assert!(check(&from(MAX_RELATIONS + 1)).is_err());
+        // A join's ON or USING does not end the FROM list: commas after it still add relations.
+        for condition in ["ON a.id = b.id", "USING (id, day)"] {
+            let rest = (0..MAX_RELATIONS)
+                .map(|i| format!("t t{i}"))
+                .collect::<Vec<_>>();
+            let sql = format!(
+                "SELECT 1 FROM a JOIN b {condition}, {} WHERE x = 1",
+                rest.join(", ")
+            );
+            assert!(check(&sql).is_err(), "{condition}");
+        }
         // Commas outside FROM lists (select lists, function arguments, subqueries' own lists
         // once closed, GROUP BY) are not relations.
         let cols = (0..100)
